@@ -1,0 +1,5 @@
+import sys
+
+from claimstream.cli.main import main
+
+sys.exit(main())
