@@ -1,0 +1,250 @@
+"""Decode and validate one raw message against event contract v1.
+
+Hand-written rather than run through a JSON Schema validator because it is on the hot path of
+every event (a schema validator costs ~20x more); `tests/core/test_schema_agreement.py` keeps it
+in step with `topics/schemas/event.v1.json`. Never raises: bad input yields a `Rejection`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+import orjson
+
+from claimstream.core.events import (
+    EVENT_TYPES,
+    Body,
+    Claim,
+    ClaimItem,
+    Consultation,
+    Dispense,
+    Event,
+    EventType,
+    Stay,
+)
+from claimstream.core.rejection import InvalidEvent, Rejection
+
+_T = TypeVar("_T")
+_ITEM_CATEGORIES = frozenset(("drug", "exam", "lab", "service", "material"))
+_VISIT_TYPES = frozenset(("outpatient", "inpatient", "online"))
+
+
+def decode_event(raw: bytes | str | dict[str, Any]) -> Event | Rejection:
+    """Parse one message. Returns the event, or the reason it goes to the dead letter."""
+    try:
+        if isinstance(raw, dict):
+            obj: Any = raw
+        else:
+            if isinstance(raw, bytes):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return Rejection("not_utf8", "the message is not valid UTF-8")
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                return Rejection("not_json", f"the message is not JSON: {exc}")
+        if not isinstance(obj, dict):
+            return Rejection("not_object", f"expected a JSON object, got {type(obj).__name__}")
+        return _event(obj)
+    except InvalidEvent as exc:
+        return exc.rejection
+
+
+def _event(obj: dict[str, Any]) -> Event:
+    event_type = _req_str(obj, "event_type")
+    if event_type not in EVENT_TYPES:
+        raise InvalidEvent(
+            "unknown_event_type",
+            f"event_type {event_type!r} is not one of {', '.join(sorted(EVENT_TYPES))}",
+        )
+    occurred_at = _req_str(obj, "occurred_at")
+    ts = _timestamp(occurred_at)
+    age = _opt(obj, "patient_age", int)
+    if age is not None and not 0 <= age <= 150:
+        raise InvalidEvent("invalid_field", f"patient_age {age} is outside 0..150")
+    gender = _opt(obj, "patient_gender", str)
+    if gender is not None and gender not in ("M", "F"):
+        raise InvalidEvent("invalid_field", f"patient_gender must be 'M' or 'F', got {gender!r}")
+    return Event(
+        event_id=_req_str(obj, "event_id"),
+        event_type=cast(EventType, event_type),
+        occurred_at=occurred_at,
+        ts=ts,
+        patient_id=_req_str(obj, "patient_id"),
+        institution_id=_req_str(obj, "institution_id"),
+        doctor_id=_opt_str(obj, "doctor_id"),
+        department_id=_opt_str(obj, "department_id"),
+        patient_age=age,
+        patient_gender=cast(Any, gender),
+        body=_BODIES[event_type](obj),
+        raw=obj,
+    )
+
+
+def _timestamp(value: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEvent(
+            "invalid_field", f"occurred_at {value!r} is not an ISO-8601 timestamp"
+        ) from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InvalidEvent(
+            "naive_timestamp",
+            f"occurred_at {value!r} has no UTC offset (write e.g. 2026-03-01T08:00:00+08:00)",
+        )
+    return parsed.timestamp()
+
+
+# --- field helpers -------------------------------------------------------------------------
+
+
+def _req_str(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        raise InvalidEvent("missing_field", f"required field {name!r} is missing")
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent("invalid_field", f"{name} must be a non-empty string")
+    return value
+
+
+def _opt_str(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent("invalid_field", f"{name} must be a non-empty string when present")
+    return value
+
+
+def _opt(obj: dict[str, Any], name: str, kind: type[_T]) -> _T | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python; a JSON true is never a valid integer or number here.
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise InvalidEvent("invalid_field", f"{name} must be {_KIND_NAMES[kind]}")
+    return value
+
+
+def _req_number(obj: dict[str, Any], name: str, *, positive: bool = False) -> float:
+    value = obj.get(name)
+    if value is None:
+        raise InvalidEvent("missing_field", f"required field {name!r} is missing")
+    return _number(value, name, positive=positive)
+
+
+def _number(value: Any, name: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidEvent("invalid_field", f"{name} must be a number")
+    if positive and value <= 0:
+        raise InvalidEvent("invalid_field", f"{name} must be greater than 0, got {value}")
+    if value < 0:
+        raise InvalidEvent("invalid_field", f"{name} must not be negative, got {value}")
+    return float(value)
+
+
+def _choice(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str:
+    value = _req_str(obj, name)
+    if value not in allowed:
+        raise InvalidEvent(
+            "invalid_field", f"{name} {value!r} is not one of {', '.join(sorted(allowed))}"
+        )
+    return value
+
+
+_KIND_NAMES: dict[type, str] = {int: "an integer", str: "a string", bool: "a boolean"}
+
+
+# --- per-type bodies -----------------------------------------------------------------------
+
+
+def _dispense(obj: dict[str, Any]) -> Body:
+    days = obj.get("days_supply")
+    if days is None:
+        raise InvalidEvent("missing_field", "required field 'days_supply' is missing")
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise InvalidEvent("invalid_field", "days_supply must be an integer")
+    if days <= 0:
+        raise InvalidEvent("invalid_field", f"days_supply must be greater than 0, got {days}")
+    return Dispense(
+        drug_code=_req_str(obj, "drug_code"),
+        days_supply=days,
+        quantity=_req_number(obj, "quantity", positive=True),
+        drug_name=_opt_str(obj, "drug_name"),
+        atc_code=_opt_str(obj, "atc_code"),
+        long_term_rx=_opt(obj, "long_term_rx", bool) or False,
+        chronic=_opt(obj, "chronic", bool) or False,
+    )
+
+
+def _consultation(obj: dict[str, Any]) -> Body:
+    mode = _choice(obj, "mode", frozenset(("online", "offline")))
+    return Consultation(mode=cast(Any, mode), consultation_id=_opt_str(obj, "consultation_id"))
+
+
+def _stay(obj: dict[str, Any]) -> Body:
+    return Stay(
+        admission_id=_req_str(obj, "admission_id"),
+        diagnosis_code=_req_str(obj, "diagnosis_code"),
+        emergency=_opt(obj, "emergency", bool) or False,
+    )
+
+
+def _claim(obj: dict[str, Any]) -> Body:
+    raw_items = obj.get("items")
+    if raw_items is None:
+        raw_items = []
+    if not isinstance(raw_items, list):
+        raise InvalidEvent("invalid_field", "items must be a list")
+    standard = obj.get("drg_standard_cost")
+    return Claim(
+        claim_id=_req_str(obj, "claim_id"),
+        visit_type=cast(Any, _choice(obj, "visit_type", _VISIT_TYPES)),
+        total_amount=_req_number(obj, "total_amount"),
+        fund_amount=_req_number(obj, "fund_amount"),
+        drg_code=_opt_str(obj, "drg_code"),
+        drg_standard_cost=None
+        if standard is None
+        else _number(standard, "drg_standard_cost", positive=True),
+        diagnosis_code=_opt_str(obj, "diagnosis_code"),
+        institution_level=_opt_str(obj, "institution_level"),
+        items=tuple(_item(item, i) for i, item in enumerate(raw_items)),
+    )
+
+
+def _item(item: Any, index: int) -> ClaimItem:
+    where = f"items[{index}]"
+    if not isinstance(item, dict):
+        raise InvalidEvent("invalid_field", f"{where} must be an object")
+    code = item.get("code")
+    if not isinstance(code, str) or not code:
+        raise InvalidEvent("invalid_field", f"{where}.code must be a non-empty string")
+    category = item.get("category")
+    if category not in _ITEM_CATEGORIES:
+        raise InvalidEvent(
+            "invalid_field",
+            f"{where}.category {category!r} is not one of {', '.join(sorted(_ITEM_CATEGORIES))}",
+        )
+    special = item.get("special_exam", False)
+    if not isinstance(special, bool):
+        raise InvalidEvent("invalid_field", f"{where}.special_exam must be a boolean")
+    return ClaimItem(
+        code=code,
+        category=category,
+        quantity=_number(item.get("quantity"), f"{where}.quantity", positive=True),
+        unit_price=_number(item.get("unit_price"), f"{where}.unit_price"),
+        special_exam=special,
+    )
+
+
+_BODIES = {
+    "dispense": _dispense,
+    "consultation": _consultation,
+    "admission": _stay,
+    "discharge": _stay,
+    "claim": _claim,
+}

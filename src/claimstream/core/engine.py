@@ -1,0 +1,200 @@
+"""The engine: one step of one event against one key's state.
+
+The state of a key is a plain dict (JSON-shaped) so the stream worker can keep it in a
+changelog-backed table unchanged, and `replay` in an ordinary dict:
+
+    {"wm": <max event time seen for the key>, "seen": {event_id: ts}, "gc": <last expiry ts>,
+     "r": {"<rule>@<state version>": <rule state>}}
+
+Lateness is judged against the key's own watermark, so the decision depends only on the order
+of the key's own events, which Kafka keeps per partition: the stream and `replay` agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from claimstream.core.config import DetectionConfig
+from claimstream.core.events import KEY_KINDS, Event, KeyKind
+from claimstream.core.outputs import Alert, Command, stable_id
+from claimstream.core.rejection import Rejection
+from claimstream.core.timefmt import HOUR, iso
+from claimstream.rules import RULES
+from claimstream.rules.base import Finding, Rule, RuleContext, State
+
+#: Wall clock or a test's fake: returns POSIX seconds. Used only for `detected_at`.
+Clock = Callable[[], float]
+
+#: How often (in event time) a key's state is swept for expired entries on the hot path.
+_GC_INTERVAL = HOUR
+
+
+@dataclass(slots=True)
+class StepResult:
+    alerts: list[Alert] = field(default_factory=list)
+    shadow_alerts: list[Alert] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    rejection: Rejection | None = None
+    duplicate: bool = False
+    changed: bool = False  # the key's state was modified and must be written back
+
+
+class Engine:
+    """Applies the enabled rules of a `DetectionConfig` to events, one key's state at a time."""
+
+    def __init__(self, config: DetectionConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.lateness = config.allowed_lateness_hours * HOUR
+        self.dedup_retention = max(config.dedup_retention_hours * HOUR, self.lateness)
+        self.idle_grace = config.idle_expiry_grace_hours * HOUR
+        context = RuleContext(tz=config.tz)
+        self.rules: list[Rule[Any]] = [
+            cls(config.rules[name], context)
+            for name, cls in RULES.items()
+            if config.rules[name].enabled
+        ]
+        self._routes: dict[tuple[KeyKind, str], list[Rule[Any]]] = {}
+        for rule in self.rules:
+            for event_type in rule.event_types:
+                self._routes.setdefault((rule.key_kind, event_type), []).append(rule)
+        self.key_kinds: tuple[KeyKind, ...] = tuple(
+            k for k in KEY_KINDS if any(r.key_kind == k for r in self.rules)
+        )
+
+    @staticmethod
+    def new_state() -> State:
+        return {"wm": None, "seen": {}, "gc": None, "r": {}}
+
+    def routes(self, kind: KeyKind, event: Event) -> bool:
+        """Whether any enabled rule keyed by `kind` reacts to this event."""
+        return (kind, event.event_type) in self._routes and event.key(kind) is not None
+
+    def step(self, kind: KeyKind, state: State, event: Event) -> StepResult:
+        """Apply `event` to the state of its `kind` key. Mutates `state`; never raises on data."""
+        rules = self._routes.get((kind, event.event_type))
+        result = StepResult()
+        if not rules:
+            return result
+        seen: dict[str, float] = state["seen"]
+        if event.event_id in seen:
+            result.duplicate = True
+            return result
+        wm: float | None = state["wm"]
+        if wm is not None and event.ts < wm - self.lateness:
+            result.rejection = Rejection(
+                "late",
+                f"occurred_at {event.occurred_at} is more than "
+                f"{self.config.allowed_lateness_hours:g} h behind the latest event of "
+                f"{kind} {event.key(kind)} ({iso(wm)})",
+            )
+            return result
+        result.changed = True
+        seen[event.event_id] = event.ts
+        if wm is None or event.ts > wm:
+            state["wm"] = wm = event.ts
+        rule_states: dict[str, State] = state["r"]
+        for rule in rules:
+            rule_state = rule_states.get(rule.state_key)
+            if rule_state is None:
+                rule_state = rule_states[rule.state_key] = {}
+            for finding in rule.on_event(rule_state, event):
+                self._emit(rule, finding, result)
+        if state["gc"] is None:
+            state["gc"] = wm
+        elif wm - state["gc"] >= _GC_INTERVAL:
+            self.expire(state, wm - self.lateness)
+            state["gc"] = wm
+        return result
+
+    def expire(self, state: State, cutoff: float) -> bool:
+        """Drop what no event at or after `cutoff` can need. Returns True when nothing is left."""
+        seen: dict[str, float] = state["seen"]
+        keep_after = cutoff + self.lateness - self.dedup_retention
+        for event_id in [e for e, ts in seen.items() if ts < keep_after]:
+            del seen[event_id]
+        rule_states: dict[str, State] = state["r"]
+        by_key = {rule.state_key: rule for rule in self.rules}
+        for key in list(rule_states):
+            rule = by_key.get(key)
+            if rule is None:  # a disabled rule or an old state version: nothing reads it
+                del rule_states[key]
+                continue
+            rule.expire(rule_states[key], cutoff)
+            if not rule_states[key]:
+                del rule_states[key]
+        return not seen and not rule_states
+
+    def sweep(self, state: State, watermark: float) -> bool:
+        """Expire an idle key against a stream-wide watermark; True when the key can go.
+
+        The key's own watermark does not move while it receives nothing, so idle keys are
+        expired against the stream's watermark less a grace for producers that lag behind
+        (`idle_expiry_grace_hours`). Returns True when the state is empty.
+        """
+        cutoff = watermark - self.lateness - self.idle_grace
+        own: float | None = state["wm"]
+        if own is not None:
+            cutoff = max(cutoff, own - self.lateness)
+        return self.expire(state, cutoff)
+
+    def size(self, state: State) -> int:
+        by_key = {rule.state_key: rule for rule in self.rules}
+        return sum(by_key[key].size(rs) for key, rs in state["r"].items() if key in by_key)
+
+    def _emit(self, rule: Rule[Any], finding: Finding, result: StepResult) -> None:
+        settings = rule.settings
+        subject = finding.subject
+        alert_id = stable_id("alr", rule.name, subject.kind, subject.id, finding.trigger_id)
+        alert = Alert(
+            alert_id=alert_id,
+            rule=rule.name,
+            rule_version=self.config.version,
+            severity=settings.severity,
+            subject=subject,
+            patient_id=finding.patient_id,
+            institution_id=finding.institution_id,
+            doctor_id=finding.doctor_id,
+            department_id=finding.department_id,
+            event_ids=finding.event_ids,
+            occurred_at=finding.occurred_at,
+            detected_at=iso(self.clock()),
+            message=finding.message,
+            details=finding.details,
+        )
+        if settings.mode == "shadow":
+            result.shadow_alerts.append(alert)
+            return
+        result.alerts.append(alert)
+        if not settings.issue_commands:
+            return
+        for spec in finding.commands:
+            result.commands.append(
+                Command(
+                    command_id=stable_id("cmd", spec.action, spec.scope.key(), alert_id),
+                    action=spec.action,
+                    scope=spec.scope,
+                    effective_from=spec.effective_from,
+                    expires_at=spec.expires_at,
+                    reason=spec.reason,
+                    rule=rule.name,
+                    alert_ids=(alert_id,),
+                )
+            )
+
+
+def merge(into: StepResult, other: StepResult) -> None:
+    """Fold `other` into `into` (an event touches several kinds of key)."""
+    into.alerts.extend(other.alerts)
+    into.shadow_alerts.extend(other.shadow_alerts)
+    into.commands.extend(other.commands)
+    into.duplicate = into.duplicate or other.duplicate
+    into.changed = into.changed or other.changed
+    if into.rejection is None:
+        into.rejection = other.rejection
+
+
+def kinds_of(engine: Engine, event: Event) -> Iterable[KeyKind]:
+    return (k for k in engine.key_kinds if engine.routes(k, event))

@@ -1,0 +1,98 @@
+"""The one small interface every rule implements.
+
+A rule is a state machine over event time for one kind of key (patient, doctor, institution).
+It owns a JSON-shaped state object per key (plain dicts and lists, so the stream worker can put
+it in a changelog-backed table as is), reacts to events, and forgets what its horizon no longer
+needs. It never reads a clock: event time comes in the events, `cutoff` comes from the engine.
+
+Order-insensitivity within the allowed lateness is each rule's job: when an event arrives out
+of order, the rule re-evaluates the later events it already holds, so the alerts are the same
+as in order. A rule ignores an event id it already holds, so a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from claimstream.core.config import RuleSettings
+from claimstream.core.events import Event, KeyKind
+from claimstream.core.outputs import Action, Scope, Subject
+
+State = dict[str, Any]
+SettingsT = TypeVar("SettingsT", bound=RuleSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """The settlement command a finding asks for; the engine gives it a deterministic id."""
+
+    action: Action
+    scope: Scope
+    effective_from: str
+    expires_at: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detected case, in plain values (a rule may find it while re-reading stored state).
+
+    `trigger_id` is the event that completes the pattern; with the rule and subject it
+    determines the alert id, so the same case found twice (redelivery, replay, out-of-order
+    re-evaluation) gets the same id.
+    """
+
+    subject: Subject
+    trigger_id: str
+    occurred_at: str
+    event_ids: tuple[str, ...]
+    message: str
+    details: dict[str, Any]
+    patient_id: str | None = None
+    institution_id: str | None = None
+    doctor_id: str | None = None
+    department_id: str | None = None
+    commands: tuple[CommandSpec, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """What rules may consult besides their settings: the local time zone (for calendar days)."""
+
+    tz: ZoneInfo
+
+
+class Rule(ABC, Generic[SettingsT]):
+    #: registry name, also the alert's `rule` field and the config key
+    name: ClassVar[str]
+    #: which key this rule's state is kept per
+    key_kind: ClassVar[KeyKind]
+    #: event types the rule reacts to; the engine sends it no others
+    event_types: ClassVar[frozenset[str]]
+    #: bump when the state shape changes: old state is then ignored, not misread
+    state_version: ClassVar[int] = 1
+    #: the settings dataclass holding this rule's thresholds and defaults
+    Settings: ClassVar[type[RuleSettings]]
+
+    def __init__(self, settings: SettingsT, context: RuleContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    @property
+    def state_key(self) -> str:
+        return f"{self.name}@{self.state_version}"
+
+    @abstractmethod
+    def on_event(self, state: State, event: Event) -> list[Finding]:
+        """Update `state` with `event` and return what it completes (often nothing)."""
+
+    @abstractmethod
+    def expire(self, state: State, cutoff: float) -> None:
+        """Drop what no event at or after `cutoff` (event time) can need any more."""
+
+    @abstractmethod
+    def size(self, state: State) -> int:
+        """How many items the state holds (for the bounded-state test and the gauges)."""
