@@ -1,0 +1,130 @@
+"""`claimstream topics apply|list`: create the declared topics, check them for drift, show them.
+
+Run `topics apply` before the first worker or producer: brokers that auto-create topics on a
+metadata request (Tansu always) would otherwise create them with the wrong partition count.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from claimstream.broker_url import DEFAULT_BROKER_URL, ENV_BROKER_URL
+from claimstream.topology import Topology, TopologyError, load_topology
+
+HELP = "Create the topics declared in topics/topics.toml, report drift, or list them."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="topics_action", metavar="ACTION", required=True)
+    apply = actions.add_parser(
+        "apply",
+        help="create missing topics and report drift",
+        description="Create missing topics and report drift (partition count, replication "
+        "factor, configs the broker describes). Existing topics are never changed.",
+    )
+    apply.add_argument(
+        "--bootstrap",
+        metavar="HOST:PORT",
+        help=f"broker address, kafka://host:port or host:port "
+        f"(default: ${ENV_BROKER_URL}, else {DEFAULT_BROKER_URL})",
+    )
+    apply.add_argument(
+        "--check",
+        action="store_true",
+        help="create nothing; exit 1 if any topic is missing or drifted",
+    )
+    apply.add_argument("--timeout", type=float, default=30.0, help="seconds (default: 30)")
+    _add_file_options(apply)
+    listing = actions.add_parser("list", help="print the declaration")
+    _add_file_options(listing)
+
+
+def _add_file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", metavar="F", help="topics file (default: topics/topics.toml)")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="partition count of the co-partitioned topics (default: from the file)",
+    )
+    parser.add_argument(
+        "--replication-factor", type=int, metavar="N", help="(default: from the file)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        topology = load_topology(args.file, args.partitions, args.replication_factor)
+    except TopologyError as exc:
+        print(f"claimstream topics: {exc}")
+        return 2
+    if args.topics_action == "list":
+        print(format_declaration(topology))
+        return 0
+    return _apply(args, topology)
+
+
+def _apply(args: argparse.Namespace, topology: Topology) -> int:
+    from claimstream.broker_url import bootstrap_servers
+    from claimstream.topicadmin import apply_topics_sync
+
+    bootstrap = bootstrap_servers(args.bootstrap)
+    try:
+        report = apply_topics_sync(
+            bootstrap, topology, create=not args.check, request_timeout=args.timeout
+        )
+    except (OSError, TimeoutError) as exc:
+        print(f"claimstream topics: cannot reach the broker at {bootstrap}: {exc!r}")
+        return 2
+    except Exception as exc:
+        if type(exc).__module__.startswith("aiokafka"):  # KafkaConnectionError and friends
+            print(f"claimstream topics: broker {bootstrap}: {exc!r}")
+            return 2
+        raise
+    print(report.format_table())
+    if report.with_status("error"):
+        return 1
+    if report.drifted:
+        print("drift: existing topics differ from the declaration (never changed by apply)")
+    if args.check and not report.in_sync:
+        return 1
+    return 0
+
+
+def format_declaration(topology: Topology) -> str:
+    """The declaration as a table: name, partitions, cleanup, retention, key, value schema."""
+    rows = [("TOPIC", "ROLE", "PART", "CLEANUP", "RETENTION", "KEY", "VALUE")]
+    for t in topology.topics:
+        value = t.value_schema.name if t.value_schema is not None else (t.value or "-")
+        rows.append(
+            (
+                t.name,
+                t.role,
+                str(t.partitions),
+                t.cleanup_policy,
+                _retention(t.retention_ms),
+                t.key,
+                value,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    groups = ", ".join(
+        f"{name} ({len(specs)} topics)" for name, specs in topology.copartition_groups().items()
+    )
+    lines.append(
+        f"\n{len(topology.topics)} topics from {topology.source}; co-partitioned groups with "
+        f"{topology.default_partitions} partitions each: {groups}"
+    )
+    return "\n".join(lines)
+
+
+def _retention(ms: int | None) -> str:
+    if ms is None:
+        return "default"
+    if ms < 0:
+        return "forever"
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
