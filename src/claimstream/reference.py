@@ -246,8 +246,7 @@ def _build(read: Any, *, source: str) -> ReferenceData:
         level = normalize_level(row["level"])
         if level is None:
             raise ReferenceDataError(
-                f"institutions.csv:{line}: level {row['level']!r} is not one of "
-                f"{', '.join(LEVELS)}"
+                f"institutions.csv:{line}: level {row['level']!r} is not one of {', '.join(LEVELS)}"
             )
         levels[row["institution_id"]] = level
 

@@ -9,10 +9,14 @@ or a control message), validates them and bumps `version`, or refuses and change
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -63,6 +67,8 @@ class DetectionConfig:
     dedup_retention_hours: float = 24.0
     idle_expiry_grace_hours: float = 24.0
     timezone: str = "Asia/Shanghai"
+    #: a directory replacing the packaged reference data (see `claimstream.reference`)
+    reference_data_path: str | None = None
     version: int = 1
     _tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
@@ -115,6 +121,7 @@ class DetectionConfig:
             "dedup_retention_hours": self.dedup_retention_hours,
             "idle_expiry_grace_hours": self.idle_expiry_grace_hours,
             "timezone": self.timezone,
+            "reference_data_path": self.reference_data_path,
             "rules": {name: dataclasses.asdict(s) for name, s in sorted(self.rules.items())},
         }
 
@@ -134,6 +141,36 @@ class DetectionConfig:
             config = config.with_engine_changes(engine)
         version = data.get("version")
         return dataclasses.replace(config, version=int(version)) if version else config
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> DetectionConfig:
+        """`from_dict` of a TOML (`.toml`) or JSON (`.json`) file, so `replay --config` can
+        backtest the configuration a worker runs. Every error names the file and what is wrong.
+        """
+        file = Path(path)
+        suffix = file.suffix.lower()
+        if suffix not in (".toml", ".json"):
+            raise ConfigError(f"{file}: a configuration file must end in .toml or .json")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: cannot be read: {exc}") from None
+        try:
+            data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{file}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file}: the top level must be a table of settings")
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:  # ConfigError, or a version that is not a number
+            raise ConfigError(f"{file}: {exc}") from None
 
 
 T = TypeVar("T")

@@ -21,6 +21,7 @@ from claimstream.core.events import KEY_KINDS, Event, KeyKind
 from claimstream.core.outputs import Alert, Command, stable_id
 from claimstream.core.rejection import Rejection
 from claimstream.core.timefmt import HOUR, iso
+from claimstream.reference import ReferenceData
 from claimstream.rules import RULES
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 
@@ -50,7 +51,11 @@ class Engine:
         self.lateness = config.allowed_lateness_hours * HOUR
         self.dedup_retention = max(config.dedup_retention_hours * HOUR, self.lateness)
         self.idle_grace = config.idle_expiry_grace_hours * HOUR
-        context = RuleContext(tz=config.tz)
+        context = RuleContext(
+            tz=config.tz,
+            reference=ReferenceData.load(config.reference_data_path),
+            lateness=self.lateness,
+        )
         self.rules: list[Rule[Any]] = [
             cls(config.rules[name], context)
             for name, cls in RULES.items()

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from claimstream.core.config import RuleSettings
 from claimstream.core.events import Event, KeyKind
 from claimstream.core.outputs import Action, Scope, Subject
+from claimstream.reference import ReferenceData
 
 State = dict[str, Any]
 SettingsT = TypeVar("SettingsT", bound=RuleSettings)
@@ -60,9 +61,16 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class RuleContext:
-    """What rules may consult besides their settings: the local time zone (for calendar days)."""
+    """What rules may consult besides their settings, built once per engine.
+
+    `tz` for local calendar days and months; `reference` for drug classes, restrictions and
+    institution grades (`claimstream.reference`); `lateness` (seconds, the engine's allowed
+    lateness) for rules that close a period only once no event of it can still arrive.
+    """
 
     tz: ZoneInfo
+    reference: ReferenceData = field(default_factory=ReferenceData.load)
+    lateness: float = 0.0
 
 
 class Rule(ABC, Generic[SettingsT]):
