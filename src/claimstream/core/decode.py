@@ -54,6 +54,46 @@ def decode_event(raw: bytes | str | dict[str, Any]) -> Event | Rejection:
 
 
 def _event(obj: dict[str, Any]) -> Event:
+    get = obj.get
+    event_type = get("event_type")
+    body = _BODIES.get(event_type) if type(event_type) is str else None
+    event_id, patient_id, institution_id = get("event_id"), get("patient_id"), get("institution_id")
+    doctor_id, department_id = get("doctor_id"), get("department_id")
+    age, gender = get("patient_age"), get("patient_gender")
+    if (
+        # The common case, checked in one expression: every field present and well typed.
+        body is not None
+        and type(event_id) is str
+        and event_id
+        and type(patient_id) is str
+        and patient_id
+        and type(institution_id) is str
+        and institution_id
+        and (doctor_id is None or (type(doctor_id) is str and doctor_id))
+        and (department_id is None or (type(department_id) is str and department_id))
+        and (age is None or (type(age) is int and 0 <= age <= 150))
+        and (gender is None or gender == "M" or gender == "F")
+    ):
+        occurred_at = _req_str(obj, "occurred_at")
+        return Event(
+            event_id,
+            event_type,  # type: ignore[arg-type]  # checked against _BODIES above
+            occurred_at,
+            _timestamp(occurred_at),
+            patient_id,
+            institution_id,
+            body(obj),
+            doctor_id,
+            department_id,
+            age,
+            gender,
+            obj,
+        )
+    return _event_with_reasons(obj)
+
+
+def _event_with_reasons(obj: dict[str, Any]) -> Event:
+    """The slow path: the same checks one by one, to name the first field that is wrong."""
     event_type = _req_str(obj, "event_type")
     if event_type not in EVENT_TYPES:
         raise InvalidEvent(

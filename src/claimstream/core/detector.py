@@ -36,9 +36,9 @@ class Detector:
         engine = self.engine
         result = StepResult()
         self.stats.events += 1
-        for kind in engine.key_kinds:
+        for kind in engine.kinds_for(event):
             key = event.key(kind)
-            if key is None or not engine.routes(kind, event):
+            if key is None:
                 continue
             state = self.states.get((kind, key))
             if state is None:
@@ -51,7 +51,9 @@ class Detector:
         if self.watermark is None or event.ts > self.watermark:
             self.watermark = event.ts
         self._since_sweep += 1
-        if self._since_sweep >= self._sweep_every:
+        # A sweep visits every key: spacing sweeps by the number of keys keeps its cost per
+        # event constant, while live keys stay within a small factor of the minimum.
+        if self._since_sweep >= max(self._sweep_every, 2 * len(self.states)):
             self.sweep()
         return result
 

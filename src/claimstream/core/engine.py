@@ -3,7 +3,7 @@
 The state of a key is a plain dict (JSON-shaped) so the stream worker can keep it in a
 changelog-backed table unchanged, and `replay` in an ordinary dict:
 
-    {"wm": <max event time seen for the key>, "seen": {event_id: ts}, "gc": <last expiry ts>,
+    {"wm": <max event time seen for the key>, "seen": {event_id: ts}, "gc": <last expiry cutoff>,
      "r": {"<rule>@<state version>": <rule state>}}
 
 Lateness is judged against the key's own watermark, so the decision depends only on the order
@@ -12,15 +12,15 @@ of the key's own events, which Kafka keeps per partition: the stream and `replay
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from claimstream.core.config import DetectionConfig
-from claimstream.core.events import KEY_KINDS, Event, KeyKind
+from claimstream.core.events import EVENT_TYPES, KEY_KINDS, Event, KeyKind
 from claimstream.core.outputs import Alert, Command, stable_id
 from claimstream.core.rejection import Rejection
-from claimstream.core.timefmt import HOUR, iso
+from claimstream.core.timefmt import DAY, HOUR, iso
 from claimstream.reference import ReferenceData
 from claimstream.rules import RULES
 from claimstream.rules.base import Finding, Rule, RuleContext, State
@@ -29,7 +29,11 @@ from claimstream.rules.base import Finding, Rule, RuleContext, State
 Clock = Callable[[], float]
 
 #: How often (in event time) a key's state is swept for expired entries on the hot path.
-_GC_INTERVAL = HOUR
+#: A key's state is bounded by its rules' horizons plus this interval.
+_GC_INTERVAL = DAY
+#: Keys with fewer events than this in their dedup window are expired only by `sweep`:
+#: expiring a small state on every event would cost more than the memory it frees.
+_GC_MIN_SEEN = 32
 
 
 @dataclass(slots=True)
@@ -68,6 +72,10 @@ class Engine:
         self.key_kinds: tuple[KeyKind, ...] = tuple(
             k for k in KEY_KINDS if any(r.key_kind == k for r in self.rules)
         )
+        self._kinds_by_type: dict[str, tuple[KeyKind, ...]] = {
+            t: tuple(k for k in self.key_kinds if (k, t) in self._routes) for t in EVENT_TYPES
+        }
+        self._by_state_key = {rule.state_key: rule for rule in self.rules}
 
     @staticmethod
     def new_state() -> State:
@@ -75,7 +83,11 @@ class Engine:
 
     def routes(self, kind: KeyKind, event: Event) -> bool:
         """Whether any enabled rule keyed by `kind` reacts to this event."""
-        return (kind, event.event_type) in self._routes and event.key(kind) is not None
+        return kind in self.kinds_for(event) and event.key(kind) is not None
+
+    def kinds_for(self, event: Event) -> tuple[KeyKind, ...]:
+        """The kinds of key whose rules react to this event's type (often just one)."""
+        return self._kinds_by_type.get(event.event_type, ())
 
     def step(self, kind: KeyKind, state: State, event: Event) -> StepResult:
         """Apply `event` to the state of its `kind` key. Mutates `state`; never raises on data."""
@@ -107,21 +119,22 @@ class Engine:
                 rule_state = rule_states[rule.state_key] = {}
             for finding in rule.on_event(rule_state, event):
                 self._emit(rule, finding, result)
+        cutoff = wm - self.lateness
         if state["gc"] is None:
-            state["gc"] = wm
-        elif wm - state["gc"] >= _GC_INTERVAL:
-            self.expire(state, wm - self.lateness)
-            state["gc"] = wm
+            state["gc"] = cutoff
+        elif len(seen) >= _GC_MIN_SEEN and cutoff - state["gc"] >= _GC_INTERVAL:
+            self.expire(state, cutoff)  # a busy key; quiet ones are left to `sweep`
         return result
 
     def expire(self, state: State, cutoff: float) -> bool:
         """Drop what no event at or after `cutoff` can need. Returns True when nothing is left."""
+        state["gc"] = cutoff
         seen: dict[str, float] = state["seen"]
         keep_after = cutoff + self.lateness - self.dedup_retention
         for event_id in [e for e, ts in seen.items() if ts < keep_after]:
             del seen[event_id]
         rule_states: dict[str, State] = state["r"]
-        by_key = {rule.state_key: rule for rule in self.rules}
+        by_key = self._by_state_key
         for key in list(rule_states):
             rule = by_key.get(key)
             if rule is None:  # a disabled rule or an old state version: nothing reads it
@@ -143,10 +156,13 @@ class Engine:
         own: float | None = state["wm"]
         if own is not None:
             cutoff = max(cutoff, own - self.lateness)
+        last: float | None = state["gc"]
+        if last is not None and cutoff - last < _GC_INTERVAL and (state["r"] or state["seen"]):
+            return False  # expired recently enough; bounded by the same interval as on events
         return self.expire(state, cutoff)
 
     def size(self, state: State) -> int:
-        by_key = {rule.state_key: rule for rule in self.rules}
+        by_key = self._by_state_key
         return sum(by_key[key].size(rs) for key, rs in state["r"].items() if key in by_key)
 
     def _emit(self, rule: Rule[Any], finding: Finding, result: StepResult) -> None:
@@ -199,7 +215,3 @@ def merge(into: StepResult, other: StepResult) -> None:
     into.changed = into.changed or other.changed
     if into.rejection is None:
         into.rejection = other.rejection
-
-
-def kinds_of(engine: Engine, event: Event) -> Iterable[KeyKind]:
-    return (k for k in engine.key_kinds if engine.routes(k, event))

@@ -2,7 +2,9 @@
 
 Settlement systems publish one JSON object per message (see README, "Event contract", and
 `topics/schemas/event.v1.json`). `claimstream.core.decode` turns raw bytes into these objects;
-everything downstream works on them and never on raw dicts.
+everything downstream works on them and never on raw dicts. Treat them as immutable; they
+are not declared frozen only because a frozen dataclass costs about three times as much to
+build, and one is built for every event on the hot path.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ KeyKind = Literal["patient", "doctor", "institution"]
 KEY_KINDS: tuple[KeyKind, ...] = ("patient", "doctor", "institution")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Dispense:
     drug_code: str
     days_supply: int
@@ -29,13 +31,13 @@ class Dispense:
     chronic: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Consultation:
     mode: Literal["online", "offline"]
     consultation_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stay:
     """The body of an `admission` or a `discharge`: both name the same hospital stay."""
 
@@ -44,7 +46,7 @@ class Stay:
     emergency: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClaimItem:
     code: str
     category: Literal["drug", "exam", "lab", "service", "material"]
@@ -53,7 +55,7 @@ class ClaimItem:
     special_exam: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claim:
     claim_id: str
     visit_type: Literal["outpatient", "inpatient", "online"]
@@ -69,7 +71,7 @@ class Claim:
 Body = Dispense | Consultation | Stay | Claim
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """One validated settlement event.
 

@@ -88,10 +88,8 @@ class Rule(ABC, Generic[SettingsT]):
     def __init__(self, settings: SettingsT, context: RuleContext) -> None:
         self.settings = settings
         self.context = context
-
-    @property
-    def state_key(self) -> str:
-        return f"{self.name}@{self.state_version}"
+        #: where this rule's state sits in a key's state; a new state version starts fresh
+        self.state_key = f"{self.name}@{self.state_version}"
 
     @abstractmethod
     def on_event(self, state: State, event: Event) -> list[Finding]:

@@ -10,7 +10,8 @@ earlier supply runs out.
 
 State per patient: {drug_code: [row, ...]} sorted by (ts, event_id), row =
 [ts, institution_id, days_supply, event_id, quantity, alerted, occurred_at, doctor_id,
-department_id].
+department_id, runs_out]. A row is kept until its supply runs out (not only until its early-refill
+window closes), so a change of the tolerance at run time still finds it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Row(NamedTuple):
     occurred_at: str
     doctor_id: str | None
     department_id: str | None
+    runs_out: float
 
 
 class RepeatDispensing(Rule[RepeatDispensingSettings]):
@@ -70,6 +72,7 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
         rows: list[list[Any]] = state.setdefault(body.drug_code, [])
         if any(row[3] == event.event_id for row in rows):
             return []
+        supply_days = min(body.days_supply, self.settings.max_tracked_supply_days)
         new = [
             event.ts,
             event.institution_id,
@@ -80,6 +83,7 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
             event.occurred_at,
             event.doctor_id,
             event.department_id,
+            event.ts + supply_days * DAY,
         ]
         position = bisect.bisect_left(rows, (event.ts, event.event_id), key=_order)
         rows.insert(position, new)
@@ -103,9 +107,7 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
             return None
         evidence = [*running, current]
         institutions = sorted({r.institution_id for r in evidence})
-        runs_out = max(
-            r.ts + min(r.days_supply, self.settings.max_tracked_supply_days) * DAY for r in running
-        )
+        runs_out = max(r.runs_out for r in running)
         total = sum(r.quantity for r in evidence)
         first = running[0]
         details = {
@@ -148,12 +150,12 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        for drug in list(state):
-            rows = [r for r in state[drug] if r[0] + self._window(r[2]) > cutoff]
-            if rows:
-                state[drug] = rows
-            else:
+        for drug, rows in list(state.items()):
+            live = [r for r in rows if r[9] > cutoff]
+            if not live:
                 del state[drug]
+            elif len(live) < len(rows):
+                state[drug] = live
 
     def size(self, state: State) -> int:
         return sum(len(rows) for rows in state.values())
