@@ -1,0 +1,34 @@
+"""A one-line progress bar on stderr, shown only when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    def __init__(self, total_bytes: int | None, stream: TextIO = sys.stderr) -> None:
+        self.total = total_bytes
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.started = time.monotonic()
+
+    def update(self, done_bytes: int, items: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = f"{items / elapsed:,.0f}/s"
+        if self.total:
+            share = min(done_bytes / self.total, 1.0)
+            bar = "#" * int(share * 30)
+            text = f"\r[{bar:<30}] {share:6.1%}  {items:,} events  {rate}"
+        else:
+            text = f"\r{items:,} events  {rate}"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 72 + "\r")
+            self.stream.flush()
