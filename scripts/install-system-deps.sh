@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite runs for real: redis-server and prometheus (promtool).
+# Installs the Debian packages the test suite runs for real: redis-server, prometheus (promtool
+# and the server) and prometheus-alertmanager (amtool, which checks deploy/alertmanager).
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -13,6 +15,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The packages start their own services on install; the tests start their own servers on free ports.
-for svc in redis-server prometheus; do
+for svc in redis-server prometheus prometheus-alertmanager; do
   $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done

@@ -21,11 +21,11 @@ RULES_TESTS = DEPLOY / "prometheus" / "tests" / "claimstream.rules.test.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "claimstream.json"
 
 
-def require_binary(name: str) -> str:
+def require_binary(name: str, package: str = "prometheus") -> str:
     """The path of `name`; skip without it, except under CI where it is a failure."""
     path = shutil.which(name)
     if path is None:
-        why = f"{name} not found (Debian package 'prometheus'; `make test` installs it)"
+        why = f"{name} not found (Debian package {package!r}; `make test` installs it)"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(why)
         pytest.skip(why)

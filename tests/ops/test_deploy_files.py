@@ -1,0 +1,265 @@
+"""deploy/ is well-formed and hangs together (no Docker here: structure, not a running stack).
+
+What is checked: every YAML/JSON file parses; compose has the services the issue asks for with
+pinned images, KRaft Kafka, Redis with AOF, a topics-init job before two workers of one
+consumer group, configuration by environment only; every file compose mounts exists; the
+Prometheus targets, Grafana datasource and dashboard paths match the compose services;
+the Dockerfile runs as a non-root user on a pinned base; Prometheus and Alertmanager accept
+their configs (promtool / amtool) and Alertmanager routes each team to its receiver.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.ops.conftest import DASHBOARD, DEPLOY, REPO, load_yaml, require_binary
+
+COMPOSE = DEPLOY / "compose.yaml"
+PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
+ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+WORKERS = ("worker-1", "worker-2")
+PINNED_TAG = re.compile(r"^[\w./-]+:v?\d+(\.\d+)+[\w.-]*(@sha256:[0-9a-f]{64})?$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    doc = load_yaml(COMPOSE)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]  # type: ignore[no-any-return]
+
+
+def env(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("environment", {})
+    if isinstance(raw, list):
+        return dict(item.split("=", 1) for item in raw)
+    return {k: str(v) for k, v in raw.items()}
+
+
+def test_every_deploy_file_parses() -> None:
+    files = [*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")]
+    assert len(files) >= 6
+    for path in files:
+        assert load_yaml(path) is not None, path
+    for path in DEPLOY.rglob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_compose_has_the_stack(compose: dict[str, Any]) -> None:
+    expected = {"kafka", "redis", "topics-init", *WORKERS, "prometheus", "alertmanager", "grafana"}
+    assert expected <= set(services(compose))
+
+
+def test_images_are_pinned(compose: dict[str, Any]) -> None:
+    for name, svc in services(compose).items():
+        image = svc["image"]
+        image = re.sub(r"\$\{[A-Z_]+:-([^}]+)\}", r"\1", image)  # the default of ${VAR:-default}
+        assert PINNED_TAG.match(image), f"{name}: image {svc['image']!r} is not pinned"
+        assert ":latest" not in image, name
+
+
+def test_kafka_runs_in_kraft_mode(compose: dict[str, Any]) -> None:
+    kafka = env(services(compose)["kafka"])
+    assert set(kafka["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert "KAFKA_CONTROLLER_QUORUM_VOTERS" in kafka
+    assert not any("ZOOKEEPER" in key for key in kafka)
+    assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert "three-node" in COMPOSE.read_text(encoding="utf-8")
+
+
+def test_redis_persists_with_aof(compose: dict[str, Any]) -> None:
+    command = services(compose)["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(v.endswith(":/data") for v in services(compose)["redis"]["volumes"])
+
+
+def test_topics_init_runs_before_the_workers(compose: dict[str, Any]) -> None:
+    init = services(compose)["topics-init"]
+    assert init["command"][:2] == ["topics", "apply"]
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+    for name in WORKERS:
+        worker = services(compose)[name]
+        assert worker["depends_on"]["topics-init"]["condition"] == "service_completed_successfully"
+
+
+def test_two_workers_one_consumer_group_env_only(compose: dict[str, Any]) -> None:
+    envs = [env(services(compose)[name]) for name in WORKERS]
+    for name, worker_env in zip(WORKERS, envs, strict=True):
+        worker = services(compose)[name]
+        assert worker["command"] == ["worker"]
+        assert all(key.startswith("CLAIMSTREAM_") for key in worker_env), name
+        assert worker_env["CLAIMSTREAM_BROKER_URL"].startswith("kafka://kafka:")
+        assert worker_env["CLAIMSTREAM_REDIS_URL"].startswith("redis://redis:")
+        # configuration by environment only: nothing is mounted into a worker but its data dir
+        for volume in worker.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            assert not source.startswith((".", "/")), f"{name} mounts a file: {volume}"
+    # one consumer group: the same app id (faust's group id) on both, default or explicit
+    assert len({e.get("CLAIMSTREAM_APP_ID", "claimstream") for e in envs}) == 1
+
+
+def test_compose_variables_all_have_defaults() -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    variables = re.findall(r"\$\{([^}]*)\}", text)
+    assert variables
+    for var in variables:
+        assert ":-" in var, f"${{{var}}} has no default: `docker compose up` would warn"
+
+
+def test_mounted_files_and_build_context_exist(compose: dict[str, Any]) -> None:
+    for name, svc in services(compose).items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name}: {source} missing"
+        if "build" in svc:
+            context = (DEPLOY / svc["build"]["context"]).resolve()
+            assert context == REPO
+            assert (context / svc["build"]["dockerfile"]).is_file()
+
+
+def test_prometheus_scrapes_the_compose_services(compose: dict[str, Any]) -> None:
+    doc = load_yaml(PROMETHEUS)
+    jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
+    targets = {t for sc in jobs["claimstream"]["static_configs"] for t in sc["targets"]}
+    expected = {
+        f"{name}:{env(services(compose)[name])['CLAIMSTREAM_WEB_PORT']}" for name in WORKERS
+    }
+    assert targets == expected
+    assert jobs["claimstream"].get("metrics_path", "/metrics") == "/metrics"
+    am = doc["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert am == ["alertmanager:9093"]
+    prom = services(compose)["prometheus"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in prom["volumes"]}
+    assert mounts["/etc/prometheus/rules"] == "./prometheus/rules"
+    assert doc["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+
+
+def test_grafana_provisioning_matches_the_dashboard(compose: dict[str, Any]) -> None:
+    grafana = services(compose)["grafana"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"]}
+    provisioning = DEPLOY / mounts["/etc/grafana/provisioning"]
+    sources = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
+    assert sources[0]["url"] == "http://prometheus:9090"
+    uid = sources[0]["uid"]
+    providers = load_yaml(provisioning / "dashboards" / "claimstream.yml")["providers"]
+    dash_dir = providers[0]["options"]["path"]
+    assert (DEPLOY / mounts[dash_dir] / DASHBOARD.name).is_file()
+
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == uid, panel["title"]
+        assert panel["targets"], panel["title"]
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"]), panel["title"]
+    text = DASHBOARD.read_text(encoding="utf-8")
+    for metric in (
+        "claimstream_events_consumed_total",  # throughput
+        "claimstream_consumer_lag",  # lag
+        "claimstream_processing_latency_seconds_bucket",  # latency percentiles
+        "claimstream_detection_latency_seconds_bucket",
+        "claimstream_alerts_total",  # alerts by rule and severity
+        "claimstream_commands_total",  # commands
+        "claimstream_active_freezes",  # active freezes
+        "claimstream_dead_letters_total",  # dead letters by reason
+        "claimstream_reviews_total",  # per-rule precision
+    ):
+        assert metric in text, f"no panel shows {metric}"
+
+
+def test_dockerfile_non_root_pinned_base() -> None:
+    lines = [ln.strip() for ln in DOCKERFILE.read_text(encoding="utf-8").splitlines()]
+    args = dict(
+        ln.removeprefix("ARG ").split("=", 1) for ln in lines if ln.startswith("ARG ") and "=" in ln
+    )
+    bases = [ln.split()[1] for ln in lines if ln.startswith("FROM ")]
+    assert bases
+    for base in bases:
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], base)
+        assert PINNED_TAG.match(image) and "slim" in image, image
+    users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
+    assert users, "no USER: the image would run as root"
+    assert users[-1].split(":")[0] not in ("0", "root")
+    assert any(ln.startswith("ENTRYPOINT") and "claimstream" in ln for ln in lines)
+    assert (DEPLOY / "Dockerfile.dockerignore").is_file()
+
+
+def test_promtool_accepts_the_prometheus_config() -> None:
+    promtool = require_binary("promtool")
+    done = subprocess.run(
+        [promtool, "check", "config", "--syntax-only", str(PROMETHEUS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _amtool() -> str:
+    return require_binary("amtool", package="prometheus-alertmanager")
+
+
+def test_amtool_accepts_the_alertmanager_config() -> None:
+    done = subprocess.run(
+        [_amtool(), "check-config", str(ALERTMANAGER)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["team=ops", "severity=critical", "alertname=ClaimstreamWorkerDown"], "ops-pager"),
+        (["team=ops", "severity=warning", "alertname=ClaimstreamConsumerLagHigh"], "ops-channel"),
+        (
+            ["team=fund-supervision", "severity=warning", "alertname=ClaimstreamAlertSurge"],
+            "fund-supervisors",
+        ),
+        (
+            ["team=fund-supervision", "severity=critical", "alertname=ClaimstreamSuspendIssued"],
+            "fund-supervisors-duty",
+        ),
+    ],
+)
+def test_alertmanager_routes_each_team(labels: list[str], receiver: str) -> None:
+    done = subprocess.run(
+        [
+            _amtool(),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER}",
+            f"--verify.receivers={receiver}",
+            *labels,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_rule_team_has_a_route() -> None:
+    rules = load_yaml(DEPLOY / "prometheus" / "rules" / "claimstream.rules.yml")
+    teams = {r["labels"]["team"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    text = ALERTMANAGER.read_text(encoding="utf-8")
+    for team in teams:
+        assert f'team="{team}"' in text, team
