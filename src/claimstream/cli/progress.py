@@ -8,10 +8,10 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, total_bytes: int | None, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total_bytes: int | None, stream: TextIO | None = None) -> None:
         self.total = total_bytes
-        self.stream = stream
-        self.enabled = stream.isatty()
+        self.stream = stream or sys.stderr  # looked up now: tests and callers may swap it
+        self.enabled = self.stream.isatty()
         self.started = time.monotonic()
 
     def update(self, done_bytes: int, items: int) -> None:

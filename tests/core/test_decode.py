@@ -1,0 +1,157 @@
+"""The decoder never raises: every kind of bad input becomes a rejection with a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from claimstream.core.decode import decode_event
+from claimstream.core.events import Dispense, Event
+from claimstream.core.rejection import Rejection
+
+VALID: dict[str, Any] = {
+    "event_id": "e1",
+    "event_type": "dispense",
+    "occurred_at": "2026-03-01T08:00:00+08:00",
+    "patient_id": "P1",
+    "institution_id": "H1",
+    "drug_code": "INS",
+    "days_supply": 30,
+    "quantity": 4,
+}
+
+
+def changed(**fields: Any) -> bytes:
+    obj = {**VALID, **fields}
+    return orjson.dumps({k: v for k, v in obj.items() if v is not DROP})
+
+
+DROP = object()
+
+
+def test_a_valid_dispense_is_decoded_with_event_time_in_seconds() -> None:
+    event = decode_event(orjson.dumps(VALID))
+    assert isinstance(event, Event)
+    assert isinstance(event.body, Dispense) and event.body.days_supply == 30
+    assert event.ts == 1772323200.0  # 2026-03-01T00:00:00Z
+
+
+def test_unknown_extra_fields_are_kept() -> None:
+    event = decode_event(changed(hospital_ward="7B", nested={"a": 1}))
+    assert isinstance(event, Event)
+    assert event.raw["hospital_ward"] == "7B" and event.raw["nested"] == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\xff\xfe", "not_utf8"),
+        (b"{not json", "not_json"),
+        (b"", "not_json"),
+        (b"[1, 2]", "not_object"),
+        (b'"text"', "not_object"),
+        (changed(event_id=DROP), "missing_field"),
+        (changed(event_type=DROP), "missing_field"),
+        (changed(occurred_at=DROP), "missing_field"),
+        (changed(patient_id=DROP), "missing_field"),
+        (changed(institution_id=DROP), "missing_field"),
+        (changed(drug_code=DROP), "missing_field"),
+        (changed(days_supply=DROP), "missing_field"),
+        (changed(quantity=DROP), "missing_field"),
+        (changed(event_id=7), "invalid_field"),
+        (changed(patient_id=""), "invalid_field"),
+        (changed(days_supply=-3), "invalid_field"),
+        (changed(days_supply=0), "invalid_field"),
+        (changed(days_supply=2.5), "invalid_field"),
+        (changed(days_supply="30"), "invalid_field"),
+        (changed(days_supply=True), "invalid_field"),
+        (changed(quantity=0), "invalid_field"),
+        (changed(quantity="4"), "invalid_field"),
+        (changed(patient_age=-1), "invalid_field"),
+        (changed(patient_gender="X"), "invalid_field"),
+        (changed(long_term_rx="yes"), "invalid_field"),
+        (changed(occurred_at="yesterday"), "invalid_field"),
+        (changed(occurred_at="2026-03-01T08:00:00"), "naive_timestamp"),
+        (changed(event_type="refund"), "unknown_event_type"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_reason(raw: bytes, reason: str) -> None:
+    result = decode_event(raw)
+    assert isinstance(result, Rejection)
+    assert result.reason == reason
+    assert result.detail  # a readable sentence
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"event_type": "consultation", "mode": "video"}, "invalid_field"),
+        ({"event_type": "consultation"}, "missing_field"),
+        ({"event_type": "admission", "admission_id": "A1"}, "missing_field"),
+        ({"event_type": "discharge", "diagnosis_code": "I10"}, "missing_field"),
+        ({"event_type": "claim", "claim_id": "C1", "visit_type": "inpatient"}, "missing_field"),
+        (
+            {
+                "event_type": "claim",
+                "claim_id": "C1",
+                "visit_type": "home",
+                "total_amount": 1,
+                "fund_amount": 1,
+            },
+            "invalid_field",
+        ),
+        (
+            {
+                "event_type": "claim",
+                "claim_id": "C1",
+                "visit_type": "outpatient",
+                "total_amount": 10,
+                "fund_amount": 5,
+                "items": [{"code": "X", "category": "food", "quantity": 1, "unit_price": 1}],
+            },
+            "invalid_field",
+        ),
+        (
+            {
+                "event_type": "claim",
+                "claim_id": "C1",
+                "visit_type": "outpatient",
+                "total_amount": -10,
+                "fund_amount": 5,
+            },
+            "invalid_field",
+        ),
+    ],
+)
+def test_bad_bodies_of_the_other_types(fields: dict[str, Any], reason: str) -> None:
+    base = {k: v for k, v in VALID.items() if k not in ("drug_code", "days_supply", "quantity")}
+    result = decode_event(orjson.dumps({**base, **fields}))
+    assert isinstance(result, Rejection) and result.reason == reason
+
+
+def test_a_claim_with_items_is_parsed() -> None:
+    base = {k: v for k, v in VALID.items() if k not in ("drug_code", "days_supply", "quantity")}
+    claim = {
+        **base,
+        "event_type": "claim",
+        "claim_id": "C1",
+        "visit_type": "inpatient",
+        "total_amount": 12000.5,
+        "fund_amount": 9000,
+        "drg_code": "ES23",
+        "drg_standard_cost": 8000,
+        "items": [
+            {
+                "code": "CT1",
+                "category": "exam",
+                "quantity": 1,
+                "unit_price": 300,
+                "special_exam": True,
+            }
+        ],
+    }
+    event = decode_event(orjson.dumps(claim))
+    assert isinstance(event, Event)
+    assert event.body.items[0].special_exam is True  # type: ignore[union-attr]

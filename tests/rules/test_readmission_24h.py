@@ -1,0 +1,68 @@
+"""readmission_24h: admitted again less than 24 h after a discharge, at any institution."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import admission, alerts_of, discharge, run
+
+RULE = "readmission_24h"
+
+
+def stays(gap_hours: float, *, second_inst: str = "H2") -> list:
+    return [
+        admission("a1", 0, stay="S1", inst="H1"),
+        discharge("d1", 96, stay="S1", inst="H1"),
+        admission("a2", 96 + gap_hours, stay="S2", inst=second_inst),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("gap_hours", "alerted"),
+    [(0.0, True), (23 + 59 / 60, True), (24.0, False), (24 + 1 / 60, False)],
+)
+def test_readmission_less_than_24_hours_after_discharge(gap_hours: float, alerted: bool) -> None:
+    assert bool(alerts_of(RULE, run(stays(gap_hours)))) is alerted
+
+
+def test_the_alert_names_both_institutions() -> None:
+    (alert,) = alerts_of(RULE, run(stays(10)))
+    assert alert.severity == "high"
+    assert (alert.subject.kind, alert.subject.id) == ("patient", "P1")
+    assert alert.event_ids == ("d1", "a2")
+    assert alert.details["discharge_institution_id"] == "H1"
+    assert alert.details["admission_institution_id"] == "H2"
+    assert "H1" in alert.message and "H2" in alert.message
+
+
+def test_freezes_the_readmitting_institution_until_the_end_of_the_local_day() -> None:
+    (command,) = run(stays(10)).commands  # admitted 2026-03-05 18:00 +08:00
+    assert command.action == "FREEZE"
+    assert (command.scope.kind, command.scope.id) == ("institution", "H2")
+    assert command.effective_from == "2026-03-05T18:00:00+08:00"
+    assert command.expires_at == "2026-03-06T00:00:00+08:00"
+
+
+def test_same_institution_readmission_counts_too() -> None:
+    (alert,) = alerts_of(RULE, run(stays(3, second_inst="H1")))
+    assert alert.details["same_institution"] is True
+
+
+def test_a_duplicate_admission_changes_nothing() -> None:
+    events = stays(5)
+    result = run([*events, events[-1]])
+    assert len(result.alerts) == 1 and len(result.commands) == 1
+
+
+def test_out_of_order_discharge_within_lateness_gives_the_same_alert() -> None:
+    events = stays(0.5)  # admission 30 minutes after the discharge
+    reordered = [events[0], events[2], events[1]]
+    assert [a.alert_id for a in run(reordered).alerts] == [a.alert_id for a in run(events).alerts]
+    assert len(run(reordered).alerts) == 1
+
+
+def test_a_discharge_later_than_the_lateness_is_dead_lettered() -> None:
+    events = stays(5)
+    result = run([events[0], events[2], events[1]])  # discharge arrives 5 h behind
+    assert result.alerts == []
+    assert result.rejection is not None and result.rejection.reason == "late"
