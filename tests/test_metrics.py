@@ -192,3 +192,67 @@ def test_bounded_series_exist_at_zero_from_the_start(registry: CollectorRegistry
 def test_fresh_registries_do_not_collide() -> None:
     Metrics(CollectorRegistry())
     Metrics(CollectorRegistry())
+
+
+class _TP:
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic, self.partition = topic, partition
+
+    def __hash__(self) -> int:
+        return hash((self.topic, self.partition))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _TP) and (self.topic, self.partition) == (
+            other.topic,
+            other.partition,
+        )
+
+
+class _Consumer:
+    def __init__(self, offsets: dict[tuple[str, int], tuple[int | None, int | None]]) -> None:
+        self.offsets = offsets
+
+    def assignment(self) -> set[_TP]:
+        return {_TP(t, p) for t, p in self.offsets}
+
+    def highwater(self, tp: _TP) -> int | None:
+        return self.offsets[tp.topic, tp.partition][0]
+
+    async def position(self, tp: _TP) -> int | None:
+        _, pos = self.offsets[tp.topic, tp.partition]
+        if pos == -1:
+            raise RuntimeError("partition revoked")
+        return pos
+
+
+async def test_sample_consumer_sets_lag_and_forgets_revoked_partitions(
+    registry: CollectorRegistry,
+) -> None:
+    m = Metrics(registry)
+    claims, stays = "settlement.claims.v1", "settlement.stays.v1"
+    await m.sample_consumer(
+        _Consumer({(claims, 0): (100, 40), (claims, 1): (5, 5), (stays, 2): (None, None)})
+    )
+    assert value(registry, "claimstream_consumer_lag", topic=claims, partition="0") == 60
+    assert value(registry, "claimstream_consumer_lag", topic=claims, partition="1") == 0
+    # nothing fetched yet: no sample rather than a wrong one
+    assert (
+        registry.get_sample_value("claimstream_consumer_lag", {"topic": stays, "partition": "2"})
+        is None
+    )
+    assert value(registry, "claimstream_assigned_partitions", topic=claims) == 2
+    # rebalance: partition 0 went to another worker, partition 1 is being revoked
+    await m.sample_consumer(_Consumer({(claims, 1): (9, -1), (stays, 2): (30, 10)}))
+    assert (
+        registry.get_sample_value("claimstream_consumer_lag", {"topic": claims, "partition": "0"})
+        is None
+    )
+    assert value(registry, "claimstream_consumer_lag", topic=stays, partition="2") == 20
+    assert value(registry, "claimstream_assigned_partitions", topic=claims) == 1
+
+
+def test_input_topics_start_at_zero_for_every_event_type(registry: CollectorRegistry) -> None:
+    Metrics(registry)
+    for event_type in ("dispense", "consultation", "admission", "discharge", "claim", "unknown"):
+        labels = {"topic": "settlement.dispensing.v1", "event_type": event_type}
+        assert registry.get_sample_value("claimstream_events_consumed_total", labels) == 0

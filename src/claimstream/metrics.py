@@ -33,8 +33,9 @@ import math
 import re
 import time
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import Final
+from typing import Any, Final, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -60,6 +61,7 @@ __all__ = [
     "MODES",
     "OTHER",
     "VERDICTS",
+    "ConsumerLike",
     "Metrics",
 ]
 
@@ -117,6 +119,21 @@ _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _MAX_PARTITION: Final = 4096
 
 
+class TopicPartitionLike(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+
+
+class ConsumerLike(Protocol):
+    """What `Metrics.sample_consumer` needs of a consumer (faust's `app.consumer` has it)."""
+
+    def assignment(self) -> AbstractSet[Any]: ...
+    def highwater(self, tp: Any) -> int | None: ...
+    async def position(self, tp: Any) -> int | None: ...
+
+
 def _bounded(value: str, allowed: Iterable[str]) -> str:
     return value if value in allowed else OTHER
 
@@ -128,13 +145,15 @@ def _parse_iso(value: str) -> float | None:
         return None
 
 
-def _declared_topics() -> tuple[str, ...] | None:
+def _declared_topics() -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(every topic name, the input topics) of topics.toml, or None if it cannot be loaded."""
     from claimstream.topology import TopologyError, load_topology
 
     try:
-        return load_topology().names()
+        topology = load_topology()
     except TopologyError:
         return None
+    return topology.names(), tuple(spec.name for spec in topology.by_role("input"))
 
 
 class Metrics:
@@ -143,6 +162,8 @@ class Metrics:
     `rules` are the rule names (default: the `RULES` registry); `topics` the topic names the
     worker may label with (default: the names declared in topics.toml; if that file cannot be
     found, any syntactically valid topic name, which configuration bounds, never data).
+    `input_topics` (default: the input topics of topics.toml when `topics` is not given) get
+    their `claimstream_events_consumed_total` series created at zero for every event type.
     `process=True` also registers the standard `process_*` and `python_info` collectors.
     """
 
@@ -152,6 +173,7 @@ class Metrics:
         *,
         rules: Iterable[str] | None = None,
         topics: Iterable[str] | None = None,
+        input_topics: Iterable[str] | None = None,
         process: bool = True,
     ) -> None:
         if rules is None:
@@ -160,8 +182,11 @@ class Metrics:
             rules = RULES
         self.registry = registry
         self.rules: tuple[str, ...] = tuple(sorted(rules))
+        inputs: tuple[str, ...] = tuple(input_topics or ())
         if topics is None:
-            topics = _declared_topics()
+            declared = _declared_topics()
+            if declared is not None:
+                topics, inputs = declared[0], inputs or declared[1]
         self.topics: frozenset[str] | None = None if topics is None else frozenset(topics)
         if process:
             ProcessCollector(registry=registry)
@@ -274,6 +299,9 @@ class Metrics:
                     self.alerts.labels(rule, severity, mode)
             for verdict in VERDICTS:
                 self.reviews.labels(rule, verdict)
+        for topic in inputs:
+            for event_type in _EVENT_TYPES:
+                self.events_consumed.labels(self._topic(topic), event_type)
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason)
         for action in ACTIONS:
@@ -369,6 +397,33 @@ class Metrics:
 
     def set_rule_config_version(self, version: int) -> None:
         self.rule_config_version.set(version)
+
+    async def sample_consumer(self, consumer: ConsumerLike) -> None:
+        """Set consumer lag and assigned partitions from a faust (or aiokafka) consumer.
+
+        Lag of a partition is its high watermark minus the consumer's position (records not
+        yet read). Partitions no longer assigned (after a rebalance) disappear from the gauge.
+        Call it from a periodic task of the worker, e.g. every 10 s.
+        """
+        samples: list[tuple[str, int, int]] = []
+        per_topic: dict[str, int] = {}
+        for tp in sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition)):
+            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + 1
+            try:
+                highwater = consumer.highwater(tp)
+                position = await consumer.position(tp)
+            except Exception:  # noqa: BLE001, S112  (revoked meanwhile: skip it this time)
+                continue
+            if highwater is None or position is None:
+                continue  # nothing fetched yet for this partition
+            samples.append((tp.topic, tp.partition, int(highwater) - int(position)))
+        # no await below: a scrape never sees the gauges half-updated
+        self.consumer_lag.clear()
+        for topic, partition, lag in samples:
+            self.set_consumer_lag(topic, partition, lag)
+        self.assigned_partitions.clear()
+        for topic, count in per_topic.items():
+            self.set_assigned_partitions(topic, count)
 
     # -- exposition -------------------------------------------------------------------------
 
