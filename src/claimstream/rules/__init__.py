@@ -9,9 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from claimstream.rules.base import Rule
+from claimstream.rules.chronic_polypharmacy import ChronicPolypharmacy
+from claimstream.rules.contraindication import Contraindication
+from claimstream.rules.diagnosis_cluster import DiagnosisCluster
+from claimstream.rules.doctor_consultation_rate import DoctorConsultationRate
+from claimstream.rules.drg_high_multiplier import DrgHighMultiplier
+from claimstream.rules.duplicate_exam import DuplicateExam
+from claimstream.rules.excess_quantity import ExcessQuantity
+from claimstream.rules.gender_age_restriction import GenderAgeRestriction
 from claimstream.rules.high_frequency_consultation import HighFrequencyConsultation
+from claimstream.rules.institution_cost_jump import InstitutionCostJump
 from claimstream.rules.readmission_24h import Readmission24h
 from claimstream.rules.repeat_dispensing import RepeatDispensing
+from claimstream.rules.special_exam_repeat import SpecialExamRepeat
+from claimstream.rules.split_hospitalization import SplitHospitalization
 
 RULES: dict[str, type[Rule[Any]]] = {
     rule.name: rule
@@ -19,5 +30,16 @@ RULES: dict[str, type[Rule[Any]]] = {
         RepeatDispensing,
         HighFrequencyConsultation,
         Readmission24h,
+        SplitHospitalization,
+        SpecialExamRepeat,
+        ChronicPolypharmacy,
+        ExcessQuantity,
+        DuplicateExam,
+        DrgHighMultiplier,
+        Contraindication,
+        GenderAgeRestriction,
+        DoctorConsultationRate,
+        InstitutionCostJump,
+        DiagnosisCluster,
     )
 }

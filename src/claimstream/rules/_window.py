@@ -1,0 +1,109 @@
+"""Helpers the catalogue's rules share: sorted rows, and threshold episodes over a trailing
+window.
+
+A row is a list whose first two fields are the event time and a unique id (the event id), kept
+sorted by (ts, id) so that the order, and so every result, does not depend on arrival order.
+
+Episodes. The trailing window of row i covers the rows with ts in (ts_i - window, ts_i] up to
+row i itself. `count` turns such a slice into a number (rows, a sum, distinct patients...); it
+must not decrease when a row is added, which holds for all of these. Row i *starts an episode*
+when its count reaches the threshold and either the previous row's count was below it or the
+previous row lies outside row i's window (a gap of a whole window ends an episode). One alert
+per episode: a start is alerted unless a row of its episode already was. An out-of-order row
+can move a start earlier than the row already alerted; that alert then stands for the episode
+and no second one is sent, so the alert ids equal the in-order ones whenever the late row does
+not fall before the episode's original start.
+
+Expiry keeps rows with ts >= cutoff - 2 * window: rows of new events (ts >= cutoff) need the
+rows one window back, and the previous row's count needs one more window.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Row = list[Any]
+Count = Callable[[Sequence[Row]], float]
+
+
+def order(row: Row) -> tuple[float, str]:
+    return (row[0], row[1])
+
+
+def insert(rows: list[Row], row: Row) -> int | None:
+    """Insert `row` in (ts, id) order; None (and no change) when its id is already there."""
+    position = bisect.bisect_left(rows, (row[0], row[1]), key=order)
+    if position < len(rows) and rows[position][1] == row[1]:
+        return None
+    rows.insert(position, row)
+    return position
+
+
+def rows_count(rows: Sequence[Row]) -> float:
+    return len(rows)
+
+
+def new_episodes(
+    rows: list[Row],
+    position: int,
+    window: float,
+    threshold: float,
+    count: Count,
+    alerted: list[str],
+) -> list[tuple[int, int]]:
+    """(index, window start) of each episode start the row inserted at `position` creates.
+
+    Only rows from `position` to one window after it change count; a row outside that range
+    can only lose its start (its predecessor's count rose), never gain one.
+    """
+    end = bisect.bisect_left(rows, rows[position][0] + window, key=_ts)
+    found = []
+    for index in range(position, end):
+        start = _start(rows, index, window)
+        if count(rows[start : index + 1]) < threshold:
+            continue
+        if index > start and _count_at(rows, index - 1, window, count) >= threshold:
+            continue  # the previous row is in this window and already at the threshold
+        if not _episode_alerted(rows, index, window, threshold, count, alerted):
+            found.append((index, start))
+    return found
+
+
+def _ts(row: Row) -> float:
+    return float(row[0])
+
+
+def _start(rows: list[Row], index: int, window: float) -> int:
+    """The first row of row `index`'s trailing window (ts > ts_index - window)."""
+    return bisect.bisect_right(rows, rows[index][0] - window, hi=index, key=_ts)
+
+
+def _count_at(rows: list[Row], index: int, window: float, count: Count) -> float:
+    return count(rows[_start(rows, index, window) : index + 1])
+
+
+def _episode_alerted(
+    rows: list[Row],
+    index: int,
+    window: float,
+    threshold: float,
+    count: Count,
+    alerted: list[str],
+) -> bool:
+    """Whether a row of the episode starting at `index` was alerted already."""
+    for later in range(index, len(rows)):
+        if later > index and (
+            rows[later - 1][0] <= rows[later][0] - window
+            or _count_at(rows, later, window, count) < threshold
+        ):
+            return False
+        if rows[later][1] in alerted:
+            return True
+    return False
+
+
+def expire_rows(rows: list[Row], cutoff: float, keep: float) -> list[Row]:
+    """The rows with ts >= cutoff - keep (rows are sorted, so a bisect finds the first)."""
+    return rows[bisect.bisect_left(rows, cutoff - keep, key=_ts) :]

@@ -1,0 +1,196 @@
+"""contraindication (禁忌用药): drug-safety checks driven by the reference data.
+
+- Stateless: a quinolone (class `quinolone`: ATC J01MA or a listed drug code) dispensed to a
+  patient younger than `quinolone_min_age` (18) (喹诺酮类药物禁用于18岁以下患者).
+- Stateful: the two drugs of an interaction pair (`interaction_pairs.csv`; by default warfarin
+  with aspirin) with overlapping supply for a patient aged `interaction_min_age` (65) or over.
+  A dispensing's supply runs from its time for `days_supply` days; the later dispensing of the
+  pair (in (ts, event_id) order) is the trigger, and its `patient_age` is the one compared.
+  Evidence: every dispensing of the other class still running at the trigger.
+
+An unknown age never triggers. Alert ids are per (event, check), so one dispensing can be in
+several findings. Severity high; alerts only (the pharmacist's review decides).
+
+State per patient: {"rx": [row...]} sorted by (ts, event_id), holding only dispensings of
+pair classes; row = [ts, event_id, drug_code, classes, days_supply, age, occurred_at,
+institution_id, doctor_id, department_id, alerted pair ids].
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from claimstream.core.config import RuleSettings, positive
+from claimstream.core.events import Dispense, Event
+from claimstream.core.outputs import Severity, Subject
+from claimstream.core.timefmt import DAY
+from claimstream.reference import InteractionPair
+from claimstream.rules import _window
+from claimstream.rules.base import Finding, Rule, RuleContext, State
+
+
+@dataclass(frozen=True, slots=True)
+class ContraindicationSettings(RuleSettings):
+    severity: Severity = "high"
+    issue_commands: bool = False
+    quinolone_min_age: int = 18
+    interaction_min_age: int = 65
+    #: longest supply the rule tracks; bounds state against an absurd days_supply
+    max_tracked_supply_days: int = 365
+
+    def validate(self) -> None:
+        RuleSettings.validate(self)
+        positive("quinolone_min_age", self.quinolone_min_age)
+        positive("interaction_min_age", self.interaction_min_age)
+        positive("max_tracked_supply_days", self.max_tracked_supply_days)
+
+
+class Contraindication(Rule[ContraindicationSettings]):
+    name: ClassVar[str] = "contraindication"
+    key_kind = "patient"
+    event_types = frozenset({"dispense"})
+    Settings = ContraindicationSettings
+
+    def __init__(self, settings: ContraindicationSettings, context: RuleContext) -> None:
+        super().__init__(settings, context)
+        self._pairs = context.reference.pairs
+        self._pair_classes = frozenset(
+            c for pair in self._pairs for c in (pair.class_a, pair.class_b)
+        )
+
+    def on_event(self, state: State, event: Event) -> list[Finding]:
+        body = event.body
+        assert isinstance(body, Dispense)
+        classes = self.context.reference.drug_classes(body.drug_code, body.atc_code)
+        if not classes:
+            return []
+        findings = []
+        if classes & self._pair_classes:
+            rows: list[list[Any]] = state.setdefault("rx", [])
+            row = [
+                event.ts,
+                event.event_id,
+                body.drug_code,
+                sorted(classes),
+                min(body.days_supply, self.settings.max_tracked_supply_days),
+                event.patient_age,
+                event.occurred_at,
+                event.institution_id,
+                event.doctor_id,
+                event.department_id,
+                [],
+            ]
+            position = _window.insert(rows, row)
+            if position is None:
+                return []
+            findings.extend(self._interactions(event.patient_id, rows, position))
+        age = event.patient_age
+        if "quinolone" in classes and age is not None and age < self.settings.quinolone_min_age:
+            findings.append(self._quinolone(event, body, age))
+        return findings
+
+    def _quinolone(self, event: Event, body: Dispense, age: int) -> Finding:
+        return Finding(
+            subject=Subject("patient", event.patient_id),
+            trigger_id=f"{event.event_id}/quinolone",
+            occurred_at=event.occurred_at,
+            event_ids=(event.event_id,),
+            message=(
+                f"Patient {event.patient_id}, aged {age}, was dispensed the quinolone "
+                f"{body.drug_code} at {event.institution_id}; quinolones are contraindicated "
+                f"under {self.settings.quinolone_min_age}."
+            ),
+            details={
+                "check": "quinolone_minor",
+                "drug_code": body.drug_code,
+                "atc_code": body.atc_code,
+                "patient_age": age,
+                "min_age": self.settings.quinolone_min_age,
+                "reference_version": self.context.reference.version,
+            },
+            patient_id=event.patient_id,
+            institution_id=event.institution_id,
+            doctor_id=event.doctor_id,
+            department_id=event.department_id,
+        )
+
+    def _interactions(self, patient_id: str, rows: list[list[Any]], position: int) -> list[Finding]:
+        """Check the new row and the later rows its supply reaches (out-of-order arrival)."""
+        new = rows[position]
+        end = bisect.bisect_left(rows, (new[0] + new[4] * DAY, ""), key=_window.order)
+        findings = []
+        for index in range(position, max(end, position + 1)):
+            current = rows[index]
+            age = current[5]
+            if age is None or age < self.settings.interaction_min_age:
+                continue
+            for pair in self._pairs:
+                if pair.pair_id in current[10]:
+                    continue
+                partners = _partners(pair, rows, index)
+                if partners:
+                    current[10].append(pair.pair_id)
+                    findings.append(self._interaction(patient_id, pair, partners, current))
+        return findings
+
+    def _interaction(
+        self, patient_id: str, pair: InteractionPair, partners: list[list[Any]], current: list[Any]
+    ) -> Finding:
+        overlap = max(p[0] + p[4] * DAY for p in partners) - current[0]
+        return Finding(
+            subject=Subject("patient", patient_id),
+            trigger_id=f"{current[1]}/{pair.pair_id}",
+            occurred_at=current[6],
+            event_ids=tuple(row[1] for row in (*partners, current)),
+            message=(
+                f"Patient {patient_id}, aged {current[5]}, was dispensed {current[2]} at "
+                f"{current[7]} while a supply of {partners[-1][2]} was still running "
+                f"({pair.pair_id}, contraindicated from age {self.settings.interaction_min_age})."
+            ),
+            details={
+                "check": "interaction",
+                "pair_id": pair.pair_id,
+                "description": pair.description,
+                "drug_codes": sorted({row[2] for row in (*partners, current)}),
+                "patient_age": current[5],
+                "min_age": self.settings.interaction_min_age,
+                "overlap_days": round(min(overlap, current[4] * DAY) / DAY, 2),
+                "institutions": sorted({row[7] for row in (*partners, current)}),
+                "reference_version": self.context.reference.version,
+            },
+            patient_id=patient_id,
+            institution_id=current[7],
+            doctor_id=current[8],
+            department_id=current[9],
+        )
+
+    def expire(self, state: State, cutoff: float) -> None:
+        # A supply that ended before the cutoff overlaps no dispensing at or after it.
+        rows = [row for row in state.get("rx", []) if row[0] + row[4] * DAY > cutoff]
+        state.clear()
+        if rows:
+            state["rx"] = rows
+
+    def size(self, state: State) -> int:
+        return len(state.get("rx", ()))
+
+
+def _partners(pair: InteractionPair, rows: list[list[Any]], index: int) -> list[list[Any]]:
+    """Earlier rows of the pair's other class whose supply still runs at row `index`."""
+    current = rows[index]
+    classes = current[3]
+    wanted = {c for c, other in pair_sides(pair) if other in classes}
+    if not wanted:
+        return []
+    return [
+        row
+        for row in rows[:index]
+        if row[0] + row[4] * DAY > current[0] and any(c in wanted for c in row[3])
+    ]
+
+
+def pair_sides(pair: InteractionPair) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(partner class, own class) both ways round."""
+    return ((pair.class_b, pair.class_a), (pair.class_a, pair.class_b))

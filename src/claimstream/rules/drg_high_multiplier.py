@@ -1,0 +1,95 @@
+"""drg_high_multiplier (高倍率病例): an inpatient claim whose `total_amount` exceeds the
+multiplier times its DRG's `drg_standard_cost`.
+
+Under DRG payment a high-multiplier case is paid item by item instead of at the group rate, so
+an institution gains by pushing cases over the line; supervisors review each one. The
+multiplier depends on the institution's grade: `tertiary_multiplier` (3) for tertiary
+hospitals, `other_multiplier` (2) for the rest. The grade is the claim's `institution_level`
+(tertiary / 三级 / 3 / 三甲 ...), else the reference registry's (`institutions.csv`), else the
+institution is treated as non-tertiary. "Exceeds" is strict. Claims without a standard cost
+are skipped.
+
+Stateless; keyed by patient only because every claim has one (it needs no state). The subject
+is the institution that billed the case. Severity warning; alerts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from claimstream.core.config import RuleSettings, positive
+from claimstream.core.events import Claim, Event
+from claimstream.core.outputs import Severity, Subject
+from claimstream.rules.base import Finding, Rule, State
+
+
+@dataclass(frozen=True, slots=True)
+class DrgHighMultiplierSettings(RuleSettings):
+    severity: Severity = "warning"
+    issue_commands: bool = False
+    tertiary_multiplier: float = 3.0
+    other_multiplier: float = 2.0
+
+    def validate(self) -> None:
+        RuleSettings.validate(self)
+        positive("tertiary_multiplier", self.tertiary_multiplier)
+        positive("other_multiplier", self.other_multiplier)
+
+
+class DrgHighMultiplier(Rule[DrgHighMultiplierSettings]):
+    name: ClassVar[str] = "drg_high_multiplier"
+    key_kind = "patient"
+    event_types = frozenset({"claim"})
+    Settings = DrgHighMultiplierSettings
+
+    def on_event(self, state: State, event: Event) -> list[Finding]:
+        body = event.body
+        assert isinstance(body, Claim)
+        standard = body.drg_standard_cost
+        if body.visit_type != "inpatient" or not standard:
+            return []
+        level = self.context.reference.institution_level(
+            event.institution_id, body.institution_level
+        )
+        multiplier = (
+            self.settings.tertiary_multiplier
+            if level == "tertiary"
+            else self.settings.other_multiplier
+        )
+        ratio = body.total_amount / standard
+        if ratio <= multiplier:
+            return []
+        return [
+            Finding(
+                subject=Subject("institution", event.institution_id),
+                trigger_id=event.event_id,
+                occurred_at=event.occurred_at,
+                event_ids=(event.event_id,),
+                message=(
+                    f"Inpatient claim {body.claim_id} at {event.institution_id} cost "
+                    f"{ratio:.2f} times the standard cost of DRG {body.drg_code or '?'}, above "
+                    f"the {multiplier:g}x line for a {level or 'ungraded'} institution."
+                ),
+                details={
+                    "claim_id": body.claim_id,
+                    "drg_code": body.drg_code,
+                    "total_amount": body.total_amount,
+                    "drg_standard_cost": standard,
+                    "ratio": round(ratio, 3),
+                    "multiplier": multiplier,
+                    "institution_level": level,
+                    "reference_version": self.context.reference.version,
+                },
+                patient_id=event.patient_id,
+                institution_id=event.institution_id,
+                doctor_id=event.doctor_id,
+                department_id=event.department_id,
+            )
+        ]
+
+    def expire(self, state: State, cutoff: float) -> None:
+        state.clear()
+
+    def size(self, state: State) -> int:
+        return 0
