@@ -49,8 +49,10 @@ def dispense(
     drug: str = "INS",
     days: int = 30,
     quantity: float = 4,
+    chronic: bool = True,
     **fields: Any,
 ) -> Event:
+    """A dispensing of insulin by default: a chronic-disease drug, so 30 days is within limits."""
     return event(
         event_id,
         "dispense",
@@ -59,6 +61,7 @@ def dispense(
         drug_code=drug,
         days_supply=days,
         quantity=quantity,
+        chronic=chronic,
         **fields,
     )
 

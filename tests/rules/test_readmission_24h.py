@@ -13,7 +13,8 @@ def stays(gap_hours: float, *, second_inst: str = "H2") -> list:
     return [
         admission("a1", 0, stay="S1", inst="H1"),
         discharge("d1", 96, stay="S1", inst="H1"),
-        admission("a2", 96 + gap_hours, stay="S2", inst=second_inst),
+        # another diagnosis family, so split_hospitalization stays out of these tests
+        admission("a2", 96 + gap_hours, stay="S2", inst=second_inst, diagnosis_code="K35.8"),
     ]
 
 
