@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import yaml
@@ -21,14 +21,18 @@ RULES_TESTS = DEPLOY / "prometheus" / "tests" / "claimstream.rules.test.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "claimstream.json"
 
 
+def unavailable(why: str) -> NoReturn:
+    """Skip: something the test needs is not installed; under CI that is a failure instead."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
 def require_binary(name: str, package: str = "prometheus") -> str:
     """The path of `name`; skip without it, except under CI where it is a failure."""
     path = shutil.which(name)
     if path is None:
-        why = f"{name} not found (Debian package {package!r}; `make test` installs it)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(why)
-        pytest.skip(why)
+        unavailable(f"{name} not found (Debian package {package!r}; `make test` installs it)")
     return path
 
 

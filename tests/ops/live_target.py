@@ -1,20 +1,32 @@
 """What Prometheus scrapes in the live tests: a `/metrics` endpoint on loopback.
 
+`worker_endpoint()` runs a real `claimstream worker` on the local broker and feeds it simulated
+settlement events (abuse injected, a few malformed records): the live tests scrape that.
 `metrics_endpoint()` serves a `Metrics` registry fed with a little of everything through
-prometheus_client's own HTTP server: the exposition exactly as a worker produces it.
+prometheus_client's own HTTP server, without broker or worker (a quick check of the exposition).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 from claimstream.core.outputs import Alert, Command, Scope, Subject
 from claimstream.metrics import Metrics
+from claimstream.subproc import die_with_parent, free_port, terminate_group
+from tests.ops.prometheus_server import http_get, wait_for
 
 
 @dataclass
@@ -90,3 +102,129 @@ def metrics_endpoint() -> Iterator[LiveTarget]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+#: Which input topic carries which event type (as topics/topics.toml describes them).
+INPUT_TOPIC = {
+    "dispense": "settlement.dispensing.v1",
+    "consultation": "settlement.consultations.v1",
+    "admission": "settlement.stays.v1",
+    "discharge": "settlement.stays.v1",
+    "claim": "settlement.claims.v1",
+}
+
+
+def _metric_sum(address: str, name: str, **labels: str) -> float:
+    body = http_get(f"http://{address}/metrics").decode()
+    total = 0.0
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+async def _produce(bootstrap: str, events: list[dict[str, Any]], garbage: int) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(
+                INPUT_TOPIC[event["event_type"]],
+                key=str(event["patient_id"]).encode(),
+                value=orjson.dumps(event),
+            )
+        for i in range(garbage):
+            await producer.send(INPUT_TOPIC["claim"], key=b"P-garbage", value=b"{not json %d" % i)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@contextlib.contextmanager
+def worker_endpoint(workdir: Path, events: int = 3000) -> Iterator[LiveTarget]:
+    """A real `claimstream worker` on the local broker, fed simulated events with abuse.
+
+    Yields once the worker has consumed every event and found alerts, so its `/metrics` shows
+    what a worker in production shows. Stops the worker and the broker on exit.
+    """
+    from claimstream.localbroker import LocalBroker
+    from claimstream.simulate import generate
+    from claimstream.topicadmin import apply_topics_sync
+    from claimstream.topology import load_topology
+
+    partitions = 2
+    broker = LocalBroker().start()
+    proc: subprocess.Popen[bytes] | None = None
+    log_path = workdir / "worker.log"
+    try:
+        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=partitions))
+        assert report.in_sync, report.format_table()
+        port = free_port()
+        address = f"127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "CLAIMSTREAM_BROKER_URL": broker.url,
+            "CLAIMSTREAM_PARTITIONS": str(partitions),
+            "CLAIMSTREAM_WEB_HOST": "127.0.0.1",
+            "CLAIMSTREAM_WEB_PORT": str(port),
+            "CLAIMSTREAM_DATA_DIR": str(workdir / "data"),
+            "CLAIMSTREAM_LOG_LEVEL": "WARNING",
+        }
+        env.pop("CLAIMSTREAM_REDIS_URL", None)  # the in-process freeze registry
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "claimstream", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+
+        def serving() -> bool:
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"worker exited {proc.returncode}:\n{_tail(log_path)}")
+            return b"claimstream_" in http_get(f"http://{address}/metrics")
+
+        wait_for(serving, 90, "the worker's /metrics")
+        batch = list(generate(events, seed=11))
+        garbage = 3
+        asyncio.run(_produce(broker.bootstrap, batch, garbage))
+        wait_for(
+            lambda: _metric_sum(address, "claimstream_events_consumed_total") >= len(batch),
+            120,
+            f"the worker to consume {len(batch)} events",
+        )
+        wait_for(lambda: _metric_sum(address, "claimstream_alerts_total") > 0, 60, "alerts")
+        wait_for(
+            lambda: _metric_sum(address, "claimstream_dead_letters_total") >= garbage,
+            60,
+            "dead letters",
+        )
+        consumed = (
+            'sum by (job, instance) (claimstream_events_consumed_total{topic=~"settlement.*"})'
+        )
+        yield LiveTarget(
+            address=address,
+            expected_values={
+                consumed: len(batch),
+                "sum by (job, instance) (claimstream_alerts_total)": 1,
+                "sum by (job, instance) (claimstream_dead_letters_total)": garbage,
+                "claimstream_rule_config_version": 1,
+            },
+        )
+    finally:
+        if proc is not None:
+            terminate_group(proc, timeout=20)
+        broker.stop()
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    try:
+        return path.read_text("utf-8", errors="replace")[-size:]
+    except OSError:
+        return ""

@@ -7,7 +7,6 @@ Alertmanager. Storage is a temporary directory. `stop()` always ends the process
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import socket
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from claimstream.subproc import die_with_parent, terminate_group
 from tests.ops.conftest import DEPLOY, RULES_FILE
 
 T = TypeVar("T")
@@ -109,6 +109,8 @@ class PrometheusServer:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent,
                 )
             try:
                 wait_for(self._ready, timeout, "prometheus /-/ready")
@@ -151,12 +153,5 @@ class PrometheusServer:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+        if proc is not None:
+            terminate_group(proc, timeout=15)

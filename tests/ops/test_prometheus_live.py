@@ -8,6 +8,7 @@ every dashboard query and every rule evaluates without error against real data.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.ops.conftest import DASHBOARD, RULES_FILE, load_yaml, require_binary
-from tests.ops.live_target import LiveTarget, metrics_endpoint
+from claimstream.localbroker import BrokerStartError
+from tests.ops.conftest import DASHBOARD, RULES_FILE, load_yaml, require_binary, unavailable
+from tests.ops.live_target import LiveTarget, metrics_endpoint, worker_endpoint
 from tests.ops.prometheus_server import PrometheusServer, http_get, wait_for
 from tests.ops.promql import (
     SYNTHETIC,
@@ -29,10 +31,26 @@ from tests.ops.promql import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def live_target() -> Iterator[LiveTarget]:
-    with metrics_endpoint() as target:
+@pytest.fixture(scope="module", params=["worker", "registry"])
+def live_target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveTarget]:
+    """A real worker on the local broker; and a bare `Metrics` registry over HTTP."""
+    if request.param == "registry":
+        with metrics_endpoint() as target:
+            yield target
+        return
+    if importlib.util.find_spec("claimstream.stream") is None:
+        pytest.skip("the stream worker (claimstream.stream) is not in this tree yet")
+    try:
+        endpoint = worker_endpoint(tmp_path_factory.mktemp("worker"))
+        target = endpoint.__enter__()
+    except BrokerStartError as exc:
+        unavailable(f"local broker unavailable: {exc}")
+    try:
         yield target
+    finally:
+        endpoint.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
