@@ -10,6 +10,7 @@ their configs (promtool / amtool) and Alertmanager routes each team to its recei
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -263,3 +264,25 @@ def test_every_rule_team_has_a_route() -> None:
     text = ALERTMANAGER.read_text(encoding="utf-8")
     for team in teams:
         assert f'team="{team}"' in text, team
+
+
+def _settings_variables() -> set[str]:
+    settings = pytest.importorskip("claimstream.settings", reason="worker settings not built yet")
+    names = {f"CLAIMSTREAM_{f.name.upper()}" for f in dataclasses.fields(settings.Settings)}
+    return names | {"CLAIMSTREAM_TIMEZONE", "CLAIMSTREAM_TOPICS_FILE"}
+
+
+def test_compose_and_dockerfile_set_only_real_settings(compose: dict[str, Any]) -> None:
+    """A misspelt CLAIMSTREAM_* variable would be ignored silently by the worker."""
+    known = _settings_variables()
+    given: set[str] = set()
+    for svc in services(compose).values():
+        given |= {k for k in env(svc) if k.startswith("CLAIMSTREAM_")}
+    given |= set(re.findall(r"\b(CLAIMSTREAM_[A-Z_]+)=", DOCKERFILE.read_text(encoding="utf-8")))
+    assert given
+    unknown = {
+        name
+        for name in given - known
+        if not name.startswith(("CLAIMSTREAM_RULE__", "CLAIMSTREAM_ENGINE__"))
+    }
+    assert not unknown, f"not worker settings: {sorted(unknown)}"
