@@ -1,0 +1,72 @@
+"""drg_high_multiplier: inpatient total over 3x (tertiary) or 2x (other) the DRG standard cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import DAY_H, with_rule
+from tests.rules._catalogue import alerts, claim, drains, duplicated, same_alerts_in_every_order
+
+RULE = "drg_high_multiplier"
+
+
+def case(ratio: float, event_id: str = "c1", hours: float = 0, **fields: Any) -> Any:
+    fields.setdefault("visit_type", "inpatient")
+    fields.setdefault("drg_code", "ES23")
+    return claim(event_id, hours, total=10_000 * ratio, drg_standard_cost=10_000, **fields)
+
+
+@pytest.mark.parametrize(
+    ("level", "ratio", "alerted"),
+    [
+        ("tertiary", 3.0, False),
+        ("tertiary", 3.01, True),
+        ("secondary", 2.0, False),
+        ("secondary", 2.01, True),
+        ("三级", 2.5, False),
+        ("三甲", 3.5, True),
+        ("3", 2.5, False),
+        ("二级", 2.5, True),
+    ],
+)
+def test_multiplier_by_declared_level(level: str, ratio: float, alerted: bool) -> None:
+    assert bool(alerts(RULE, [case(ratio, institution_level=level)])) is alerted
+
+
+@pytest.mark.parametrize(("inst", "alerted"), [("H001", False), ("H003", True), ("H999", True)])
+def test_level_from_the_reference_registry_when_the_claim_has_none(
+    inst: str, alerted: bool
+) -> None:
+    assert bool(alerts(RULE, [case(2.5, inst=inst)])) is alerted
+
+
+def test_only_inpatient_claims_with_a_standard_cost() -> None:
+    assert alerts(RULE, [case(5, visit_type="outpatient")]) == []
+    assert alerts(RULE, [claim("c", 0, visit_type="inpatient", total=1e6)]) == []
+
+
+def test_the_alert_is_about_the_institution() -> None:
+    (alert,) = alerts(RULE, [case(4, inst="H003")])
+    assert (alert.subject.kind, alert.subject.id) == ("institution", "H003")
+    assert alert.patient_id == "P1"
+    assert alert.details["ratio"] == 4.0
+    assert alert.details["multiplier"] == 2.0
+    assert alert.details["institution_level"] == "secondary"
+    assert "ES23" in alert.message and "4.00 times" in alert.message
+
+
+def test_multipliers_are_configurable() -> None:
+    config = with_rule(RULE, tertiary_multiplier="5")
+    assert alerts(RULE, [case(4, institution_level="tertiary")], config) == []
+
+
+def test_order_and_duplicates_change_nothing() -> None:
+    events = [case(4, "c1", 0), case(5, "c2", 0.5, patient_id="P2")]
+    assert len(same_alerts_in_every_order(RULE, events)) == 2
+    assert len(alerts(RULE, duplicated(events))) == 2
+
+
+def test_holds_no_state() -> None:
+    assert drains(RULE, [case(4)], case(4, "x", 10 * DAY_H, patient_id="P2")) == (0, 0)
