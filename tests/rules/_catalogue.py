@@ -67,15 +67,19 @@ def commands(
     return [c for c in run(list(events), config).commands if c.rule == rule]
 
 
-def alert_ids(rule: str, events: Sequence[Event]) -> list[str]:
-    return sorted(a.alert_id for a in alerts(rule, events))
+def alert_ids(
+    rule: str, events: Sequence[Event], config: DetectionConfig | None = None
+) -> list[str]:
+    return sorted(a.alert_id for a in alerts(rule, events, config))
 
 
-def same_alerts_in_every_order(rule: str, events: Sequence[Event]) -> list[str]:
+def same_alerts_in_every_order(
+    rule: str, events: Sequence[Event], config: DetectionConfig | None = None
+) -> list[str]:
     """The alert ids of `events` in order, asserted equal for every permutation of them."""
-    expected = alert_ids(rule, events)
+    expected = alert_ids(rule, events, config)
     for order in itertools.permutations(events):
-        assert alert_ids(rule, order) == expected, [e.event_id for e in order]
+        assert alert_ids(rule, order, config) == expected, [e.event_id for e in order]
     return expected
 
 
