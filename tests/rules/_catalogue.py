@@ -58,7 +58,10 @@ def claim(
 def alerts(
     rule: str, events: Sequence[Event], config: DetectionConfig | None = None
 ) -> list[Alert]:
-    return [a for a in run(list(events), config).alerts if a.rule == rule]
+    """The rule's alerts; no event may be dead-lettered (a late one would prove nothing)."""
+    result = run(list(events), config)
+    assert result.rejection is None, result.rejection
+    return [a for a in result.alerts if a.rule == rule]
 
 
 def commands(
