@@ -19,7 +19,8 @@ Claims are summed, not stored, so a redelivered claim must be caught before it g
 engine's per-key dedup does that (a repeat older than its retention is late, hence rejected).
 
 State per institution: {"wm": latest claim ts, "m": {"YYYY-MM": [visits, amount, top]},
-"done": ["YYYY-MM"...]}, top = [[amount, event_id], ...] highest first.
+"done": ["YYYY-MM"...], "due": when the oldest open month closes (None: none open)},
+top = [[amount, event_id], ...] highest first.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
         stats = months.get(label)
         if stats is None:
             stats = months[label] = [0, 0.0, []]
+            closes = _month_end(label, self.context) + self.context.lateness
+            pending = state.get("due")
+            state["due"] = closes if pending is None else min(pending, closes)
         stats[0] += 1
         stats[1] += amount
         top: list[list[Any]] = stats[2]
@@ -91,15 +95,24 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
         wm = state.get("wm")
         if wm is None or event.ts > wm:
             state["wm"] = wm = event.ts
+        due_at = state.get("due")
+        if due_at is None or wm < due_at:
+            return []  # no month is due to close: the common case, one comparison
         done: list[str] = state.setdefault("done", [])
         findings = []
+        due = None
         for month in sorted(months):
-            if month in done or _month_end(month, self.context) + self.context.lateness > wm:
+            if month in done:
+                continue
+            closes = _month_end(month, self.context) + self.context.lateness
+            if closes > wm:
+                due = closes if due is None else min(due, closes)
                 continue
             done.append(month)
             finding = self._compare(event.institution_id, months, month)
             if finding is not None:
                 findings.append(finding)
+        state["due"] = due
         return findings
 
     def _compare(
@@ -147,10 +160,10 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
         keep_from = _previous(self._month(cutoff))
         months = {m: s for m, s in state.get("m", {}).items() if m >= keep_from}
         done = [m for m in state.get("done", []) if m in months]
-        wm = state.get("wm")
+        wm, due = state.get("wm"), state.get("due")
         state.clear()
         if months:
-            state.update(m=months, wm=wm)
+            state.update(m=months, wm=wm, due=due)
         if done:
             state["done"] = done
 
