@@ -78,7 +78,10 @@ def test_the_alert_says_what_the_restriction_is() -> None:
     assert alert.severity == "high"
     assert (alert.subject.kind, alert.subject.id) == ("patient", "P1")
     assert alert.details["restricted_gender"] == "F"
-    assert "female only" in alert.message and "male patient" in alert.message
+    assert alert.message == (
+        "Patient P1 (male) received 311201001 obstetric examination (产前检查) at H1, "
+        "which is restricted to female only."
+    )
 
 
 def test_one_alert_per_restricted_code_of_a_claim() -> None:

@@ -63,19 +63,19 @@ class GenderAgeRestriction(Rule[GenderAgeRestrictionSettings]):
 
     def _finding(self, event: Event, restriction: Restriction, violation: str) -> Finding:
         patient = (
-            f"a {'female' if event.patient_gender == 'F' else 'male'} patient"
+            ("female" if event.patient_gender == "F" else "male")
             if violation == "gender"
-            else f"a patient aged {event.patient_age}"
+            else f"aged {event.patient_age}"
         )
+        item = f"{restriction.code} {restriction.name}".strip()
         return Finding(
             subject=Subject("patient", event.patient_id),
             trigger_id=f"{event.event_id}/{restriction.code}",
             occurred_at=event.occurred_at,
             event_ids=(event.event_id,),
             message=(
-                f"{restriction.code} ({restriction.name or 'restricted item'}) is restricted "
-                f"to {restriction.describe()} but was given to {patient}, "
-                f"{event.patient_id}, at {event.institution_id}."
+                f"Patient {event.patient_id} ({patient}) received {item} at "
+                f"{event.institution_id}, which is restricted to {restriction.describe()}."
             ),
             details={
                 "code": restriction.code,

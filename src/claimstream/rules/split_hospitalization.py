@@ -130,9 +130,9 @@ class SplitHospitalization(Rule[SplitHospitalizationSettings]):
             occurred_at=admission.occurred_at,
             event_ids=(discharge.event_id, admission.event_id),
             message=(
-                f"Patient {patient_id} was readmitted to {admission.institution_id} for "
-                f"{admission.category} {gap / DAY:.1f} days after discharge from "
-                f"{discharge.institution_id} for the same diagnosis family."
+                f"Patient {patient_id} was readmitted to {admission.institution_id} "
+                f"{gap / DAY:.2f} days after discharge from {discharge.institution_id}, both "
+                f"for diagnosis family {admission.category}."
             ),
             details={
                 "gap_days": round(gap / DAY, 3),
