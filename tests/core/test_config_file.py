@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from claimstream.core.config import ConfigError, DetectionConfig
+from claimstream.rules.diagnosis_cluster import DiagnosisClusterSettings
 from claimstream.rules.readmission_24h import Readmission24hSettings
 
 TOML = """
@@ -18,6 +19,10 @@ reference_data_path = "/srv/reference"
 [rules.readmission_24h]
 max_gap_hours = "12"
 mode = "shadow"
+
+[rules.diagnosis_cluster]
+visit_types = ["inpatient", "outpatient"]
+min_patients = 8
 """
 
 
@@ -30,6 +35,8 @@ def test_toml_overlays_defaults(tmp_path: Path) -> None:
     assert config.allowed_lateness_hours == 2.0
     assert config.reference_data_path == "/srv/reference"
     assert config.version == 7
+    cluster = config.rule("diagnosis_cluster", DiagnosisClusterSettings)
+    assert (cluster.visit_types, cluster.min_patients) == (("inpatient", "outpatient"), 8)
     assert config.rules["repeat_dispensing"] == DetectionConfig.default().rules["repeat_dispensing"]
 
 
