@@ -82,9 +82,9 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
         self, patient_id: str, code: str, rows: list[list[Any]], index: int, window: float
     ) -> Finding | None:
         current = rows[index]
-        earlier = [
-            row for row in rows[:index] if row[0] > current[0] - window and row[2] != current[2]
-        ]
+        start = bisect.bisect_right(rows, current[0] - window, hi=index, key=_ts)
+        institution = current[2]
+        earlier = [row for row in rows[start:index] if row[2] != institution]
         if not earlier:
             return None
         latest = earlier[-1]
@@ -125,3 +125,7 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
 
     def size(self, state: State) -> int:
         return sum(len(rows) for rows in state.values())
+
+
+def _ts(row: list[Any]) -> float:
+    return float(row[0])
