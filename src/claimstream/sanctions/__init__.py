@@ -1,0 +1,45 @@
+"""Sanctions: turning alerts into supervisors' decisions, as pure event-time state machines.
+
+An alert is not yet an action. This package decides, per subject (institution, doctor,
+patient card), what the regulations' step-by-step escalation does with it: a warning, a
+same-day FREEZE on repetition, a SUSPEND that only a person lifts (`ladder`); doctor points
+per calendar year (`points`); institution credit grades A-D (`grades`); per-rule precision
+from reviews (`precision`); which freezes are in force given the commands (`ledger`); and the
+institution-department-doctor responsibility list (`rollup`).
+
+Like `claimstream.core`, nothing here imports Kafka, Redis or faust, or reads the wall clock:
+state is JSON-shaped and passed in, time is event time passed in, settings are a parameter. The
+stream keys these states by subject; tests drive them directly.
+"""
+
+from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
+from claimstream.sanctions.decisions import Decision, GradeChange, PointsChange, WarningIssued
+from claimstream.sanctions.ladder import Escalation
+from claimstream.sanctions.ledger import Agreement, FreezeLedger, compare
+from claimstream.sanctions.rollup import Rollup, rollup
+from claimstream.sanctions.settings import (
+    GradeSettings,
+    LadderSettings,
+    PointsSettings,
+    SanctionSettings,
+)
+
+__all__ = [
+    "Agreement",
+    "Decision",
+    "Escalation",
+    "FreezeLedger",
+    "GradeChange",
+    "GradeSettings",
+    "LadderSettings",
+    "ManualUnfreeze",
+    "PointsChange",
+    "PointsSettings",
+    "Remediation",
+    "Rollup",
+    "SanctionSettings",
+    "Verdict",
+    "WarningIssued",
+    "compare",
+    "rollup",
+]
