@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "demo": "claimstream.cli.demo",
     "freezes": "claimstream.cli.freezes",
     "rules": "claimstream.cli.rules",
+    "audit": "claimstream.cli.audit",
 }
 
 

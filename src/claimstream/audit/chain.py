@@ -1,0 +1,110 @@
+"""Appending to the audit chain of one partition.
+
+State per partition (JSON-shaped, kept by the stream in a table so a restart continues the
+chain where it stopped):
+
+    {"partition": p, "seq": <next sequence number>, "head": <hash of the last record>,
+     "wm": <latest `at` seen>, "ids": {record_id: at}}
+
+A record:
+
+    {"schema": "audit.v1", "partition": p, "seq": n, "kind": "alert" | "command" | "review" |
+     "manual", "record_id": ..., "at": <event time>, "body": {...},
+     "prev_hash": <hash of record n-1, or 64 zeros for n = 0>, "hash": <SHA-256>}
+
+`record_id` is the deterministic id of what is recorded (alert id, command id, review or
+action id), so a redelivered input appends nothing: the ids seen in the last `dedup_days` of
+event time are remembered. One writer per partition is the caller's job (the partition's
+owner in the stream): two writers would fork the chain, which `verify` reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from claimstream.audit.canonical import GENESIS, digest
+from claimstream.core.outputs import Alert, Command
+from claimstream.core.timefmt import DAY
+from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
+from claimstream.sanctions.codec import to_ts
+
+Kind = Literal["alert", "command", "review", "manual"]
+KINDS: tuple[Kind, ...] = ("alert", "command", "review", "manual")
+State = dict[str, Any]
+Auditable = Alert | Command | Verdict | ManualUnfreeze | Remediation
+
+
+def new_state(partition: int) -> State:
+    return {"partition": partition, "seq": 0, "head": GENESIS, "wm": None, "ids": {}}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditChain:
+    #: how long (event time) a record id is remembered to drop redeliveries
+    dedup_days: float = 7.0
+
+    def append(
+        self, state: State, kind: Kind, record_id: str, body: dict[str, Any], at: str
+    ) -> dict[str, Any] | None:
+        """The next record of the partition, or None when `record_id` was recorded already."""
+        ts = to_ts(at)
+        if record_id in state["ids"]:
+            return None
+        record: dict[str, Any] = {
+            "schema": "audit.v1",
+            "partition": state["partition"],
+            "seq": state["seq"],
+            "kind": kind,
+            "record_id": record_id,
+            "at": at,
+            "body": body,
+            "prev_hash": state["head"],
+        }
+        record["hash"] = digest(record)
+        state["seq"] += 1
+        state["head"] = record["hash"]
+        state["ids"][record_id] = ts
+        state["wm"] = ts if state["wm"] is None else max(state["wm"], ts)
+        cutoff = state["wm"] - self.dedup_days * DAY
+        for old in [r for r, seen in state["ids"].items() if seen < cutoff]:
+            del state["ids"][old]
+        return record
+
+    def record(self, state: State, item: Auditable) -> dict[str, Any] | None:
+        """Append an alert, command, review or manual action with its natural id and time."""
+        kind, record_id, body, at = describe(item)
+        return self.append(state, kind, record_id, body, at)
+
+
+def describe(item: Auditable) -> tuple[Kind, str, dict[str, Any], str]:
+    """(kind, record id, body, event time) of what is to be recorded."""
+    if isinstance(item, Alert):
+        return "alert", item.alert_id, item.to_dict(), item.occurred_at
+    if isinstance(item, Command):
+        return "command", item.command_id, item.to_dict(), item.effective_from
+    if isinstance(item, Verdict):
+        body = {
+            "alert_id": item.alert_id,
+            "verdict": item.verdict,
+            "by": item.by,
+            "note": item.note,
+        }
+        return "review", item.action_id, body, item.at
+    if isinstance(item, ManualUnfreeze):
+        body = {
+            "action": "unfreeze",
+            "scope": item.scope.key(),
+            "ground": item.ground,
+            "by": item.by,
+            "reason": item.reason,
+        }
+        return "manual", item.action_id, body, item.at
+    body = {
+        "action": "remediation",
+        "alert_id": item.alert_id,
+        "institution_id": item.institution_id,
+        "by": item.by,
+        "note": item.note,
+    }
+    return "manual", item.action_id, body, item.at
