@@ -289,3 +289,16 @@ def test_an_alert_counts_against_each_subject_it_names() -> None:
         "doctor:D9",
         "patient:P9",
     ]
+
+
+@pytest.mark.parametrize(("gap_days", "first"), [(45, False), (91, True)])
+def test_first_violation_is_judged_over_the_look_back_period(gap_days: int, first: bool) -> None:
+    engine = Escalation()
+    state = engine.new_state(Subject("institution", "H1"))  # keeps alerts 12 months
+    engine.on_alert(state, alert("a1", 0), ts(0))
+    (warning,) = [
+        d
+        for d in engine.on_alert(state, alert("a2", gap_days), ts(gap_days))
+        if summaries([d]) == [("WARN",)]
+    ]
+    assert warning.reason.startswith("first violation in 90 days") is first  # type: ignore[union-attr]

@@ -34,7 +34,7 @@ from claimstream.core.timefmt import DAY, end_of_local_day, iso
 from claimstream.sanctions import grades, points
 from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
 from claimstream.sanctions.codec import to_ts
-from claimstream.sanctions.decisions import Decision, GradeChange, WarningIssued
+from claimstream.sanctions.decisions import Decision, WarningIssued
 from claimstream.sanctions.settings import SanctionSettings
 from claimstream.sanctions.state import (
     ALERTS,
@@ -184,7 +184,9 @@ class Escalation:
         others = {
             aid: row
             for aid, row in state["a"].items()
-            if aid != alert.alert_id and row[STATUS] != "false_positive"
+            if aid != alert.alert_id
+            and row[STATUS] != "false_positive"
+            and abs(row[TS] - ts) <= ladder.lookback_days * DAY
         }
         repeats = [
             aid
@@ -306,34 +308,13 @@ class Escalation:
 
     def _regrade(self, state: State, trigger: str, ts: float) -> list[Decision]:
         settings = self.settings.grade
-        horizon = settings.horizon_days * DAY
-        rows = [row for row in state["a"].values() if row[TS] > state["wm"] - horizon]
-        return self._set_grade(state, grades.score(rows, settings), trigger, ts, suspend=True)
-
-    def _set_grade(
-        self, state: State, score: float, trigger: str, ts: float, *, suspend: bool
-    ) -> list[Decision]:
-        settings = self.settings.grade
-        old = state["g"][0]
-        new = grades.grade_of(score, settings)
-        state["g"][:2] = [new, score]
-        if new == old:
+        change = grades.regrade(state, settings, self.tz, trigger, ts)
+        if change is None:
             return []
-        out: list[Decision] = [
-            GradeChange(
-                change_id=stable_id("grd", state["id"], old, new, trigger),
-                institution_id=state["id"],
-                old=old,
-                new=new,
-                score=score,
-                occurred_at=iso(ts, self.tz),
-                reason=f"credit score {score:g} over the last {settings.horizon_days:g} days",
-            )
-        ]
-        if new == "D" and suspend and settings.suspend_on_d and state["s"] is None:
-            ids = tuple(sorted(state["a"]))
-            why = f"credit grade D (score {score:g})"
-            out.append(self._suspend(state, "grade", trigger, ts, ids, why))
+        out: list[Decision] = [change]
+        if change.new == "D" and settings.suspend_on_d and state["s"] is None:
+            why = f"credit grade D (score {change.score:g})"
+            out.append(self._suspend(state, "grade", trigger, ts, tuple(sorted(state["a"])), why))
         return out
 
     # -- time ---------------------------------------------------------------------------------
@@ -363,7 +344,9 @@ class Escalation:
         ]
 
     def _forget(self, state: State, now: float) -> list[Decision]:
-        out = self._age_grade(state, now) if state["kind"] == "institution" else []
+        out: list[Decision] = []
+        if state["kind"] == "institution":  # the grade rises as violations leave the 12 months
+            out += grades.age(state, self.settings.grade, self.tz, now)
         keep_from = now - self._keep[state["kind"]]
         for alert_id in [aid for aid, row in state["a"].items() if row[TS] <= keep_from]:
             del state["a"][alert_id]
@@ -377,23 +360,4 @@ class Escalation:
             del state["m"][action_id]
         if state["kind"] == "doctor":
             points.prune(state, now, self.tz)
-        return out
-
-    def _age_grade(self, state: State, now: float) -> list[Decision]:
-        """Walk the violations that left the 12 months since the last look, oldest first, so a
-        grade that rises several letters publishes each step at the instant it happened."""
-        horizon = self.settings.grade.horizon_days * DAY
-        cutoff = now - horizon
-        graded_to = state["g"][2]
-        state["g"][2] = cutoff
-        aged = sorted(
-            (row[TS], aid)
-            for aid, row in state["a"].items()
-            if row[TS] <= cutoff and (graded_to is None or row[TS] > graded_to)
-        )
-        out: list[Decision] = []
-        for ts, alert_id in aged:
-            rows = [r for r in state["a"].values() if r[TS] > ts]
-            score = grades.score(rows, self.settings.grade)
-            out += self._set_grade(state, score, f"aged:{alert_id}", ts + horizon, suspend=False)
         return out
