@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from claimstream.core.outputs import Command, Scope, Subject
+from claimstream.core.outputs import Command, Scope, Subject, stable_id
 from claimstream.sanctions import Escalation, FreezeLedger, LadderSettings, SanctionSettings
 from tests.sanctions.support import alert, summaries, ts, unfreeze, verdict
 
@@ -302,3 +302,35 @@ def test_first_violation_is_judged_over_the_look_back_period(gap_days: int, firs
         if summaries([d]) == [("WARN",)]
     ]
     assert warning.reason.startswith("first violation in 90 days") is first  # type: ignore[union-attr]
+
+
+def test_an_expiry_unfreeze_arriving_after_the_next_rule_freeze_does_not_lift_it() -> None:
+    """The rule's FREEZE of day 6 reaches the commands topic before the escalation, catching
+    up, emits the UNFREEZE for day 5's freeze: the topic must still say frozen on day 6."""
+    engine = Escalation()
+    state = engine.new_state(Subject("institution", "H1"))
+    ledger = FreezeLedger()
+    for name, day in (("a1", 0), ("a2", 5)):
+        for decision in engine.on_alert(state, alert(name, day), ts(day)):
+            if isinstance(decision, Command):
+                ledger.apply(decision)
+    readmission = alert("r1", 6, rule="readmission_24h")
+    scope = Scope("institution", "H1")
+    rule_freeze = Command(
+        command_id=stable_id("cmd", "FREEZE", scope.key(), readmission.alert_id),
+        action="FREEZE",
+        scope=scope,
+        effective_from=readmission.occurred_at,
+        expires_at="2026-03-09T00:00:00+08:00",
+        reason="readmission",
+        rule="readmission_24h",
+        alert_ids=(readmission.alert_id,),
+    )
+    assert ledger.apply(rule_freeze) == "applied"
+    late = engine.on_alert(state, readmission, ts(6))
+    assert summaries([d for d in late if isinstance(d, Command)]) == [("UNFREEZE", "escalation")]
+    for decision in late:
+        if isinstance(decision, Command):
+            ledger.apply(decision)
+    assert ledger.lookup(scope, ts(6)) == [rule_freeze]
+    assert engine.status(state, ts(6))["level"] == "frozen"

@@ -43,6 +43,9 @@ CASES = [
     ([cmd("short", "FREEZE", 0, 2), cmd("long", "FREEZE", 1, 5)], 3, ["cmd-long"]),
     ([cmd("old", "FREEZE", 0, 1), cmd("new", "FREEZE", 2, 3)], 2.5, ["cmd-new"]),
     ([cmd("f", "FREEZE", 0, 1), cmd("s", "SUSPEND", 0.5)], 2, ["cmd-s"]),
+    # an UNFREEZE dated before a freeze began (it reached the topic late) does not lift it
+    ([cmd("f", "FREEZE", 1, 2), cmd("u", "UNFREEZE", 0.7)], 1.5, ["cmd-f"]),
+    ([cmd("f", "FREEZE", 1, 2), cmd("u", "UNFREEZE", 1)], 1.5, []),
     # an UNFREEZE seen again (redelivery) does not lift a later freeze
     ([cmd("u", "UNFREEZE", 0), cmd("f", "FREEZE", 1, 3), cmd("u", "UNFREEZE", 0)], 2, ["cmd-f"]),
 ]
