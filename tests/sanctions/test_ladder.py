@@ -19,7 +19,7 @@ class Step:
     """One input to the subject at event time `day`, and what it must decide."""
 
     day: float
-    op: str  # "alert NAME", "tick", "appeal", "reviewer"
+    op: str  # "alert NAME", "redeliver NAME", "tick", "appeal", "reviewer"
     expect: list[tuple[Any, ...]]
     level: str
 
@@ -34,7 +34,7 @@ WALK = [
     Step(25, "alert a4", [("FREEZE", "escalation"), ("SUSPEND", "escalation")], "suspended"),
     Step(26, "tick", [], "suspended"),  # the freeze expires, the suspension holds the scope
     Step(27, "alert a5", [], "suspended"),  # suspended: nothing more to decide
-    Step(27, "alert a2", [], "suspended"),  # a redelivered alert changes nothing
+    Step(27, "redeliver a2", [], "suspended"),  # the same alert again changes nothing
     Step(30, "appeal", [("UNFREEZE", "manual")], "warned"),  # only a person lifts it
     Step(30, "appeal", [], "warned"),  # the same action again changes nothing
     Step(35, "alert a6", [("FREEZE", "escalation")], "frozen"),  # counts restart after a lift
@@ -58,6 +58,10 @@ def apply(engine: Escalation, state: dict[str, Any], step: Step) -> list[Any]:
     now = ts(step.day)
     if step.op.startswith("alert"):
         return engine.on_alert(state, alert(step.op.split()[1], step.day), now)
+    if step.op.startswith("redeliver"):
+        name = step.op.split()[1]
+        (first,) = [s.day for s in WALK if s.op == f"alert {name}"]
+        return engine.on_alert(state, alert(name, first), now)
     if step.op in ("appeal", "reviewer"):
         action = unfreeze(state["kind"], state["id"], step.day, ground=step.op)
         return engine.on_unfreeze(state, action, now)

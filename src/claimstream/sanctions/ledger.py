@@ -4,13 +4,15 @@ The Redis registry is a cache of the commands topic: `FreezeLedger` is the pure 
 that cache must hold, applying commands in topic order with the registry's rules (see
 `claimstream.registry.base`): each `command_id` at most once; UNFREEZE removes the scope's
 entry; SUSPEND replaces it and never expires; a FREEZE does not shorten a longer one still in
-force, nor lift a SUSPEND. One rule goes beyond the registry's today: an UNFREEZE lifts only
-what began at or before its `effective_from`. The commands topic has several producers (the
-rules' same-day FREEZE, the escalation's UNFREEZE at a freeze's expiry), so an UNFREEZE dated
-at midnight can reach the topic after the next morning's FREEZE; it must not lift that one.
-The registry needs the same comparison for `compare` to hold in that race. Times come from the commands themselves (a FREEZE is judged at its
+force, nor lift a SUSPEND. Times come from the commands themselves (a FREEZE is judged at its
 `effective_from`), never from the clock, so rebuilding from the topic at any later moment gives
 the same answer as the registry had, and `compare` can check registry and topic agree.
+
+One rule goes beyond the registry's today: an UNFREEZE lifts only what began at or before its
+`effective_from`. The commands topic has several producers (the rules' same-day FREEZE, the
+escalation's UNFREEZE at a freeze's expiry), so an UNFREEZE dated at midnight can reach the
+topic after the next morning's FREEZE; it must not lift that one. The registry needs the same
+comparison for `compare` to hold in that race.
 """
 
 from __future__ import annotations
