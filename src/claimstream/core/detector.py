@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from claimstream.core.config import DetectionConfig
-from claimstream.core.engine import Clock, Engine, StepResult, merge
+from claimstream.core.engine import Clock, Engine, StepResult
 from claimstream.core.events import Event, KeyKind
 from claimstream.rules.base import State
 
@@ -34,16 +34,17 @@ class Detector:
     def process(self, event: Event) -> StepResult:
         """Run one event through every kind of key it belongs to."""
         engine = self.engine
+        states = self.states
         result = StepResult()
         self.stats.events += 1
         for kind in engine.kinds_for(event):
             key = event.key(kind)
             if key is None:
                 continue
-            state = self.states.get((kind, key))
+            state = states.get((kind, key))
             if state is None:
-                state = self.states[(kind, key)] = engine.new_state()
-            merge(result, engine.step(kind, state, event))
+                state = states[(kind, key)] = engine.new_state()
+            engine.step(kind, state, event, into=result)
         if result.duplicate:
             self.stats.duplicates += 1
         elif result.rejection is not None:
@@ -53,7 +54,7 @@ class Detector:
         self._since_sweep += 1
         # A sweep visits every key: spacing sweeps by the number of keys keeps its cost per
         # event constant, while live keys stay within a small factor of the minimum.
-        if self._since_sweep >= max(self._sweep_every, 2 * len(self.states)):
+        if self._since_sweep >= max(self._sweep_every, 4 * len(self.states)):
             self.sweep()
         return result
 

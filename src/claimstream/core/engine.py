@@ -89,10 +89,16 @@ class Engine:
         """The kinds of key whose rules react to this event's type (often just one)."""
         return self._kinds_by_type.get(event.event_type, ())
 
-    def step(self, kind: KeyKind, state: State, event: Event) -> StepResult:
-        """Apply `event` to the state of its `kind` key. Mutates `state`; never raises on data."""
+    def step(
+        self, kind: KeyKind, state: State, event: Event, into: StepResult | None = None
+    ) -> StepResult:
+        """Apply `event` to the state of its `kind` key. Mutates `state`; never raises on data.
+
+        What it produces is added to `into` when given (one result for all kinds of key of an
+        event, without a merge), else to a new result.
+        """
         rules = self._routes.get((kind, event.event_type))
-        result = StepResult()
+        result = StepResult() if into is None else into
         if not rules:
             return result
         seen: dict[str, float] = state["seen"]
@@ -117,8 +123,10 @@ class Engine:
             rule_state = rule_states.get(rule.state_key)
             if rule_state is None:
                 rule_state = rule_states[rule.state_key] = {}
-            for finding in rule.on_event(rule_state, event):
-                self._emit(rule, finding, result)
+            findings = rule.on_event(rule_state, event)
+            if findings:
+                for finding in findings:
+                    self._emit(rule, finding, result)
         cutoff = wm - self.lateness
         if state["gc"] is None:
             state["gc"] = cutoff
