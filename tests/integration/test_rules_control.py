@@ -1,0 +1,65 @@
+"""`claimstream rules list|set` against the real local broker, and a watcher following it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from claimstream.cli.main import main
+from claimstream.control import ControlWatcher, Snapshot
+from claimstream.localbroker import LocalBroker
+
+pytestmark = pytest.mark.integration
+
+
+def test_set_publishes_a_validated_change_and_list_shows_it(
+    local_broker: LocalBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bootstrap = ["--bootstrap", local_broker.bootstrap]
+    assert main(["rules", "list", *bootstrap]) == 0
+    assert "configuration version 1 (from defaults and environment)" in capsys.readouterr().out
+
+    assert (
+        main(["rules", "set", "readmission_24h", "max_gap_hours=48", "--by", "ana", *bootstrap])
+        == 0
+    )
+    assert "published configuration version 2" in capsys.readouterr().out
+
+    assert main(["rules", "set", "readmission_24h", "max_gap_hours=-3", *bootstrap]) == 2
+    assert "refused, nothing published" in capsys.readouterr().err
+
+    assert main(["rules", "list", "--json", *bootstrap]) == 0
+    shown = orjson.loads(capsys.readouterr().out)
+    assert shown["version"] == 2
+    assert shown["rules"]["readmission_24h"]["max_gap_hours"] == 48.0
+
+
+async def test_a_watcher_sees_a_published_change_within_seconds(local_broker: LocalBroker) -> None:
+    seen: asyncio.Queue[Snapshot] = asyncio.Queue()
+    stop = asyncio.Event()
+    watcher = ControlWatcher(local_broker.bootstrap, seen.put_nowait, poll_ms=100)
+    task = asyncio.create_task(watcher.run(stop))
+    try:
+        code = await asyncio.to_thread(
+            main,
+            [
+                "rules",
+                "set",
+                "high_frequency_consultation",
+                "min_consultations=15",
+                "--bootstrap",
+                local_broker.bootstrap,
+            ],
+        )
+        assert code == 0
+        async with asyncio.timeout(10):
+            while True:
+                snapshot = await seen.get()
+                settings = snapshot.config.rules["high_frequency_consultation"]
+                if settings.min_consultations == 15:  # type: ignore[attr-defined]
+                    break
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
