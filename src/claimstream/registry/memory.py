@@ -1,0 +1,95 @@
+"""The in-process freeze registry: Redis semantics in a dict, for the demo and unit tests.
+
+Same key scheme, same idempotency and precedence rules as `RedisRegistry` (see `base`), with
+expiry checked against the `now` the caller passes, so tests drive time explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from claimstream.core.outputs import Command
+from claimstream.registry.base import (
+    DEFAULT_PREFIX,
+    MARKER_TTL_SECONDS,
+    Applied,
+    Freeze,
+    FreezeRegistry,
+    command_value,
+    epoch_ms,
+    freeze_key,
+    is_active,
+)
+
+
+class MemoryRegistry(FreezeRegistry):
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        #: key -> (value, expires at in epoch seconds or None)
+        self.data: dict[str, tuple[bytes, float | None]] = {}
+        self.markers: dict[str, float] = {}
+
+    def _get(self, key: str, now: float) -> bytes | None:
+        item = self.data.get(key)
+        if item is None:
+            return None
+        value, expires = item
+        if expires is not None and expires <= now:
+            del self.data[key]
+            return None
+        return value
+
+    async def apply(self, commands: Iterable[Command], now: float) -> list[Applied]:
+        return [self.apply_one(command, now) for command in commands]
+
+    def apply_one(self, command: Command, now: float) -> Applied:
+        marker = command.command_id
+        seen = self.markers.get(marker)
+        if seen is not None and seen > now:
+            return "duplicate"
+        self.markers[marker] = now + MARKER_TTL_SECONDS
+        scope = command.scope
+        key = freeze_key(self.prefix, scope.kind, scope.id, scope.drug_code)
+        if command.action == "UNFREEZE":
+            self.data.pop(key, None)
+            return "applied"
+        if command.action == "SUSPEND":
+            self.data[key] = (command_value(command), None)
+            return "applied"
+        expires = epoch_ms(command.expires_at) / 1000 if command.expires_at else None
+        if expires is not None and expires <= now:
+            return "expired"
+        if self._get(key, now) is not None:
+            _, held = self.data[key]
+            if held is None or (expires is not None and held >= expires):
+                return "superseded"
+        self.data[key] = (command_value(command), expires)
+        return "applied"
+
+    async def lookup(
+        self, kind: str, id_: str, drug_code: str | None = None, *, now: float
+    ) -> list[Freeze]:
+        found: list[Freeze] = []
+        for key in self.keys_for(kind, id_, drug_code):
+            value = self._get(key, now)
+            if value is not None:
+                command: dict[str, Any] = orjson.loads(value)
+                if is_active(command, now):
+                    found.append(Freeze(key, command))
+        return found
+
+    async def active(self, now: float, limit: int = 1000) -> list[Freeze]:
+        found: list[Freeze] = []
+        for key in sorted(self.data):
+            value = self._get(key, now)
+            if value is None:
+                continue
+            command: dict[str, Any] = orjson.loads(value)
+            if is_active(command, now):
+                found.append(Freeze(key, command))
+            if len(found) >= limit:
+                break
+        return found

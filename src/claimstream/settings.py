@@ -1,0 +1,151 @@
+"""Worker settings, read from the environment (12-factor), with the defaults documented in README.
+
+Everything the worker, the demo and the bench need to know about where they run lives here, so
+`create_app(settings)` is a pure function of one value and tests build apps with `Settings(...)`
+instead of patching the environment. Rule thresholds come from variables named
+`CLAIMSTREAM_RULE__<RULE>__<SETTING>`
+(e.g. `CLAIMSTREAM_RULE__REPEAT_DISPENSING__EARLY_REFILL_TOLERANCE=0.25`) and engine settings
+from `CLAIMSTREAM_ENGINE__<SETTING>`; both go through
+`DetectionConfig.with_rule_changes` / `with_engine_changes`, which validate and refuse bad values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from claimstream.broker_url import DEFAULT_BROKER_URL, broker_url
+from claimstream.core.config import ConfigError, DetectionConfig
+
+Guarantee = Literal["at_least_once", "exactly_once"]
+_PREFIX = "CLAIMSTREAM_"
+_RULE_PREFIX = "CLAIMSTREAM_RULE__"
+_ENGINE_PREFIX = "CLAIMSTREAM_ENGINE__"
+_TRUE = frozenset(("1", "true", "yes", "on"))
+_FALSE = frozenset(("0", "false", "no", "off", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How one worker connects, stores state and batches. Immutable; `replace` makes variants."""
+
+    broker_url: str = DEFAULT_BROKER_URL
+    redis_url: str | None = None
+    #: prefix of every Redis key the freeze registry writes (see claimstream.registry.base)
+    redis_prefix: str = "claimstream"
+    #: faust table store: `memory://` (state rebuilt from changelogs on start) or `rocksdb://`.
+    store: str = "memory://"
+    data_dir: str = "claimstream-data"
+    #: partitions of every co-partitioned topic; None: what topics.toml declares.
+    partitions: int | None = None
+    topics_file: str | None = None
+    app_id: str = "claimstream"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    web_enabled: bool = True
+    processing_guarantee: Guarantee = "at_least_once"
+    #: events handed to the engine at a time, and the longest wait to fill a batch.
+    batch_size: int = 4000
+    batch_within: float = 0.05
+    commit_interval: float = 1.0
+    #: how often idle keys are swept (seconds of wall time); each sweep visits a bounded slice.
+    sweep_interval: float = 30.0
+    sweep_slice: int = 20_000
+    log_level: str = "WARNING"
+    detection: DetectionConfig = field(default_factory=DetectionConfig.default)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `CLAIMSTREAM_*` variables; unset ones keep the defaults above.
+
+        Raises `ConfigError` naming the variable when a value cannot be used.
+        """
+        env = os.environ if environ is None else environ
+        base = cls()
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "detection":
+                continue
+            name = _PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _parse(name, env[name], getattr(base, f.name), f.name)
+        if "broker_url" in values:
+            try:
+                values["broker_url"] = broker_url(str(values["broker_url"]))
+            except ValueError as exc:
+                raise ConfigError(f"{_PREFIX}BROKER_URL: {exc}") from None
+        if values.get("redis_url") == "":
+            values["redis_url"] = None
+        guarantee = values.get("processing_guarantee")
+        if guarantee is not None and guarantee not in ("at_least_once", "exactly_once"):
+            raise ConfigError(
+                f"{_PREFIX}PROCESSING_GUARANTEE must be at_least_once or exactly_once"
+            )
+        values["detection"] = detection_from_env(env)
+        return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def detection_from_env(env: Mapping[str, str]) -> DetectionConfig:
+    """The default detection config with every `CLAIMSTREAM_RULE__*` / `ENGINE__*` applied.
+
+    `CLAIMSTREAM_TIMEZONE` is a shorthand for `CLAIMSTREAM_ENGINE__TIMEZONE`. Changes are applied
+    in sorted order so the resulting config `version` does not depend on the environment's order.
+    """
+    config = DetectionConfig.default()
+    engine: dict[str, str] = {}
+    if env.get(_PREFIX + "TIMEZONE"):
+        engine["timezone"] = env[_PREFIX + "TIMEZONE"]
+    rules: dict[str, dict[str, str]] = {}
+    for name in sorted(env):
+        if name.startswith(_RULE_PREFIX):
+            rule, sep, setting = name[len(_RULE_PREFIX) :].partition("__")
+            if not sep or not setting:
+                raise ConfigError(f"{name}: expected {_RULE_PREFIX}<RULE>__<SETTING>")
+            rules.setdefault(rule.lower(), {})[setting.lower()] = env[name]
+        elif name.startswith(_ENGINE_PREFIX):
+            engine[name[len(_ENGINE_PREFIX) :].lower()] = env[name]
+    if engine.get("timezone") == config.timezone:
+        del engine["timezone"]
+    try:
+        for rule, changes in sorted(rules.items()):
+            config = config.with_rule_changes(rule, changes)
+        if engine:
+            config = config.with_engine_changes(engine)
+    except ConfigError as exc:
+        raise ConfigError(f"environment: {exc}") from None
+    return config
+
+
+def _parse(name: str, raw: str, default: object, attr: str) -> object:
+    text = raw.strip()
+    if isinstance(default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    if isinstance(default, int) or attr == "partitions":
+        if attr == "partitions" and text == "":
+            return None
+        try:
+            number = int(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if number < (0 if attr == "web_port" else 1):
+            raise ConfigError(f"{name} must be positive, got {raw!r}")
+        return number
+    if isinstance(default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+        return value
+    return text

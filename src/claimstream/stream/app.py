@@ -1,0 +1,265 @@
+"""`create_app(settings)`: the faust app of one claimstream worker, built fresh on every call.
+
+Wiring only; the work is in `pipeline` and `processor`. One agent per key kind the engine
+needs: the patient agent reads the four co-partitioned input topics plus the patient
+repartition topic (records keyed wrongly or not at all come back through it); doctor and
+institution agents, created only when an enabled rule keys state by them, read their
+repartition topics. Each agent takes batches with `take_events` (acked by faust only after the
+batch is handled) and keeps per-key state in a plain, changelog-backed table named
+`state-<kind>` with the co-partition group's partition count (so changelog partition p holds
+exactly the keys of input partition p).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import faust
+from aiokafka.partitioner import murmur2
+from prometheus_client import CollectorRegistry
+
+from claimstream.broker_url import broker_url
+from claimstream.core.engine import Engine
+from claimstream.core.events import KEY_KINDS, KeyKind
+from claimstream.metrics import Metrics
+from claimstream.registry.base import FreezeRegistry
+from claimstream.registry.redis import registry_from_url
+from claimstream.settings import Settings
+from claimstream.sinks.base import Sink
+from claimstream.sinks.kafka import KafkaSink, OutputTopics
+from claimstream.sinks.registry import RegistrySink
+from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.pipeline import Counters, Pipeline
+from claimstream.stream.processor import KeyedProcessor, Record
+from claimstream.stream.web import install_views
+from claimstream.topology import Topology, load_topology
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What the app's agents and views share; reachable as `app.claimstream` for tests."""
+
+    settings: Settings
+    topology: Topology
+    engine: Engine
+    registry: FreezeRegistry
+    metrics: Metrics
+    sinks: list[Sink]
+    counters: Counters = field(default_factory=Counters)
+    pipelines: dict[KeyKind, Pipeline] = field(default_factory=dict)
+    started: bool = False
+
+    async def ensure_started(self) -> None:
+        """Open sink connections once, from the agent's loop (faust has no async app init)."""
+        if self.started:
+            return
+        for sink in self.sinks:
+            await sink.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        for pipeline in self.pipelines.values():
+            pipeline.stopping = True
+        if self.started:
+            for sink in self.sinks:
+                try:
+                    await sink.stop()
+                except Exception:  # shutting down: log and go on
+                    log.exception("stopping sink %s", sink.name)
+            self.started = False
+
+
+class _FaustPublisher:
+    """`Publisher` over faust's producer (default partitioner: murmur2 of the key, like Java)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        return await self.app.producer.send(topic, key, value, None, None, None)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sinks: Sequence[Sink] | None = None,
+    registry: FreezeRegistry | None = None,
+    metrics: Metrics | None = None,
+    topology: Topology | None = None,
+) -> faust.App:
+    """A new faust app for `settings`.
+
+    `sinks` replaces the default output sinks (Kafka topics + freeze registry); `registry`
+    the freeze registry (default: Redis at `settings.redis_url`, else in-process); `metrics` a
+    `Metrics` on a registry the caller owns (default: a fresh one, served at `/metrics`).
+    """
+    topology = topology or load_topology(settings.topics_file, partitions=settings.partitions)
+    partitions = topology.default_partitions
+    engine = Engine(settings.detection, time.time)
+    registry = registry or registry_from_url(settings.redis_url, settings.redis_prefix)
+    metrics = metrics or Metrics(CollectorRegistry())
+    app = faust.App(
+        settings.app_id,
+        broker=broker_url(settings.broker_url),
+        store=settings.store,
+        datadir=settings.data_dir,
+        autodiscover=False,
+        topic_partitions=partitions,
+        topic_replication_factor=topology.topics[0].replication_factor,
+        topic_allow_declare=False,  # topics are code: `claimstream topics apply` creates them
+        processing_guarantee=settings.processing_guarantee,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval,
+        stream_buffer_maxsize=max(4096, settings.batch_size * 2),
+        broker_max_poll_records=max(500, settings.batch_size),
+        producer_linger_ms=5,
+        web_enabled=settings.web_enabled,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        key_serializer="raw",
+        value_serializer="raw",
+        table_cleanup_interval=3600.0,
+    )
+    # Every table write is a changelog record queued in faust's producer buffer, and faust
+    # stops feeding agents while that buffer holds more than `max_messages` (default 100):
+    # with one write per key per batch that throttles consumption to a crawl.
+    app.producer.buffer.max_messages = max(10_000, settings.batch_size * 4)
+    publisher = _FaustPublisher(app)
+    if sinks is None:
+        outputs = OutputTopics()
+        sinks = [KafkaSink(publisher, outputs), RegistrySink(registry)]
+    runtime = Runtime(settings, topology, engine, registry, metrics, list(sinks))
+    app.claimstream = runtime  # type: ignore[attr-defined]
+    inputs = tuple(spec.name for spec in topology.by_role("input"))
+    repartition: dict[KeyKind, str] = {
+        kind: f"claimstream.repartition.{kind}" for kind in KEY_KINDS
+    }
+    for name in repartition.values():
+        topology.topic(name)  # KeyError if topics.toml no longer declares it
+    others = tuple(k for k in engine.key_kinds if k != "patient")
+    _add_kind(
+        app,
+        runtime,
+        "patient",
+        (*inputs, repartition["patient"]),
+        frozenset(inputs),
+        others,
+        publisher,
+        repartition,
+        partitions,
+    )
+    for kind in others:
+        _add_kind(
+            app,
+            runtime,
+            kind,
+            (repartition[kind],),
+            frozenset(),
+            (),
+            publisher,
+            repartition,
+            partitions,
+        )
+    install_views(app, runtime)
+    metrics.worker_started(
+        app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
+    )
+
+    async def _close(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        await runtime.stop()
+
+    app.on_before_shutdown.connect(cast(Any, _close))
+
+    return app
+
+
+def _add_kind(
+    app: faust.App,
+    runtime: Runtime,
+    kind: KeyKind,
+    topic_names: tuple[str, ...],
+    home_topics: frozenset[str],
+    forward_kinds: tuple[KeyKind, ...],
+    publisher: _FaustPublisher,
+    repartition: dict[KeyKind, str],
+    partitions: int,
+) -> None:
+    settings = runtime.settings
+    changelog = runtime.topology.changelog_topic(f"state-{kind}")
+    codec = StateCodec()
+    table = app.Table(
+        f"state-{kind}",
+        default=None,
+        partitions=partitions,
+        key_type=str,
+        changelog_topic=app.topic(
+            changelog.name,
+            partitions=partitions,
+            key_type=str,
+            key_serializer="raw",
+            value_serializer=codec,
+            compacting=True,
+            acks=False,
+            internal=False,
+        ),
+    )
+    # faust derives a table's serializers from its types ("json" for str); the store (built
+    # lazily on first `table.data`) and the changelog writes must use ours: raw UTF-8 keys,
+    # orjson states.
+    table.key_serializer = "raw"
+    table.value_serializer = codec
+    topic = app.topic(
+        *topic_names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+    pipeline = Pipeline(
+        KeyedProcessor(
+            runtime.engine,
+            kind,
+            table.data.get,
+            home_topics=home_topics,
+            forward_kinds=forward_kinds,
+        ),
+        table,
+        sinks=runtime.sinks,
+        publisher=publisher,
+        repartition_topics=repartition,
+        pointer=PartitionPointer(topic_names[0]),
+        metrics=runtime.metrics,
+        counters=runtime.counters,
+        sweep_interval=settings.sweep_interval,
+        sweep_slice=settings.sweep_slice,
+    )
+    runtime.pipelines[kind] = pipeline
+    own_topics = frozenset(topic_names)
+
+    def assigned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic in own_topics}
+
+    def partition_of(key: str) -> int:
+        return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+    async def detect(stream: Any) -> None:
+        await runtime.ensure_started()
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+            now = time.time()
+            records = [
+                Record(m.key, m.value, m.topic, m.partition, m.offset, now)
+                for m in (event.message for event in events)
+            ]
+            await pipeline.handle(records)
+            if pipeline.sweep_due():
+                pipeline.sweep(assigned(), partition_of)
+
+    app.agent(topic, name=f"claimstream.detect-{kind}", concurrency=1)(detect)

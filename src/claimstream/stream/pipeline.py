@@ -1,0 +1,230 @@
+"""What the agent does with one batch: process, publish, write state, in the at-least-once order.
+
+Order per batch (the agent acks the batch's events only after `handle` returns, and faust
+commits only acked offsets, after flushing the producer):
+
+1. run the records through the `KeyedProcessor` (pure; per-event errors become dead letters);
+2. forward re-keyed records to the repartition topics and wait for their delivery;
+3. hand alerts, commands and dead letters to every sink, each retried until it succeeds
+   (a sink that is down stalls consumption rather than lose an output);
+4. write each changed key's state to its table once, in its own partition's changelog.
+
+A crash anywhere before the commit replays the batch: outputs have deterministic ids and the
+registry is idempotent, and the replayed events find the state as of the last committed batch
+(or later, which the engine's per-key dedup makes harmless), so nothing is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from claimstream.core.events import KeyKind
+from claimstream.metrics import Metrics
+from claimstream.rules.base import State
+from claimstream.sinks.base import Outputs, Sink
+from claimstream.sinks.kafka import Publisher
+from claimstream.stream.codec import PartitionPointer
+from claimstream.stream.processor import BatchResult, KeyedProcessor, Record
+
+log = logging.getLogger(__name__)
+_RETRY_MAX = 5.0
+
+
+@dataclass(slots=True)
+class Counters:
+    """Running totals for `/status` and the demo (metrics has the same as Prometheus series)."""
+
+    records: int = 0
+    events: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    forwarded: int = 0
+    alerts: int = 0
+    shadow_alerts: int = 0
+    commands: int = 0
+    batches: int = 0
+    swept_keys: int = 0
+    last_batch_at: float = 0.0
+    #: wall seconds spent handling batches (the rest is faust and waiting for input)
+    busy_seconds: float = 0.0
+    process_seconds: float = 0.0
+    output_seconds: float = 0.0
+    state_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class Pipeline:
+    """Processing of one key kind's input stream against its table."""
+
+    def __init__(
+        self,
+        processor: KeyedProcessor,
+        table: Any,
+        *,
+        sinks: Sequence[Sink],
+        publisher: Publisher,
+        repartition_topics: Mapping[KeyKind, str],
+        pointer: PartitionPointer,
+        metrics: Metrics | None = None,
+        counters: Counters | None = None,
+        sweep_interval: float = 30.0,
+        sweep_slice: int = 20_000,
+    ) -> None:
+        self.processor = processor
+        self.table = table
+        self.sinks = tuple(sinks)
+        self.publisher = publisher
+        self.repartition_topics = dict(repartition_topics)
+        self.pointer = pointer
+        self.metrics = metrics
+        self.counters = counters or Counters()
+        self.sweep_interval = sweep_interval
+        self.sweep_slice = sweep_slice
+        self._last_sweep = time.monotonic()
+        self._sweep_cursor: list[str] = []
+        self.stopping = False
+
+    # -- state access, partition-correct ---------------------------------------------------
+
+    def load(self, key: str) -> State | None:
+        value: State | None = self.table.data.get(key)
+        return value
+
+    def write(self, writes: Mapping[str, tuple[State, int]], deletes: Mapping[str, int]) -> None:
+        by_partition: dict[int, list[tuple[str, State | None]]] = {}
+        for key, (state, partition) in writes.items():
+            by_partition.setdefault(partition, []).append((key, state))
+        for key, partition in deletes.items():
+            by_partition.setdefault(partition, []).append((key, None))
+        table = self.table
+        for partition, items in by_partition.items():
+            with self.pointer.writing_to(partition):
+                for key, value in items:
+                    if value is not None:
+                        table[key] = value
+                    elif key in table.data:
+                        del table[key]
+
+    # -- the batch ---------------------------------------------------------------------------
+
+    async def handle(self, records: list[Record]) -> BatchResult:
+        started = time.perf_counter()
+        result = self.processor.process(records)
+        processed = time.perf_counter()
+        if result.forwards:
+            pending = [
+                await self.publisher.publish(
+                    self.repartition_topics[f.kind], f.key.encode(), f.value
+                )
+                for f in result.forwards
+            ]
+            await asyncio.gather(*pending)
+        outputs = Outputs(
+            alerts=[e.alert for e in result.alerts],
+            shadow_alerts=[e.alert for e in result.shadow_alerts],
+            commands=result.commands,
+            dead_letters=result.dead_letters,
+        )
+        if outputs:
+            for sink in self.sinks:
+                await self._write_retrying(sink, outputs)
+        written = time.perf_counter()
+        self.write(result.writes, {})
+        done = time.perf_counter()
+        c = self.counters
+        c.busy_seconds += done - started
+        c.process_seconds += processed - started
+        c.output_seconds += written - processed
+        c.state_seconds += done - written
+        self._count(records, result)
+        return result
+
+    async def _write_retrying(self, sink: Sink, outputs: Outputs) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await sink.write(outputs)
+                return
+            except Exception:  # retried: an output must not be dropped
+                log.exception("sink %s failed; retrying in %.1f s", sink.name, delay)
+                if self.stopping:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+
+    def _count(self, records: list[Record], result: BatchResult) -> None:
+        c = self.counters
+        c.batches += 1
+        c.records += len(records)
+        c.events += result.events
+        c.duplicates += result.duplicates
+        c.dead_letters += len(result.dead_letters)
+        c.forwarded += len(result.forwards)
+        c.alerts += len(result.alerts)
+        c.shadow_alerts += len(result.shadow_alerts)
+        c.commands += len(result.commands)
+        c.last_batch_at = time.time()
+        m = self.metrics
+        if m is None:
+            return
+        m.batch(len(records))
+        for (topic, event_type), n in result.consumed.items():
+            m.event_consumed(topic, event_type, n)
+        for letter in result.dead_letters:
+            m.dead_letter(letter.reason)
+        now = time.time()
+        for emitted in result.alerts:
+            m.alert_emitted(
+                emitted.alert,
+                "enforce",
+                emitted_at=now,
+                arrived_at=emitted.arrived_at,
+                event_ts=emitted.event_ts,
+            )
+        for emitted in result.shadow_alerts:
+            m.alert_emitted(
+                emitted.alert,
+                "shadow",
+                emitted_at=now,
+                arrived_at=emitted.arrived_at,
+                event_ts=emitted.event_ts,
+            )
+        for command in result.commands:
+            m.command_issued(command)
+
+    # -- idle keys ---------------------------------------------------------------------------
+
+    def sweep_due(self) -> bool:
+        return time.monotonic() - self._last_sweep >= self.sweep_interval
+
+    def sweep(self, assigned: Iterable[int], partition_of: Any) -> int:
+        """Expire one slice of keys of the assigned partitions; returns keys removed.
+
+        Runs inside the agent between batches (table writes need the agent's context), a
+        bounded slice at a time so a large table never stalls consumption for long.
+        """
+        self._last_sweep = time.monotonic()
+        owned = set(assigned)
+        if not self._sweep_cursor:
+            self._sweep_cursor = list(self.table.data.keys())
+        chunk = self._sweep_cursor[-self.sweep_slice :]
+        del self._sweep_cursor[-self.sweep_slice :]
+
+        def home(key: str) -> int:
+            known = self.processor.homes.get(key)
+            return int(partition_of(key)) if known is None else known
+
+        keys = [k for k in chunk if home(k) in owned]
+        writes, deletes = self.processor.sweep(keys, self.load, home)
+        self.write(writes, deletes)
+        self.counters.swept_keys += len(deletes)
+        if self._sweep_cursor:  # more to do: come back after the next batch
+            self._last_sweep -= self.sweep_interval
+        return len(deletes)
