@@ -194,7 +194,7 @@ def _add_kind(
     settings = runtime.settings
     changelog = runtime.topology.changelog_topic(f"state-{kind}")
     codec = StateCodec()
-    table = app.Table(
+    table: Any = app.Table(
         f"state-{kind}",
         default=None,
         partitions=partitions,
