@@ -1,0 +1,208 @@
+"""Helpers for the worker tests: run `claimstream worker` processes, produce, read topics, replay.
+
+Every process is started in its own session with a parent-death signal and stopped (or
+killed) by its owner; waits poll a condition against a deadline, never sleep as an assertion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from claimstream.core.config import DetectionConfig
+from claimstream.core.decode import decode_event
+from claimstream.core.detector import Detector
+from claimstream.core.events import Event
+from claimstream.subproc import die_with_parent, free_port, terminate_group
+
+TOPIC_OF = {
+    "dispense": "settlement.dispensing.v1",
+    "consultation": "settlement.consultations.v1",
+    "admission": "settlement.stays.v1",
+    "discharge": "settlement.stays.v1",
+    "claim": "settlement.claims.v1",
+}
+#: The equality-with-replay tests run worker and replay with this lateness: the simulated
+#: history packs a month into seconds, so cross-topic/partition interleaving during catch-up
+#: spans hours of event time (see the report: the rules agree whenever reordering stays within
+#: the allowed lateness, which is what this makes true).
+LATENESS_HOURS = 100_000
+PARTITIONS = 4
+
+
+def detection_config() -> DetectionConfig:
+    return DetectionConfig.default().with_engine_changes({"allowed_lateness_hours": LATENESS_HOURS})
+
+
+def recent_start(days_back: float = 25) -> datetime:
+    """A stream start so that the last days of the simulated month lie ahead of the wall clock
+    (freeze keys of those commands are still in force while the test runs)."""
+    return datetime.now(UTC) - timedelta(days=days_back)
+
+
+def replay_ids(events: Iterable[dict[str, Any]]) -> tuple[set[str], set[str], list[Any]]:
+    """Alert ids, command ids and commands the core produces on `events` (in order)."""
+    detector = Detector(detection_config(), clock=time.time)
+    alerts: set[str] = set()
+    commands: dict[str, Any] = {}
+    for raw in events:
+        decoded = decode_event(raw)
+        if not isinstance(decoded, Event):
+            continue
+        result = detector.process(decoded)
+        alerts.update(a.alert_id for a in result.alerts)
+        for c in result.commands:
+            commands[c.command_id] = c
+    return alerts, set(commands), list(commands.values())
+
+
+@dataclass
+class WorkerProcess:
+    """One `claimstream worker` subprocess."""
+
+    broker_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "CLAIMSTREAM_BROKER_URL": self.broker_url,
+            "CLAIMSTREAM_WEB_PORT": str(self.port),
+            "CLAIMSTREAM_PARTITIONS": str(PARTITIONS),
+            "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(LATENESS_HOURS),
+            "CLAIMSTREAM_BATCH_WITHIN": "0.05",
+            "CLAIMSTREAM_COMMIT_INTERVAL": "0.5",
+            **self.env,
+        }
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "claimstream", "worker", "--skip-topic-check"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        if out is not subprocess.DEVNULL:
+            out.close()  # type: ignore[union-attr]
+        return self
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status", timeout=2) as r:
+                body: dict[str, Any] = orjson.loads(r.read())
+                return body
+        except OSError:
+            return None
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return orjson.loads(r.read())
+
+    def wait_records(self, at_least: int, timeout: float = 90) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            assert self.proc is not None and self.proc.poll() is None, "worker exited"
+            s = self.status()
+            return s if s is not None and s["records"] >= at_least else None
+
+        return wait_for(ready, timeout, f"worker to handle {at_least} records")
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye: what a crash or an OOM kill looks like."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        terminate_group(self.proc, timeout=20)
+        return self.proc.returncode
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+Message = tuple[str, bytes | None, bytes]  # topic, key, value
+
+
+def event_messages(events: Iterable[dict[str, Any]]) -> list[Message]:
+    return [(TOPIC_OF[e["event_type"]], e["patient_id"].encode(), orjson.dumps(e)) for e in events]
+
+
+def produce(bootstrap: str, messages: Iterable[Message]) -> None:
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            futures = [await producer.send(t, value=v, key=k) for t, k, v in messages]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int, idle: float = 1.0) -> list[Any]:
+    """Every record of `topic` from the beginning, as (key, decoded JSON value) pairs."""
+
+    async def run() -> list[Any]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            out: list[Any] = []
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                batch = await consumer.getmany(timeout_ms=int(idle * 1000))
+                for records in batch.values():
+                    out.extend((r.key, orjson.loads(r.value)) for r in records)
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def wait_outputs(
+    bootstrap: str, topic: str, partitions: int, done: Callable[[list[Any]], bool], timeout: float
+) -> list[Any]:
+    """Poll `topic` until `done(records)` holds (then read once more to catch stragglers)."""
+    last: list[Any] = []
+
+    def check() -> bool:
+        nonlocal last
+        last = read_topic(bootstrap, topic, partitions)
+        return done(last)
+
+    try:
+        wait_for(check, timeout, f"outputs on {topic}", interval=0.5)
+    except AssertionError:
+        return last
+    return read_topic(bootstrap, topic, partitions)
