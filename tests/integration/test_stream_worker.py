@@ -30,6 +30,7 @@ from tests.integration.stream_support import (
     read_topic,
     recent_start,
     replay_ids,
+    wait_for,
     wait_outputs,
 )
 
@@ -251,6 +252,10 @@ def test_second_worker_joining_mid_stream(broker: LocalBroker, tmp_path: Path) -
     try:
         first.wait_records(half // 2)
         second.start()
+        # the second half is produced once the group has rebalanced onto both workers
+        wait_for(
+            lambda: (second.status() or {}).get("assigned"), 90, "the second worker's partitions"
+        )
         produce(broker.bootstrap, messages[half:])
         alerts = wait_outputs(
             broker.bootstrap,

@@ -53,6 +53,7 @@ class Runtime:
     sinks: list[Sink]
     counters: Counters = field(default_factory=Counters)
     pipelines: dict[KeyKind, Pipeline] = field(default_factory=dict)
+    input_topics: frozenset[str] = frozenset()
     started: bool = False
 
     async def ensure_started(self) -> None:
@@ -138,6 +139,7 @@ def create_app(
     runtime = Runtime(settings, topology, engine, registry, metrics, list(sinks))
     app.claimstream = runtime  # type: ignore[attr-defined]
     inputs = tuple(spec.name for spec in topology.by_role("input"))
+    runtime.input_topics = frozenset(inputs)
     repartition: dict[KeyKind, str] = {
         kind: f"claimstream.repartition.{kind}" for kind in KEY_KINDS
     }

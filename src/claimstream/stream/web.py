@@ -57,6 +57,11 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
             body: dict[str, Any] = runtime.counters.to_dict()
             body["config_version"] = runtime.settings.detection.version
             body["registry"] = type(runtime.registry).__name__
+            body["assigned"] = sorted(
+                f"{tp.topic}:{tp.partition}"
+                for tp in app.consumer.assignment()
+                if tp.topic in runtime.input_topics
+            )
             return self.json(body)
 
     class MetricsView(View):
