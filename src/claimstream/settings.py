@@ -50,6 +50,8 @@ class Settings:
     #: events handed to the engine at a time, and the longest wait to fill a batch.
     batch_size: int = 4000
     batch_within: float = 0.05
+    #: `queue` reads the agent's channel in bulk (faster); `take` uses faust's take_events
+    batch_reader: str = "queue"
     commit_interval: float = 1.0
     #: how often idle keys are swept (seconds of wall time); each sweep visits a bounded slice.
     sweep_interval: float = 30.0

@@ -32,6 +32,7 @@ from claimstream.settings import Settings
 from claimstream.sinks.base import Sink
 from claimstream.sinks.kafka import KafkaSink, OutputTopics
 from claimstream.sinks.registry import RegistrySink
+from claimstream.stream.batches import ack_all, queue_batches
 from claimstream.stream.codec import PartitionPointer, StateCodec
 from claimstream.stream.pipeline import Counters, Pipeline
 from claimstream.stream.processor import KeyedProcessor, Record
@@ -252,16 +253,25 @@ def _add_kind(
     def partition_of(key: str) -> int:
         return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
+    async def handle(events: list[Any]) -> None:
+        now = time.time()
+        records = [
+            Record(m.key, m.value, m.topic, m.partition, m.offset, now)
+            for m in (event.message for event in events)
+        ]
+        await pipeline.handle(records)
+        if pipeline.sweep_due():
+            pipeline.sweep(assigned(), partition_of)
+
     async def detect(stream: Any) -> None:
         await runtime.ensure_started()
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-            now = time.time()
-            records = [
-                Record(m.key, m.value, m.topic, m.partition, m.offset, now)
-                for m in (event.message for event in events)
-            ]
-            await pipeline.handle(records)
-            if pipeline.sweep_due():
-                pipeline.sweep(assigned(), partition_of)
+        if settings.batch_reader == "take":  # faust's own batching, acked after the body
+            async for events in stream.take_events(settings.batch_size, settings.batch_within):
+                await handle(events)
+            return
+        batches = queue_batches(app, stream, settings.batch_size, settings.batch_within)
+        async for events in batches:
+            await handle(events)
+            ack_all(events)
 
     app.agent(topic, name=f"claimstream.detect-{kind}", concurrency=1)(detect)
