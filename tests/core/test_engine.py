@@ -7,7 +7,7 @@ from claimstream.core.decode import decode_event
 from claimstream.core.detector import Detector
 from claimstream.core.events import Event
 from claimstream.simulate import Simulator
-from tests.helpers import DAY_H, FIXED_NOW, dispense, run, with_rule
+from tests.helpers import DAY_H, FIXED_NOW, consultation, dispense, run, with_rule
 
 SEED_CASE = [dispense("a", 0, inst="H1"), dispense("b", 2 * DAY_H, inst="H2")]
 
@@ -81,3 +81,15 @@ def test_every_rule_key_of_a_finished_stream_expires() -> None:
     det.watermark = (det.watermark or 0) + 400 * DAY_H * 3600  # a year and more later
     det.sweep()
     assert det.states == {} and det.stored_items() == 0
+
+
+def test_lateness_is_judged_per_event_family_not_across_families() -> None:
+    """Kafka orders a patient's events per topic only: a consultation fetched after a later
+    dispensing is not late, while a dispensing behind the patient's latest one by more
+    than the allowed lateness is."""
+    later_dispense = dispense("d2", 10.0, inst="H2", drug="MET")
+    result = run([later_dispense, consultation("c1", 0.0)])
+    assert result.rejection is None
+    result = run([later_dispense, dispense("d1", 0.0, inst="H1", drug="MET")])
+    assert result.rejection is not None and result.rejection.reason == "late"
+    assert "dispensing" in result.rejection.detail

@@ -3,11 +3,16 @@
 The state of a key is a plain dict (JSON-shaped) so the stream worker can keep it in a
 changelog-backed table unchanged, and `replay` in an ordinary dict:
 
-    {"wm": <max event time seen for the key>, "seen": {event_id: ts}, "gc": <last expiry cutoff>,
-     "r": {"<rule>@<state version>": <rule state>}}
+    {"wm": {<event family>: <max event time seen>}, "seen": {event_id: ts},
+     "gc": <last expiry cutoff>, "r": {"<rule>@<state version>": <rule state>}}
 
-Lateness is judged against the key's own watermark, so the decision depends only on the order
-of the key's own events, which Kafka keeps per partition: the stream and `replay` agree.
+Lateness is judged against the key's own watermark for the event's family (the input topic its
+type travels on, `events.FAMILY_OF`). Kafka keeps order per partition: the events of one key
+and one family are in order in the stream exactly as in a file, while events of different
+families interleave however the consumer fetches them (hours apart in event time while it
+catches up on a backlog). Judged per family, the late/not-late decision does not depend on that
+interleaving, so the stream and `replay` agree. Each rule's state expires against the
+watermarks of the families it reads.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claimstream.core.config import DetectionConfig
-from claimstream.core.events import EVENT_TYPES, KEY_KINDS, Event, KeyKind
+from claimstream.core.events import EVENT_TYPES, FAMILY_OF, KEY_KINDS, Event, KeyKind
 from claimstream.core.outputs import Alert, Command, stable_id
 from claimstream.core.rejection import Rejection
 from claimstream.core.timefmt import DAY, HOUR, iso
@@ -76,10 +81,14 @@ class Engine:
             t: tuple(k for k in self.key_kinds if (k, t) in self._routes) for t in EVENT_TYPES
         }
         self._by_state_key = {rule.state_key: rule for rule in self.rules}
+        self._families = {
+            rule.state_key: tuple(sorted({FAMILY_OF[t] for t in rule.event_types}))
+            for rule in self.rules
+        }
 
     @staticmethod
     def new_state() -> State:
-        return {"wm": None, "seen": {}, "gc": None, "r": {}}
+        return {"wm": {}, "seen": {}, "gc": None, "r": {}}
 
     def routes(self, kind: KeyKind, event: Event) -> bool:
         """Whether any enabled rule keyed by `kind` reacts to this event."""
@@ -105,19 +114,21 @@ class Engine:
         if event.event_id in seen:
             result.duplicate = True
             return result
-        wm: float | None = state["wm"]
+        family = FAMILY_OF[event.event_type]
+        watermarks: dict[str, float] = state["wm"]
+        wm = watermarks.get(family)
         if wm is not None and event.ts < wm - self.lateness:
             result.rejection = Rejection(
                 "late",
                 f"occurred_at {event.occurred_at} is more than "
-                f"{self.config.allowed_lateness_hours:g} h behind the latest event of "
+                f"{self.config.allowed_lateness_hours:g} h behind the latest {family} event of "
                 f"{kind} {event.key(kind)} ({iso(wm)})",
             )
             return result
         result.changed = True
         seen[event.event_id] = event.ts
         if wm is None or event.ts > wm:
-            state["wm"] = wm = event.ts
+            watermarks[family] = wm = event.ts
         rule_states: dict[str, State] = state["r"]
         for rule in rules:
             rule_state = rule_states.get(rule.state_key)
@@ -131,14 +142,22 @@ class Engine:
         if state["gc"] is None:
             state["gc"] = cutoff
         elif len(seen) >= _GC_MIN_SEEN and cutoff - state["gc"] >= _GC_INTERVAL:
-            self.expire(state, cutoff)  # a busy key; quiet ones are left to `sweep`
+            self.expire(state)  # a busy key; quiet ones are left to `sweep`
         return result
 
-    def expire(self, state: State, cutoff: float) -> bool:
-        """Drop what no event at or after `cutoff` can need. Returns True when nothing is left."""
-        state["gc"] = cutoff
+    def expire(self, state: State, floor: float | None = None) -> bool:
+        """Drop what no future event can need. Returns True when nothing is left.
+
+        Each rule's state expires against the key's watermarks of the families it reads, less
+        the allowed lateness; `floor` (from `sweep`) raises every cutoff to a stream-wide bound.
+        """
+        watermarks: dict[str, float] = state["wm"]
+        lateness = self.lateness
+        lowest = float("-inf") if floor is None else floor
+        newest = max(watermarks.values()) - lateness if watermarks else lowest
+        state["gc"] = max(newest, lowest)
         seen: dict[str, float] = state["seen"]
-        keep_after = cutoff + self.lateness - self.dedup_retention
+        keep_after = state["gc"] + lateness - self.dedup_retention
         for event_id in [e for e, ts in seen.items() if ts < keep_after]:
             del seen[event_id]
         rule_states: dict[str, State] = state["r"]
@@ -148,6 +167,8 @@ class Engine:
             if rule is None:  # a disabled rule or an old state version: nothing reads it
                 del rule_states[key]
                 continue
+            own = [watermarks[f] for f in self._families[key] if f in watermarks]
+            cutoff = max(min(own) - lateness if own else lowest, lowest)
             rule.expire(rule_states[key], cutoff)
             if not rule_states[key]:
                 del rule_states[key]
@@ -156,18 +177,17 @@ class Engine:
     def sweep(self, state: State, watermark: float) -> bool:
         """Expire an idle key against a stream-wide watermark; True when the key can go.
 
-        The key's own watermark does not move while it receives nothing, so idle keys are
-        expired against the stream's watermark less a grace for producers that lag behind
+        A key's own watermarks do not move while it receives nothing, so idle keys are expired
+        against the stream's watermark less a grace for producers that lag behind
         (`idle_expiry_grace_hours`). Returns True when the state is empty.
         """
-        cutoff = watermark - self.lateness - self.idle_grace
-        own: float | None = state["wm"]
-        if own is not None:
-            cutoff = max(cutoff, own - self.lateness)
+        floor = watermark - self.lateness - self.idle_grace
+        watermarks: dict[str, float] = state["wm"]
+        cutoff = max(floor, max(watermarks.values()) - self.lateness) if watermarks else floor
         last: float | None = state["gc"]
         if last is not None and cutoff - last < _GC_INTERVAL and (state["r"] or state["seen"]):
             return False  # expired recently enough; bounded by the same interval as on events
-        return self.expire(state, cutoff)
+        return self.expire(state, floor)
 
     def size(self, state: State) -> int:
         by_key = self._by_state_key

@@ -16,6 +16,16 @@ EventType = Literal["dispense", "consultation", "admission", "discharge", "claim
 EVENT_TYPES: frozenset[str] = frozenset(
     ("dispense", "consultation", "admission", "discharge", "claim")
 )
+#: The family of each event type: the input topic it travels on (settlement.<family>.v1).
+#: Kafka keeps order per partition, so a patient's events are ordered within a family but not
+#: across families; the engine therefore judges lateness per key and family.
+FAMILY_OF: dict[str, str] = {
+    "dispense": "dispensing",
+    "consultation": "consultations",
+    "admission": "stays",
+    "discharge": "stays",
+    "claim": "claims",
+}
 KeyKind = Literal["patient", "doctor", "institution"]
 KEY_KINDS: tuple[KeyKind, ...] = ("patient", "doctor", "institution")
 
