@@ -52,6 +52,12 @@ class Settings:
     batch_within: float = 0.05
     #: `queue` reads the agent's channel in bulk (faster); `take` uses faust's take_events
     batch_reader: str = "queue"
+    #: bytes fetched per partition per request. Small on purpose: the partitions and topics of
+    #: a batch then cover about the same span of event time (faust's 4 MB default lets one
+    #: topic run hours ahead of another during a catch-up, and rules see that as lateness)
+    fetch_bytes: int = 65536
+    #: seconds without heartbeat after which the group gives a dead worker's partitions away
+    session_timeout: float = 30.0
     commit_interval: float = 1.0
     #: how often idle keys are swept (seconds of wall time); each sweep visits a bounded slice.
     sweep_interval: float = 30.0

@@ -88,6 +88,7 @@ class WorkerProcess:
             "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(LATENESS_HOURS),
             "CLAIMSTREAM_BATCH_WITHIN": "0.05",
             "CLAIMSTREAM_COMMIT_INTERVAL": "0.5",
+            "CLAIMSTREAM_SESSION_TIMEOUT": "6",
             **self.env,
         }
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115

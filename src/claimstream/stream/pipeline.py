@@ -90,6 +90,8 @@ class Pipeline:
         self._last_sweep = time.monotonic()
         self._sweep_cursor: list[str] = []
         self.stopping = False
+        #: records this pipeline handled (the shared counters add up all key kinds)
+        self.records = 0
 
     # -- state access, partition-correct ---------------------------------------------------
 
@@ -116,6 +118,7 @@ class Pipeline:
 
     async def handle(self, records: list[Record]) -> BatchResult:
         started = time.perf_counter()
+        self.records += len(records)
         result = self.processor.process(records)
         processed = time.perf_counter()
         if result.forwards:

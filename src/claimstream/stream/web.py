@@ -57,6 +57,7 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
             body: dict[str, Any] = runtime.counters.to_dict()
             body["config_version"] = runtime.settings.detection.version
             body["registry"] = type(runtime.registry).__name__
+            body["records_by_kind"] = {k: p.records for k, p in runtime.pipelines.items()}
             body["assigned"] = sorted(
                 f"{tp.topic}:{tp.partition}"
                 for tp in app.consumer.assignment()
