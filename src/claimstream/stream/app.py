@@ -22,7 +22,7 @@ import faust
 from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry
 
-from claimstream.broker_url import broker_url
+from claimstream.broker_url import bootstrap_servers, broker_url
 from claimstream.core.engine import Engine
 from claimstream.core.events import KEY_KINDS, KeyKind
 from claimstream.metrics import Metrics
@@ -149,30 +149,19 @@ def create_app(
     }
     for name in repartition.values():
         topology.topic(name)  # KeyError if topics.toml no longer declares it
-    others = tuple(k for k in engine.key_kinds if k != "patient")
+    # Every key kind gets its agent and table even when no enabled rule needs it yet: a rule
+    # enabled at run time (control topic) then finds its state's home already there.
     _add_kind(
-        app,
-        runtime,
-        "patient",
-        (*inputs, repartition["patient"]),
-        frozenset(inputs),
-        others,
-        publisher,
-        repartition,
-        partitions,
-    )
-    for kind in others:
+        app, runtime, "patient", (*inputs, repartition["patient"]), frozenset(inputs), True,
+        publisher, repartition, partitions,
+    )  # fmt: skip
+    for kind in ("doctor", "institution"):
         _add_kind(
-            app,
-            runtime,
-            kind,
-            (repartition[kind],),
-            frozenset(),
-            (),
-            publisher,
-            repartition,
-            partitions,
-        )
+            app, runtime, kind, (repartition[kind],), frozenset(), False,
+            publisher, repartition, partitions,
+        )  # fmt: skip
+    if settings.control_enabled:
+        _follow_control_topic(app, runtime)
     install_views(app, runtime)
     metrics.worker_started(
         app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
@@ -192,7 +181,7 @@ def _add_kind(
     kind: KeyKind,
     topic_names: tuple[str, ...],
     home_topics: frozenset[str],
-    forward_kinds: tuple[KeyKind, ...],
+    forwards: bool,
     publisher: _FaustPublisher,
     repartition: dict[KeyKind, str],
     partitions: int,
@@ -235,7 +224,7 @@ def _add_kind(
             kind,
             table.data.get,
             home_topics=home_topics,
-            forward_kinds=forward_kinds,
+            forwards=forwards,
         ),
         table,
         sinks=runtime.sinks,
@@ -278,3 +267,28 @@ def _add_kind(
             ack_all(events)
 
     app.agent(topic, name=f"claimstream.detect-{kind}", concurrency=1)(detect)
+
+
+def _follow_control_topic(app: faust.App, runtime: Runtime) -> None:
+    """Apply every configuration snapshot published on the control topic (`claimstream rules`).
+
+    The snapshot replaces the engine of every pipeline between two batches (all on the event
+    loop, so no batch sees two configurations); per-key state carries over, since a rule's
+    state is stored under its own name and state version.
+    """
+    from claimstream.control import ControlWatcher, Snapshot
+
+    def apply(snapshot: Snapshot) -> None:
+        engine = Engine(snapshot.config, time.time)
+        runtime.engine = engine
+        for pipeline in runtime.pipelines.values():
+            pipeline.processor.engine = engine
+        runtime.metrics.set_rule_config_version(snapshot.version)
+        log.warning("detection configuration version %s in force", snapshot.version)
+
+    watcher = ControlWatcher(bootstrap_servers(runtime.settings.broker_url), apply)
+
+    async def follow() -> None:
+        await watcher.run()
+
+    app.task(follow)

@@ -84,8 +84,9 @@ class KeyedProcessor:
     `home_topics` are the topics whose records must already be keyed by this kind's id: a
     record there whose key is wrong or missing is not processed but forwarded (re-keyed) to
     the kind's repartition topic, so it is processed on the partition that owns its key.
-    `forward_kinds` are the other key kinds the engine needs: each accepted event is forwarded
-    once, keyed by that kind's id, to their repartition topics.
+    With `forwards=True` (the patient processor) each accepted event is also forwarded once,
+    keyed by that kind's id, to the repartition topic of every other key kind the current
+    engine needs (so a rule change that enables a doctor rule takes effect at once).
     """
 
     def __init__(
@@ -95,13 +96,13 @@ class KeyedProcessor:
         load: Callable[[str], State | None],
         *,
         home_topics: frozenset[str],
-        forward_kinds: tuple[KeyKind, ...] = (),
+        forwards: bool = False,
     ) -> None:
         self.engine = engine
         self.kind = kind
         self.load = load
         self.home_topics = home_topics
-        self.forward_kinds = forward_kinds
+        self.forwards = forwards
         #: highest event time seen per partition: the watermark idle keys are swept against
         self.watermarks: dict[int, float] = {}
         #: where each key touched since start lives (its changelog partition)
@@ -175,9 +176,14 @@ class KeyedProcessor:
         out.commands.extend(result.commands)
 
     def _forward_others(self, event: Event, raw: bytes, out: BatchResult) -> None:
-        for kind in self.forward_kinds:
+        if not self.forwards:
+            return
+        engine = self.engine
+        for kind in engine.key_kinds:
+            if kind == self.kind:
+                continue
             other = event.key(kind)
-            if other is not None and self.engine.routes(kind, event):
+            if other is not None and engine.routes(kind, event):
                 out.forwards.append(Forward(kind, other, raw))
 
     def _reject(
