@@ -63,6 +63,8 @@ class Settings:
     sweep_interval: float = 30.0
     sweep_slice: int = 20_000
     log_level: str = "WARNING"
+    #: seconds between samples of the level gauges (lag, live keys, active freezes)
+    gauge_interval: float = 15.0
     #: follow the control topic (`claimstream rules set`) and apply configuration changes live
     control_enabled: bool = True
     detection: DetectionConfig = field(default_factory=DetectionConfig.default)

@@ -273,3 +273,21 @@ def test_second_worker_joining_mid_stream(broker: LocalBroker, tmp_path: Path) -
         first.stop()
     assert {v["alert_id"] for _, v in alerts} == expected_alerts
     assert {v["command_id"] for _, v in commands} == expected_commands
+
+
+def test_metrics_endpoint_counts_without_ids(run: Run) -> None:
+    import urllib.request
+
+    url = f"http://127.0.0.1:{run.worker.port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    consumed = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("claimstream_events_consumed_total{")
+    ]
+    assert sum(consumed) >= len(run.events)
+    assert 'claimstream_dead_letters_total{reason="not_json"}' in text
+    assert "claimstream_alerts_total{" in text
+    for event in run.events[:50]:
+        assert event["patient_id"] not in text

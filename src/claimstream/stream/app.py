@@ -34,6 +34,7 @@ from claimstream.sinks.kafka import KafkaSink, OutputTopics
 from claimstream.sinks.registry import RegistrySink
 from claimstream.stream.batches import ack_all, queue_batches
 from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.gauges import install_gauges
 from claimstream.stream.pipeline import Counters, Pipeline
 from claimstream.stream.processor import KeyedProcessor, Record
 from claimstream.stream.web import install_views
@@ -163,6 +164,7 @@ def create_app(
     if settings.control_enabled:
         _follow_control_topic(app, runtime)
     install_views(app, runtime)
+    install_gauges(app, runtime, settings.gauge_interval)
     metrics.worker_started(
         app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
     )

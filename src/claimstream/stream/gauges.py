@@ -1,0 +1,68 @@
+"""Periodic gauges of a worker: assigned partitions, consumer lag, live keys, active freezes.
+
+Counters (events, dead letters, alerts, commands, latencies, batch sizes) are recorded on the
+hot path by `Pipeline`; what only makes sense as a level is sampled here every
+`interval` seconds by a faust timer, off the hot path. No id ever becomes a label.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from claimstream.core.events import KEY_KINDS
+
+if TYPE_CHECKING:
+    import faust
+
+    from claimstream.stream.app import Runtime
+
+log = logging.getLogger(__name__)
+_FREEZE_SAMPLE = 10_000
+
+
+def install_gauges(app: faust.App, runtime: Runtime, interval: float) -> None:
+    metrics = runtime.metrics
+
+    async def sample() -> None:
+        try:
+            _partitions_and_lag(app, runtime)
+            _live_keys(runtime)
+            freezes = await runtime.registry.active(time.time(), limit=_FREEZE_SAMPLE)
+            kinds = Counter(f.key.split(":")[2] for f in freezes if f.key.count(":") >= 3)
+            for kind in KEY_KINDS:
+                metrics.set_active_freezes(kind, kinds.get(kind, 0))
+        except Exception:  # a gauge must never take the worker down
+            log.exception("sampling gauges failed")
+
+    app.timer(interval)(sample)
+
+
+def _partitions_and_lag(app: Any, runtime: Runtime) -> None:
+    consumer = app.consumer
+    assignment = consumer.assignment()
+    per_topic = Counter(tp.topic for tp in assignment)
+    metrics = runtime.metrics
+    for topic, count in per_topic.items():
+        metrics.set_assigned_partitions(topic, count)
+    metrics.clear_consumer_lag()
+    committed = getattr(consumer, "_committed_offset", {})
+    for tp in assignment:
+        if tp.topic not in runtime.input_topics:
+            continue
+        highwater = consumer.highwater(tp)
+        done = committed.get(tp)
+        if highwater is not None:
+            metrics.set_consumer_lag(tp.topic, tp.partition, int(highwater) - int(done or 0))
+
+
+def _live_keys(runtime: Runtime) -> None:
+    per_rule: Counter[str] = Counter()
+    for pipeline in runtime.pipelines.values():
+        for state in list(pipeline.table.data.values()):
+            for rule_key in state.get("r", ()):
+                per_rule[rule_key.split("@", 1)[0]] += 1
+    for rule in runtime.metrics.rules:
+        runtime.metrics.set_state_keys(rule, per_rule.get(rule, 0))
