@@ -8,19 +8,21 @@ delivery before returning, so the batch's offsets are committed only after its o
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 
 from claimstream.sinks.base import Outputs, Sink
 
+#: topic, key, value, partition (None: by key)
+Out = tuple[str, bytes | None, bytes | None, int | None]
+
 
 class Publisher(Protocol):
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
-        """Enqueue one record; the returned awaitable resolves once the broker acknowledged it."""
+    async def send_and_wait(self, records: Iterable[Out]) -> None:
+        """Produce `records` and return once the broker acknowledged all of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +46,21 @@ class KafkaSink(Sink):
         if not outputs:
             return
         topics = self.topics
-        pending: list[Awaitable[Any]] = []
-        send = self.publisher.publish
-        for alert in outputs.alerts:
-            value = orjson.dumps(alert.to_dict())
-            pending.append(await send(topics.alerts, alert.subject.id.encode(), value))
+        records: list[Out] = [
+            (topics.alerts, a.subject.id.encode(), orjson.dumps(a.to_dict()), None)
+            for a in outputs.alerts
+        ]
         if topics.shadow_alerts is not None:
-            for alert in outputs.shadow_alerts:
-                value = orjson.dumps(alert.to_dict())
-                pending.append(await send(topics.shadow_alerts, alert.subject.id.encode(), value))
-        for command in outputs.commands:
-            value = orjson.dumps(command.to_dict())
-            pending.append(await send(topics.commands, command.scope.key().encode(), value))
-        pending.extend(
-            [
-                await send(topics.dead_letter, None, orjson.dumps(letter.to_dict()))
-                for letter in outputs.dead_letters
-            ]
+            records.extend(
+                (topics.shadow_alerts, a.subject.id.encode(), orjson.dumps(a.to_dict()), None)
+                for a in outputs.shadow_alerts
+            )
+        records.extend(
+            (topics.commands, c.scope.key().encode(), orjson.dumps(c.to_dict()), None)
+            for c in outputs.commands
         )
-        await asyncio.gather(*pending)
+        records.extend(
+            (topics.dead_letter, None, orjson.dumps(d.to_dict()), None)
+            for d in outputs.dead_letters
+        )
+        await self.publisher.send_and_wait(records)

@@ -37,6 +37,7 @@ from claimstream.stream.codec import PartitionPointer, StateCodec
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.pipeline import Counters, Pipeline
 from claimstream.stream.processor import KeyedProcessor, Record
+from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.web import install_views
 from claimstream.topology import Topology, load_topology
 
@@ -76,16 +77,6 @@ class Runtime:
                 except Exception:  # shutting down: log and go on
                     log.exception("stopping sink %s", sink.name)
             self.started = False
-
-
-class _FaustPublisher:
-    """`Publisher` over faust's producer (default partitioner: murmur2 of the key, like Java)."""
-
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> Any:
-        return await self.app.producer.send(topic, key, value, None, None, None)
 
 
 def create_app(
@@ -137,7 +128,7 @@ def create_app(
     # stops feeding agents while that buffer holds more than `max_messages` (default 100):
     # with one write per key per batch that throttles consumption to a crawl.
     app.producer.buffer.max_messages = max(10_000, settings.batch_size * 4)
-    publisher = _FaustPublisher(app)
+    publisher = BatchPublisher(app, {spec.name: spec.partitions for spec in topology.topics})
     if sinks is None:
         outputs = OutputTopics()
         sinks = [KafkaSink(publisher, outputs), RegistrySink(registry)]
@@ -184,7 +175,7 @@ def _add_kind(
     topic_names: tuple[str, ...],
     home_topics: frozenset[str],
     forwards: bool,
-    publisher: _FaustPublisher,
+    publisher: BatchPublisher,
     repartition: dict[KeyKind, str],
     partitions: int,
 ) -> None:
@@ -232,6 +223,7 @@ def _add_kind(
         sinks=runtime.sinks,
         publisher=publisher,
         repartition_topics=repartition,
+        changelog_topic=changelog.name,
         pointer=PartitionPointer(topic_names[0]),
         metrics=runtime.metrics,
         counters=runtime.counters,
@@ -255,7 +247,7 @@ def _add_kind(
         ]
         await pipeline.handle(records)
         if pipeline.sweep_due():
-            pipeline.sweep(assigned(), partition_of)
+            await pipeline.sweep(assigned(), partition_of)
 
     async def detect(stream: Any) -> None:
         await runtime.ensure_started()

@@ -23,13 +23,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from claimstream.core.events import KeyKind
 from claimstream.metrics import Metrics
 from claimstream.rules.base import State
 from claimstream.sinks.base import Outputs, Sink
-from claimstream.sinks.kafka import Publisher
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.processor import BatchResult, KeyedProcessor, Record
+from claimstream.stream.publish import BatchPublisher, Out
 
 log = logging.getLogger(__name__)
 _RETRY_MAX = 5.0
@@ -69,8 +71,9 @@ class Pipeline:
         table: Any,
         *,
         sinks: Sequence[Sink],
-        publisher: Publisher,
+        publisher: BatchPublisher,
         repartition_topics: Mapping[KeyKind, str],
+        changelog_topic: str,
         pointer: PartitionPointer,
         metrics: Metrics | None = None,
         counters: Counters | None = None,
@@ -82,6 +85,8 @@ class Pipeline:
         self.sinks = tuple(sinks)
         self.publisher = publisher
         self.repartition_topics = dict(repartition_topics)
+        self.changelog_topic = changelog_topic
+        self._changelog_pending: list[Any] = []
         self.pointer = pointer
         self.metrics = metrics
         self.counters = counters or Counters()
@@ -99,20 +104,39 @@ class Pipeline:
         value: State | None = self.table.data.get(key)
         return value
 
-    def write(self, writes: Mapping[str, tuple[State, int]], deletes: Mapping[str, int]) -> None:
+    async def write(
+        self, writes: Mapping[str, tuple[State, int]], deletes: Mapping[str, int]
+    ) -> None:
+        """Store each state locally and append it to its partition's changelog, batched.
+
+        Equivalent to `table[key] = state` (and `del table[key]`), which faust implements as
+        a store write plus one changelog `send_soon` per key; batching the changelog records
+        per partition is what keeps one write per key per batch cheap. The delivery futures
+        are checked one batch later: faust flushes the producer before any offset commit.
+        """
         by_partition: dict[int, list[tuple[str, State | None]]] = {}
         for key, (state, partition) in writes.items():
             by_partition.setdefault(partition, []).append((key, state))
         for key, partition in deletes.items():
             by_partition.setdefault(partition, []).append((key, None))
-        table = self.table
+        if not by_partition:
+            return
+        store = self.table.data
+        topic = self.changelog_topic
+        out: list[Out] = []
         for partition, items in by_partition.items():
             with self.pointer.writing_to(partition):
                 for key, value in items:
                     if value is not None:
-                        table[key] = value
-                    elif key in table.data:
-                        del table[key]
+                        store[key] = value
+                        out.append((topic, key.encode(), orjson.dumps(value), partition))
+                    elif key in store:
+                        del store[key]
+                        out.append((topic, key.encode(), None, partition))
+        previous, self._changelog_pending = self._changelog_pending, []
+        self._changelog_pending = await self.publisher.send(out)
+        if previous:
+            await asyncio.gather(*previous)
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -122,13 +146,10 @@ class Pipeline:
         result = self.processor.process(records)
         processed = time.perf_counter()
         if result.forwards:
-            pending = [
-                await self.publisher.publish(
-                    self.repartition_topics[f.kind], f.key.encode(), f.value
-                )
+            await self.publisher.send_and_wait(
+                (self.repartition_topics[f.kind], f.key.encode(), f.value, None)
                 for f in result.forwards
-            ]
-            await asyncio.gather(*pending)
+            )
         outputs = Outputs(
             alerts=[e.alert for e in result.alerts],
             shadow_alerts=[e.alert for e in result.shadow_alerts],
@@ -139,7 +160,7 @@ class Pipeline:
             for sink in self.sinks:
                 await self._write_retrying(sink, outputs)
         written = time.perf_counter()
-        self.write(result.writes, {})
+        await self.write(result.writes, {})
         done = time.perf_counter()
         c = self.counters
         c.busy_seconds += done - started
@@ -207,7 +228,7 @@ class Pipeline:
     def sweep_due(self) -> bool:
         return time.monotonic() - self._last_sweep >= self.sweep_interval
 
-    def sweep(self, assigned: Iterable[int], partition_of: Any) -> int:
+    async def sweep(self, assigned: Iterable[int], partition_of: Any) -> int:
         """Expire one slice of keys of the assigned partitions; returns keys removed.
 
         Runs inside the agent between batches (table writes need the agent's context), a
@@ -226,7 +247,7 @@ class Pipeline:
 
         keys = [k for k in chunk if home(k) in owned]
         writes, deletes = self.processor.sweep(keys, self.load, home)
-        self.write(writes, deletes)
+        await self.write(writes, deletes)
         self.counters.swept_keys += len(deletes)
         if self._sweep_cursor:  # more to do: come back after the next batch
             self._last_sweep -= self.sweep_interval
