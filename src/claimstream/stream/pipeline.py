@@ -112,7 +112,7 @@ class Pipeline:
         Equivalent to `table[key] = state` (and `del table[key]`), which faust implements as
         a store write plus one changelog `send_soon` per key; batching the changelog records
         per partition is what keeps one write per key per batch cheap. The delivery futures
-        are checked one batch later: faust flushes the producer before any offset commit.
+        are checked on later batches: faust flushes the producer before any offset commit.
         """
         by_partition: dict[int, list[tuple[str, State | None]]] = {}
         for key, (state, partition) in writes.items():
@@ -133,10 +133,23 @@ class Pipeline:
                     elif key in store:
                         del store[key]
                         out.append((topic, key.encode(), None, partition))
-        previous, self._changelog_pending = self._changelog_pending, []
-        self._changelog_pending = await self.publisher.send(out)
-        if previous:
-            await asyncio.gather(*previous)
+        self._check_changelog()
+        self._changelog_pending.extend(await self.publisher.send(out))
+
+    def _check_changelog(self) -> None:
+        """Forget delivered changelog batches; stop the agent if one failed.
+
+        Not awaited on the hot path (faust flushes the producer before committing offsets),
+        but a failed delivery must not go unnoticed: raising here crashes the agent before it
+        acks another batch, so the uncommitted input is processed again after a restart.
+        """
+        still: list[Any] = []
+        for future in self._changelog_pending:
+            if not future.done():
+                still.append(future)
+            elif future.exception() is not None:
+                raise RuntimeError("a changelog write failed") from future.exception()
+        self._changelog_pending = still
 
     # -- the batch ---------------------------------------------------------------------------
 
