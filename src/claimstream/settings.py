@@ -56,6 +56,8 @@ class Settings:
     #: a batch then cover about the same span of event time (faust's 4 MB default lets one
     #: topic run hours ahead of another during a catch-up, and rules see that as lateness)
     fetch_bytes: int = 65536
+    #: longest a fetch may wait for data (faust hard-codes 1500 ms; see stream.consumer)
+    fetch_wait_ms: int = 100
     #: seconds without heartbeat after which the group gives a dead worker's partitions away
     session_timeout: float = 30.0
     commit_interval: float = 1.0

@@ -69,6 +69,24 @@ def replay_ids(events: Iterable[dict[str, Any]]) -> tuple[set[str], set[str], li
     return alerts, set(commands), list(commands.values())
 
 
+def describe(alerts: list[Any], expected: set[str], events: Iterable[dict[str, Any]]) -> str:
+    """Which rule and subject each differing alert belongs to (for assertion messages)."""
+    detector = Detector(detection_config(), clock=time.time)
+    replayed: dict[str, str] = {}
+    for raw in events:
+        decoded = decode_event(raw)
+        if isinstance(decoded, Event):
+            for a in detector.process(decoded).alerts:
+                replayed[a.alert_id] = f"{a.rule} {a.subject.kind}:{a.subject.id} {a.event_ids}"
+    streamed = {
+        v["alert_id"]: f"{v['rule']} {v['subject']['kind']}:{v['subject']['id']} {v['event_ids']}"
+        for _, v in alerts
+    }
+    extra = [streamed[i] for i in set(streamed) - expected]
+    missing = [replayed.get(i, i) for i in expected - set(streamed)]
+    return f"stream only: {extra}; replay only: {missing}"
+
+
 @dataclass
 class WorkerProcess:
     """One `claimstream worker` subprocess."""

@@ -25,6 +25,7 @@ from claimstream.topology import load_topology
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,
+    describe,
     event_messages,
     produce,
     read_topic,
@@ -237,7 +238,8 @@ def test_sigkill_mid_stream_loses_nothing(broker: LocalBroker, tmp_path: Path) -
         commands = read_topic(broker.bootstrap, COMMANDS, 8)
     finally:
         second.stop()
-    assert {v["alert_id"] for _, v in alerts} == expected_alerts
+    got = {v["alert_id"] for _, v in alerts}
+    assert got == expected_alerts, describe(alerts, expected_alerts, events)
     assert {v["command_id"] for _, v in commands} == expected_commands
 
 
@@ -271,7 +273,8 @@ def test_second_worker_joining_mid_stream(broker: LocalBroker, tmp_path: Path) -
     finally:
         second.stop()
         first.stop()
-    assert {v["alert_id"] for _, v in alerts} == expected_alerts
+    got = {v["alert_id"] for _, v in alerts}
+    assert got == expected_alerts, describe(alerts, expected_alerts, events)
     assert {v["command_id"] for _, v in commands} == expected_commands
 
 

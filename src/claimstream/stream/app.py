@@ -34,6 +34,7 @@ from claimstream.sinks.kafka import KafkaSink, OutputTopics
 from claimstream.sinks.registry import RegistrySink
 from claimstream.stream.batches import ack_all, queue_batches
 from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.consumer import consumer_class
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.pipeline import Counters, Pipeline
 from claimstream.stream.processor import KeyedProcessor, Record
@@ -128,6 +129,7 @@ def create_app(
     # stops feeding agents while that buffer holds more than `max_messages` (default 100):
     # with one write per key per batch that throttles consumption to a crawl.
     app.producer.buffer.max_messages = max(10_000, settings.batch_size * 4)
+    cast(Any, app.transport).Consumer = consumer_class(settings.fetch_wait_ms)
     publisher = BatchPublisher(app, {spec.name: spec.partitions for spec in topology.topics})
     if sinks is None:
         outputs = OutputTopics()

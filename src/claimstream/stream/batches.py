@@ -30,19 +30,22 @@ async def queue_batches(
     acking = app.topics.acking_topics
     loop = asyncio.get_running_loop()
     while not stream.should_stop:
+        batch: list[Any] = []
         try:
-            first = await queue.get()
-        except StopAsyncIteration:  # faust ends the channel this way on shutdown
+            batch.append(await queue.get())
+            deadline = loop.time() + within
+            while len(batch) < max_:
+                if not queue.empty():
+                    batch.append(queue.get_nowait())
+                elif loop.time() < deadline:
+                    await asyncio.sleep(_POLL)
+                else:
+                    break
+        except StopAsyncIteration:
+            # faust stops an actor by throwing this into its channel (Actor.cancel); end the
+            # iteration as faust's own Stream does. Events already taken are left unacked, so
+            # they are committed by nobody and consumed again after the rebalance or restart.
             return
-        batch = [first]
-        deadline = loop.time() + within
-        while len(batch) < max_:
-            if not queue.empty():
-                batch.append(queue.get_nowait())
-            elif loop.time() < deadline:
-                await asyncio.sleep(_POLL)
-            else:
-                break
         generation = app.consumer_generation_id
         live: list[Any] = []
         for event in batch:
