@@ -109,7 +109,7 @@ def detection_from_env(env: Mapping[str, str]) -> DetectionConfig:
     """The default detection config with every `CLAIMSTREAM_RULE__*` / `ENGINE__*` applied.
 
     `CLAIMSTREAM_TIMEZONE` is a shorthand for `CLAIMSTREAM_ENGINE__TIMEZONE`. Changes are applied
-    in sorted order so the resulting config `version` does not depend on the environment's order.
+    in sorted order; the result is version 1 (versions count control-topic snapshots).
     """
     config = DetectionConfig.default()
     engine: dict[str, str] = {}
@@ -133,7 +133,9 @@ def detection_from_env(env: Mapping[str, str]) -> DetectionConfig:
             config = config.with_engine_changes(engine)
     except ConfigError as exc:
         raise ConfigError(f"environment: {exc}") from None
-    return config
+    # The configuration a worker starts with is version 1, whatever the environment changed;
+    # versions count the snapshots published on the control topic (`claimstream rules set`).
+    return dataclasses.replace(config, version=1)
 
 
 def _parse(name: str, raw: str, default: object, attr: str) -> object:

@@ -126,12 +126,6 @@ def test_every_metric_used_by_rules_and_panels_is_on_the_live_endpoint(
         )
     exposed = _scraped_names(live_target)
     missing = {name: sorted(where) for name, where in used.items() if name not in exposed}
-    if missing and set(missing) <= SAMPLED_PERIODICALLY:
-        # TODO(ops): remove once the worker runs the periodic sampling (patch in the ops report)
-        pytest.xfail(
-            f"the worker does not call Metrics.sample_consumer yet, so {sorted(missing)} "
-            "(used by the lag alert and panels) are absent"
-        )
     assert not missing, f"used by rules/panels but not on {live_target.address}/metrics: {missing}"
     # and Prometheus has stored every one of them
     stored = wait_for(

@@ -55,7 +55,7 @@ def install_views(app: faust.App, runtime: Runtime) -> None:
     class StatusView(View):
         async def get(self, request: Request) -> Response:
             body: dict[str, Any] = runtime.counters.to_dict()
-            body["config_version"] = runtime.settings.detection.version
+            body["config_version"] = runtime.engine.config.version  # the one in force
             body["registry"] = type(runtime.registry).__name__
             body["records_by_kind"] = {k: p.records for k, p in runtime.pipelines.items()}
             body["assigned"] = sorted(
