@@ -111,6 +111,7 @@ def _start_worker(url: str, port: int, options: DemoOptions, log: Path) -> Any:
     env = {
         **os.environ,
         "CLAIMSTREAM_BROKER_URL": url,
+        "CLAIMSTREAM_BROKER_FLAVOR": "tansu",
         "CLAIMSTREAM_WEB_PORT": str(port),
         "CLAIMSTREAM_PARTITIONS": str(options.partitions),
         "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(options.lateness_hours),

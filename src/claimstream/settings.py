@@ -21,6 +21,7 @@ from claimstream.broker_url import DEFAULT_BROKER_URL, broker_url
 from claimstream.core.config import ConfigError, DetectionConfig
 
 Guarantee = Literal["at_least_once", "exactly_once"]
+Flavor = Literal["kafka", "tansu"]
 _PREFIX = "CLAIMSTREAM_"
 _RULE_PREFIX = "CLAIMSTREAM_RULE__"
 _ENGINE_PREFIX = "CLAIMSTREAM_ENGINE__"
@@ -60,6 +61,10 @@ class Settings:
     fetch_wait_ms: int = 100
     #: seconds without heartbeat after which the group gives a dead worker's partitions away
     session_timeout: float = 30.0
+    #: `kafka` (Apache Kafka, the default) or `tansu` (the local development broker): on Tansu
+    #: changelog records go out one per produce batch, because Tansu reports a partition's end
+    #: offset as its last batch's base offset + 1, and faust's table recovery stops there.
+    broker_flavor: Flavor = "kafka"
     commit_interval: float = 1.0
     #: how often idle keys are swept (seconds of wall time); each sweep visits a bounded slice.
     sweep_interval: float = 30.0
@@ -98,6 +103,9 @@ class Settings:
             raise ConfigError(
                 f"{_PREFIX}PROCESSING_GUARANTEE must be at_least_once or exactly_once"
             )
+        flavor = values.get("broker_flavor")
+        if flavor is not None and flavor not in ("kafka", "tansu"):
+            raise ConfigError(f"{_PREFIX}BROKER_FLAVOR must be kafka or tansu")
         values["detection"] = detection_from_env(env)
         return dataclasses.replace(base, **values)  # type: ignore[arg-type]
 

@@ -101,6 +101,7 @@ class WorkerProcess:
         env = {
             **os.environ,
             "CLAIMSTREAM_BROKER_URL": self.broker_url,
+            "CLAIMSTREAM_BROKER_FLAVOR": "tansu",
             "CLAIMSTREAM_WEB_PORT": str(self.port),
             "CLAIMSTREAM_PARTITIONS": str(PARTITIONS),
             "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(LATENESS_HOURS),

@@ -130,7 +130,12 @@ def create_app(
     # with one write per key per batch that throttles consumption to a crawl.
     app.producer.buffer.max_messages = max(10_000, settings.batch_size * 4)
     cast(Any, app.transport).Consumer = consumer_class(settings.fetch_wait_ms)
-    publisher = BatchPublisher(app, {spec.name: spec.partitions for spec in topology.topics})
+    changelogs = frozenset(spec.name for spec in topology.by_role("changelog"))
+    publisher = BatchPublisher(
+        app,
+        {spec.name: spec.partitions for spec in topology.topics},
+        single_record_topics=changelogs if settings.broker_flavor == "tansu" else frozenset(),
+    )
     if sinks is None:
         outputs = OutputTopics()
         sinks = [KafkaSink(publisher, outputs), RegistrySink(registry)]

@@ -7,6 +7,9 @@ partition (murmur2 of the key, as Kafka's Java client and aiokafka partition, or
 for key-less records) and appended to batches, each sent with one call. The returned futures
 resolve when the broker acknowledged the batch; faust flushes the producer before committing
 offsets, so changelog batches need not be awaited on the hot path.
+
+Records of `single_record_topics` go one per batch: on Tansu a multi-record batch hides all
+but its first record from `ListOffsets(latest)`, which faust's changelog recovery reads up to.
 """
 
 from __future__ import annotations
@@ -23,9 +26,15 @@ Out = tuple[str, bytes | None, bytes | None, int | None]
 
 
 class BatchPublisher:
-    def __init__(self, app: Any, partitions: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        partitions: Mapping[str, int],
+        single_record_topics: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.partitions = dict(partitions)
+        self.single_record_topics = single_record_topics
         self._round_robin = itertools.count()
 
     def _partition(self, topic: str, key: bytes | None, partition: int | None) -> int:
@@ -45,9 +54,12 @@ class BatchPublisher:
             groups.setdefault(where, []).append((key, value))
         futures: list[Awaitable[Any]] = []
         for (topic, partition), items in groups.items():
+            single = topic in self.single_record_topics
             batch = producer.create_batch()
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is None:
+            for index, (key, value) in enumerate(items):
+                if (single and index > 0) or batch.append(
+                    key=key, value=value, timestamp=None
+                ) is None:
                     batch.close()
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()
