@@ -62,8 +62,9 @@ class Settings:
     #: seconds without heartbeat after which the group gives a dead worker's partitions away
     session_timeout: float = 30.0
     #: `kafka` (Apache Kafka, the default) or `tansu` (the local development broker): on Tansu
-    #: changelog records go out one per produce batch, because Tansu reports a partition's end
-    #: offset as its last batch's base offset + 1, and faust's table recovery stops there.
+    #: the last changelog record of each partition in a flush goes in a batch of its own,
+    #: because Tansu reports a partition's end offset as its last batch's base offset + 1, and
+    #: faust's table recovery stops there.
     broker_flavor: Flavor = "kafka"
     commit_interval: float = 1.0
     #: how often idle keys are swept (seconds of wall time); each sweep visits a bounded slice.

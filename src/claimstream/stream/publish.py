@@ -8,8 +8,9 @@ for key-less records) and appended to batches, each sent with one call. The retu
 resolve when the broker acknowledged the batch; faust flushes the producer before committing
 offsets, so changelog batches need not be awaited on the hot path.
 
-Records of `single_record_topics` go one per batch: on Tansu a multi-record batch hides all
-but its first record from `ListOffsets(latest)`, which faust's changelog recovery reads up to.
+For `single_record_topics` the last record of each partition goes in a batch of its own: Tansu
+reports a partition's end offset (`ListOffsets(latest)`, which faust's changelog recovery reads
+up to) as its last batch's base offset + 1, which is right only when that batch holds one record.
 """
 
 from __future__ import annotations
@@ -54,18 +55,20 @@ class BatchPublisher:
             groups.setdefault(where, []).append((key, value))
         futures: list[Awaitable[Any]] = []
         for (topic, partition), items in groups.items():
-            single = topic in self.single_record_topics
-            batch = producer.create_batch()
-            for index, (key, value) in enumerate(items):
-                if (single and index > 0) or batch.append(
-                    key=key, value=value, timestamp=None
-                ) is None:
-                    batch.close()
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
-            batch.close()
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            if topic in self.single_record_topics and len(items) > 1:
+                chunks = [items[:-1], items[-1:]]  # the partition's last batch: one record
+            else:
+                chunks = [items]
+            for chunk in chunks:
+                batch = producer.create_batch()
+                for key, value in chunk:
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        batch.close()
+                        futures.append(await producer.send_batch(batch, topic, partition=partition))
+                        batch = producer.create_batch()
+                        batch.append(key=key, value=value, timestamp=None)
+                batch.close()
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
 
     async def send_and_wait(self, records: Iterable[Out]) -> None:
