@@ -145,7 +145,7 @@ def start_worker(url: str, port: int, partitions: int, lateness: float) -> subpr
     env = {
         **os.environ,
         "CLAIMSTREAM_BROKER_URL": url,
-        "CLAIMSTREAM_BROKER_FLAVOR": os.environ.get("BENCH_FLAVOR", "tansu"),
+        "CLAIMSTREAM_BROKER_FLAVOR": "tansu",
         "CLAIMSTREAM_WEB_PORT": str(port),
         "CLAIMSTREAM_PARTITIONS": str(partitions),
         "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(lateness),
