@@ -130,11 +130,17 @@ def create_app(
     # with one write per key per batch that throttles consumption to a crawl.
     app.producer.buffer.max_messages = max(10_000, settings.batch_size * 4)
     cast(Any, app.transport).Consumer = consumer_class(settings.fetch_wait_ms)
-    changelogs = frozenset(spec.name for spec in topology.by_role("changelog"))
+    # On Tansu every topic we write ends each flush with a one-record batch: its high
+    # watermark (the last batch's base offset + 1) bounds what consumers can fetch too, so the
+    # tail of a multi-record batch of alerts, commands or re-keyed events would stay invisible
+    # until the next write to that partition, and of a changelog, to recovery.
+    written = frozenset(
+        spec.name for spec in topology.topics if spec.role in ("changelog", "output", "repartition")
+    )
     publisher = BatchPublisher(
         app,
         {spec.name: spec.partitions for spec in topology.topics},
-        single_record_topics=changelogs if settings.broker_flavor == "tansu" else frozenset(),
+        single_record_topics=written if settings.broker_flavor == "tansu" else frozenset(),
     )
     if sinks is None:
         outputs = OutputTopics()
