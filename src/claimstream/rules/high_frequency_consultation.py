@@ -22,6 +22,7 @@ from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Consultation, Event
 from claimstream.core.outputs import Severity, Subject
 from claimstream.core.timefmt import DAY, iso
+from claimstream.rules import _window
 from claimstream.rules.base import Finding, Rule, State
 
 
@@ -51,10 +52,11 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
             return []
         rows: list[list[Any]] = state.setdefault("c", [])
         alerted: list[str] = state.setdefault("alerted", [])
-        if any(row[1] == event.event_id for row in rows):
+        position = _window.insert(
+            rows, [event.ts, event.event_id, event.occurred_at, event.institution_id]
+        )
+        if position is None:  # a redelivery: already held
             return []
-        position = bisect.bisect_left(rows, (event.ts, event.event_id), key=_order)
-        rows.insert(position, [event.ts, event.event_id, event.occurred_at, event.institution_id])
         window = self.settings.window_days * DAY
         threshold = self.settings.min_consultations
         times = [row[0] for row in rows]
@@ -128,7 +130,3 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
 
     def size(self, state: State) -> int:
         return len(state.get("c", ()))
-
-
-def _order(row: list[Any]) -> tuple[float, str]:
-    return (row[0], row[1])
