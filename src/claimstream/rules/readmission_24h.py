@@ -8,7 +8,7 @@ command freezes the readmitting institution's settlement until the end of that l
 the regulations describe.
 
 State per patient: {"d": [discharge row...], "a": [admission row...]}, each sorted by
-(ts, event_id); row = [ts, institution_id, event_id, admission_id, occurred_at,
+(ts, event_id); row = [ts, event_id, institution_id, admission_id, occurred_at,
 diagnosis_code, doctor_id, department_id, alerted].
 """
 
@@ -22,6 +22,7 @@ from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Event, Stay
 from claimstream.core.outputs import Scope, Severity, Subject
 from claimstream.core.timefmt import HOUR, end_of_local_day, iso
+from claimstream.rules import _window
 from claimstream.rules.base import CommandSpec, Finding, Rule, State
 
 
@@ -38,8 +39,8 @@ class Readmission24hSettings(RuleSettings):
 
 class StayRow(NamedTuple):
     ts: float
-    institution_id: str
     event_id: str
+    institution_id: str
     admission_id: str
     occurred_at: str
     diagnosis_code: str
@@ -53,6 +54,7 @@ class Readmission24h(Rule[Readmission24hSettings]):
     key_kind = "patient"
     event_types = frozenset({"admission", "discharge"})
     Settings = Readmission24hSettings
+    state_version = 2  # 2: event_id moved to row[1], the layout rules/_window shares
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
@@ -60,12 +62,10 @@ class Readmission24h(Rule[Readmission24hSettings]):
         discharges: list[list[Any]] = state.setdefault("d", [])
         admissions: list[list[Any]] = state.setdefault("a", [])
         rows = discharges if event.event_type == "discharge" else admissions
-        if any(row[2] == event.event_id for row in rows):
-            return []
         row: list[Any] = [
             event.ts,
-            event.institution_id,
             event.event_id,
+            event.institution_id,
             body.admission_id,
             event.occurred_at,
             body.diagnosis_code,
@@ -73,11 +73,12 @@ class Readmission24h(Rule[Readmission24hSettings]):
             event.department_id,
             False,
         ]
-        rows.insert(bisect.bisect_left(rows, (event.ts, event.event_id), key=_order), row)
+        if _window.insert(rows, row) is None:  # a redelivery: already held
+            return []
         if event.event_type == "admission":
             candidates = [row]
         else:  # a discharge can only make later admissions readmissions
-            start = bisect.bisect_left(admissions, (event.ts, ""), key=_order)
+            start = bisect.bisect_left(admissions, (event.ts, ""), key=_window.order)
             candidates = admissions[start:]
         findings = []
         for admission in candidates:
@@ -162,7 +163,3 @@ class Readmission24h(Rule[Readmission24hSettings]):
 def _hours_minutes(seconds: float) -> str:
     minutes = int(seconds // 60)
     return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def _order(row: list[Any]) -> tuple[float, str]:
-    return (row[0], row[2])
