@@ -39,6 +39,9 @@ def test_every_topic_the_brief_names_is_declared() -> None:
         "claimstream-state-doctor-changelog",
         "claimstream-state-institution-changelog",
         "claimstream-__assignor-__leader",
+        "claimstream.actions.v1",
+        "claimstream.audit.v1",
+        "claimstream.sanctions.v1",
     } <= names
     assert len(names) == len(load_topology().topics)
 
@@ -47,7 +50,7 @@ def test_every_topic_the_brief_names_is_declared() -> None:
 def test_copartitioned_topics_share_one_partition_count(partitions: int | None) -> None:
     topology = load_topology(partitions=partitions)
     groups = topology.copartition_groups()
-    assert set(groups) == {"patient", "doctor", "institution"}
+    assert set(groups) == {"patient", "doctor", "institution", "sanctions", "subject"}
     for specs in groups.values():
         assert {s.partitions for s in specs} == {partitions or 8}
     inputs = {s.name for s in topology.by_role("input")}
@@ -67,6 +70,9 @@ def test_changelogs_match_faust_names_and_are_compacted() -> None:
         ("state-patient", "patient"),
         ("state-doctor", "doctor"),
         ("state-institution", "institution"),
+        ("alert-index", "sanctions"),
+        ("audit-chain", "sanctions"),
+        ("state-subject", "subject"),
     ]:
         spec = topology.changelog_topic(table)
         assert spec.name == f"claimstream-{table}-changelog"

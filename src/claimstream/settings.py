@@ -75,6 +75,12 @@ class Settings:
     gauge_interval: float = 15.0
     #: follow the control topic (`claimstream rules set`) and apply configuration changes live
     control_enabled: bool = True
+    #: run the sanctions ladder (warnings, freezes, suspensions, grades, points) on the alerts
+    sanctions_enabled: bool = True
+    #: append every alert, command, review and manual action to the audit hash chain
+    audit_enabled: bool = True
+    #: bearer token the API's write calls (POST review / unfreeze) require; unset: writes refused
+    api_token: str | None = None
     detection: DetectionConfig = field(default_factory=DetectionConfig.default)
 
     @classmethod
@@ -97,8 +103,9 @@ class Settings:
                 values["broker_url"] = broker_url(str(values["broker_url"]))
             except ValueError as exc:
                 raise ConfigError(f"{_PREFIX}BROKER_URL: {exc}") from None
-        if values.get("redis_url") == "":
-            values["redis_url"] = None
+        for optional in ("redis_url", "api_token"):
+            if values.get(optional) == "":
+                values[optional] = None
         guarantee = values.get("processing_guarantee")
         if guarantee is not None and guarantee not in ("at_least_once", "exactly_once"):
             raise ConfigError(

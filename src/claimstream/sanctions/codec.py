@@ -13,6 +13,9 @@ from typing import Any, cast
 
 from claimstream.core.events import KEY_KINDS, KeyKind
 from claimstream.core.outputs import SEVERITIES, Action, Alert, Command, Scope, Subject
+from claimstream.sanctions.actions import VERDICTS, ManualUnfreeze, Remediation, Verdict
+
+PersonAction = Verdict | ManualUnfreeze | Remediation
 
 ACTIONS: tuple[Action, ...] = ("FREEZE", "UNFREEZE", "SUSPEND")
 
@@ -73,6 +76,69 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
         rule=str(data.get("rule") or ""),
         alert_ids=tuple(str(a) for a in data.get("alert_ids") or ()),
     )
+
+
+def action_to_dict(action: PersonAction) -> dict[str, Any]:
+    """The `action.v1` record of a person's action (topics/schemas/action.v1.json)."""
+    out: dict[str, Any] = {"schema": "action.v1", "action_id": action.action_id}
+    if isinstance(action, Verdict):
+        out |= {"type": "review", "alert_id": action.alert_id, "verdict": action.verdict}
+        out |= {"note": action.note}
+    elif isinstance(action, ManualUnfreeze):
+        scope: dict[str, str] = {"kind": action.scope.kind, "id": action.scope.id}
+        if action.scope.drug_code:
+            scope["drug_code"] = action.scope.drug_code
+        out |= {"type": "unfreeze", "scope": scope, "ground": action.ground}
+        out |= {"reason": action.reason}
+    else:
+        out |= {"type": "remediation", "alert_id": action.alert_id}
+        out |= {"institution_id": action.institution_id, "note": action.note}
+    out |= {"by": action.by, "at": action.at}
+    return out
+
+
+def action_key(action: PersonAction) -> str:
+    """The actions topic key: the alert a review or remediation is about, an unfreeze's scope."""
+    if isinstance(action, ManualUnfreeze):
+        return action.scope.key()
+    return action.alert_id
+
+
+def action_from_dict(data: Mapping[str, Any]) -> PersonAction:
+    """A person's action back from its `action.v1` record; `ValueError` names what is wrong.
+
+    The `action_id` is recomputed from the fields, never trusted from the record.
+    """
+    kind = data.get("type")
+    by = _text(data, "by")
+    at = _text(data, "at")
+    to_ts(at)
+    if kind == "review":
+        verdict = data.get("verdict")
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+        return Verdict(_text(data, "alert_id"), verdict, by, at, str(data.get("note") or ""))
+    if kind == "unfreeze":
+        scope = _mapping(data, "scope")
+        ground = data.get("ground", "reviewer")
+        if ground not in ("appeal", "reviewer"):
+            raise ValueError(f"ground must be appeal or reviewer, got {ground!r}")
+        return ManualUnfreeze(
+            Scope(_kind(scope), _text(scope, "id"), _optional(scope, "drug_code")),
+            _text(data, "reason"),
+            by,
+            at,
+            ground,
+        )
+    if kind == "remediation":
+        return Remediation(
+            _text(data, "alert_id"),
+            _text(data, "institution_id"),
+            by,
+            at,
+            str(data.get("note") or ""),
+        )
+    raise ValueError(f"type must be review, unfreeze or remediation, got {kind!r}")
 
 
 def _mapping(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:

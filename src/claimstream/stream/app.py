@@ -32,6 +32,8 @@ from claimstream.settings import Settings
 from claimstream.sinks.base import Sink
 from claimstream.sinks.kafka import KafkaSink, OutputTopics
 from claimstream.sinks.registry import RegistrySink
+from claimstream.stream.api import install_api
+from claimstream.stream.audit import install_audit
 from claimstream.stream.batches import ack_all, queue_batches
 from claimstream.stream.codec import PartitionPointer, StateCodec
 from claimstream.stream.consumer import consumer_class
@@ -39,6 +41,8 @@ from claimstream.stream.gauges import install_gauges
 from claimstream.stream.pipeline import Counters, Pipeline
 from claimstream.stream.processor import KeyedProcessor, Record
 from claimstream.stream.publish import BatchPublisher
+from claimstream.stream.sanctions import install_sanctions
+from claimstream.stream.sanctions_view import SanctionsView
 from claimstream.stream.web import install_views
 from claimstream.topology import Topology, load_topology
 
@@ -58,6 +62,8 @@ class Runtime:
     counters: Counters = field(default_factory=Counters)
     pipelines: dict[KeyKind, Pipeline] = field(default_factory=dict)
     input_topics: frozenset[str] = frozenset()
+    #: the sanctions tables' read side (None while sanctions are disabled), for the API
+    sanctions: SanctionsView | None = None
     started: bool = False
 
     async def ensure_started(self) -> None:
@@ -167,7 +173,12 @@ def create_app(
         )  # fmt: skip
     if settings.control_enabled:
         _follow_control_topic(app, runtime)
+    if settings.sanctions_enabled:
+        install_sanctions(app, runtime, publisher)
+    if settings.audit_enabled:
+        install_audit(app, runtime, publisher)
     install_views(app, runtime)
+    install_api(app, runtime, publisher)
     install_gauges(app, runtime, settings.gauge_interval)
     metrics.worker_started(
         app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
