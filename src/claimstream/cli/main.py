@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "freezes": "claimstream.cli.freezes",
     "rules": "claimstream.cli.rules",
     "audit": "claimstream.cli.audit",
+    "alerts": "claimstream.cli.alerts",
+    "unfreeze": "claimstream.cli.unfreeze",
 }
 
 

@@ -1,0 +1,105 @@
+"""What `claimstream alerts review` and `claimstream unfreeze` share: the broker and time-zone
+options, and publishing one action with a plain report of where it went.
+
+Exit status of both commands: 0 published, 1 the broker refused or could not be reached,
+2 the input was refused (nothing published).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from datetime import tzinfo
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claimstream.sanctions.codec import PersonAction
+
+EXIT_OK, EXIT_BROKER, EXIT_REFUSED = 0, 1, 2
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--at",
+        metavar="RFC3339",
+        help="when the action takes effect (event time), with a UTC offset, e.g. "
+        "2026-03-01T09:30:00+08:00 (default: now, in the configured time zone "
+        "$CLAIMSTREAM_TIMEZONE, default Asia/Shanghai)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        help="broker (default: $CLAIMSTREAM_BROKER_URL or kafka://127.0.0.1:9092)",
+    )
+    parser.add_argument("--topic", help="actions topic (default claimstream.actions.v1)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="longest wait for the broker's acknowledgement (default 15)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the published record as JSON")
+
+
+def configured_zone() -> tzinfo:
+    """The time zone of the detection configuration (`CLAIMSTREAM_TIMEZONE` and friends)."""
+    import os
+
+    from claimstream.settings import detection_from_env
+
+    return detection_from_env(os.environ).tz
+
+
+def build_and_publish(
+    command: str, args: argparse.Namespace, build: Callable[[tzinfo], PersonAction]
+) -> int:
+    """Validate (`build` raises `ValueError`), publish, report. Returns the exit status."""
+    from claimstream.actions_topic import ACTIONS_TOPIC, ActionPublishError, publish_action
+    from claimstream.broker_url import bootstrap_servers
+    from claimstream.core.config import ConfigError
+    from claimstream.sanctions.codec import action_to_dict
+
+    if args.timeout <= 0:
+        return refuse(command, "--timeout must be greater than 0")
+    try:
+        tz = configured_zone()
+        action = build(tz)
+        bootstrap = bootstrap_servers(args.bootstrap)
+    except (ValueError, ConfigError) as exc:
+        return refuse(command, str(exc))
+    topic = args.topic or ACTIONS_TOPIC
+    # aiokafka logs each failed connection attempt; the error below says it once, plainly
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        receipt = asyncio.run(
+            publish_action(bootstrap, action, topic=topic, ack_timeout=args.timeout)
+        )
+    except ActionPublishError as exc:
+        print(f"claimstream {command}: not published: {exc}", file=sys.stderr)
+        return EXIT_BROKER
+    if args.json:
+        import orjson
+
+        record = {
+            "topic": receipt.topic,
+            "partition": receipt.partition,
+            "offset": receipt.offset,
+            "key": receipt.key,
+            "record": action_to_dict(action),
+        }
+        print(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(f"published {receipt.action_id}")
+        print(
+            f"  on {receipt.topic} partition {receipt.partition} offset {receipt.offset} "
+            f"(key {receipt.key}) at {bootstrap}"
+        )
+    return EXIT_OK
+
+
+def refuse(command: str, why: str) -> int:
+    print(f"claimstream {command}: refused, nothing published: {why}", file=sys.stderr)
+    return EXIT_REFUSED
