@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
+from claimstream.core.outputs import Command
 from claimstream.registry.redis import RedisRegistry
-from tests.stream.test_registry_memory import NOW, command
+from tests.stream.test_registry_memory import (
+    NOW,
+    _base,
+    check_against_ledger,
+    command,
+    contract_command,
+    iso,
+    named_sequences,
+    random_sequences,
+)
 
 pytestmark = pytest.mark.integration
 _prefixes = itertools.count()
@@ -69,3 +80,58 @@ async def test_lookup_with_drug_sees_whole_subject_freeze(registry: RedisRegistr
 async def test_already_expired_freeze_is_not_written(registry: RedisRegistry) -> None:
     assert await registry.apply([command("c1", until=NOW - 1)], NOW) == ["expired"]
     assert await registry.active(NOW) == []
+
+
+async def test_late_unfreeze_leaves_a_later_freeze(registry: RedisRegistry) -> None:
+    freeze = command("f1", until=2_000_000_000)  # effective NOW - 60
+    late = Command(
+        "u-late", "UNFREEZE", freeze.scope, iso(NOW - 3600), None, "expiry", "escalation", ()
+    )
+    await registry.apply([freeze], NOW)
+    assert await registry.apply([late], NOW) == ["superseded"]
+    assert [f.command["command_id"] for f in await registry.active(NOW)] == ["f1"]
+
+
+# -- the contract shared with the in-process registry: Redis holds what the ledger holds -------
+
+
+@pytest.mark.parametrize("name", list(named_sequences()))
+async def test_redis_registry_equals_the_ledger(registry: RedisRegistry, name: str) -> None:
+    await check_against_ledger(registry, named_sequences()[name])
+
+
+async def test_redis_registry_equals_the_ledger_on_random_sequences(redis_url: str) -> None:
+    for steps in random_sequences(150):
+        reg = RedisRegistry(redis_url, prefix=f"t{next(_prefixes)}")
+        await reg.start()
+        try:
+            await check_against_ledger(reg, steps)
+        finally:
+            await reg.close()
+
+
+async def test_a_suspension_key_has_no_expiry(registry: RedisRegistry, redis_url: str) -> None:
+    await registry.apply([contract_command("s", "SUSPEND", -1)], NOW)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await client.pttl(f"{registry.prefix}:freeze:institution:H1") == -1
+    finally:
+        await client.aclose()
+
+
+async def test_two_writers_racing_on_one_scope_agree_with_the_ledger(redis_url: str) -> None:
+    """Concurrent batches on one scope (two workers): WATCH/MULTI retries, nothing is lost."""
+    prefix = f"t{next(_prefixes)}"
+    writers = [RedisRegistry(redis_url, prefix=prefix) for _ in range(2)]
+    for w in writers:
+        await w.start()
+    try:
+        freezes = [
+            contract_command(f"r{i}", "FREEZE", -1, 0.5 + (i * 7 % 40) / 20) for i in range(40)
+        ]
+        await asyncio.gather(*(writers[i % 2].apply([c], _base) for i, c in enumerate(freezes)))
+        held = [f.command["command_id"] for f in await writers[0].active(_base)]
+        assert held == ["cmd-r17"]  # the longest (17 * 7 % 40 = 39), whatever order they landed in
+    finally:
+        for w in writers:
+            await w.close()

@@ -1,12 +1,14 @@
 """The in-process freeze registry: Redis semantics in a dict, for the demo and unit tests.
 
-Same key scheme, same idempotency and precedence rules as `RedisRegistry` (see `base`), with
-expiry checked against the `now` the caller passes, so tests drive time explicitly.
+Same key scheme, same idempotency and precedence rules as `RedisRegistry` (both apply
+`base.decide`, the commands ledger's rule), with expiry checked against the `now` the caller
+passes, so tests drive time explicitly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -16,10 +18,12 @@ from claimstream.registry.base import (
     DEFAULT_PREFIX,
     MARKER_TTL_SECONDS,
     Applied,
+    Delete,
     Freeze,
     FreezeRegistry,
-    command_value,
-    epoch_ms,
+    Store,
+    Write,
+    decide,
     freeze_key,
     is_active,
 )
@@ -53,21 +57,35 @@ class MemoryRegistry(FreezeRegistry):
         self.markers[marker] = now + MARKER_TTL_SECONDS
         scope = command.scope
         key = freeze_key(self.prefix, scope.kind, scope.id, scope.drug_code)
-        if command.action == "UNFREEZE":
+        outcome, write = decide(self._get(key, now), command, now)
+        self._write(key, write)
+        return outcome
+
+    async def stored(self) -> dict[str, bytes]:
+        now = time.time()
+        return {k: v for k in sorted(self.data) if (v := self._get(k, now)) is not None}
+
+    async def swap(
+        self,
+        seen: Mapping[str, bytes | None],
+        writes: Mapping[str, Write],
+        markers: Iterable[str],
+        now: float,
+    ) -> bool:
+        if any(self._get(key, now) != value for key, value in seen.items()):
+            return False
+        for key, write in writes.items():
+            self._write(key, write)
+        for command_id in markers:
+            self.markers.setdefault(command_id, now + MARKER_TTL_SECONDS)
+        return True
+
+    def _write(self, key: str, write: Write) -> None:
+        if isinstance(write, Delete):
             self.data.pop(key, None)
-            return "applied"
-        if command.action == "SUSPEND":
-            self.data[key] = (command_value(command), None)
-            return "applied"
-        expires = epoch_ms(command.expires_at) / 1000 if command.expires_at else None
-        if expires is not None and expires <= now:
-            return "expired"
-        if self._get(key, now) is not None:
-            _, held = self.data[key]
-            if held is None or (expires is not None and held >= expires):
-                return "superseded"
-        self.data[key] = (command_value(command), expires)
-        return "applied"
+        elif isinstance(write, Store):
+            expires = None if write.expires_ms is None else write.expires_ms / 1000
+            self.data[key] = (write.value, expires)
 
     async def lookup(
         self, kind: str, id_: str, drug_code: str | None = None, *, now: float

@@ -1,14 +1,18 @@
 """The Redis freeze registry: what a settlement system asks before paying (key scheme in `base`).
 
-Each command is applied by one Lua script, atomically: set the `cmd:{command_id}` marker with
-NX (a redelivered command stops there), then SET / DEL the scope's key and its expiry. A batch
-of commands goes in one pipeline, one round trip. The script, not the client, compares the
-expiry with what is already held, so two workers racing on one scope cannot shorten a freeze.
+A batch of commands is applied in one optimistic transaction: WATCH the batch's markers and
+scope keys, read them (one MGET), decide every command in order with `base.decide` (the
+commands ledger's rule, in Python, so the in-process registry, the ledger and Redis share one
+rule), then MULTI: set the `cmd:{command_id}` markers and SET / DEL the scope keys with their
+expiry; EXEC. If another writer touched a watched key in between, EXEC fails and the batch is
+decided again on the new values, so two workers racing on one scope can neither shorten a
+freeze nor apply a command twice. Three round trips per batch of commands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import orjson
@@ -18,33 +22,23 @@ from claimstream.registry.base import (
     DEFAULT_PREFIX,
     MARKER_TTL_SECONDS,
     Applied,
+    Delete,
     Freeze,
     FreezeRegistry,
-    command_value,
-    epoch_ms,
+    Store,
+    Write,
+    decide,
     freeze_key,
     is_active,
     marker_key,
 )
 
-# KEYS: marker, scope key. ARGV: action, value, expires-at ms (0: none), marker ttl ms, now ms.
-# Returns 1 applied, 0 duplicate, 2 already expired, 3 superseded by a longer hold.
-_APPLY = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[4]) then return 0 end
-local action = ARGV[1]
-if action == 'UNFREEZE' then redis.call('DEL', KEYS[2]) return 1 end
-if action == 'SUSPEND' then redis.call('SET', KEYS[2], ARGV[2]) return 1 end
-local exp = tonumber(ARGV[3])
-local now = tonumber(ARGV[5])
-if exp > 0 and exp <= now then return 2 end
-local ttl = redis.call('PTTL', KEYS[2])
-if ttl == -1 then return 3 end
-if ttl > 0 and exp > 0 and now + ttl >= exp then return 3 end
-redis.call('SET', KEYS[2], ARGV[2])
-if exp > 0 then redis.call('PEXPIREAT', KEYS[2], exp) end
-return 1
-"""
-_OUTCOMES: dict[int, Applied] = {0: "duplicate", 1: "applied", 2: "expired", 3: "superseded"}
+#: how often a batch is decided again after a concurrent write before giving up
+MAX_ATTEMPTS = 50
+
+
+class RegistryConflict(RuntimeError):
+    """Another writer kept changing the watched keys; the batch was not applied."""
 
 
 class RedisRegistry(FreezeRegistry):
@@ -54,13 +48,11 @@ class RedisRegistry(FreezeRegistry):
         self.url = url
         self.prefix = prefix
         self._client: Any = None
-        self._script: Any = None
 
     async def start(self) -> None:
         import redis.asyncio as aioredis
 
         self._client = aioredis.Redis.from_url(self.url)
-        self._script = self._client.register_script(_APPLY)
         await self._client.ping()
 
     async def close(self) -> None:
@@ -75,28 +67,49 @@ class RedisRegistry(FreezeRegistry):
         return self._client
 
     async def apply(self, commands: Iterable[Command], now: float) -> list[Applied]:
+        from redis.exceptions import WatchError
+
         batch = list(commands)
         if not batch:
             return []
-        now_ms = int(now * 1000)
+        markers = [marker_key(self.prefix, c.command_id) for c in batch]
+        keys = [freeze_key(self.prefix, c.scope.kind, c.scope.id, c.scope.drug_code) for c in batch]
+        watched = sorted(set(markers) | set(keys))
         marker_ttl = MARKER_TTL_SECONDS * 1000
-        async with self.client.pipeline(transaction=False) as pipe:
-            for command in batch:
-                scope = command.scope
-                keys = [
-                    marker_key(self.prefix, command.command_id),
-                    freeze_key(self.prefix, scope.kind, scope.id, scope.drug_code),
-                ]
-                args = [
-                    command.action,
-                    command_value(command),
-                    epoch_ms(command.expires_at) if command.action == "FREEZE" else 0,
-                    marker_ttl,
-                    now_ms,
-                ]
-                await self._script(keys=keys, args=args, client=pipe)
-            results = await pipe.execute()
-        return [_OUTCOMES.get(int(r), "applied") for r in results]
+        for attempt in range(MAX_ATTEMPTS):
+            async with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(*watched)
+                    current: dict[str, bytes | None] = dict(
+                        zip(watched, await pipe.mget(watched), strict=True)
+                    )
+                    outcomes: list[Applied] = []
+                    writes: list[tuple[str, Write]] = []
+                    applied: list[str] = []
+                    for command, marker, key in zip(batch, markers, keys, strict=True):
+                        if current[marker] is not None:
+                            outcomes.append("duplicate")
+                            continue
+                        current[marker] = b"1"
+                        applied.append(marker)
+                        outcome, write = decide(current[key], command, now)
+                        outcomes.append(outcome)
+                        if isinstance(write, Delete):
+                            current[key] = None
+                            writes.append((key, write))
+                        elif isinstance(write, Store):
+                            current[key] = write.value
+                            writes.append((key, write))
+                    pipe.multi()
+                    for marker in applied:
+                        pipe.set(marker, b"1", px=marker_ttl)
+                    for key, write in writes:
+                        _queue(pipe, key, write)
+                    await pipe.execute()
+                    return outcomes
+                except WatchError:
+                    await asyncio.sleep(min(0.001 * 2**attempt, 0.1))
+        raise RegistryConflict(f"commands not applied: keys changed {MAX_ATTEMPTS} times")
 
     async def lookup(
         self, kind: str, id_: str, drug_code: str | None = None, *, now: float
@@ -105,17 +118,70 @@ class RedisRegistry(FreezeRegistry):
         values = await self.client.mget(keys)
         return _active(zip(keys, values, strict=True), now)
 
-    async def active(self, now: float, limit: int = 1000) -> list[Freeze]:
+    async def _freeze_keys(self, limit: int | None = None) -> list[str]:
         keys: list[str] = []
         async for key in self.client.scan_iter(match=f"{self.prefix}:freeze:*", count=1000):
             keys.append(key.decode() if isinstance(key, bytes) else str(key))
-            if len(keys) >= limit:
+            if limit is not None and len(keys) >= limit:
                 break
+        keys.sort()
+        return keys
+
+    async def active(self, now: float, limit: int = 1000) -> list[Freeze]:
+        keys = await self._freeze_keys(limit)
         if not keys:
             return []
-        keys.sort()
         values = await self.client.mget(keys)
         return _active(zip(keys, values, strict=True), now)
+
+    async def stored(self) -> dict[str, bytes]:
+        keys = await self._freeze_keys()
+        stored: dict[str, bytes] = {}
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            values = await self.client.mget(chunk)
+            stored.update((k, v) for k, v in zip(chunk, values, strict=True) if v is not None)
+        return stored
+
+    async def swap(
+        self,
+        seen: Mapping[str, bytes | None],
+        writes: Mapping[str, Write],
+        markers: Iterable[str],
+        now: float,
+    ) -> bool:
+        from redis.exceptions import WatchError
+
+        watched = sorted(set(seen) | set(writes))
+        marker_ttl = MARKER_TTL_SECONDS * 1000
+        async with self.client.pipeline(transaction=True) as pipe:
+            try:
+                if watched:
+                    await pipe.watch(*watched)
+                    for start in range(0, len(watched), 1000):
+                        chunk = [k for k in watched[start : start + 1000] if k in seen]
+                        if chunk and list(await pipe.mget(chunk)) != [seen[k] for k in chunk]:
+                            await pipe.unwatch()
+                            return False
+                pipe.multi()
+                for key, write in writes.items():
+                    _queue(pipe, key, write)
+                for command_id in markers:
+                    pipe.set(marker_key(self.prefix, command_id), b"1", px=marker_ttl, nx=True)
+                await pipe.execute()
+                return True
+            except WatchError:
+                return False
+
+
+def _queue(pipe: Any, key: str, write: Write) -> None:
+    if isinstance(write, Delete):
+        pipe.delete(key)
+    elif isinstance(write, Store):
+        if write.expires_ms is None:
+            pipe.set(key, write.value)
+        else:
+            pipe.set(key, write.value, pxat=write.expires_ms)
 
 
 def _active(pairs: Iterable[tuple[str, bytes | None]], now: float) -> list[Freeze]:
