@@ -189,7 +189,12 @@ def _active(pairs: Iterable[tuple[str, bytes | None]], now: float) -> list[Freez
     for key, value in pairs:
         if value is None:
             continue
-        command = cast(dict[str, Any], orjson.loads(value))
+        try:
+            command = cast(dict[str, Any], orjson.loads(value))
+        except orjson.JSONDecodeError:
+            continue  # not a command (tampered with): `freezes rebuild` reports and replaces it
+        if not isinstance(command, dict):
+            continue
         if is_active(command, now):
             found.append(Freeze(key, command))
     return found
