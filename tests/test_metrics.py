@@ -98,9 +98,13 @@ def feed_everything(m: Metrics) -> None:
     m.set_consumer_lag(INSTITUTION, 10**9, 5)
     m.set_assigned_partitions("settlement.claims.v1", 4)
     m.set_assigned_partitions(PATIENT, 4)
-    for verdict in ("confirmed", "dismissed", PATIENT):
+    for verdict in ("confirmed", "false_positive", PATIENT):
         m.review_recorded("readmission_24h", verdict)
         m.review_recorded(DOCTOR, verdict)
+    m.set_reviewed_alerts({"readmission_24h": (2, 3), DOCTOR: (1, 1)})
+    for notice in ("warning.v1", "grade-change.v1", PATIENT):
+        m.sanction_notice(notice)
+    m.dead_letter("unknown_alert")
 
 
 def test_no_id_ever_becomes_a_label_value(registry: CollectorRegistry) -> None:
@@ -136,7 +140,8 @@ def test_label_values_come_from_closed_sets(registry: CollectorRegistry) -> None
     assert values["mode"] <= {"enforce", "shadow", OTHER}
     assert values["action"] <= {"FREEZE", "UNFREEZE", "SUSPEND", OTHER}
     assert values["scope_kind"] <= {"patient", "doctor", "institution", OTHER}
-    assert values["verdict"] <= {"confirmed", "dismissed", "inconclusive", OTHER}
+    assert values["verdict"] <= {"confirmed", "false_positive", OTHER}
+    assert values["notice"] <= {"warning.v1", "grade-change.v1", "doctor-points.v1", OTHER}
     assert values["partition"] <= {str(p) for p in range(4096)} | {OTHER}
     assert values["store"] == {"rocksdb"}
 
@@ -256,3 +261,21 @@ def test_input_topics_start_at_zero_for_every_event_type(registry: CollectorRegi
     for event_type in ("dispense", "consultation", "admission", "discharge", "claim", "unknown"):
         labels = {"topic": "settlement.dispensing.v1", "event_type": event_type}
         assert registry.get_sample_value("claimstream_events_consumed_total", labels) == 0
+
+
+def test_reviewed_alerts_gauge_and_review_counter(registry: CollectorRegistry) -> None:
+    m = Metrics(registry, rules=["repeat_dispensing"], topics=["settlement.claims.v1"])
+    m.review_recorded("repeat_dispensing", "confirmed")
+    m.review_recorded("repeat_dispensing", "false_positive")
+    m.set_reviewed_alerts({"repeat_dispensing": (3, 4), "unknown_rule": (0, 2)})
+    gauge = "claimstream_reviewed_alerts"
+    assert value(registry, gauge, rule="repeat_dispensing", verdict="confirmed") == 3
+    assert value(registry, gauge, rule="repeat_dispensing", verdict="false_positive") == 1
+    assert value(registry, gauge, rule=OTHER, verdict="false_positive") == 2
+    counter = "claimstream_reviews_total"
+    assert value(registry, counter, rule="repeat_dispensing", verdict="confirmed") == 1
+    assert value(registry, counter, rule="repeat_dispensing", verdict="false_positive") == 1
+    m.set_reviewed_alerts({})  # the partitions moved away: back to zero, not stale
+    assert value(registry, gauge, rule="repeat_dispensing", verdict="confirmed") == 0
+    m.sanction_notice("warning.v1")
+    assert value(registry, "claimstream_sanction_notices_total", notice="warning.v1") == 1

@@ -21,7 +21,13 @@ What the worker calls, and when:
 - `command_issued(command)` for every settlement command produced;
 - `set_active_freezes(kind, n)`, `set_state_keys(rule, n)`, `set_consumer_lag(...)`,
   `set_assigned_partitions(...)` and `set_rule_config_version(v)` from a periodic task;
-- `review_recorded(rule, verdict)` when a human reviews an alert (the precision panel).
+- `review_recorded(rule, verdict)` when a person's verdict on an alert is recorded or changed
+  (the sanctions index agent; a repeated verdict is not counted again);
+- `set_reviewed_alerts({rule: (confirmed, reviewed)})` after each batch of the index agent:
+  the alerts of this worker's partitions whose latest verdict is `confirmed` /
+  `false_positive`; per-rule precision is `claimstream:rule_precision:ratio`, a recording rule
+  summing them over workers (deploy/prometheus/rules/claimstream.rules.yml);
+- `sanction_notice(schema)` for every warning, grade change and points change published.
 
 The exposition is `exposition()` (body and content type) for any web server, e.g. a
 `GET /metrics` route on the worker's own web server.
@@ -59,6 +65,7 @@ __all__ = [
     "DETECTION_LATENCY_BUCKETS",
     "LABEL_NAMES",
     "MODES",
+    "NOTICES",
     "OTHER",
     "VERDICTS",
     "ConsumerLike",
@@ -69,10 +76,22 @@ __all__ = [
 OTHER: Final = "other"
 MODES: Final = ("enforce", "shadow")
 ACTIONS: Final = ("FREEZE", "UNFREEZE", "SUSPEND")
-#: The core's rejection reasons plus what the stream adapter itself may dead-letter.
-DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (*REASONS, "processing_error", "wrong_key")
-#: Review outcomes: precision of a rule = confirmed / (confirmed + dismissed).
-VERDICTS: Final = ("confirmed", "dismissed", "inconclusive")
+#: The core's rejection reasons plus what the stream adapter itself may dead-letter (the
+#: sanctions agents: an alert or action record that is not one, an action about an alert
+#: the index does not hold).
+DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
+    *REASONS,
+    "processing_error",
+    "wrong_key",
+    "invalid_alert",
+    "invalid_action",
+    "invalid_envelope",
+    "unknown_alert",
+)
+#: Review outcomes, as in action.v1: precision of a rule = confirmed / reviewed.
+VERDICTS: Final = ("confirmed", "false_positive")
+#: Escalation notices on claimstream.sanctions.v1, by schema.
+NOTICES: Final = ("warning.v1", "grade-change.v1", "doctor-points.v1")
 #: Every label name any claimstream metric may carry (the test checks the exposition).
 LABEL_NAMES: Final = frozenset(
     {
@@ -86,6 +105,7 @@ LABEL_NAMES: Final = frozenset(
         "action",
         "scope_kind",
         "verdict",
+        "notice",
         "version",
         "app_id",
         "store",
@@ -283,8 +303,23 @@ class Metrics:
         )
         self.reviews = Counter(
             "claimstream_reviews_total",
-            "Alert reviews by a person, by rule and verdict (confirmed, dismissed, inconclusive).",
+            "Verdicts on alerts recorded (first verdict or a changed one), by rule and verdict "
+            "(confirmed, false_positive).",
             ("rule", "verdict"),
+            registry=registry,
+        )
+        self.reviewed_alerts = Gauge(
+            "claimstream_reviewed_alerts",
+            "Reviewed alerts of this worker's partitions by the rule that raised them and their "
+            "latest verdict (since the alert index began); precision = confirmed / all.",
+            ("rule", "verdict"),
+            registry=registry,
+        )
+        self.sanction_notices = Counter(
+            "claimstream_sanction_notices_total",
+            "Escalation notices published on claimstream.sanctions.v1, by schema (warning.v1, "
+            "grade-change.v1, doctor-points.v1).",
+            ("notice",),
             registry=registry,
         )
 
@@ -299,9 +334,12 @@ class Metrics:
                     self.alerts.labels(rule, severity, mode)
             for verdict in VERDICTS:
                 self.reviews.labels(rule, verdict)
+                self.reviewed_alerts.labels(rule, verdict)
         for topic in inputs:
             for event_type in _EVENT_TYPES:
                 self.events_consumed.labels(self._topic(topic), event_type)
+        for notice in NOTICES:
+            self.sanction_notices.labels(notice)
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason)
         for action in ACTIONS:
@@ -376,6 +414,22 @@ class Metrics:
 
     def review_recorded(self, rule: str, verdict: str) -> None:
         self.reviews.labels(self._rule(rule), _bounded(verdict, VERDICTS)).inc()
+
+    def sanction_notice(self, schema: str) -> None:
+        self.sanction_notices.labels(_bounded(schema, NOTICES)).inc()
+
+    def set_reviewed_alerts(self, counts: dict[str, tuple[int, int]]) -> None:
+        """`{rule: (confirmed, reviewed)}` over this worker's partitions (a rule outside the
+        known set is summed into "other"); rules not named are set to 0."""
+        totals: dict[str, list[int]] = {}
+        for rule, (confirmed, reviewed) in counts.items():
+            row = totals.setdefault(self._rule(rule), [0, 0])
+            row[0] += confirmed
+            row[1] += reviewed
+        for rule in (*self.rules, OTHER):
+            confirmed, reviewed = totals.get(rule, (0, 0))
+            self.reviewed_alerts.labels(rule, "confirmed").set(confirmed)
+            self.reviewed_alerts.labels(rule, "false_positive").set(reviewed - confirmed)
 
     # -- periodic ---------------------------------------------------------------------------
 

@@ -19,12 +19,14 @@ from typing import Literal
 
 from claimstream.broker_url import DEFAULT_BROKER_URL, broker_url
 from claimstream.core.config import ConfigError, DetectionConfig
+from claimstream.sanctions.settings import SanctionSettings
 
 Guarantee = Literal["at_least_once", "exactly_once"]
 Flavor = Literal["kafka", "tansu"]
 _PREFIX = "CLAIMSTREAM_"
 _RULE_PREFIX = "CLAIMSTREAM_RULE__"
 _ENGINE_PREFIX = "CLAIMSTREAM_ENGINE__"
+_SANCTIONS_PREFIX = "CLAIMSTREAM_SANCTIONS__"
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off", ""))
 
@@ -77,11 +79,20 @@ class Settings:
     control_enabled: bool = True
     #: run the sanctions ladder (warnings, freezes, suspensions, grades, points) on the alerts
     sanctions_enabled: bool = True
+    #: seconds of wall time between two sanctions ticks (freeze expiry -> UNFREEZE)
+    sanctions_tick_interval: float = 10.0
+    #: ticks follow the detection watermark less this many seconds of event time, so an alert
+    #: still on its way through the sanctions topics is not judged after its day was closed
+    sanctions_tick_delay: float = 60.0
+    #: newest alerts kept per subject for the API (bounds a subject's state record)
+    sanctions_alerts_per_subject: int = 1000
     #: append every alert, command, review and manual action to the audit hash chain
     audit_enabled: bool = True
     #: bearer token the API's write calls (POST review / unfreeze) require; unset: writes refused
     api_token: str | None = None
     detection: DetectionConfig = field(default_factory=DetectionConfig.default)
+    #: the ladder, doctor points and credit grades (`CLAIMSTREAM_SANCTIONS__...`)
+    sanctions: SanctionSettings = field(default_factory=SanctionSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,7 +104,7 @@ class Settings:
         base = cls()
         values: dict[str, object] = {}
         for f in dataclasses.fields(cls):
-            if f.name == "detection":
+            if f.name in ("detection", "sanctions"):
                 continue
             name = _PREFIX + f.name.upper()
             if name in env:
@@ -115,6 +126,7 @@ class Settings:
         if flavor is not None and flavor not in ("kafka", "tansu"):
             raise ConfigError(f"{_PREFIX}BROKER_FLAVOR must be kafka or tansu")
         values["detection"] = detection_from_env(env)
+        values["sanctions"] = sanctions_from_env(env)
         return dataclasses.replace(base, **values)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> Settings:
@@ -152,6 +164,68 @@ def detection_from_env(env: Mapping[str, str]) -> DetectionConfig:
     # The configuration a worker starts with is version 1, whatever the environment changed;
     # versions count the snapshots published on the control topic (`claimstream rules set`).
     return dataclasses.replace(config, version=1)
+
+
+def sanctions_from_env(env: Mapping[str, str]) -> SanctionSettings:
+    """The default sanction settings with every `CLAIMSTREAM_SANCTIONS__*` applied.
+
+    `CLAIMSTREAM_SANCTIONS__<PART>__<SETTING>` sets a setting of the ladder, points or grade
+    (e.g. `CLAIMSTREAM_SANCTIONS__LADDER__REPEAT_WINDOW_DAYS=14`,
+    `CLAIMSTREAM_SANCTIONS__POINTS__SUSPEND_AT=10`, `CLAIMSTREAM_SANCTIONS__GRADE__A_MIN=92`);
+    `CLAIMSTREAM_SANCTIONS__TIMEZONE` / `__MANUAL_RETENTION_DAYS` the top-level ones. A list
+    (`LADDER__KINDS`, `LADDER__IMMEDIATE_RULES`, `LADDER__AMOUNT_FIELDS`) is comma-separated.
+    The time zone defaults to `CLAIMSTREAM_TIMEZONE` (the detection's local day).
+    """
+    defaults = SanctionSettings()
+    data: dict[str, object] = {}
+    if env.get(_PREFIX + "TIMEZONE"):
+        data["timezone"] = env[_PREFIX + "TIMEZONE"]
+    for name in sorted(env):
+        if not name.startswith(_SANCTIONS_PREFIX):
+            continue
+        parts = name[len(_SANCTIONS_PREFIX) :].lower().split("__")
+        raw = env[name]
+        if len(parts) == 1 and parts[0] in ("timezone", "manual_retention_days"):
+            default = getattr(defaults, parts[0])
+            data[parts[0]] = _typed(name, raw, default)
+        elif len(parts) == 2 and parts[0] in ("ladder", "points", "grade") and parts[1]:
+            part = getattr(defaults, parts[0])
+            known = {f.name for f in dataclasses.fields(part)}
+            if parts[1] not in known:
+                raise ConfigError(
+                    f"{name}: {parts[0]} has no setting {parts[1]!r}; "
+                    f"settings: {', '.join(sorted(known))}"
+                )
+            table = data.setdefault(parts[0], {})
+            assert isinstance(table, dict)
+            table[parts[1]] = _typed(name, raw, getattr(part, parts[1]))
+        else:
+            raise ConfigError(
+                f"{name}: expected {_SANCTIONS_PREFIX}<LADDER|POINTS|GRADE>__<SETTING>, "
+                f"{_SANCTIONS_PREFIX}TIMEZONE or {_SANCTIONS_PREFIX}MANUAL_RETENTION_DAYS"
+            )
+    try:
+        return SanctionSettings.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"environment: sanctions: {exc}") from None
+
+
+def _typed(name: str, raw: str, default: object) -> object:
+    """`raw` as the type of `default` (tuples stay comma-separated text for the overlay)."""
+    text = raw.strip()
+    if isinstance(default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    if isinstance(default, int | float):
+        try:
+            return int(text) if isinstance(default, int) else float(text)
+        except ValueError:
+            kind = "a whole number" if isinstance(default, int) else "a number"
+            raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
+    return text
 
 
 def _parse(name: str, raw: str, default: object, attr: str) -> object:

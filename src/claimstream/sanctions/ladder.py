@@ -70,6 +70,11 @@ class Escalation:
 
     new_state = staticmethod(new_state)
 
+    def keep_seconds(self, kind: str) -> float:
+        """How long (event time) a subject of `kind` keeps a violation: the ladder's horizon,
+        or the credit grade's for an institution."""
+        return self._keep[kind]
+
     def status(self, state: State, now: float) -> dict[str, Any]:
         """The subject's standing at `now` (level, freeze, suspension, grade, points)."""
         return describe(state, now, self.tz, self.settings.ladder.lookback_days * DAY)

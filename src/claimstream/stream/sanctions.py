@@ -1,18 +1,423 @@
 """Sanctions in the stream: alerts and people's actions in, escalation decisions out.
 
-(Being built: see the design in the issue notes. Until then this installs nothing.)
+Three agents, each a thin shell around a pure processor of `claimstream.sanctions.processor`
+(read it for the data flow and the records' shapes):
+
+* `claimstream.sanctions-route`: alerts.v1 -> repartition.alert, keyed by alert_id;
+* `claimstream.sanctions-index`: repartition.alert + actions.v1 (co-partitioned) against the
+  table `alert-index`; fans alerts, verdicts and remediations out to every subject the alert
+  concerns, unfreezes to their scope, on repartition.subject; counts verdicts per rule;
+* `claimstream.sanctions-subject`: repartition.subject against the table `state-subject`
+  (one `Escalation` state per `kind:id`); commands go to every sink (commands topic and freeze
+  registry, as detection's do), warnings / grade changes / points changes to
+  claimstream.sanctions.v1, keyed `kind:id`.
+
+Per batch, as in `Pipeline`: process (pure; a bad record is dead-lettered with its origin and
+the batch goes on), publish forwards and notices and wait for them, hand commands and dead
+letters to the sinks (retried until they succeed), then write each changed key's state once,
+batched per changelog partition; the batch is acked last. A timer ticks the subjects of the
+assigned partitions forward in event time (freeze expiry -> UNFREEZE, ageing out), at the
+event-time watermark (see `SanctionsRuntime.watermark`), under the same lock as the subject
+agent so the two never interleave on a state.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from claimstream.sanctions import view as answers
+from claimstream.sanctions.ladder import Escalation
+from claimstream.sanctions.processor import (
+    ACTIONS,
+    ALERTS,
+    NOTICES,
+    PRECISION_PREFIX,
+    REPARTITION_ALERT,
+    REPARTITION_SUBJECT,
+    IndexProcessor,
+    Result,
+    RouteProcessor,
+    SubjectProcessor,
+    precision,
+)
+from claimstream.sinks.base import Outputs
+from claimstream.stream.batches import ack_all, queue_batches
+from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.processor import Record
 
 if TYPE_CHECKING:
     import faust
 
     from claimstream.stream.app import Runtime
-    from claimstream.stream.publish import BatchPublisher
+    from claimstream.stream.publish import BatchPublisher, Out
+
+log = logging.getLogger(__name__)
+_RETRY_MAX = 5.0
+
+
+class TableWriter:
+    """`Pipeline.write` for a sanctions table: store + one changelog batch per partition."""
+
+    def __init__(self, table: Any, changelog: str, source: str, publisher: BatchPublisher):
+        self.table = table
+        self.changelog = changelog
+        self.pointer = PartitionPointer(source)
+        self.publisher = publisher
+        self._pending: list[Any] = []
+
+    async def write(
+        self, writes: Mapping[str, tuple[Any, int]], deletes: Mapping[str, int]
+    ) -> None:
+        by_partition: dict[int, list[tuple[str, Any]]] = {}
+        for key, (value, partition) in writes.items():
+            by_partition.setdefault(partition, []).append((key, value))
+        for key, partition in deletes.items():
+            by_partition.setdefault(partition, []).append((key, None))
+        if not by_partition:
+            return
+        store = self.table.data
+        out: list[Out] = []
+        for partition, items in by_partition.items():
+            with self.pointer.writing_to(partition):
+                for key, value in items:
+                    if value is not None:
+                        store[key] = value
+                        out.append((self.changelog, key.encode(), orjson.dumps(value), partition))
+                    elif key in store:
+                        del store[key]
+                        out.append((self.changelog, key.encode(), None, partition))
+        still = []
+        for future in self._pending:
+            if not future.done():
+                still.append(future)
+            elif future.exception() is not None:
+                raise RuntimeError("a changelog write failed") from future.exception()
+        self._pending = still
+        self._pending.extend(await self.publisher.send(out))
+
+
+class SanctionsRuntime:
+    """The wiring's shared parts; also the `SanctionsView` the API reads (`runtime.sanctions`)."""
+
+    def __init__(
+        self,
+        app: Any,
+        runtime: Runtime,
+        publisher: BatchPublisher,
+        escalation: Escalation,
+        subject_table: Any,
+        index_table: Any,
+        alert_partitions: int,
+        subject_partitions: int,
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.publisher = publisher
+        self.escalation = escalation
+        self.table = subject_table
+        self.index_table = index_table
+        self.alert_partitions = alert_partitions
+        self.subject_partitions = subject_partitions
+        settings = runtime.settings
+        self.tick_delay = settings.sanctions_tick_delay
+        self.route = RouteProcessor()
+        horizon = max(escalation.keep_seconds(k) for k in ("patient", "doctor", "institution"))
+        self.index = IndexProcessor(escalation, index_table.data.get, horizon)
+        self.subjects = SubjectProcessor(
+            escalation, subject_table.data.get, settings.sanctions_alerts_per_subject
+        )
+        self.lock = asyncio.Lock()
+        #: (topic, partition) -> next offset to read, for "has the sanctions flow caught up"
+        self.positions: dict[tuple[str, int], int] = {}
+        self._tick_cursor: list[str] = []
+        self._index_cursor: list[str] = []
+        self._last_index_sweep = time.monotonic()
+
+    # -- SanctionsView ----------------------------------------------------------------------
+
+    def key_of(self, kind: str, id_: str) -> str:
+        return f"{kind}:{id_}"
+
+    def _state(self, kind: str, id_: str) -> dict[str, Any] | None:
+        state: dict[str, Any] | None = self.table.data.get(self.key_of(kind, id_))
+        return state
+
+    def _now(self) -> float:
+        wm = self.watermark()
+        return wm if wm is not None else float("-inf")
+
+    def subject(self, kind: str, id_: str) -> dict[str, Any] | None:
+        state = self._state(kind, id_)
+        return None if state is None else answers.subject(state, self._now(), self.escalation)
+
+    def alerts(self, kind: str, id_: str, status: str | None = None) -> list[dict[str, Any]] | None:
+        state = self._state(kind, id_)
+        return None if state is None else answers.alerts(state, status)
+
+    def institution(self, id_: str) -> dict[str, Any] | None:
+        state = self._state("institution", id_)
+        if state is None:
+            return None
+        return answers.institution(state, self._now(), self.escalation)
+
+    # -- event time -------------------------------------------------------------------------
+
+    def watermark(self) -> float | None:
+        """Event time "now" for ticks and answers.
+
+        The latest input time the sanctions agents saw; and, once they have read everything
+        fetched so far (so no alert of an earlier time is still on its way through them), the
+        detection processors' watermark less `tick_delay` seconds, since with no alert for a
+        while nothing else moves event time forward.
+        """
+        own = [*self.subjects.watermarks.values(), *self.index.watermarks.values()]
+        detection = [
+            wm
+            for pipeline in self.runtime.pipelines.values()
+            for wm in pipeline.processor.watermarks.values()
+        ]
+        if detection and self.caught_up():
+            own.append(max(detection) - self.tick_delay)
+        return max(own) if own else None
+
+    def caught_up(self) -> bool:
+        consumer = self.app.consumer
+        topics = (ALERTS, REPARTITION_ALERT, ACTIONS, REPARTITION_SUBJECT)
+        for tp in consumer.assignment():
+            if tp.topic not in topics:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001, S112 - revoked meanwhile
+                continue
+            if (
+                highwater is not None
+                and self.positions.get((tp.topic, tp.partition), 0) < highwater
+            ):
+                return False
+        return True
+
+    def seen(self, records: Iterable[Record]) -> None:
+        positions = self.positions
+        for r in records:
+            key = (r.topic, r.partition)
+            if r.offset + 1 > positions.get(key, 0):
+                positions[key] = r.offset + 1
+
+    def alert_partition(self, key: str) -> int:
+        """Partition of an alert-index key (an alert_id) in the "sanctions" group."""
+        return int(murmur2(key.encode()) & 0x7FFFFFFF) % self.alert_partitions
+
+    def subject_partition(self, key: str) -> int:
+        """Partition of a state-subject key (`kind:id`) in the "subject" group."""
+        return int(murmur2(key.encode()) & 0x7FFFFFFF) % self.subject_partitions
+
+    def assigned(self, topic: str) -> set[int]:
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    async def emit(self, result: Result, writer: TableWriter | None) -> None:
+        """Forwards and notices (awaited), commands and dead letters (sinks), then state."""
+        publish: list[Out] = [(t, k.encode(), v, None) for t, k, v in result.forwards]
+        publish += [(NOTICES, k.encode(), orjson.dumps(n), None) for k, n in result.notices]
+        if publish:
+            await self.publisher.send_and_wait(publish)
+        outputs = Outputs(commands=result.commands, dead_letters=result.dead_letters)
+        if outputs:
+            for sink in self.runtime.sinks:
+                await self._retrying(sink.name, functools.partial(sink.write, outputs))
+        if writer is not None:
+            await writer.write(result.writes, result.deletes)
+        metrics = self.runtime.metrics
+        for letter in result.dead_letters:
+            metrics.dead_letter(letter.reason)
+        for command in result.commands:
+            metrics.command_issued(command)
+        for rule, verdict in result.verdicts:
+            metrics.review_recorded(rule, verdict)
+        for _key, notice in result.notices:
+            metrics.sanction_notice(str(notice.get("schema", "")))
+
+    async def _retrying(self, name: str, call: Callable[[], Awaitable[None]]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await call()
+                return
+            except Exception:  # retried: an output must not be dropped
+                log.exception("sink %s failed; retrying in %.1f s", name, delay)
+                if any(p.stopping for p in self.runtime.pipelines.values()):
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+
+    # -- periodic work ----------------------------------------------------------------------
+
+    async def tick(self, writer: TableWriter, slice_: int) -> int:
+        """Tick one slice of the assigned subjects at the watermark; returns keys visited."""
+        if self.app.rebalancing or getattr(self.app, "in_recovery", False):
+            return 0
+        now = self.watermark()
+        if now is None:
+            return 0
+        async with self.lock:
+            await self.runtime.ensure_started()
+            if not self._tick_cursor:
+                self._tick_cursor = list(self.table.data.keys())
+            chunk = self._tick_cursor[-slice_:]
+            del self._tick_cursor[-slice_:]
+            owned = self.assigned(REPARTITION_SUBJECT)
+            keys = [k for k in chunk if self.subject_partition(k) in owned]
+            result = self.subjects.tick(keys, now, self.subject_partition)
+            await self.emit(result, writer)
+            return len(keys)
+
+    async def sweep_index(self, writer: TableWriter, interval: float, slice_: int) -> None:
+        """Forget alert-index entries past the horizon (inside the index agent, between batches)."""
+        if time.monotonic() - self._last_index_sweep < interval:
+            return
+        self._last_index_sweep = time.monotonic()
+        if not self._index_cursor:
+            self._index_cursor = list(self.index_table.data.keys())
+        chunk = self._index_cursor[-slice_:]
+        del self._index_cursor[-slice_:]
+        owned = self.assigned(REPARTITION_ALERT)
+        keys = [k for k in chunk if self.alert_partition(k) in owned]
+        await writer.write({}, self.index.sweep(keys, self.alert_partition))
+        if self._index_cursor:
+            self._last_index_sweep -= interval
+
+    def sample_precision(self) -> None:
+        """Set the per-rule review gauges from the assigned partitions' counts."""
+        data = self.index_table.data
+        counts = precision(
+            data.get(f"{PRECISION_PREFIX}{p}") for p in self.assigned(REPARTITION_ALERT)
+        )
+        self.runtime.metrics.set_reviewed_alerts(counts)
+
+
+def _table(app: Any, runtime: Runtime, name: str) -> tuple[Any, str, int]:
+    spec = runtime.topology.changelog_topic(name)
+    codec = StateCodec()
+    table: Any = app.Table(
+        name,
+        default=None,
+        partitions=spec.partitions,
+        key_type=str,
+        changelog_topic=app.topic(
+            spec.name,
+            partitions=spec.partitions,
+            key_type=str,
+            key_serializer="raw",
+            value_serializer=codec,
+            compacting=True,
+            acks=False,
+            internal=False,
+        ),
+    )
+    table.key_serializer = "raw"
+    table.value_serializer = codec
+    return table, spec.name, spec.partitions
+
+
+def _topic(app: Any, *names: str, partitions: int) -> Any:
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+def _records(events: list[Any]) -> list[Record]:
+    now = time.time()
+    return [
+        Record(m.key, m.value, m.topic, m.partition, m.offset, now)
+        for m in (event.message for event in events)
+    ]
 
 
 def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> None:
     """Add the sanctions agents and tables to `app` and set `runtime.sanctions`."""
+    settings = runtime.settings
+    escalation = Escalation(settings.sanctions)
+    topology = runtime.topology
+    for name in (ALERTS, ACTIONS, REPARTITION_ALERT, REPARTITION_SUBJECT, NOTICES):
+        topology.topic(name)  # KeyError if topics.toml no longer declares it
+    index_table, index_changelog, alert_partitions = _table(app, runtime, "alert-index")
+    subject_table, subject_changelog, subject_partitions = _table(app, runtime, "state-subject")
+    sanctions = SanctionsRuntime(
+        app,
+        runtime,
+        publisher,
+        escalation,
+        subject_table,
+        index_table,
+        alert_partitions,
+        subject_partitions,
+    )
+    index_writer = TableWriter(index_table, index_changelog, REPARTITION_ALERT, publisher)
+    subject_writer = TableWriter(subject_table, subject_changelog, REPARTITION_SUBJECT, publisher)
+    batch, within = settings.batch_size, settings.batch_within
+
+    async def route(stream: Any) -> None:
+        await runtime.ensure_started()
+        async for events in queue_batches(app, stream, batch, within):
+            records = _records(events)
+            await sanctions.emit(sanctions.route.process(records), None)
+            sanctions.seen(records)
+            ack_all(events)
+
+    async def index(stream: Any) -> None:
+        await runtime.ensure_started()
+        async for events in queue_batches(app, stream, batch, within):
+            records = _records(events)
+            await sanctions.emit(sanctions.index.process(records), index_writer)
+            sanctions.seen(records)
+            ack_all(events)
+            sanctions.sample_precision()
+            await sanctions.sweep_index(index_writer, settings.sweep_interval, settings.sweep_slice)
+
+    async def subject(stream: Any) -> None:
+        await runtime.ensure_started()
+        async for events in queue_batches(app, stream, batch, within):
+            records = _records(events)
+            async with sanctions.lock:
+                await sanctions.emit(sanctions.subjects.process(records), subject_writer)
+            sanctions.seen(records)
+            ack_all(events)
+
+    async def tick() -> None:
+        try:
+            await sanctions.tick(subject_writer, settings.sweep_slice)
+        except Exception:  # the next tick tries again; the state was not written
+            log.exception("sanctions tick failed")
+
+    app.agent(
+        _topic(app, ALERTS, partitions=alert_partitions),
+        name="claimstream.sanctions-route",
+        concurrency=1,
+    )(route)
+    app.agent(
+        _topic(app, REPARTITION_ALERT, ACTIONS, partitions=alert_partitions),
+        name="claimstream.sanctions-index",
+        concurrency=1,
+    )(index)
+    app.agent(
+        _topic(app, REPARTITION_SUBJECT, partitions=subject_partitions),
+        name="claimstream.sanctions-subject",
+        concurrency=1,
+    )(subject)
+    app.timer(settings.sanctions_tick_interval)(tick)
+    runtime.sanctions = sanctions

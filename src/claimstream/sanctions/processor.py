@@ -1,0 +1,470 @@
+"""The sanctions stream's three steps as pure batch processors (no faust, no Kafka, no clock).
+
+The worker (`claimstream.stream.sanctions`) feeds each one `Record`s and publishes what it
+returns; tests feed plain lists. Data flow:
+
+    alerts.v1 --RouteProcessor (re-key by alert_id)--> repartition.alert
+    repartition.alert + actions.v1 --IndexProcessor (table alert-index: alert_id -> alert and
+        its latest verdict)--> repartition.subject, one envelope per subject, keyed `kind:id`
+    repartition.subject --SubjectProcessor (table state-subject: the `Escalation` state and
+        the subject's alerts)--> commands (registry + commands topic), notices (sanctions.v1)
+
+Envelopes on repartition.subject (JSON): `{"type": "alert", "alert": <alert.v1>}`,
+`{"type": "review" | "remediation", "action": <action.v1>, "alert": <alert.v1>}`,
+`{"type": "unfreeze", "action": <action.v1>}`.
+
+Every record is handled inside its own `try`: a record that cannot be used becomes a dead
+letter (reason, detail, origin topic/partition/offset, raw bytes) and the batch goes on. Each
+key's state is returned once per batch (`writes`), to be written after the outputs. Inputs are
+idempotent: an alert already indexed, a verdict equal to the one on record, an action id
+already applied change nothing, so a redelivered batch produces nothing new (and what it does
+produce again has the same deterministic ids).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from claimstream.core.events import KEY_KINDS
+from claimstream.core.outputs import Alert, Command, DeadLetter, Subject
+from claimstream.sanctions import state as st
+from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
+from claimstream.sanctions.codec import action_from_dict, action_to_dict, alert_from_dict, to_ts
+from claimstream.sanctions.ladder import Escalation
+from claimstream.stream.processor import Record, origin
+
+log = logging.getLogger(__name__)
+
+ALERTS = "claimstream.alerts.v1"
+ACTIONS = "claimstream.actions.v1"
+REPARTITION_ALERT = "claimstream.repartition.alert"
+REPARTITION_SUBJECT = "claimstream.repartition.subject"
+NOTICES = "claimstream.sanctions.v1"
+
+#: dead-letter reasons the sanctions steps add to the core's
+REASONS = ("invalid_alert", "invalid_action", "invalid_envelope", "unknown_alert")
+#: alert-index keys holding a partition's per-rule review counts (alert ids never start so)
+PRECISION_PREFIX = "~precision:"
+
+Json = dict[str, Any]
+Load = Callable[[str], Any]
+
+
+class Refused(Exception):
+    """A record that cannot be used: dead-lettered with `reason`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Result:
+    """What one batch (or one tick) produced, in processing order."""
+
+    #: (topic, key, value) to publish before anything else
+    forwards: list[tuple[str, str, bytes]] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    #: (key `kind:id`, notice dict) for claimstream.sanctions.v1
+    notices: list[tuple[str, Json]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: key -> (state, partition): written once each, after the outputs
+    writes: dict[str, tuple[Json, int]] = field(default_factory=dict)
+    deletes: dict[str, int] = field(default_factory=dict)
+    #: (rule, verdict) of every alert whose verdict changed (the reviews counter)
+    verdicts: list[tuple[str, str]] = field(default_factory=list)
+
+
+def subject_key(subject: Subject) -> str:
+    return f"{subject.kind}:{subject.id}"
+
+
+def parse_subject_key(key: str) -> Subject:
+    kind, sep, id_ = key.partition(":")
+    if not sep or not id_ or kind not in KEY_KINDS:
+        raise Refused("invalid_envelope", f"key must be kind:id with a kind of {KEY_KINDS}")
+    return Subject(kind, id_)
+
+
+def _json(raw: bytes | None, reason: str) -> Json:
+    if raw is None:
+        raise Refused(reason, "the message has no value")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(reason, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Refused(reason, "the value is not a JSON object")
+    return data
+
+
+def _alert(data: Any, reason: str = "invalid_alert") -> Alert:
+    if not isinstance(data, dict):
+        raise Refused(reason, "alert must be an object")
+    try:
+        return alert_from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise Refused(reason, f"not an alert.v1 record: {exc}") from None
+
+
+def _each(records: Iterable[Record], out: Result, one: Callable[[Record], None]) -> None:
+    for record in records:
+        try:
+            one(record)
+        except Refused as refused:
+            out.dead_letters.append(
+                DeadLetter(refused.reason, str(refused), origin(record), record.value or b"")
+            )
+        except Exception as exc:  # a bug hit by one record must not stop the stream
+            log.exception("sanctions processing failed at %s", origin(record))
+            detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
+            out.dead_letters.append(
+                DeadLetter("processing_error", detail[:2000], origin(record), record.value or b"")
+            )
+
+
+class RouteProcessor:
+    """alerts.v1 (keyed by subject id) -> repartition.alert keyed by alert_id."""
+
+    def process(self, records: Iterable[Record]) -> Result:
+        out = Result()
+
+        def one(record: Record) -> None:
+            alert = _alert(_json(record.value, "invalid_alert"))
+            assert record.value is not None
+            out.forwards.append((REPARTITION_ALERT, alert.alert_id, record.value))
+
+        _each(records, out, one)
+        return out
+
+
+class IndexProcessor:
+    """Joins people's actions with the alerts they are about, then fans out to subjects.
+
+    Table `alert-index`: `alert_id -> {"alert": <alert.v1>, "ts": occurred_at seconds,
+    "verdict": null|confirmed|false_positive, "remediated": bool}`; plus, per partition p,
+    `~precision:p -> {rule: [confirmed, reviewed]}` (alerts whose latest verdict is confirmed,
+    alerts reviewed at all). Entries are forgotten `horizon` seconds of event time after the
+    alert (the partition's watermark: the latest alert or action time seen there).
+    """
+
+    def __init__(self, escalation: Escalation, load: Load, horizon: float) -> None:
+        self.escalation = escalation
+        self.load = load
+        self.horizon = horizon
+        self.watermarks: dict[int, float] = {}
+
+    def process(self, records: Iterable[Record]) -> Result:
+        out = Result()
+        states: dict[str, Json | None] = {}
+
+        def get(key: str) -> Json | None:
+            if key not in states:
+                states[key] = self.load(key)
+            return states[key]
+
+        def one(record: Record) -> None:
+            if record.topic == REPARTITION_ALERT:
+                self._alert(record, get, states, out)
+            else:
+                self._action(record, get, states, out)
+
+        _each(records, out, one)
+        return out
+
+    def _seen(self, partition: int, ts: float) -> None:
+        wm = self.watermarks.get(partition)
+        if wm is None or ts > wm:
+            self.watermarks[partition] = ts
+
+    def _alert(self, record: Record, get: Load, states: dict[str, Any], out: Result) -> None:
+        data = _json(record.value, "invalid_alert")
+        alert = _alert(data)
+        ts = to_ts(alert.occurred_at)
+        self._seen(record.partition, ts)
+        if get(alert.alert_id) is not None:
+            return  # already indexed and fanned out (a redelivery or a repeated alert)
+        entry = {"alert": data, "ts": ts, "verdict": None, "remediated": False}
+        states[alert.alert_id] = entry
+        out.writes[alert.alert_id] = (entry, record.partition)
+        envelope = orjson.dumps({"type": "alert", "alert": data})
+        for subject in self.escalation.subjects(alert):
+            out.forwards.append((REPARTITION_SUBJECT, subject_key(subject), envelope))
+
+    def _action(self, record: Record, get: Load, states: dict[str, Any], out: Result) -> None:
+        data = _json(record.value, "invalid_action")
+        try:
+            action = action_from_dict(data)
+        except (ValueError, TypeError) as exc:
+            raise Refused("invalid_action", f"not an action.v1 record: {exc}") from None
+        self._seen(record.partition, to_ts(action.at))
+        normal = action_to_dict(action)
+        if isinstance(action, ManualUnfreeze):
+            key = f"{action.scope.kind}:{action.scope.id}"
+            envelope = orjson.dumps({"type": "unfreeze", "action": normal})
+            out.forwards.append((REPARTITION_SUBJECT, key, envelope))
+            return
+        entry = get(action.alert_id)
+        if entry is None:
+            raise Refused(
+                "unknown_alert",
+                f"alert {action.alert_id} is not known here (never seen, older than the "
+                "sanctions horizon, or the action was not keyed by its alert_id)",
+            )
+        if isinstance(action, Verdict):
+            previous = entry["verdict"]
+            if previous == action.verdict:
+                return  # the verdict on record already: nothing changes
+            rule = str(entry["alert"].get("rule", ""))
+            self._count(record.partition, rule, previous, action.verdict, get, states, out)
+            entry["verdict"] = action.verdict
+            out.verdicts.append((rule, action.verdict))
+            kind = "review"
+        else:
+            if entry["remediated"]:
+                return
+            entry["remediated"] = True
+            kind = "remediation"
+        out.writes[action.alert_id] = (entry, record.partition)
+        alert = _alert(entry["alert"])
+        envelope = orjson.dumps({"type": kind, "action": normal, "alert": entry["alert"]})
+        for subject in self.escalation.subjects(alert):
+            out.forwards.append((REPARTITION_SUBJECT, subject_key(subject), envelope))
+
+    def _count(
+        self,
+        partition: int,
+        rule: str,
+        previous: str | None,
+        verdict: str,
+        get: Load,
+        states: dict[str, Any],
+        out: Result,
+    ) -> None:
+        key = f"{PRECISION_PREFIX}{partition}"
+        counts = get(key)
+        if counts is None:
+            counts = states[key] = {}
+        row = counts.setdefault(rule, [0, 0])
+        row[:] = count_verdict(row, previous, verdict)
+        out.writes[key] = (counts, partition)
+
+    def sweep(self, keys: Iterable[str], partition_of: Callable[[str], int]) -> dict[str, int]:
+        """Alert entries older than the horizon behind their partition's watermark."""
+        deletes: dict[str, int] = {}
+        for key in keys:
+            if key.startswith(PRECISION_PREFIX):
+                continue
+            partition = partition_of(key)
+            wm = self.watermarks.get(partition)
+            if wm is None:
+                continue
+            entry = self.load(key)
+            if entry is not None and entry["ts"] <= wm - self.horizon:
+                deletes[key] = partition
+        return deletes
+
+
+def count_verdict(row: list[int], previous: str | None, verdict: str) -> list[int]:
+    """`[confirmed, reviewed]` after an alert's verdict went from `previous` to `verdict`."""
+    confirmed, reviewed = row
+    if previous is None:
+        reviewed += 1
+    elif previous == "confirmed":
+        confirmed -= 1
+    if verdict == "confirmed":
+        confirmed += 1
+    return [confirmed, reviewed]
+
+
+def precision(counts: Iterable[Json | None]) -> dict[str, tuple[int, int]]:
+    """Per rule `(confirmed, reviewed)` summed over partitions' `~precision:p` states."""
+    total: dict[str, tuple[int, int]] = {}
+    for state in counts:
+        for rule, (confirmed, reviewed) in (state or {}).items():
+            c, r = total.get(rule, (0, 0))
+            total[rule] = (c + confirmed, r + reviewed)
+    return total
+
+
+# -- per subject ---------------------------------------------------------------------------------
+#
+# A state-subject value: {"e": <Escalation state>, "al": {alert_id: <alert.v1> + "status"
+# (open|confirmed|false_positive) + "remediated"}}. "al" holds every alert naming the subject
+# (any severity) for as long as the ladder keeps the subject's violations, newest
+# `max_alerts`, for the API.
+
+
+def new_subject_state(subject: Subject) -> Json:
+    return {"e": st.new_state(subject), "al": {}}
+
+
+def subject_is_empty(state: Json) -> bool:
+    return st.is_empty(state["e"]) and not state["al"]
+
+
+class SubjectProcessor:
+    def __init__(self, escalation: Escalation, load: Load, max_alerts: int = 1000) -> None:
+        self.escalation = escalation
+        self.load = load
+        self.max_alerts = max_alerts
+        #: latest input time seen per partition of repartition.subject
+        self.watermarks: dict[int, float] = {}
+
+    def process(self, records: Iterable[Record]) -> Result:
+        out = Result()
+        states: dict[str, Json] = {}
+
+        def one(record: Record) -> None:
+            key = (record.key or b"").decode("utf-8", "replace")
+            subject = parse_subject_key(key)
+            envelope = _json(record.value, "invalid_envelope")
+            state = states.get(key)
+            if state is None:
+                state = self.load(key) or new_subject_state(subject)
+                states[key] = state
+            ts = self._apply(state, envelope, key, out)
+            wm = self.watermarks.get(record.partition)
+            if wm is None or ts > wm:
+                self.watermarks[record.partition] = ts
+            self._settle(key, state, record.partition, out)
+
+        _each(records, out, one)
+        return out
+
+    def _apply(self, state: Json, envelope: Json, key: str, out: Result) -> float:
+        esc = self.escalation
+        kind = envelope.get("type")
+        e = state["e"]
+        if kind == "unfreeze":
+            action = _action(envelope, ManualUnfreeze)
+            ts = to_ts(action.at)
+            decisions = esc.on_unfreeze(e, action, ts)
+        elif kind in ("alert", "review", "remediation"):
+            alert = _alert(envelope.get("alert"), "invalid_envelope")
+            if kind == "alert":
+                ts = to_ts(alert.occurred_at)
+                decisions = esc.on_alert(e, alert, ts)
+                self._hold(state, envelope["alert"], ts)
+            elif kind == "review":
+                verdict = _action(envelope, Verdict)
+                ts = to_ts(verdict.at)
+                decisions = esc.on_verdict(e, alert, verdict, ts)
+                held = state["al"].get(alert.alert_id)
+                if held is not None:
+                    held["status"] = verdict.verdict
+            else:
+                remediation = _action(envelope, Remediation)
+                ts = to_ts(remediation.at)
+                decisions = esc.on_remediation(e, remediation, ts)
+                held = state["al"].get(alert.alert_id)
+                if held is not None:
+                    held["remediated"] = True
+        else:
+            raise Refused(
+                "invalid_envelope",
+                f"type must be alert, review, remediation or unfreeze, got {kind!r}",
+            )
+        self._decided(key, decisions, out)
+        return ts
+
+    def _hold(self, state: Json, alert: Json, ts: float) -> None:
+        held: dict[str, Json] = state["al"]
+        alert_id = alert["alert_id"]
+        if alert_id in held:
+            return
+        kind = state["e"]["kind"]
+        if ts <= state["e"]["wm"] - self.escalation.keep_seconds(kind):
+            return
+        held[alert_id] = {**alert, "status": "open", "remediated": False}
+        if len(held) > self.max_alerts:
+            oldest = min(held, key=lambda a: (to_ts(held[a]["occurred_at"]), a))
+            del held[oldest]
+
+    @staticmethod
+    def _decided(key: str, decisions: Iterable[Any], out: Result) -> None:
+        for decision in decisions:
+            if isinstance(decision, Command):
+                out.commands.append(decision)
+            else:
+                out.notices.append((key, decision.to_dict()))
+
+    def _settle(self, key: str, state: Json, partition: int, out: Result) -> None:
+        """Forget the API's alerts that aged out; write the state, or delete it when empty."""
+        e = state["e"]
+        if e["wm"] is not None:
+            cutoff = e["wm"] - self.escalation.keep_seconds(e["kind"])
+            held: dict[str, Json] = state["al"]
+            for alert_id in [a for a, v in held.items() if to_ts(v["occurred_at"]) <= cutoff]:
+                del held[alert_id]
+        if subject_is_empty(state):
+            out.writes.pop(key, None)
+            out.deletes[key] = partition
+        else:
+            out.deletes.pop(key, None)
+            out.writes[key] = (state, partition)
+
+    def tick(self, keys: Iterable[str], now: float, partition_of: Callable[[str], int]) -> Result:
+        """Advance `keys` to event time `now`: freezes expire (UNFREEZE), old alerts age out,
+        grades rise. A state that only moved its clock is not written."""
+        out = Result()
+        for key in keys:
+            try:
+                state = self.load(key)
+                if state is None:
+                    continue
+                e = state["e"]
+                if e["wm"] is not None and now <= e["wm"]:
+                    continue
+                before = orjson.dumps(state)
+                clocks = _clocks(e)
+                decisions = self.escalation.tick(e, now)
+                self._decided(key, decisions, out)
+                moved = _clocks(e)
+                _set_clocks(e, clocks)
+                unchanged = not decisions and orjson.dumps(state) == before
+                _set_clocks(e, moved)
+                if unchanged and not self._ages(state):
+                    continue  # only the clock moved: not worth a changelog record
+                self._settle(key, state, partition_of(key), out)
+            except Exception:  # one broken state must not stop the ticks of the others
+                log.exception("sanctions tick failed for %s", key)
+        return out
+
+    def _ages(self, state: Json) -> bool:
+        e = state["e"]
+        cutoff = e["wm"] - self.escalation.keep_seconds(e["kind"])
+        return any(to_ts(v["occurred_at"]) <= cutoff for v in state["al"].values())
+
+
+def _clocks(e: Json) -> tuple[Any, Any]:
+    """The parts of an escalation state that move with every tick: its event time and an
+    institution's `graded_to` (the 12-month cutoff of the last grade look)."""
+    return e["wm"], e["g"][2] if "g" in e else None
+
+
+def _set_clocks(e: Json, clocks: tuple[Any, Any]) -> None:
+    e["wm"] = clocks[0]
+    if "g" in e:
+        e["g"][2] = clocks[1]
+
+
+def _action(envelope: Json, expected: type[Any]) -> Any:
+    data = envelope.get("action")
+    if not isinstance(data, dict):
+        raise Refused("invalid_envelope", "action must be an object")
+    try:
+        action = action_from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise Refused("invalid_envelope", f"not an action.v1 record: {exc}") from None
+    if not isinstance(action, expected):
+        raise Refused(
+            "invalid_envelope", f"envelope type does not match action {data.get('type')!r}"
+        )
+    return action
