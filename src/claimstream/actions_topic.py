@@ -234,8 +234,9 @@ async def publish_action(
             except KafkaError as exc:
                 raise ActionPublishError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
             started = True
-            partitions = await producer.partitions_for(topic)
-            if not partitions:
+            # all-topics metadata: asking for the topic by name would let the broker create it
+            cluster = await producer.client.fetch_all_metadata()
+            if topic not in cluster.topics():
                 raise ActionPublishError(
                     f"topic {topic} does not exist at {bootstrap} "
                     "(create it with `claimstream topics apply`)"

@@ -1,0 +1,215 @@
+"""People's actions on the real broker: `claimstream alerts review`, `claimstream unfreeze`, and
+the worker's POST API, each read back from `claimstream.actions.v1` and decoded with
+`action_from_dict` into exactly the action that was sent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from claimstream.actions_topic import ACTIONS_TOPIC, partition_of
+from claimstream.cli.main import main
+from claimstream.core.outputs import Scope
+from claimstream.localbroker import LocalBroker
+from claimstream.sanctions.actions import ManualUnfreeze, Verdict
+from claimstream.sanctions.codec import action_from_dict
+from claimstream.topology import Topology
+from tests.integration.stream_support import WorkerProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "it-token"
+
+
+def actions_on_topic(broker: LocalBroker, topology: Topology) -> list[tuple[bytes, Any]]:
+    """Every record of the actions topic, (key, decoded value), read until a fetch is empty."""
+    partitions = topology.topic(ACTIONS_TOPIC).partitions
+
+    async def run() -> list[tuple[bytes, Any]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(ACTIONS_TOPIC, p) for p in range(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            out: list[tuple[bytes, Any]] = []
+            async with asyncio.timeout(30):
+                while True:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for records in batch.values():
+                        out.extend((r.key, orjson.loads(r.value)) for r in records)
+                    behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
+                    if not batch and not behind:
+                        return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def test_alerts_review_publishes_the_verdict(
+    local_broker: LocalBroker, topology: Topology, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = "2026-03-01T10:00:00+08:00"
+    code = main(
+        ["alerts", "review", "alt-cli-1", "--verdict", "false_positive", "--by", "li.na",
+         "--note", "coded correctly after all", "--at", at, "--bootstrap", local_broker.bootstrap]
+    )  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    expected = Verdict("alt-cli-1", "false_positive", "li.na", at, "coded correctly after all")
+    assert f"published {expected.action_id}" in out.out
+    partitions = topology.topic(ACTIONS_TOPIC).partitions
+    assert f"on {ACTIONS_TOPIC} partition {partition_of(b'alt-cli-1', partitions)}" in out.out
+    found = [v for k, v in actions_on_topic(local_broker, topology) if k == b"alt-cli-1"]
+    assert [action_from_dict(v) for v in found] == [expected]
+
+
+def test_unfreeze_publishes_a_manual_unfreeze(
+    local_broker: LocalBroker, topology: Topology, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = "2026-03-02T08:00:00+08:00"
+    code = main(
+        ["unfreeze", "doctor:D-cli-7:X01", "--reason", "appeal 2026-041 upheld", "--by",
+         "wang.fang", "--ground", "appeal", "--at", at, "--bootstrap", local_broker.bootstrap,
+         "--json"]
+    )  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    shown = orjson.loads(out.out)
+    expected = ManualUnfreeze(
+        Scope("doctor", "D-cli-7", "X01"), "appeal 2026-041 upheld", "wang.fang", at, "appeal"
+    )
+    assert shown["record"]["action_id"] == expected.action_id
+    assert shown["key"] == "doctor:D-cli-7:X01"
+    found = [v for k, v in actions_on_topic(local_broker, topology) if k == b"doctor:D-cli-7:X01"]
+    assert [action_from_dict(v) for v in found] == [expected]
+
+
+def test_a_missing_topic_is_reported_not_created(
+    local_broker: LocalBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["unfreeze", "institution:H1", "--reason", "r", "--by", "x", "--topic", "no.such.topic",
+         "--timeout", "5", "--bootstrap", local_broker.bootstrap]
+    )  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "not published" in err and "no.such.topic" in err
+
+
+# --- the worker's API ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def worker(
+    local_broker: LocalBroker, topology: Topology, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("api-worker") / "worker.log"
+    process = WorkerProcess(
+        local_broker.url,
+        env={
+            "CLAIMSTREAM_PARTITIONS": str(topology.default_partitions),
+            "CLAIMSTREAM_API_TOKEN": TOKEN,
+            "CLAIMSTREAM_APP_ID": "claimstream-api-it",
+            "CLAIMSTREAM_DATA_DIR": str(log.parent / "data"),
+        },
+        log_path=log,
+    ).start()
+    try:
+        wait_for(lambda: _running(process, log), 90, "the worker's web server")
+        yield process
+    finally:
+        process.stop()
+
+
+def _running(process: WorkerProcess, log: Path) -> bool:
+    assert process.proc is not None
+    if process.proc.poll() is not None:
+        raise AssertionError(f"worker exited:\n{log.read_text()[-4000:]}")
+    return process.status() is not None
+
+
+def call(
+    worker: WorkerProcess, method: str, path: str, body: Any = None, token: str | None = TOKEN
+) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers=headers,
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
+
+
+def test_post_review_lands_on_the_actions_topic(
+    worker: WorkerProcess, local_broker: LocalBroker, topology: Topology
+) -> None:
+    body = {
+        "verdict": "confirmed",
+        "by": "li.na",
+        "note": "site visit",
+        "at": "2026-03-01T10:00:00+08:00",
+    }
+    status, answer = call(worker, "POST", "/alerts/alt-api-1/review", body, token="wrong")
+    assert status == 401
+    status, answer = call(worker, "POST", "/alerts/alt-api-1/review", body)
+    assert status == 202, answer
+    expected = Verdict("alt-api-1", "confirmed", "li.na", "2026-03-01T10:00:00+08:00", "site visit")
+    assert answer["action_id"] == expected.action_id
+    found = [v for k, v in actions_on_topic(local_broker, topology) if k == b"alt-api-1"]
+    assert [action_from_dict(v) for v in found] == [expected]
+    assert found[0] == answer["record"]
+
+
+def test_post_unfreeze_lands_on_the_actions_topic(
+    worker: WorkerProcess, local_broker: LocalBroker, topology: Topology
+) -> None:
+    body = {"scope": {"kind": "institution", "id": "H-api-2"}, "reason": "reviewer decision",
+            "by": "zhao.lei", "at": "2026-03-03T09:00:00+08:00"}  # fmt: skip
+    status, answer = call(worker, "POST", "/unfreeze", body)
+    assert status == 202, answer
+    expected = ManualUnfreeze(
+        Scope("institution", "H-api-2"), "reviewer decision", "zhao.lei",
+        "2026-03-03T09:00:00+08:00", "reviewer",
+    )  # fmt: skip
+    assert answer["action_id"] == expected.action_id
+    found = [v for k, v in actions_on_topic(local_broker, topology) if k == b"institution:H-api-2"]
+    assert [action_from_dict(v) for v in found] == [expected]
+
+
+def test_reads_on_a_live_worker(worker: WorkerProcess) -> None:
+    """The routes answer on the worker's real web server: a subject nobody ever saw is a 404
+    from the owner (this single worker owns every partition once assigned), never a 5xx
+    except while the sanctions state is not wired or ready (503)."""
+    status, document = call(worker, "GET", "/openapi.json")
+    assert status == 200 and "/subjects/{kind}/{id}" in document["paths"]
+
+    def answered() -> tuple[int, Any] | None:
+        status, body = call(worker, "GET", "/subjects/institution/H-never-seen")
+        return (status, body) if status in (404, 503) else None
+
+    status, body = wait_for(answered, 30, "an answer about an unknown subject")
+    if status == 404:
+        assert body["key"] == "institution:H-never-seen"
+    else:
+        assert "sanctions" in body["error"]
+    status, body = call(worker, "GET", "/subjects/hospital/H1")
+    assert status == 400
