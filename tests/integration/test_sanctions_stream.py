@@ -335,3 +335,43 @@ def test_a_review_of_an_unknown_alert_is_dead_lettered_and_consumption_goes_on(
     assert "alr-nobody-raised-this" in letter["detail"]
     world.wait_notices("patient:PS3", "warning.v1")  # the stream goes on
     world.wait_metric("claimstream_dead_letters_total", 1, reason="unknown_alert")
+
+
+def benign(occurred_at: datetime, patient: str = "PB0", institution: str = "HB0") -> dict[str, Any]:
+    """A dispensing no rule objects to: moves event time forward and nothing else."""
+    return {
+        "event_id": f"benign-{next(_events)}-{occurred_at.timestamp():.0f}",
+        "event_type": "dispense",
+        "occurred_at": occurred_at.isoformat(),
+        "patient_id": patient,
+        "institution_id": institution,
+        "drug_code": "INS",
+        "days_supply": 30,
+        "quantity": 4,
+        "chronic": True,
+        "patient_gender": "M",
+        "patient_age": 40,
+    }
+
+
+def test_a_freeze_ends_by_expiry_once_event_time_passes_its_local_midnight(
+    world: SanctionsWorld,
+) -> None:
+    """Last in the module: it moves the worker's event time past the end of the local day."""
+    t0 = now() - timedelta(minutes=2)
+    world.events(
+        violation(t0, patient="PS4", institution="HS4"),
+        violation(t0 + timedelta(minutes=1), patient="PS4", institution="HS4"),
+    )
+    [freeze] = world.wait_commands("institution:HS4", "FREEZE")
+    wait_for(lambda: world.registry_entry("institution:HS4"), 30, "the freeze in Redis")
+    assert world.notices("institution:HS4", "warning.v1")  # the first of the two warned
+    midnight = datetime.fromisoformat(freeze["expires_at"])
+    world.events(benign(midnight + timedelta(minutes=5)))
+    [unfreeze] = world.wait_commands("institution:HS4", "UNFREEZE")
+    assert unfreeze["rule"] == "escalation"
+    assert datetime.fromisoformat(unfreeze["effective_from"]) == midnight
+    assert sorted(freeze["alert_ids"]) == unfreeze["alert_ids"]
+    wait_for(
+        lambda: world.registry_entry("institution:HS4") is None, 30, "the freeze lifted in Redis"
+    )
