@@ -29,7 +29,7 @@ from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_from_dict
 from claimstream.settings import Settings
 from claimstream.stream import api as api_module
-from claimstream.stream.api import FORWARDED, install_api, openapi_document
+from claimstream.stream.api import FORWARDED, WORKER, install_api, openapi_document
 from claimstream.stream.app import Runtime, create_app
 from claimstream.stream.web import install_views
 
@@ -197,7 +197,10 @@ async def serve(owner_of: dict[str, Any]) -> AsyncIterator[Serve]:
         runtime = base_runtime(**changes)
         runtime.sanctions = fake_sanctions() if sanctions == "fake" else sanctions
         publisher = FakePublisher()
-        app = faust.App(f"api-test-{len(started)}", autodiscover=False)
+        # distinct canonical URLs (nothing binds them: the test server serves the views)
+        app = faust.App(
+            f"api-test-{len(started)}", autodiscover=False, web_port=16000 + len(started)
+        )
         install_views(app, runtime)  # the worker's other views, as create_app installs them
         install_api(app, runtime, publisher)  # type: ignore[arg-type]
         client: TestClient[Any, Any] = TestClient(TestServer(app.web.web_app))  # type: ignore[attr-defined]
@@ -295,9 +298,11 @@ async def test_a_read_is_forwarded_once_to_the_owner(
     owner = await serve()  # holds institution:H1
     asked = await serve(sanctions=FakeSanctions())  # holds nothing
     owner_of.update(owner=str(owner.client.make_url("/")), here=False)
-    status, body, _ = await asked.get("/subjects/institution/H1")
+    status, body, headers = await asked.get("/subjects/institution/H1")
     assert status == 200
     assert body["subject"] == {"kind": "institution", "id": "H1"}
+    assert headers[WORKER] == str(owner.app.conf.canonical_url)  # who answered
+    assert headers[FORWARDED] == str(asked.app.conf.canonical_url)
     status, body, _ = await asked.get("/subjects/patient/P1/alerts", params={"status": "open"})
     assert status == 200
     assert [a["alert_id"] for a in body["alerts"]] == ["alt-1"]  # query string forwarded

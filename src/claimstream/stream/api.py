@@ -23,12 +23,13 @@ who, why and from where, and the action record itself carries `by` and the note 
 Key routing: a subject's state lives on the worker that owns its partition of
 `claimstream.repartition.subject` (the state table's changelog partition). faust's
 `app.table_route` cannot build our key (`kind:id` from two path parts) and forwards without a
-loop guard, so reads ask faust's router (`app.router.key_store`, the assignment every worker
-shares through the group) for the owner themselves: this worker answers from its table; another
-worker gets the GET forwarded once (marked by `X-Claimstream-Forwarded`, never forwarded
-again); when the owner is unknown (no assignment yet, web disabled) the answer is a 404 saying
-the subject is not on this worker, with its partition and the owner when known; a known owner
-that does not answer gives a 502.
+loop guard, so reads ask faust's router (`app.router.key_store`: the table partitions each
+worker holds, shared through the consumer group) for the owner themselves. The owner answers
+from its table; any other worker forwards the GET once (marked `X-Claimstream-Forwarded`, never
+forwarded again) and relays the answer; `X-Claimstream-Worker` names the worker that answered.
+While the owner is unknown (no assignment yet, a rebalance) a worker answers from what it holds,
+else 404 saying the subject is not on this worker, with its partition; a known owner that does
+not answer gives 502.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ log = logging.getLogger(__name__)
 
 SUBJECT_TOPIC = "claimstream.repartition.subject"
 FORWARDED = "X-Claimstream-Forwarded"
+#: on every read: the worker that answered (the owner, for a forwarded read)
+WORKER = "X-Claimstream-Worker"
 ALERT_STATUSES = ("open", "confirmed", "false_positive")
 REALM = 'Bearer realm="claimstream"'
 #: longest a forwarded read may take, seconds
@@ -306,7 +309,8 @@ def install_api(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> 
     api = Api(runtime, publisher.send_and_wait, owner_of=_router_owner(app, runtime))
 
     def reply(view: View, answer: Reply) -> Response:
-        return view.json(answer.body, status=answer.status, headers=answer.headers or None)
+        headers = {**answer.headers, WORKER: str(app.conf.canonical_url)}
+        return view.json(answer.body, status=answer.status, headers=headers)
 
     async def routed(
         view: View, request: Request, key: str | None, local: Callable[[], Reply]
@@ -325,16 +329,15 @@ def install_api(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> 
         try:
             return await _forward(app, view, request, owner)
         except Exception as exc:  # noqa: BLE001  (owner down or mid-rebalance: say so, don't hang)
-            log.warning("forwarding %s to %s failed: %s", request.url.path, owner, exc)
-            return view.json(
-                {
-                    "error": f"{key} is on worker {owner}, which did not answer: {exc}",
-                    "key": key,
-                    "partition": api.partition(key),
-                    "owner": owner,
-                },
-                status=502,
-            )
+            why = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            log.warning("forwarding %s to %s failed: %s", request.url.path, owner, why)
+            body = {
+                "error": f"{key} is on worker {owner}, which did not answer: {why}",
+                "key": key,
+                "partition": api.partition(key),
+                "owner": owner,
+            }
+            return reply(view, Reply(502, body))
 
     def key_of(kind: str, id_: str) -> str | None:
         view = runtime.sanctions
@@ -422,4 +425,10 @@ async def _forward(app: faust.App, view: View, request: Request, owner: str) -> 
     timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT)
     async with app.http_client.get(target, headers=headers, timeout=timeout) as response:
         body = await response.read()
-    return view.bytes(body, content_type=response.content_type, status=response.status)
+        answered_by = response.headers.get(WORKER, owner)
+    return view.bytes(
+        body,
+        content_type=response.content_type,
+        status=response.status,
+        headers={WORKER: answered_by, FORWARDED: str(app.conf.canonical_url)},
+    )

@@ -1,0 +1,166 @@
+"""Key routing of the API's reads between two live workers on the real broker.
+
+A subject's sanctions state lives on the worker owning its partition; asking either worker
+gives the same answer, from the owner (the other forwards the GET once), as
+`X-Claimstream-Worker` and faust's own `/router/` table show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from claimstream.actions_topic import partition_of
+from claimstream.localbroker import LocalBroker
+from claimstream.topology import Topology
+from tests.integration.stream_support import WorkerProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+SUBJECT_CHANGELOG = "claimstream-state-subject-changelog"
+
+
+def get(worker: WorkerProcess, path: str) -> tuple[int, Any, dict[str, str]]:
+    url = f"http://127.0.0.1:{worker.port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, orjson.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read()), dict(exc.headers)
+
+
+@pytest.fixture(scope="module")
+def workers(
+    local_broker: LocalBroker, topology: Topology, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[WorkerProcess, WorkerProcess]]:
+    logs = tmp_path_factory.mktemp("api-routing")
+    started: list[WorkerProcess] = []
+    try:
+        for name in ("a", "b"):
+            started.append(
+                WorkerProcess(
+                    local_broker.url,
+                    env={
+                        "CLAIMSTREAM_PARTITIONS": str(topology.default_partitions),
+                        "CLAIMSTREAM_APP_ID": "claimstream-api-routing",
+                        "CLAIMSTREAM_DATA_DIR": str(logs / f"data-{name}"),
+                        "CLAIMSTREAM_AUDIT_ENABLED": "false",
+                    },
+                    log_path=logs / f"worker-{name}.log",
+                ).start()
+            )
+        a, b = started
+        wait_for(lambda: _split(a, b, logs, topology), 120, "both workers to share partitions")
+        yield a, b
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+def _split(a: WorkerProcess, b: WorkerProcess, logs: Path, topology: Topology) -> bool:
+    """Both workers up, each holding some of the subject table's partitions, together all."""
+    held: list[set[int]] = []
+    for worker, name in ((a, "a"), (b, "b")):
+        assert worker.proc is not None
+        if worker.proc.poll() is not None:
+            log = (logs / f"worker-{name}.log").read_text()[-4000:]
+            raise AssertionError(f"worker {name} exited:\n{log}")
+        try:
+            status, tables, _ = get(worker, "/router/")
+        except OSError:
+            return False
+        if status != 200:
+            return False
+        mine = tables.get(f"http://127.0.0.1:{worker.port}", {})
+        held.append(set(mine.get(SUBJECT_CHANGELOG, [])))
+    everything = set(range(topology.default_partitions))
+    return all(held) and held[0] | held[1] == everything and not held[0] & held[1]
+
+
+def owner_of(worker: WorkerProcess, partition: int) -> str:
+    _, tables, _ = get(worker, "/router/")
+    [url] = [url for url, t in tables.items() if partition in t.get(SUBJECT_CHANGELOG, [])]
+    return str(url)
+
+
+def alert(institution: str, alert_id: str) -> dict[str, Any]:
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")
+    return {
+        "schema": "alert.v1",
+        "alert_id": alert_id,
+        "rule": "readmission_24h",
+        "rule_version": 1,
+        "severity": "high",
+        "subject": {"kind": "patient", "id": f"P-{alert_id}"},
+        "patient_id": f"P-{alert_id}",
+        "institution_id": institution,
+        "doctor_id": f"D-{institution}",
+        "department_id": "K1",
+        "event_ids": [f"e-{alert_id}"],
+        "occurred_at": now,
+        "detected_at": now,
+        "message": "readmitted within 24 hours",
+        "details": {"amount": 300.0},
+    }
+
+
+def produce_alerts(bootstrap: str, alerts: list[dict[str, Any]]) -> None:
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+        await producer.start()
+        try:
+            for a in alerts:
+                key = a["subject"]["id"].encode()
+                await producer.send_and_wait("claimstream.alerts.v1", orjson.dumps(a), key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def test_either_worker_answers_from_the_owner(
+    workers: tuple[WorkerProcess, WorkerProcess], local_broker: LocalBroker, topology: Topology
+) -> None:
+    a, b = workers
+    # institutions on both workers' partitions, so each worker forwards at least once
+    partitions = topology.default_partitions
+    ids = [f"H-route-{i}" for i in range(12)]
+    produce_alerts(local_broker.bootstrap, [alert(h, f"alt-{h}") for h in ids])
+    for h in ids:
+        wait_for(
+            lambda h=h: get(a, f"/subjects/institution/{h}")[0] == 200,  # type: ignore[misc]
+            60,
+            f"institution {h}'s standing",
+        )
+    forwarded = {f"http://127.0.0.1:{a.port}": 0, f"http://127.0.0.1:{b.port}": 0}
+    for h in ids:
+        owner = owner_of(a, partition_of(f"institution:{h}".encode(), partitions))
+        assert owner_of(b, partition_of(f"institution:{h}".encode(), partitions)) == owner
+        for path in (
+            f"/subjects/institution/{h}",
+            f"/subjects/institution/{h}/alerts",
+            f"/institutions/{h}",
+        ):
+            answers = [get(worker, path) for worker in (a, b)]
+            for status, _, headers in answers:
+                assert status == 200, (path, answers)
+                assert headers["X-Claimstream-Worker"] == owner
+            assert answers[0][1] == answers[1][1]
+            for (_, _, headers), worker in zip(answers, (a, b), strict=True):
+                asked = f"http://127.0.0.1:{worker.port}"
+                if asked != owner:
+                    assert headers["X-Claimstream-Forwarded"] == asked
+                    forwarded[asked] += 1
+        _, body, _ = get(a, f"/subjects/institution/{h}/alerts")
+        assert [x["alert_id"] for x in body["alerts"]] == [f"alt-{h}"]
+    assert all(forwarded.values()), forwarded
