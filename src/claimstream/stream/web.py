@@ -5,6 +5,9 @@
 * `GET /freezes`: every freeze in force (up to `?limit=`, default 1000).
 * `GET /status`: running totals (records, events, alerts, commands, dead letters, ...).
 * `GET /metrics`: Prometheus exposition of the worker's `Metrics` registry.
+
+The sanctions API (subjects, alerts, institutions, review, unfreeze) and `GET /openapi.json`,
+the OpenAPI document of every route here and there, are in `claimstream.stream.api`.
 """
 
 from __future__ import annotations
