@@ -9,6 +9,7 @@ is checked against the routes the worker's app registers and the answers it give
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -130,15 +131,18 @@ def fake_sanctions() -> FakeSanctions:
 
 
 class FakePublisher:
-    """Keeps what `send_and_wait` was given; `fail` makes it raise like a dead producer."""
+    """Keeps what `send_and_wait` was given; `fail` makes it raise, `hang` never answer."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None, int | None]] = []
         self.fail: Exception | None = None
+        self.hang = False
 
     async def send_and_wait(self, records: Any) -> None:
         if self.fail is not None:
             raise self.fail
+        if self.hang:  # like a producer whose broker went away: never acknowledged
+            await asyncio.Event().wait()
         self.sent.extend(records)
 
 
@@ -233,7 +237,7 @@ async def test_unknown_subject_is_404_with_its_partition(serve: Serve) -> None:
     status, body, _ = await api.get("/subjects/doctor/NOPE")
     assert status == 404
     assert body["key"] == "doctor:NOPE"
-    assert "no subject doctor:NOPE" in body["error"]
+    assert "no sanctions state for doctor:NOPE" in body["error"]
     assert isinstance(body["partition"], int)
 
 
@@ -320,7 +324,7 @@ async def test_a_forwarded_read_is_never_forwarded_again(
         "/subjects/institution/H1", headers={FORWARDED: "http://127.0.0.1:1"}
     )
     assert status == 404
-    assert "no subject institution:H1" in body["error"]
+    assert "no sanctions state for institution:H1" in body["error"]
 
 
 async def test_unknown_owner_answers_what_is_held_else_not_on_this_worker(
@@ -500,7 +504,24 @@ async def test_a_publisher_failure_is_503_not_202(serve: Serve) -> None:
         mp.setattr(api_module.log, "exception", lambda *a, **k: None)  # keep the output clean
         status, answer, _ = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
     assert status == 503
-    assert "could not publish to claimstream.actions.v1: broker gone" in answer["error"]
+    assert (
+        "could not publish to claimstream.actions.v1: RuntimeError: broker gone" in answer["error"]
+    )
+    assert "repeating the same call is safe" in answer["error"]
+    assert answer["action_id"].startswith("rev-")
+
+
+async def test_a_publisher_that_hangs_is_503_after_the_timeout(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api_module, "PUBLISH_TIMEOUT", 0.2)
+    api = await serve()
+    api.publisher.hang = True
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(api_module.log, "exception", lambda *a, **k: None)
+        status, answer, _ = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
+    assert status == 503
+    assert "TimeoutError" in answer["error"]
 
 
 async def test_writes_work_while_sanctions_are_off(serve: Serve) -> None:

@@ -34,6 +34,7 @@ not answer gives 502.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -70,8 +71,9 @@ FORWARDED = "X-Claimstream-Forwarded"
 WORKER = "X-Claimstream-Worker"
 ALERT_STATUSES = ("open", "confirmed", "false_positive")
 REALM = 'Bearer realm="claimstream"'
-#: longest a forwarded read may take, seconds
+#: longest a forwarded read may take, and a write's wait for the broker's acknowledgement, seconds
 FORWARD_TIMEOUT = 5.0
+PUBLISH_TIMEOUT = 15.0
 
 
 @cache
@@ -107,9 +109,11 @@ class Api:
         *,
         owner_of: Callable[[str], Owner] | None = None,
         partitions: int | None = None,
+        publish_timeout: float = PUBLISH_TIMEOUT,
     ) -> None:
         self.runtime = runtime
         self.send = send
+        self.publish_timeout = publish_timeout
         self.owner_of = owner_of or (lambda key: (None, True))
         try:
             self.actions_partitions = runtime.topology.topic(ACTIONS_TOPIC).partitions
@@ -141,11 +145,11 @@ class Api:
             return None
         return partition_of(key.encode(), self.subject_partitions)
 
-    def not_found(self, key: str, what: str) -> Reply:
+    def not_found(self, key: str) -> Reply:
         return Reply(
             404,
-            {"error": f"no {what} {key} in the sanctions state", "key": key,
-             "partition": self.partition(key)},
+            {"error": f"no sanctions state for {key} (no alert or action about it is held)",
+             "key": key, "partition": self.partition(key)},
         )  # fmt: skip
 
     def not_here(self, key: str, owner: str | None, detail: str) -> Reply:
@@ -174,7 +178,7 @@ class Api:
             return bad
         found = view.subject(kind, id_)
         if found is None:
-            return self.not_found(view.key_of(kind, id_), "subject")
+            return self.not_found(view.key_of(kind, id_))
         return Reply(200, found)
 
     def alerts(self, kind: str, id_: str, status: str | None) -> Reply:
@@ -189,7 +193,7 @@ class Api:
             )
         found = view.alerts(kind, id_, status)
         if found is None:
-            return self.not_found(view.key_of(kind, id_), "subject")
+            return self.not_found(view.key_of(kind, id_))
         body = {"subject": {"kind": kind, "id": id_}, "status": status, "alerts": found}
         return Reply(200, body)
 
@@ -199,7 +203,7 @@ class Api:
             return self.unavailable()
         found = view.institution(id_)
         if found is None:
-            return self.not_found(view.key_of("institution", id_), "institution")
+            return self.not_found(view.key_of("institution", id_))
         return Reply(200, found)
 
     # --- writes -----------------------------------------------------------------------------
@@ -258,10 +262,17 @@ class Api:
         key, value = encode_action(action)
         record = action_to_dict(action)
         try:
-            await self.send([(ACTIONS_TOPIC, key, value, None)])
+            async with asyncio.timeout(self.publish_timeout):
+                await self.send([(ACTIONS_TOPIC, key, value, None)])
         except Exception as exc:  # any producer failure: the caller must know it did not land
-            log.exception("API write %s NOT published", action.action_id)
-            return Reply(503, {"error": f"could not publish to {ACTIONS_TOPIC}: {exc}"})
+            log.exception("API write %s NOT acknowledged", action.action_id)
+            why = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            body = {
+                "error": f"could not publish to {ACTIONS_TOPIC}: {why}; it may still land, and "
+                "repeating the same call is safe (same action_id, applied once)",
+                "action_id": action.action_id,
+            }
+            return Reply(503, body, {"Retry-After": "5"})
         why = record.get("reason") or record.get("note") or ""
         log.warning(
             "API write: %s %s by %r from %s (why: %r) published to %s key %s",
@@ -306,7 +317,12 @@ def _at(data: Mapping[str, Any]) -> str | None:
 
 def install_api(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> None:
     """Add the API's views to `app`."""
-    api = Api(runtime, publisher.send_and_wait, owner_of=_router_owner(app, runtime))
+    api = Api(
+        runtime,
+        publisher.send_and_wait,
+        owner_of=_router_owner(app, runtime),
+        publish_timeout=PUBLISH_TIMEOUT,
+    )
 
     def reply(view: View, answer: Reply) -> Response:
         headers = {**answer.headers, WORKER: str(app.conf.canonical_url)}
