@@ -178,8 +178,10 @@ def sanctions_from_env(env: Mapping[str, str]) -> SanctionSettings:
     """
     defaults = SanctionSettings()
     data: dict[str, object] = {}
+    names: dict[tuple[str, ...], str] = {}
     if env.get(_PREFIX + "TIMEZONE"):
         data["timezone"] = env[_PREFIX + "TIMEZONE"]
+        names[("timezone",)] = _PREFIX + "TIMEZONE"
     for name in sorted(env):
         if not name.startswith(_SANCTIONS_PREFIX):
             continue
@@ -188,6 +190,7 @@ def sanctions_from_env(env: Mapping[str, str]) -> SanctionSettings:
         if len(parts) == 1 and parts[0] in ("timezone", "manual_retention_days"):
             default = getattr(defaults, parts[0])
             data[parts[0]] = _typed(name, raw, default)
+            names[(parts[0],)] = name
         elif len(parts) == 2 and parts[0] in ("ladder", "points", "grade") and parts[1]:
             part = getattr(defaults, parts[0])
             known = {f.name for f in dataclasses.fields(part)}
@@ -199,6 +202,7 @@ def sanctions_from_env(env: Mapping[str, str]) -> SanctionSettings:
             table = data.setdefault(parts[0], {})
             assert isinstance(table, dict)
             table[parts[1]] = _typed(name, raw, getattr(part, parts[1]))
+            names[(parts[0], parts[1])] = name
         else:
             raise ConfigError(
                 f"{name}: expected {_SANCTIONS_PREFIX}<LADDER|POINTS|GRADE>__<SETTING>, "
@@ -207,7 +211,20 @@ def sanctions_from_env(env: Mapping[str, str]) -> SanctionSettings:
     try:
         return SanctionSettings.from_dict(data)
     except ConfigError as exc:
-        raise ConfigError(f"environment: sanctions: {exc}") from None
+        # name the variable: the first one that is refused on its own (else all of them)
+        culprits = []
+        for path, name in names.items():
+            alone: dict[str, object] = {path[0]: data[path[0]]}
+            if len(path) == 2:
+                table = data[path[0]]
+                assert isinstance(table, dict)
+                alone = {path[0]: {path[1]: table[path[1]]}}
+            try:
+                SanctionSettings.from_dict(alone)
+            except ConfigError:
+                culprits.append(name)
+        which = ", ".join(culprits[:1] or sorted(names.values()))
+        raise ConfigError(f"{which}: {exc}") from None
 
 
 def _typed(name: str, raw: str, default: object) -> object:
