@@ -28,12 +28,20 @@ from tests.integration.stream_support import WorkerProcess, wait_for
 pytestmark = pytest.mark.integration
 
 SUBJECT_CHANGELOG = "claimstream-state-subject-changelog"
+TOKEN = "routing-token"
 
 
-def get(worker: WorkerProcess, path: str) -> tuple[int, Any, dict[str, str]]:
-    url = f"http://127.0.0.1:{worker.port}{path}"
+def get(
+    worker: WorkerProcess, path: str, post: dict[str, Any] | None = None
+) -> tuple[int, Any, dict[str, str]]:
+    request = urllib.request.Request(f"http://127.0.0.1:{worker.port}{path}")
+    if post is not None:
+        request.data = orjson.dumps(post)
+        request.method = "POST"
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+        request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, orjson.loads(response.read()), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, orjson.loads(exc.read()), dict(exc.headers)
@@ -55,6 +63,7 @@ def workers(
                         "CLAIMSTREAM_APP_ID": "claimstream-api-routing",
                         "CLAIMSTREAM_DATA_DIR": str(logs / f"data-{name}"),
                         "CLAIMSTREAM_AUDIT_ENABLED": "false",
+                        "CLAIMSTREAM_API_TOKEN": TOKEN,
                     },
                     log_path=logs / f"worker-{name}.log",
                 ).start()
@@ -164,3 +173,26 @@ def test_either_worker_answers_from_the_owner(
         _, body, _ = get(a, f"/subjects/institution/{h}/alerts")
         assert [x["alert_id"] for x in body["alerts"]] == [f"alt-{h}"]
     assert all(forwarded.values()), forwarded
+
+
+def test_a_review_posted_to_any_worker_shows_on_the_owner(
+    workers: tuple[WorkerProcess, WorkerProcess], local_broker: LocalBroker
+) -> None:
+    a, b = workers
+    produce_alerts(local_broker.bootstrap, [alert("H-review", "alt-review")])
+    path = "/subjects/institution/H-review/alerts"
+    wait_for(lambda: get(a, path)[0] == 200, 60, "the alert on its institution")
+    body = {"verdict": "confirmed", "by": "li.na", "note": "checked the records"}
+    for worker in (a, b):  # the same verdict through both workers: one action, applied once
+        status, answer, _ = get(
+            worker, "/alerts/alt-review/review", post=body | {"at": "2026-03-01T10:00:00+08:00"}
+        )
+        assert status == 202, answer
+
+    def confirmed() -> bool:
+        status, found, _ = get(b, f"{path}?status=confirmed")
+        return status == 200 and [x["alert_id"] for x in found["alerts"]] == ["alt-review"]
+
+    wait_for(confirmed, 60, "the verdict in the institution's alerts")
+    status, found, _ = get(a, f"{path}?status=open")
+    assert status == 200 and found["alerts"] == []
