@@ -37,8 +37,8 @@ class Detector:
         states = self.states
         result = StepResult()
         self.stats.events += 1
-        for kind in engine.kinds_for(event):
-            key = event.key(kind)
+        for kind, key_of in engine.dispatch.get(event.event_type, ()):
+            key = key_of(event)
             if key is None:
                 continue
             state = states.get((kind, key))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from claimstream.core.config import DetectionConfig
@@ -32,6 +33,14 @@ from claimstream.rules.base import Finding, Rule, RuleContext, State
 
 #: Wall clock or a test's fake: returns POSIX seconds. Used only for `detected_at`.
 Clock = Callable[[], float]
+#: one rule call on the hot path: the rule's state key and its bound `on_event`
+_Call = tuple[str, Callable[[State, Event], list[Finding]]]
+#: the id an event is keyed by for each kind of key (as `Event.key`, without its branches)
+_KEY_OF: dict[KeyKind, Callable[[Event], str | None]] = {
+    "patient": attrgetter("patient_id"),
+    "doctor": attrgetter("doctor_id"),
+    "institution": attrgetter("institution_id"),
+}
 
 #: How often (in event time) a key's state is swept for expired entries on the hot path.
 #: A key's state is bounded by its rules' horizons plus this interval.
@@ -80,6 +89,21 @@ class Engine:
         self._kinds_by_type: dict[str, tuple[KeyKind, ...]] = {
             t: tuple(k for k in self.key_kinds if (k, t) in self._routes) for t in EVENT_TYPES
         }
+        # The hot path's dispatch tables, built once: per kind of key, per event type, the
+        # (state key, on_event) pairs of the rules to run, so a step does no tuple building,
+        # attribute lookup or bound-method creation per rule.
+        self._calls: dict[KeyKind, dict[str, tuple[_Call, ...]]] = {
+            kind: {
+                t: tuple((r.state_key, r.on_event) for r in rules)
+                for (k, t), rules in self._routes.items()
+                if k == kind
+            }
+            for kind in KEY_KINDS
+        }
+        #: per event type, the (kind, key field) pairs whose rules react to it (`Detector`)
+        self.dispatch: dict[str, tuple[tuple[KeyKind, Callable[[Event], str | None]], ...]] = {
+            t: tuple((k, _KEY_OF[k]) for k in kinds) for t, kinds in self._kinds_by_type.items()
+        }
         self._by_state_key = {rule.state_key: rule for rule in self.rules}
         self._families = {
             rule.state_key: tuple(sorted({FAMILY_OF[t] for t in rule.event_types}))
@@ -106,18 +130,20 @@ class Engine:
         What it produces is added to `into` when given (one result for all kinds of key of an
         event, without a merge), else to a new result.
         """
-        rules = self._routes.get((kind, event.event_type))
+        calls = self._calls[kind].get(event.event_type)
         result = StepResult() if into is None else into
-        if not rules:
+        if not calls:
             return result
         seen: dict[str, float] = state["seen"]
-        if event.event_id in seen:
+        event_id = event.event_id
+        if event_id in seen:
             result.duplicate = True
             return result
+        ts = event.ts
         family = FAMILY_OF[event.event_type]
         watermarks: dict[str, float] = state["wm"]
         wm = watermarks.get(family)
-        if wm is not None and event.ts < wm - self.lateness:
+        if wm is not None and ts < wm - self.lateness:
             result.rejection = Rejection(
                 "late",
                 f"occurred_at {event.occurred_at} is more than "
@@ -126,22 +152,24 @@ class Engine:
             )
             return result
         result.changed = True
-        seen[event.event_id] = event.ts
-        if wm is None or event.ts > wm:
-            watermarks[family] = wm = event.ts
+        seen[event_id] = ts
+        if wm is None or ts > wm:
+            watermarks[family] = wm = ts
         rule_states: dict[str, State] = state["r"]
-        for rule in rules:
-            rule_state = rule_states.get(rule.state_key)
+        for state_key, on_event in calls:
+            rule_state = rule_states.get(state_key)
             if rule_state is None:
-                rule_state = rule_states[rule.state_key] = {}
-            findings = rule.on_event(rule_state, event)
+                rule_state = rule_states[state_key] = {}
+            findings = on_event(rule_state, event)
             if findings:
+                rule = self._by_state_key[state_key]
                 for finding in findings:
                     self._emit(rule, finding, result)
         cutoff = wm - self.lateness
-        if state["gc"] is None:
+        last = state["gc"]
+        if last is None:
             state["gc"] = cutoff
-        elif len(seen) >= _GC_MIN_SEEN and cutoff - state["gc"] >= _GC_INTERVAL:
+        elif cutoff - last >= _GC_INTERVAL and len(seen) >= _GC_MIN_SEEN:
             self.expire(state)  # a busy key; quiet ones are left to `sweep`
         return result
 
