@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from claimstream.actions_topic import partition_of
+from claimstream.cli.main import main
 from claimstream.localbroker import LocalBroker
 from claimstream.topology import Topology
 from tests.integration.stream_support import WorkerProcess, wait_for
@@ -196,3 +197,29 @@ def test_a_review_posted_to_any_worker_shows_on_the_owner(
     wait_for(confirmed, 60, "the verdict in the institution's alerts")
     status, found, _ = get(a, f"{path}?status=open")
     assert status == 200 and found["alerts"] == []
+
+
+def test_cli_unfreeze_lifts_the_freeze_the_api_shows(
+    workers: tuple[WorkerProcess, WorkerProcess],
+    local_broker: LocalBroker,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A rule that freezes at once (readmission_24h) leaves the institution frozen; a manual
+    unfreeze from the command line ends it, as both workers then answer."""
+    a, b = workers
+    produce_alerts(local_broker.bootstrap, [alert("H-unfreeze", "alt-unfreeze")])
+    path = "/subjects/institution/H-unfreeze"
+
+    def level(worker: WorkerProcess) -> str | None:
+        status, body, _ = get(worker, path)
+        return body["level"] if status == 200 else None
+
+    wait_for(lambda: level(a) == "frozen", 60, "the institution frozen")
+    code = main(
+        ["unfreeze", "institution:H-unfreeze", "--ground", "appeal", "--by", "wang.fang",
+         "--reason", "appeal upheld", "--bootstrap", local_broker.bootstrap]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    wait_for(lambda: level(b) not in (None, "frozen"), 60, "the freeze lifted")
+    status, body, _ = get(a, path)
+    assert status == 200 and body["freezes"] == [] and body["frozen_until"] is None
