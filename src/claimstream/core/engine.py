@@ -33,8 +33,9 @@ from claimstream.rules.base import Finding, Rule, RuleContext, State
 
 #: Wall clock or a test's fake: returns POSIX seconds. Used only for `detected_at`.
 Clock = Callable[[], float]
-#: one rule call on the hot path: the rule's state key and its bound `on_event`
-_Call = tuple[str, Callable[[State, Event], list[Finding]]]
+#: one rule call on the hot path: the rule's state key, its bound `on_event`, and whether it
+#: is stateless (then it gets a throwaway dict and nothing is stored for it)
+_Call = tuple[str, Callable[[State, Event], list[Finding]], bool]
 #: the id an event is keyed by for each kind of key (as `Event.key`, without its branches)
 _KEY_OF: dict[KeyKind, Callable[[Event], str | None]] = {
     "patient": attrgetter("patient_id"),
@@ -94,7 +95,7 @@ class Engine:
         # attribute lookup or bound-method creation per rule.
         self._calls: dict[KeyKind, dict[str, tuple[_Call, ...]]] = {
             kind: {
-                t: tuple((r.state_key, r.on_event) for r in rules)
+                t: tuple((r.state_key, r.on_event, r.stateless) for r in rules)
                 for (k, t), rules in self._routes.items()
                 if k == kind
             }
@@ -108,6 +109,10 @@ class Engine:
         self._families = {
             rule.state_key: tuple(sorted({FAMILY_OF[t] for t in rule.event_types}))
             for rule in self.rules
+        }
+        #: per state key: the rule's bound `expire` and the families its cutoff follows
+        self._expirers: dict[str, tuple[Callable[[State, float], None], tuple[str, ...]]] = {
+            rule.state_key: (rule.expire, self._families[rule.state_key]) for rule in self.rules
         }
 
     @staticmethod
@@ -156,11 +161,14 @@ class Engine:
         if wm is None or ts > wm:
             watermarks[family] = wm = ts
         rule_states: dict[str, State] = state["r"]
-        for state_key, on_event in calls:
-            rule_state = rule_states.get(state_key)
-            if rule_state is None:
-                rule_state = rule_states[state_key] = {}
-            findings = on_event(rule_state, event)
+        for state_key, on_event, stateless in calls:
+            if stateless:
+                findings = on_event({}, event)
+            else:
+                rule_state = rule_states.get(state_key)
+                if rule_state is None:
+                    rule_state = rule_states[state_key] = {}
+                findings = on_event(rule_state, event)
             if findings:
                 rule = self._by_state_key[state_key]
                 for finding in findings:
@@ -183,22 +191,29 @@ class Engine:
         lateness = self.lateness
         lowest = float("-inf") if floor is None else floor
         newest = max(watermarks.values()) - lateness if watermarks else lowest
-        state["gc"] = max(newest, lowest)
+        state["gc"] = gc_cutoff = max(newest, lowest)
         seen: dict[str, float] = state["seen"]
-        keep_after = state["gc"] + lateness - self.dedup_retention
-        for event_id in [e for e, ts in seen.items() if ts < keep_after]:
-            del seen[event_id]
+        keep_after = gc_cutoff + lateness - self.dedup_retention
+        if seen and min(seen.values()) < keep_after:  # min() is one C loop; usually no-op
+            for event_id in [e for e, ts in seen.items() if ts < keep_after]:
+                del seen[event_id]
         rule_states: dict[str, State] = state["r"]
-        by_key = self._by_state_key
-        for key in list(rule_states):
-            rule = by_key.get(key)
-            if rule is None:  # a disabled rule or an old state version: nothing reads it
+        expirers = self._expirers
+        for key, rule_state in list(rule_states.items()):
+            expirer = expirers.get(key)
+            if expirer is None:  # a disabled rule or an old state version: nothing reads it
                 del rule_states[key]
                 continue
-            own = [watermarks[f] for f in self._families[key] if f in watermarks]
-            cutoff = max(min(own) - lateness if own else lowest, lowest)
-            rule.expire(rule_states[key], cutoff)
-            if not rule_states[key]:
+            expire, families = expirer
+            if len(families) == 1:
+                own = watermarks.get(families[0])
+                cutoff = lowest if own is None else max(own - lateness, lowest)
+            else:
+                marks = [watermarks[f] for f in families if f in watermarks]
+                cutoff = max(min(marks) - lateness if marks else lowest, lowest)
+            if rule_state:
+                expire(rule_state, cutoff)
+            if not rule_state:
                 del rule_states[key]
         return not seen and not rule_states
 

@@ -104,6 +104,11 @@ def _episode_alerted(
     return False
 
 
+def nothing_expires(rows: list[Row] | None, keep_from: float) -> bool:
+    """Whether `expire_rows` would keep every row (the common case, decided by the first)."""
+    return bool(rows) and rows[0][0] >= keep_from  # type: ignore[index]
+
+
 def expire_rows(rows: list[Row], cutoff: float, keep: float) -> list[Row]:
     """The rows with ts >= cutoff - keep (rows are sorted, so a bisect finds the first)."""
     return rows[bisect.bisect_left(rows, cutoff - keep, key=_ts) :]

@@ -82,6 +82,9 @@ class Rule(ABC, Generic[SettingsT]):
     event_types: ClassVar[frozenset[str]]
     #: bump when the state shape changes: old state is then ignored, not misread
     state_version: ClassVar[int] = 1
+    #: True for a rule that decides from the event alone: the engine then stores no state
+    #: for it (it gets an empty dict it must not keep anything in)
+    stateless: ClassVar[bool] = False
     #: the settings dataclass holding this rule's thresholds and defaults
     Settings: ClassVar[type[RuleSettings]]
 

@@ -128,7 +128,10 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        rows = _window.expire_rows(state.get("r", []), cutoff, 2 * self.settings.window_days * DAY)
+        keep = 2 * self.settings.window_days * DAY
+        if _window.nothing_expires(state.get("r"), cutoff - keep) and all(state.values()):
+            return  # every row stays, so do the alerted ids (ids of held rows)
+        rows = _window.expire_rows(state.get("r", []), cutoff, keep)
         kept = {row[1] for row in rows}
         alerted = [e for e in state.get("alerted", []) if e in kept]
         state.clear()

@@ -128,6 +128,8 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
         keep = 2 * self.settings.window_days * DAY
         for diagnosis in list(state):
             group = state[diagnosis]
+            if _window.nothing_expires(group["r"], cutoff - keep):
+                continue
             rows = _window.expire_rows(group["r"], cutoff, keep)
             if not rows:
                 del state[diagnosis]

@@ -105,7 +105,10 @@ class DoctorConsultationRate(Rule[DoctorConsultationRateSettings]):
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        rows = _window.expire_rows(state.get("r", []), cutoff, 2 * self._window())
+        keep = 2 * self._window()
+        if _window.nothing_expires(state.get("r"), cutoff - keep) and all(state.values()):
+            return  # every row stays, so do the alerted ids (ids of held rows)
+        rows = _window.expire_rows(state.get("r", []), cutoff, keep)
         kept = {row[1] for row in rows}
         alerted = [e for e in state.get("alerted", []) if e in kept]
         state.clear()

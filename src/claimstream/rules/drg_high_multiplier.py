@@ -42,6 +42,7 @@ class DrgHighMultiplier(Rule[DrgHighMultiplierSettings]):
     key_kind = "patient"
     event_types = frozenset({"claim"})
     Settings = DrgHighMultiplierSettings
+    stateless = True
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body

@@ -116,8 +116,10 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
 
     def expire(self, state: State, cutoff: float) -> None:
         window = self.settings.window_days * DAY
-        for code in list(state):
-            rows = _window.expire_rows(state[code], cutoff, window)
+        for code, held in list(state.items()):
+            if _window.nothing_expires(held, cutoff - window):
+                continue
+            rows = _window.expire_rows(held, cutoff, window)
             if rows:
                 state[code] = rows
             else:

@@ -44,6 +44,7 @@ class ExcessQuantity(Rule[ExcessQuantitySettings]):
     key_kind = "patient"
     event_types = frozenset({"dispense"})
     Settings = ExcessQuantitySettings
+    stateless = True
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body

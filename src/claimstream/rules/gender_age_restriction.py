@@ -36,6 +36,7 @@ class GenderAgeRestriction(Rule[GenderAgeRestrictionSettings]):
     key_kind = "patient"
     event_types = frozenset({"dispense", "claim"})
     Settings = GenderAgeRestrictionSettings
+    stateless = True
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         if event.patient_gender is None and event.patient_age is None:

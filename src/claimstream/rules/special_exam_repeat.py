@@ -116,6 +116,8 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
         keep = 2 * self.settings.window_days * DAY
         for doctor in list(state):
             group = state[doctor]
+            if _window.nothing_expires(group["r"], cutoff - keep):
+                continue
             rows = _window.expire_rows(group["r"], cutoff, keep)
             if not rows:
                 del state[doctor]
