@@ -97,17 +97,32 @@ def world(detection: dict[int, float] | None = None) -> tuple[SanctionsRuntime, 
     return sanctions, SimpleNamespace(log=log, sink=sink, publisher=publisher, app=app)
 
 
-def test_watermark_follows_detection_only_once_the_sanctions_topics_are_read() -> None:
-    sanctions, w = world(detection={0: 5_000.0, 1: 4_000.0})
-    assert sanctions.watermark() == 5_000.0 - 60.0  # nothing fetched: caught up
+def test_the_detection_low_watermark_ignores_quiet_partitions() -> None:
+    detection = {0: 5_000.0, 1: 4_000.0}
+    sanctions, _ = world(detection=detection)
+    sanctions.idle = 30.0
+    assert sanctions.detection_low(wall=100.0) == 4_000.0  # both just moved: the least
+    detection[0] = 5_500.0
+    assert sanctions.detection_low(wall=120.0) == 4_000.0
+    assert sanctions.detection_low(wall=140.0) == 5_500.0  # partition 1 quiet for 40 s
+    assert sanctions.detection_low(wall=200.0) == 5_500.0  # all quiet: the greatest
+
+
+def test_ticks_follow_the_previous_low_watermark_once_the_sanctions_topics_are_read() -> None:
+    detection = {0: 5_000.0}
+    sanctions, w = world(detection=detection)
+    assert sanctions.tick_watermark(wall=1.0) is None  # no earlier sample yet
+    detection[0] = 9_000.0
+    assert sanctions.tick_watermark(wall=2.0) == 5_000.0 - 60.0  # the previous sample
     w.app.consumer.highwaters[TP(ALERTS, 1)] = 10
-    assert sanctions.watermark() is None  # alerts still to read, no own time yet
+    assert sanctions.tick_watermark(wall=3.0) is None  # alerts still to read
     sanctions.seen([Record(b"k", b"v", ALERTS, 1, offset) for offset in range(9)])
-    assert sanctions.watermark() is None
+    assert sanctions.tick_watermark(wall=4.0) is None
     sanctions.seen([Record(b"k", b"v", ALERTS, 1, 9)])
-    assert sanctions.watermark() == 4_940.0
-    sanctions.subjects.watermarks[0] = 6_000.0
-    assert sanctions.watermark() == 6_000.0
+    assert sanctions.tick_watermark(wall=5.0) == 9_000.0 - 60.0
+    w.app.consumer.highwaters[TP(ALERTS, 0)] = 4
+    w.app.consumer._committed_offset = {TP(ALERTS, 0): 4}  # read before a restart
+    assert sanctions.tick_watermark(wall=6.0) == 9_000.0 - 60.0
 
 
 async def test_outputs_go_before_state_and_dead_letters_are_counted() -> None:
@@ -149,11 +164,14 @@ async def test_a_tick_expires_freezes_of_assigned_partitions_only() -> None:
         )
     await sanctions.emit(sanctions.subjects.process(records), writer)
     assert [c.action for c in w.sink.commands] == ["FREEZE"]
-    sanctions.subjects.watermarks[0] = ts(3)
+    sanctions.runtime.pipelines["patient"].processor.watermarks[0] = ts(3)
+    assert await sanctions.tick(writer, 100) == 0  # the first sample only
     w.app.consumer.tps = set()  # nothing assigned: nothing ticked
     assert await sanctions.tick(writer, 100) == 0
+    assert [c.action for c in w.sink.commands] == ["FREEZE"]
     w.app.consumer.tps = {TP(REPARTITION_SUBJECT, p) for p in range(2)}
     assert await sanctions.tick(writer, 100) == 1
+    assert sanctions.watermark() == ts(3) - 60.0
     assert [c.action for c in w.sink.commands] == ["FREEZE", "UNFREEZE"]
     w.app.rebalancing = True
     assert await sanctions.tick(writer, 100) == 0

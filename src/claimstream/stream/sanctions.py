@@ -16,9 +16,9 @@ Per batch, as in `Pipeline`: process (pure; a bad record is dead-lettered with i
 the batch goes on), publish forwards and notices and wait for them, hand commands and dead
 letters to the sinks (retried until they succeed), then write each changed key's state once,
 batched per changelog partition; the batch is acked last. A timer ticks the subjects of the
-assigned partitions forward in event time (freeze expiry -> UNFREEZE, ageing out), at the
-event-time watermark (see `SanctionsRuntime.watermark`), under the same lock as the subject
-agent so the two never interleave on a state.
+assigned partitions forward in event time (freeze expiry -> UNFREEZE, ageing out), to the
+detection's low watermark (see `SanctionsRuntime.tick_watermark`), under the same lock as the
+subject agent so the two never interleave on a state.
 """
 
 from __future__ import annotations
@@ -140,6 +140,13 @@ class SanctionsRuntime:
         self._tick_cursor: list[str] = []
         self._index_cursor: list[str] = []
         self._last_index_sweep = time.monotonic()
+        #: the event time the subjects were last ticked to
+        self.ticked_to: float | None = None
+        #: (kind, partition) -> (detection watermark, wall time it last moved)
+        self._detection: dict[tuple[str, int], tuple[float, float]] = {}
+        self._previous_low: float | None = None
+        #: wall seconds after which a detection partition that has not moved is quiet
+        self.idle = max(3.0, 3 * settings.sanctions_tick_interval)
 
     # -- SanctionsView ----------------------------------------------------------------------
 
@@ -171,25 +178,44 @@ class SanctionsRuntime:
     # -- event time -------------------------------------------------------------------------
 
     def watermark(self) -> float | None:
-        """Event time "now" for ticks and answers.
+        """Event time "now" of the subjects: the time they were last ticked to (answers use
+        it, or the subject's own later time)."""
+        return self.ticked_to
 
-        The latest input time the sanctions agents saw; and, once they have read everything
-        fetched so far (so no alert of an earlier time is still on its way through them), the
-        detection processors' watermark less `tick_delay` seconds, since with no alert for a
-        while nothing else moves event time forward.
+    def detection_low(self, wall: float) -> float | None:
+        """The detection's low watermark: the least event time among the worker's detection
+        partitions that moved in the last `idle` seconds (a partition that has gone quiet
+        does not hold event time back); the greatest when all are quiet (nothing in flight)."""
+        seen = self._detection
+        for kind, pipeline in self.runtime.pipelines.items():
+            for partition, wm in list(pipeline.processor.watermarks.items()):
+                key = (kind, partition)
+                last = seen.get(key)
+                if last is None or last[0] != wm:
+                    seen[key] = (wm, wall)
+        if not seen:
+            return None
+        active = [wm for wm, moved in seen.values() if wall - moved <= self.idle]
+        return min(active) if active else max(wm for wm, _ in seen.values())
+
+    def tick_watermark(self, wall: float) -> float | None:
+        """Where the next tick may move the subjects, or None (not now).
+
+        The detection's low watermark as it was at the previous tick (so the alerts of the
+        batches behind it have been published since), less `tick_delay`, and only while the
+        sanctions agents have read everything there is on their topics: then no alert or
+        action of an earlier time is still on its way to a subject.
         """
-        own = [*self.subjects.watermarks.values(), *self.index.watermarks.values()]
-        detection = [
-            wm
-            for pipeline in self.runtime.pipelines.values()
-            for wm in pipeline.processor.watermarks.values()
-        ]
-        if detection and self.caught_up():
-            own.append(max(detection) - self.tick_delay)
-        return max(own) if own else None
+        previous, self._previous_low = self._previous_low, self.detection_low(wall)
+        if previous is None or not self.caught_up():
+            return None
+        return previous - self.tick_delay
 
     def caught_up(self) -> bool:
+        """Whether every assigned partition of the sanctions topics is read to its end (as
+        far as the last fetch knows)."""
         consumer = self.app.consumer
+        committed = getattr(consumer, "_committed_offset", {})
         topics = (ALERTS, REPARTITION_ALERT, ACTIONS, REPARTITION_SUBJECT)
         for tp in consumer.assignment():
             if tp.topic not in topics:
@@ -198,10 +224,10 @@ class SanctionsRuntime:
                 highwater = consumer.highwater(tp)
             except Exception:  # noqa: BLE001, S112 - revoked meanwhile
                 continue
-            if (
-                highwater is not None
-                and self.positions.get((tp.topic, tp.partition), 0) < highwater
-            ):
+            if highwater is None:
+                continue
+            read = max(self.positions.get((tp.topic, tp.partition), 0), committed.get(tp) or 0)
+            if read < highwater:
                 return False
         return True
 
@@ -266,9 +292,10 @@ class SanctionsRuntime:
         """Tick one slice of the assigned subjects at the watermark; returns keys visited."""
         if self.app.rebalancing or getattr(self.app, "in_recovery", False):
             return 0
-        now = self.watermark()
-        if now is None:
+        now = self.tick_watermark(time.time())
+        if now is None or (self.ticked_to is not None and now < self.ticked_to):
             return 0
+        self.ticked_to = now
         async with self.lock:
             await self.runtime.ensure_started()
             if not self._tick_cursor:
