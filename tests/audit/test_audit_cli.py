@@ -8,7 +8,9 @@ import orjson
 import pytest
 
 from claimstream.cli.main import main
+from claimstream.subproc import free_port
 from tests.audit.support import trail
+from tests.audit.test_verify import stream_trail
 
 
 def write(path: Path, records: list) -> Path:
@@ -51,9 +53,31 @@ def test_a_known_head_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["audit", "verify", "--file", str(file), "--head", "0:short"]) == 2
 
 
-def test_the_topic_is_not_readable_yet_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["audit", "verify", "--topic", "claimstream.audit"]) == 2
-    assert "not built yet" in capsys.readouterr().err
+def test_an_unreachable_broker_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "audit",
+        "verify",
+        "--topic",
+        "claimstream.audit.v1",
+        "--bootstrap",
+        f"127.0.0.1:{free_port()}",
+    ]
+    assert main(argv) == 2
+    assert "cannot reach the broker" in capsys.readouterr().err
+
+
+def test_chains_of_the_stream_and_their_heads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = stream_trail()
+    file = write(tmp_path / "audit.jsonl", [*records[:4], records[2], *records[4:]])
+    head = f"0/alerts:{[r for r in records if r['source'] == 'alerts'][-1]['hash']}"
+    assert main(["audit", "verify", "--file", str(file), "--head", head]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OK: ") and "1 redelivered exact copy skipped" in out
+    assert main(["audit", "verify", "--file", str(file), "--strict"]) == 1
+    assert "duplicated: line 5 (chain 0/commands, seq 1" in capsys.readouterr().out
+    assert main(["audit", "verify", "--file", str(file), "--head", "0/a/b:" + "0" * 64]) == 2
 
 
 def test_a_missing_file_is_a_usage_error(

@@ -1,5 +1,5 @@
-"""verify(): an intact chain passes; a changed, removed, reordered or duplicated record is
-named, and so is a truncated tail when the head is known."""
+"""verify(): an intact chain passes; a changed, removed or reordered record is named, and so
+is a truncated tail when the head is known; exact copies (redelivery) are counted, not failed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from claimstream.audit import verify
+from claimstream.audit import AuditChain, new_state, verify
 from claimstream.audit.canonical import digest
-from tests.audit.support import trail
+from tests.audit.support import items, trail
 
 Records = list[dict[str, Any]]
 
@@ -77,7 +77,6 @@ CASES: list[tuple[Callable[[Records], Records], str, int, int | None]] = [
     (removed_first, "removed", 1, 1),
     (swapped, "reordered", 4, 4),
     (moved_to_the_end, "reordered", 3, 3),
-    (duplicated, "duplicated", 5, 3),
     (not_an_object, "malformed", 4, None),
 ]
 
@@ -128,3 +127,62 @@ def test_a_known_head_catches_records_removed_from_the_end() -> None:
     assert report.problem is not None and report.problem.kind == "truncated"
     assert report.problem.seq == len(records) - 3  # the last record still there
     assert verify(records[:-2]).ok  # without the head the chain alone cannot tell
+
+
+def test_an_exact_copy_is_redelivery_not_tampering() -> None:
+    report = verify(duplicated(trail()))
+    assert report.ok and report.redelivered == [(5, 4)]
+    assert report.records == len(trail())
+    assert "1 redelivered exact copy skipped" in report.render()
+    strict = verify(duplicated(trail()), strict=True)
+    assert strict.problem is not None
+    assert (strict.problem.kind, strict.problem.position, strict.problem.seq) == (
+        "duplicated",
+        5,
+        3,
+    )
+
+
+def test_a_recomputed_tail_after_a_crash_passes() -> None:
+    """The records of an uncommitted batch written again, identically, after the originals."""
+    records = trail()
+    replayed = [*records[:6], *(dict(r) for r in records[3:6]), *records[6:]]
+    report = verify(replayed)
+    assert report.ok and [c for c, _ in report.redelivered] == [7, 8, 9]
+    # a copy cannot stand in for a removed record
+    assert not verify([*records[:3], *records[2:3], *records[4:]]).ok
+
+
+def test_a_changed_copy_is_still_caught() -> None:
+    records = trail()
+    copy = dict(records[3], body={**records[3]["body"], "severity": "info"})
+    report = verify([*records[:5], copy, *records[5:]])
+    assert report.problem is not None and report.problem.kind == "changed"
+    assert report.problem.position == 6
+
+
+def stream_trail() -> list[dict[str, Any]]:
+    """Two sources in one partition, chained separately and interleaved."""
+    chain = AuditChain(dedup_days=None)
+    states = {s: new_state(0, s) for s in ("alerts", "commands")}
+    out = []
+    for n, item in enumerate(items()):
+        source = "alerts" if n % 2 else "commands"
+        record = chain.record(states[source], item, origin={"topic": source, "offset": n})
+        assert record is not None
+        out.append(record)
+    return out
+
+
+def test_sources_of_one_partition_are_chained_independently() -> None:
+    records = stream_trail()
+    report = verify(records)
+    assert report.ok and sorted(report.heads) == ["0/alerts", "0/commands"]
+    assert "in 2 chain(s)" in report.render()
+    head = report.heads["0/alerts"].hash
+    assert verify(records, heads={"0/alerts": head}).ok
+    assert not verify(records[:-1], heads={"0/alerts": records[-1]["hash"]}).ok
+    del records[2]  # seq 1 of the commands chain
+    problem = verify(records).problem
+    assert problem is not None and (problem.kind, problem.chain) == ("removed", "0/commands")
+    assert "chain 0/commands, seq 2" in problem.render()

@@ -1,21 +1,26 @@
 """Appending to the audit chain of one partition.
 
-State per partition (JSON-shaped, kept by the stream in a table so a restart continues the
+State per chain (JSON-shaped, kept by the stream in a table so a restart continues the
 chain where it stopped):
 
-    {"partition": p, "seq": <next sequence number>, "head": <hash of the last record>,
-     "wm": <latest `at` seen>, "ids": {record_id: at}}
+    {"partition": p, "source": s (optional), "seq": <next sequence number>,
+     "head": <hash of the last record>, "wm": <latest `at` seen>, "ids": {record_id: at}}
 
-A record:
+A chain is identified by its partition and, in the stream, its source: the stream keeps one
+chain per partition p of each audited topic ("alerts", "commands", "actions"), because only
+the order of one topic partition is fixed (see `claimstream.audit.intake`). A record:
 
-    {"schema": "audit.v1", "partition": p, "seq": n, "kind": "alert" | "command" | "review" |
-     "manual", "record_id": ..., "at": <event time>, "body": {...},
+    {"schema": "audit.v1", "partition": p, "source": s (when the state has one), "seq": n,
+     "kind": "alert" | "command" | "review" | "manual", "record_id": ..., "at": <event time>,
+     "body": {...}, "origin": {"topic", "partition", "offset"} (when given),
      "prev_hash": <hash of record n-1, or 64 zeros for n = 0>, "hash": <SHA-256>}
 
 `record_id` is the deterministic id of what is recorded (alert id, command id, review or
-action id), so a redelivered input appends nothing: the ids seen in the last `dedup_days` of
-event time are remembered. One writer per partition is the caller's job (the partition's
-owner in the stream): two writers would fork the chain, which `verify` reports.
+action id). With `dedup_days` set, a redelivered input appends nothing: the ids seen in the
+last `dedup_days` of event time are remembered. The stream sets it to None and drops
+redeliveries by source offset instead (constant-size state). One writer per chain is the
+caller's job (the partition's owner in the stream): two writers would fork the chain, which
+`verify` reports.
 """
 
 from __future__ import annotations
@@ -35,21 +40,31 @@ State = dict[str, Any]
 Auditable = Alert | Command | Verdict | ManualUnfreeze | Remediation
 
 
-def new_state(partition: int) -> State:
-    return {"partition": partition, "seq": 0, "head": GENESIS, "wm": None, "ids": {}}
+def new_state(partition: int, source: str | None = None) -> State:
+    state: State = {"partition": partition, "seq": 0, "head": GENESIS, "wm": None, "ids": {}}
+    if source is not None:
+        state["source"] = source
+    return state
 
 
 @dataclass(frozen=True, slots=True)
 class AuditChain:
-    #: how long (event time) a record id is remembered to drop redeliveries
-    dedup_days: float = 7.0
+    #: how long (event time) a record id is remembered to drop redeliveries; None: not at all
+    dedup_days: float | None = 7.0
 
     def append(
-        self, state: State, kind: Kind, record_id: str, body: dict[str, Any], at: str
+        self,
+        state: State,
+        kind: Kind,
+        record_id: str,
+        body: dict[str, Any],
+        at: str,
+        *,
+        origin: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """The next record of the partition, or None when `record_id` was recorded already."""
+        """The next record of the chain, or None when `record_id` was recorded already."""
         ts = to_ts(at)
-        if record_id in state["ids"]:
+        if self.dedup_days is not None and record_id in state["ids"]:
             return None
         record: dict[str, Any] = {
             "schema": "audit.v1",
@@ -61,20 +76,28 @@ class AuditChain:
             "body": body,
             "prev_hash": state["head"],
         }
+        if state.get("source") is not None:
+            record["source"] = state["source"]
+        if origin is not None:
+            record["origin"] = origin
         record["hash"] = digest(record)
         state["seq"] += 1
         state["head"] = record["hash"]
-        state["ids"][record_id] = ts
         state["wm"] = ts if state["wm"] is None else max(state["wm"], ts)
+        if self.dedup_days is None:
+            return record
+        state["ids"][record_id] = ts
         cutoff = state["wm"] - self.dedup_days * DAY
         for old in [r for r, seen in state["ids"].items() if seen < cutoff]:
             del state["ids"][old]
         return record
 
-    def record(self, state: State, item: Auditable) -> dict[str, Any] | None:
+    def record(
+        self, state: State, item: Auditable, *, origin: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """Append an alert, command, review or manual action with its natural id and time."""
         kind, record_id, body, at = describe(item)
-        return self.append(state, kind, record_id, body, at)
+        return self.append(state, kind, record_id, body, at, origin=origin)
 
 
 def describe(item: Auditable) -> tuple[Kind, str, dict[str, Any], str]:

@@ -1,11 +1,47 @@
 """The audit agent: alerts, commands and people's actions appended to the audit hash chain.
 
-(Being built. Until then this installs nothing.)
+One agent reads `claimstream.alerts.v1`, `claimstream.commands.v1` and
+`claimstream.actions.v1`; the work is in `claimstream.audit.intake` (pure). Partition p of the
+three topics, of `claimstream.audit.v1` and of the `audit-chain` table's changelog belong to one
+co-partition group: faust's assignor (`PartitionAssignor._get_copartitioned_groups`) puts every
+subscribed topic with the same partition count and the same subscribing workers in one group
+and `CopartitionedAssignor` gives partition p of every topic of a group to the same worker, the
+changelog's partition p included (as its active). So the worker that owns input partition p is
+the only writer of audit partition p and of its chain state. The audit topic's partition count
+is checked against the inputs' at start (it is an output, not subscribed).
+
+Per batch, in the at-least-once order of `Pipeline`:
+
+1. `AuditIntake.process` (pure): per source partition chain, records in source offset order;
+   unreadable records become dead letters;
+2. the audit records go to `claimstream.audit.v1` partition p, and the batch waits for their
+   delivery (retried until it succeeds: a record must not be dropped);
+3. dead letters go to every sink (`runtime.sinks`), retried likewise;
+4. each changed partition's chain state is stored once in the table and its changelog
+   partition p;
+5. the caller acks the batch; faust commits only acked offsets, after flushing the producer.
+
+A crash between 2 and 5 makes the next owner recompute the same records from the last stored
+state (exact copies on the topic, which `claimstream audit verify` counts as redelivery); a
+crash after 4 leaves inputs whose offset is below the stored chain offset, which are skipped.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+
+from claimstream.audit.intake import SOURCES, AuditIntake, Input, IntakeResult
+from claimstream.sinks.base import Outputs, Sink
+from claimstream.stream.batches import ack_all, queue_batches
+from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.publish import Out
 
 if TYPE_CHECKING:
     import faust
@@ -13,6 +49,194 @@ if TYPE_CHECKING:
     from claimstream.stream.app import Runtime
     from claimstream.stream.publish import BatchPublisher
 
+log = logging.getLogger(__name__)
+AUDIT_TOPIC = "claimstream.audit.v1"
+TABLE = "audit-chain"
+_RETRY_MAX = 5.0
+
+
+@dataclass(slots=True)
+class AuditCounters:
+    batches: int = 0
+    inputs: int = 0
+    records: int = 0
+    redelivered: int = 0
+    dead_letters: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class AuditWriter:
+    """Runs a batch through the intake and hands its outputs and state over, in order."""
+
+    def __init__(
+        self,
+        intake: AuditIntake,
+        table: Any,
+        *,
+        publisher: BatchPublisher,
+        sinks: Sequence[Sink],
+        audit_topic: str,
+        changelog_topic: str,
+        pointer: PartitionPointer,
+        metrics: Any = None,
+    ) -> None:
+        self.intake = intake
+        self.table = table
+        self.publisher = publisher
+        self.sinks = tuple(sinks)
+        self.audit_topic = audit_topic
+        self.changelog_topic = changelog_topic
+        self.pointer = pointer
+        self.metrics = metrics
+        self.counters = AuditCounters()
+        self.stopping = False
+        self._changelog_pending: list[Any] = []
+
+    async def handle(self, inputs: list[Input]) -> IntakeResult:
+        result = self.intake.process(inputs)
+        if result.records:
+            out: list[Out] = [
+                (self.audit_topic, r["record_id"].encode(), orjson.dumps(r), p)
+                for p, r in result.records
+            ]
+            await self._retrying("audit topic", lambda: self.publisher.send_and_wait(out))
+        if result.dead_letters:
+            outputs = Outputs(dead_letters=result.dead_letters)
+            for sink in self.sinks:
+                await self._retrying(sink.name, _writer(sink, outputs))
+        await self.write(result.states)
+        c = self.counters
+        c.batches += 1
+        c.inputs += len(inputs)
+        c.records += len(result.records)
+        c.redelivered += result.redelivered
+        c.dead_letters += len(result.dead_letters)
+        if self.metrics is not None:
+            for letter in result.dead_letters:
+                self.metrics.dead_letter(letter.reason)
+        return result
+
+    async def write(self, states: dict[int, Any]) -> None:
+        """Store each partition's chain state and append it to changelog partition p."""
+        if not states:
+            return
+        store = self.table.data
+        out: list[Out] = []
+        for partition, state in states.items():
+            key = str(partition)
+            with self.pointer.writing_to(partition):
+                store[key] = state
+            out.append((self.changelog_topic, key.encode(), orjson.dumps(state), partition))
+        self._check_changelog()
+        self._changelog_pending.extend(await self.publisher.send(out))
+
+    def _check_changelog(self) -> None:
+        still: list[Any] = []
+        for future in self._changelog_pending:
+            if not future.done():
+                still.append(future)
+            elif future.exception() is not None:
+                raise RuntimeError("an audit-chain changelog write failed") from future.exception()
+        self._changelog_pending = still
+
+    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await attempt()
+                return
+            except Exception:  # retried: an audit record or dead letter must not be dropped
+                log.exception("audit: writing to %s failed; retrying in %.1f s", what, delay)
+                if self.stopping:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+
+
+def _writer(sink: Sink, outputs: Outputs) -> Callable[[], Awaitable[None]]:
+    async def write() -> None:
+        await sink.write(outputs)
+
+    return write
+
 
 def install_audit(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> None:
-    """Add the audit agent and its chain-head table to `app`."""
+    """Add the audit agent and its chain-state table to `app`."""
+    topology = runtime.topology
+    settings = runtime.settings
+    partitions = topology.default_partitions
+    sources = tuple(SOURCES)
+    for name in (*sources, AUDIT_TOPIC):
+        spec = topology.topic(name)  # KeyError if topics.toml no longer declares it
+        if spec.partitions != partitions:
+            raise ValueError(
+                f"{name} has {spec.partitions} partitions, the audit needs {partitions} "
+                "(partition p of the audited topics is chained in audit partition p)"
+            )
+    changelog = topology.changelog_topic(TABLE)
+    codec = StateCodec()
+    table: Any = app.Table(
+        TABLE,
+        default=None,
+        partitions=partitions,
+        key_type=str,
+        changelog_topic=app.topic(
+            changelog.name,
+            partitions=partitions,
+            key_type=str,
+            key_serializer="raw",
+            value_serializer=codec,
+            compacting=True,
+            acks=False,
+            internal=False,
+        ),
+    )
+    table.key_serializer = "raw"  # as in app._add_kind: raw UTF-8 keys, orjson states
+    table.value_serializer = codec
+    topic = app.topic(
+        *sources,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+    writer = AuditWriter(
+        AuditIntake(lambda p: table.data.get(str(p))),
+        table,
+        publisher=publisher,
+        sinks=runtime.sinks,
+        audit_topic=AUDIT_TOPIC,
+        changelog_topic=changelog.name,
+        pointer=PartitionPointer(sources[0]),
+        metrics=runtime.metrics,
+    )
+    app.claimstream_audit = writer  # type: ignore[attr-defined]  # for tests and /status
+
+    async def stopping(sender: Any, *args: Any, **kwargs: Any) -> None:
+        writer.stopping = True
+
+    app.on_before_shutdown.connect(cast(Any, stopping))
+
+    async def handle(events: list[Any]) -> None:
+        inputs = [
+            Input(m.topic, m.partition, m.offset, m.value)
+            for m in (event.message for event in events)
+        ]
+        started = time.perf_counter()
+        await writer.handle(inputs)
+        log.debug("audit batch of %d in %.3f s", len(inputs), time.perf_counter() - started)
+
+    async def audit(stream: Any) -> None:
+        await runtime.ensure_started()
+        if settings.batch_reader == "take":
+            async for events in stream.take_events(settings.batch_size, settings.batch_within):
+                await handle(events)
+            return
+        async for events in queue_batches(app, stream, settings.batch_size, settings.batch_within):
+            await handle(events)
+            ack_all(events)
+
+    app.agent(topic, name="claimstream.audit", concurrency=1)(audit)

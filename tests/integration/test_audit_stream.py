@@ -1,0 +1,271 @@
+"""The audit agent in a real worker on the real broker: alerts, commands and actions chained
+per source partition into claimstream.audit.v1; `claimstream audit verify --topic` passes on
+it and names a deliberately altered record (a copy of the trail with one record changed, in a
+fresh topic) and a record removed from a file dump.
+
+Sanctions are disabled in this worker (the audit must stand on its own); the actions are
+produced straight to claimstream.actions.v1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from claimstream.audit.canonical import digest
+from claimstream.cli.main import main
+from claimstream.core.outputs import Scope
+from claimstream.localbroker import BrokerStartError, LocalBroker
+from claimstream.sanctions.actions import ManualUnfreeze, Verdict
+from claimstream.sanctions.codec import action_key, action_to_dict
+from claimstream.simulate import generate
+from claimstream.topicadmin import apply_topics_sync
+from claimstream.topicread import TopicReader, TopicRecord
+from claimstream.topology import load_topology
+from tests.integration.stream_support import (
+    PARTITIONS,
+    WorkerProcess,
+    event_messages,
+    produce,
+    recent_start,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+ALERTS = "claimstream.alerts.v1"
+COMMANDS = "claimstream.commands.v1"
+ACTIONS = "claimstream.actions.v1"
+AUDIT = "claimstream.audit.v1"
+DEAD = "claimstream.dead-letter.v1"
+SOURCES = {ALERTS: "alerts", COMMANDS: "commands", ACTIONS: "actions"}
+BAD = [(ALERTS, b"A1", b"not json"), (ACTIONS, b"X1", b'{"type": "review"}')]
+
+
+def read(bootstrap: str, topic: str) -> list[TopicRecord]:
+    async def run() -> list[TopicRecord]:
+        async with TopicReader(bootstrap, topic) as reader:
+            return await reader.read_new()
+
+    return asyncio.run(run())
+
+
+def actions() -> list[tuple[str, bytes, bytes]]:
+    people: list[Any] = [
+        Verdict(
+            f"alr-{n}",
+            "confirmed" if n % 3 else "false_positive",
+            "li",
+            f"2026-03-0{n}T10:00:00+08:00",
+        )
+        for n in range(1, 8)
+    ]
+    people += [
+        ManualUnfreeze(
+            Scope("institution", f"H00{n}"), "appeal upheld", "wang", f"2026-03-0{n}T11:00:00+08:00"
+        )
+        for n in range(1, 5)
+    ]
+    return [(ACTIONS, action_key(a).encode(), orjson.dumps(action_to_dict(a))) for a in people]
+
+
+@dataclass
+class Trail:
+    broker: LocalBroker
+    sources: dict[tuple[str, int, int], TopicRecord]  # valid source records by origin
+    audit: list[TopicRecord]
+    dead: list[Any]
+
+
+def chained(audit: list[TopicRecord]) -> set[tuple[str, int, int]]:
+    out = set()
+    for r in audit:
+        origin = orjson.loads(r.value or b"{}").get("origin", {})
+        out.add((origin.get("topic"), origin.get("partition"), origin.get("offset")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trail]:
+    try:
+        broker = LocalBroker().start()
+    except BrokerStartError as exc:
+        pytest.skip(f"local broker unavailable: {exc}")
+    worker = WorkerProcess(
+        broker.url,
+        env={"CLAIMSTREAM_SANCTIONS_ENABLED": "false"},
+        log_path=tmp_path_factory.mktemp("audit") / "worker.log",
+    )
+    try:
+        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
+        assert report.in_sync, report.format_table()
+        worker.start()
+        events = list(generate(1500, seed=11, start=recent_start()))
+        produce(broker.bootstrap, [*event_messages(events), *actions(), *BAD])
+        bad = {(t, v) for t, _, v in BAD}
+
+        def complete() -> Trail | None:
+            assert worker.proc is not None and worker.proc.poll() is None, "worker exited"
+            sources = {
+                (r.topic, r.partition, r.offset): r
+                for topic in SOURCES
+                for r in read(broker.bootstrap, topic)
+                if (r.topic, r.value) not in bad
+            }
+            alerts = sum(1 for t, _, _ in sources if t == ALERTS)
+            if alerts < 5:
+                return None
+            audit = read(broker.bootstrap, AUDIT)
+            if not set(sources) <= chained(audit):
+                return None
+            dead = [orjson.loads(r.value or b"") for r in read(broker.bootstrap, DEAD)]
+            return Trail(broker, sources, audit, dead)
+
+        # the alerts keep coming while the worker works through the events: wait until it is
+        # idle (same counts twice) with everything chained
+        previous: list[int] = []
+
+        def settled() -> Trail | None:
+            nonlocal previous
+            found = complete()
+            counts = [len(found.sources), len(found.audit)] if found else []
+            stable = found if found and counts == previous else None
+            previous = counts
+            return stable
+
+        found = wait_for(settled, 180, "every alert, command and action chained", interval=2)
+        assert worker.stop() == 0
+        yield found
+    finally:
+        worker.stop()
+        broker.stop()
+
+
+def test_every_source_record_is_chained_once_in_its_partition(trail: Trail) -> None:
+    records = [orjson.loads(r.value or b"") for r in trail.audit]
+    by_origin: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for audit_record, record in zip(trail.audit, records, strict=True):
+        origin = record["origin"]
+        key = (origin["topic"], origin["partition"], origin["offset"])
+        assert by_origin.setdefault(key, record) == record  # copies only, never a fork
+        assert audit_record.partition == origin["partition"] == record["partition"]
+        assert record["source"] == SOURCES[origin["topic"]]
+        assert record["hash"] == digest(record)
+    assert set(by_origin) == set(trail.sources)
+    for key, source in trail.sources.items():
+        body = orjson.loads(source.value or b"")
+        record = by_origin[key]
+        if key[0] == ALERTS:
+            assert (record["kind"], record["record_id"]) == ("alert", body["alert_id"])
+        elif key[0] == COMMANDS:
+            assert (record["kind"], record["record_id"]) == ("command", body["command_id"])
+        else:
+            assert record["kind"] in ("review", "manual") and record["body"]["by"] == body["by"]
+    kinds = {r["kind"] for r in records}
+    assert kinds == {"alert", "command", "review", "manual"}
+
+
+def test_unreadable_records_are_dead_lettered_with_origin(trail: Trail) -> None:
+    origins = {
+        (d["origin"]["topic"], d["reason"])
+        for d in trail.dead
+        if d["origin"].get("topic") in SOURCES
+    }
+    assert origins == {(ALERTS, "not_json"), (ACTIONS, "invalid_field")}
+
+
+def test_verify_reads_the_topic_and_passes(
+    trail: Trail, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["audit", "verify", "--topic", AUDIT, "--bootstrap", trail.broker.bootstrap]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"OK: {len(chained(trail.audit))} record(s) in "), out
+    assert main([*argv, "--json"]) == 0
+    report = orjson.loads(capsys.readouterr().out)
+    assert report["ok"] and {name.partition("/")[2] for name in report["heads"]} == set(
+        SOURCES.values()
+    )
+
+
+def _copy_topic(bootstrap: str, name: str, records: list[tuple[int, bytes | None, bytes]]) -> None:
+    async def run() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, PARTITIONS, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(run())
+    produce_to(bootstrap, name, records)
+
+
+def produce_to(bootstrap: str, topic: str, records: list[tuple[int, bytes | None, bytes]]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            futures = [
+                await producer.send(topic, value=v, key=k, partition=p) for p, k, v in records
+            ]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def test_an_altered_record_in_the_topic_is_caught_and_named(
+    trail: Trail, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ordered = sorted(trail.audit, key=lambda r: (r.partition, r.offset))
+    victim = next(
+        i
+        for i, r in enumerate(ordered)
+        if orjson.loads(r.value or b"")["kind"] == "alert"
+        and orjson.loads(r.value or b"")["seq"] > 0
+    )
+    records: list[tuple[int, bytes | None, bytes]] = []
+    for i, r in enumerate(ordered):
+        value = r.value or b""
+        if i == victim:
+            record = orjson.loads(value)
+            record["body"]["severity"] = "info"  # someone downgrades an alert
+            value = orjson.dumps(record)
+        records.append((r.partition, r.key, value))
+    tampered = "test.audit.tampered"
+    _copy_topic(trail.broker.bootstrap, tampered, records)
+    argv = ["audit", "verify", "--topic", tampered, "--bootstrap", trail.broker.bootstrap]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    original = orjson.loads(ordered[victim].value or b"")
+    offset = sum(1 for r in ordered[:victim] if r.partition == ordered[victim].partition)
+    expected = (
+        f"changed: {tampered}[{original['partition']}]@{offset} "
+        f"(chain {original['partition']}/alerts, seq {original['seq']}, {original['record_id']})"
+    )
+    assert expected in out, out
+
+
+def test_a_record_removed_from_a_dump_is_caught(
+    trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ordered = sorted(trail.audit, key=lambda r: (r.partition, r.offset))
+    lines = [r.value or b"" for r in ordered]
+    file = tmp_path / "audit.jsonl"
+    file.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["audit", "verify", "--file", str(file)]) == 0
+    capsys.readouterr()
+    gone = next(i for i, v in enumerate(lines) if orjson.loads(v)["seq"] == 1)
+    file.write_bytes(b"\n".join(lines[:gone] + lines[gone + 1 :]) + b"\n")
+    assert main(["audit", "verify", "--file", str(file)]) == 1
+    assert "removed: line" in capsys.readouterr().out
