@@ -155,3 +155,66 @@ def test_a_claim_with_items_is_parsed() -> None:
     event = decode_event(orjson.dumps(claim))
     assert isinstance(event, Event)
     assert event.body.items[0].special_exam is True  # type: ignore[union-attr]
+
+
+CLAIM: dict[str, Any] = {
+    **{k: v for k, v in VALID.items() if k not in ("drug_code", "days_supply", "quantity")},
+    "event_type": "claim",
+    "claim_id": "C1",
+    "visit_type": "outpatient",
+    "total_amount": 10,
+    "fund_amount": 5,
+}
+
+
+@pytest.mark.parametrize("category", [[], {}, ["exam"], {"a": 1}, None, 3])
+def test_an_item_category_of_any_json_type_is_a_rejection_not_a_crash(category: Any) -> None:
+    item = {"code": "X", "category": category, "quantity": 1, "unit_price": 1}
+    result = decode_event(orjson.dumps({**CLAIM, "items": [item]}))
+    assert isinstance(result, Rejection) and result.reason == "invalid_field"
+    assert "items[0].category" in result.detail
+
+
+@pytest.mark.parametrize("field", ["quantity", "unit_price"])
+def test_an_integer_too_large_for_a_float_is_a_rejection_not_a_crash(field: str) -> None:
+    item = {"code": "X", "category": "exam", "quantity": 1, "unit_price": 1, field: 10**400}
+    result = decode_event({**CLAIM, "items": [item]})  # only a dict can carry such an int
+    assert isinstance(result, Rejection) and result.reason == "invalid_field"
+    assert result.detail == f"items[0].{field} must be a number"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id": "\xed\xa0\x80"}',  # an encoded surrogate
+        b'{"event_id": "\xf4\x90\x80\x80"}',  # beyond U+10FFFF
+        b'{"event_id": "\xc0\xaf"}',  # overlong
+        b'{"event_id": "e1", "x": "\xff"}',
+        b"\xff\xfe",
+    ],
+)
+def test_invalid_utf8_anywhere_is_not_utf8_rather_than_not_json(raw: bytes) -> None:
+    result = decode_event(raw)
+    assert isinstance(result, Rejection) and result.reason == "not_utf8"
+
+
+@pytest.mark.parametrize(
+    ("fields", "detail"),
+    [
+        ({"quantity": float("nan")}, "quantity must be a number"),
+        ({"quantity": 1e308 * 10}, "quantity must be a number"),
+        ({"quantity": 1e300}, None),  # at the fast path's bound: the checked path accepts it
+        ({"quantity": -0.5}, "quantity must be greater than 0, got -0.5"),
+        ({"chronic": None, "long_term_rx": None, "drug_name": None}, None),
+        ({"drug_name": ""}, "drug_name must be a non-empty string when present"),
+        ({"atc_code": 5}, "atc_code must be a non-empty string when present"),
+    ],
+)
+def test_the_fast_and_checked_paths_agree_on_dispense_edge_cases(
+    fields: dict[str, Any], detail: str | None
+) -> None:
+    result = decode_event({**VALID, **fields})
+    if detail is None:
+        assert isinstance(result, Event)
+    else:
+        assert isinstance(result, Rejection) and result.detail == detail

@@ -37,14 +37,16 @@ def decode_event(raw: bytes | str | dict[str, Any]) -> Event | Rejection:
         if isinstance(raw, dict):
             obj: Any = raw
         else:
-            if isinstance(raw, bytes):
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    return Rejection("not_utf8", "the message is not valid UTF-8")
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
+                # orjson validates all of its input as UTF-8 first, so whatever Python cannot
+                # decode fails here too: telling the two apart costs nothing on good input.
+                if isinstance(raw, bytes):
+                    try:
+                        raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return Rejection("not_utf8", "the message is not valid UTF-8")
                 return Rejection("not_json", f"the message is not JSON: {exc}")
         if not isinstance(obj, dict):
             return Rejection("not_object", f"expected a JSON object, got {type(obj).__name__}")
@@ -131,7 +133,8 @@ def _timestamp(value: str) -> float:
         raise InvalidEvent(
             "invalid_field", f"occurred_at {value!r} is not an ISO-8601 timestamp"
         ) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    # fromisoformat sets a fixed-offset `timezone` or nothing, so tzinfo alone tells.
+    if parsed.tzinfo is None:
         raise InvalidEvent(
             "naive_timestamp",
             f"occurred_at {value!r} has no UTC offset (write e.g. 2026-03-01T08:00:00+08:00)",
@@ -178,13 +181,20 @@ def _req_number(obj: dict[str, Any], name: str, *, positive: bool = False) -> fl
 
 
 def _number(value: Any, name: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise InvalidEvent("invalid_field", f"{name} must be a number")
     if positive and value <= 0:
         raise InvalidEvent("invalid_field", f"{name} must be greater than 0, got {value}")
     if value < 0:
         raise InvalidEvent("invalid_field", f"{name} must not be negative, got {value}")
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float (from a dict, or orjson's u64)
+        return False
 
 
 def _choice(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str:
@@ -200,9 +210,46 @@ _KIND_NAMES: dict[type, str] = {int: "an integer", str: "a string", bool: "a boo
 
 
 # --- per-type bodies -----------------------------------------------------------------------
+#
+# Each body has a fast path that accepts only the common, fully valid shape (exact types, in
+# range) and builds the same values the checked path would; anything else goes to the checked
+# path, which names the first field that is wrong. So the fast path never decides a rejection.
+
+#: numbers at or above this take the checked path (which also refuses what is not finite or
+#: is an integer too large for a float); no real amount or quantity comes near it
+_HUGE = 1e300
 
 
 def _dispense(obj: dict[str, Any]) -> Body:
+    get = obj.get
+    drug_code, days, quantity = get("drug_code"), get("days_supply"), get("quantity")
+    drug_name, atc_code = get("drug_name"), get("atc_code")
+    long_term_rx, chronic = get("long_term_rx"), get("chronic")
+    if (
+        type(days) is int
+        and days > 0
+        and type(drug_code) is str
+        and drug_code
+        and (type(quantity) is float or type(quantity) is int)
+        and 0 < quantity < _HUGE
+        and (drug_name is None or (type(drug_name) is str and drug_name))
+        and (atc_code is None or (type(atc_code) is str and atc_code))
+        and (long_term_rx is None or long_term_rx is True or long_term_rx is False)
+        and (chronic is None or chronic is True or chronic is False)
+    ):
+        return Dispense(
+            drug_code,
+            days,
+            float(quantity),
+            drug_name,
+            atc_code,
+            long_term_rx or False,
+            chronic or False,
+        )
+    return _dispense_checked(obj)
+
+
+def _dispense_checked(obj: dict[str, Any]) -> Body:
     days = obj.get("days_supply")
     if days is None:
         raise InvalidEvent("missing_field", "required field 'days_supply' is missing")
@@ -221,12 +268,34 @@ def _dispense(obj: dict[str, Any]) -> Body:
     )
 
 
+_MODES = frozenset(("online", "offline"))
+
+
 def _consultation(obj: dict[str, Any]) -> Body:
-    mode = _choice(obj, "mode", frozenset(("online", "offline")))
+    mode, consultation_id = obj.get("mode"), obj.get("consultation_id")
+    if (type(mode) is str and (mode == "online" or mode == "offline")) and (
+        consultation_id is None or (type(consultation_id) is str and consultation_id)
+    ):
+        return Consultation(cast(Any, mode), consultation_id)
+    mode = _choice(obj, "mode", _MODES)
     return Consultation(mode=cast(Any, mode), consultation_id=_opt_str(obj, "consultation_id"))
 
 
 def _stay(obj: dict[str, Any]) -> Body:
+    get = obj.get
+    admission_id, diagnosis_code, emergency = (
+        get("admission_id"),
+        get("diagnosis_code"),
+        get("emergency"),
+    )
+    if (
+        type(admission_id) is str
+        and admission_id
+        and type(diagnosis_code) is str
+        and diagnosis_code
+        and (emergency is None or emergency is True or emergency is False)
+    ):
+        return Stay(admission_id, diagnosis_code, emergency or False)
     return Stay(
         admission_id=_req_str(obj, "admission_id"),
         diagnosis_code=_req_str(obj, "diagnosis_code"),
@@ -235,6 +304,72 @@ def _stay(obj: dict[str, Any]) -> Body:
 
 
 def _claim(obj: dict[str, Any]) -> Body:
+    get = obj.get
+    claim_id, visit_type = get("claim_id"), get("visit_type")
+    total, fund, standard = get("total_amount"), get("fund_amount"), get("drg_standard_cost")
+    drg_code, diagnosis_code = get("drg_code"), get("diagnosis_code")
+    level, raw_items = get("institution_level"), get("items")
+    items = (
+        () if raw_items is None else (_items_fast(raw_items) if type(raw_items) is list else None)
+    )
+    if (
+        items is not None
+        and type(claim_id) is str
+        and claim_id
+        and type(visit_type) is str
+        and visit_type in _VISIT_TYPES
+        and (type(total) is float or type(total) is int)
+        and 0 <= total < _HUGE
+        and (type(fund) is float or type(fund) is int)
+        and 0 <= fund < _HUGE
+        and (drg_code is None or (type(drg_code) is str and drg_code))
+        and (
+            standard is None
+            or ((type(standard) is float or type(standard) is int) and 0 < standard < _HUGE)
+        )
+        and (diagnosis_code is None or (type(diagnosis_code) is str and diagnosis_code))
+        and (level is None or (type(level) is str and level))
+    ):
+        return Claim(
+            claim_id,
+            visit_type,  # type: ignore[arg-type]  # checked against _VISIT_TYPES above
+            float(total),
+            float(fund),
+            drg_code,
+            None if standard is None else float(standard),
+            diagnosis_code,
+            level,
+            items,
+        )
+    return _claim_checked(obj)
+
+
+def _items_fast(raw_items: list[Any]) -> tuple[ClaimItem, ...] | None:
+    """The items when all are well formed (the common case), else None (check one by one)."""
+    items = []
+    for item in raw_items:
+        if type(item) is not dict:
+            return None
+        get = item.get
+        code, category, special = get("code"), get("category"), get("special_exam", False)
+        quantity, price = get("quantity"), get("unit_price")
+        if not (
+            type(code) is str
+            and code
+            and type(category) is str
+            and category in _ITEM_CATEGORIES
+            and (special is True or special is False)
+            and (type(quantity) is float or type(quantity) is int)
+            and 0 < quantity < _HUGE
+            and (type(price) is float or type(price) is int)
+            and 0 <= price < _HUGE
+        ):
+            return None
+        items.append(ClaimItem(code, cast(Any, category), float(quantity), float(price), special))
+    return tuple(items)
+
+
+def _claim_checked(obj: dict[str, Any]) -> Body:
     raw_items = obj.get("items")
     if raw_items is None:
         raw_items = []
@@ -264,7 +399,7 @@ def _item(item: Any, index: int) -> ClaimItem:
     if not isinstance(code, str) or not code:
         raise InvalidEvent("invalid_field", f"{where}.code must be a non-empty string")
     category = item.get("category")
-    if category not in _ITEM_CATEGORIES:
+    if not isinstance(category, str) or category not in _ITEM_CATEGORIES:
         raise InvalidEvent(
             "invalid_field",
             f"{where}.category {category!r} is not one of {', '.join(sorted(_ITEM_CATEGORIES))}",
@@ -274,7 +409,7 @@ def _item(item: Any, index: int) -> ClaimItem:
         raise InvalidEvent("invalid_field", f"{where}.special_exam must be a boolean")
     return ClaimItem(
         code=code,
-        category=category,
+        category=cast(Any, category),
         quantity=_number(item.get("quantity"), f"{where}.quantity", positive=True),
         unit_price=_number(item.get("unit_price"), f"{where}.unit_price"),
         special_exam=special,
