@@ -375,3 +375,81 @@ def test_a_freeze_ends_by_expiry_once_event_time_passes_its_local_midnight(
     wait_for(
         lambda: world.registry_entry("institution:HS4") is None, 30, "the freeze lifted in Redis"
     )
+
+
+def offline_decisions(envelopes: list[tuple[bytes | None, dict[str, Any]]]) -> dict[str, set[str]]:
+    """The ladder applied offline to the alert envelopes of claimstream.repartition.subject,
+    each subject's in the order they reached it: decision ids by command action / notice
+    schema. Without ticks other than each input's own time."""
+    from claimstream.core.outputs import Command
+    from claimstream.sanctions import Escalation
+    from claimstream.sanctions.codec import alert_from_dict, to_ts
+    from claimstream.sanctions.processor import parse_subject_key
+
+    esc = Escalation()
+    states: dict[str, Any] = {}
+    out: dict[str, set[str]] = {}
+    for raw_key, envelope in envelopes:
+        assert raw_key is not None and envelope["type"] == "alert", envelope
+        key = raw_key.decode()
+        a = alert_from_dict(envelope["alert"])
+        state = states.setdefault(key, esc.new_state(parse_subject_key(key)))
+        for d in esc.on_alert(state, a, to_ts(a.occurred_at)):
+            if isinstance(d, Command):
+                out.setdefault(d.action, set()).add(d.command_id)
+            else:
+                record = d.to_dict()
+                ident = next(v for k, v in record.items() if k.endswith("_id"))
+                out.setdefault(record["schema"], set()).add(ident)
+    return out
+
+
+def test_a_simulated_month_escalates_as_the_ladder_does_offline(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A backlog of 25 days of events (abuse injected) caught up in seconds: the ticks must
+    not run ahead of alerts still on their way, so the stream decides what the ladder decides
+    offline when given each subject's alerts in the order they reached it."""
+    from claimstream.sanctions import Escalation
+    from claimstream.sanctions.codec import alert_from_dict
+    from claimstream.simulate import generate
+    from tests.integration.stream_support import recent_start, replay_ids
+
+    events = list(generate(2500, seed=11, start=recent_start()))
+    expected_alerts, _, _ = replay_ids(events)
+    w = SanctionsWorld(redis_url, log_path=tmp_path / "worker.log").start()
+    try:
+        w.events(*events)
+        alerts = w.wait(ALERTS, lambda got: {v["alert_id"] for _, v in got} >= expected_alerts, 120)
+        fanned_out = sum(len(Escalation().subjects(alert_from_dict(v))) for _, v in alerts)
+        envelopes = w.wait(
+            "claimstream.repartition.subject", lambda got: len(got) >= fanned_out, 60
+        )
+        expected = offline_decisions(envelopes)
+        assert expected.get("warning.v1") and expected.get("FREEZE"), expected
+
+        def decided() -> dict[str, set[str]]:
+            got: dict[str, set[str]] = {}
+            for _, c in w.read(COMMANDS):
+                if c["rule"] in ("escalation", "doctor_points", "credit_grade"):
+                    got.setdefault(c["action"], set()).add(c["command_id"])
+            for _, n in w.read(NOTICES):
+                ident = next(v for k, v in n.items() if k.endswith("_id"))
+                got.setdefault(n["schema"], set()).add(ident)
+            return got
+
+        def agrees() -> bool:
+            got = decided()
+            return all(
+                got.get(kind, set()) == ids for kind, ids in expected.items() if kind != "UNFREEZE"
+            )
+
+        try:
+            wait_for(agrees, 60, "the stream's decisions to equal the offline ladder's")
+        except AssertionError:
+            got = decided()
+            diff = {k: (got.get(k, set()) ^ v) for k, v in expected.items()}
+            raise AssertionError(f"stream vs offline differ: {diff}") from None
+        assert expected.get("UNFREEZE", set()) <= decided().get("UNFREEZE", set())
+    finally:
+        w.stop()
