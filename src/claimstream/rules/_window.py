@@ -1,8 +1,15 @@
 """Helpers the catalogue's rules share: sorted rows, and threshold episodes over a trailing
 window.
 
-A row is a list whose first two fields are the event time and a unique id (the event id), kept
-sorted by (ts, id) so that the order, and so every result, does not depend on arrival order.
+A row is a sequence whose first two fields are the event time and a unique id (the event id),
+kept sorted by (ts, id) so that the order, and so every result, does not depend on arrival order.
+
+Rows and the sequences holding them are written as tuples and replaced, never changed in place:
+a tuple of numbers and strings is untracked by Python's cyclic garbage collector after the first
+collection it survives, whereas a list stays tracked for as long as it lives and every full
+collection visits it. State of a busy stream is mostly rows, so lists there made the collector
+the largest single cost of detection. A state read back from a changelog holds lists instead
+(JSON has only arrays); every function here reads both, and what it writes is tuples again.
 
 Episodes. The trailing window of row i covers the rows with ts in (ts_i - window, ts_i] up to
 row i itself. `count` turns such a slice into a number (rows, a sum, distinct patients...); it
@@ -24,7 +31,8 @@ import bisect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-Row = list[Any]
+Row = Sequence[Any]
+Rows = Sequence[Row]
 Count = Callable[[Sequence[Row]], float]
 
 
@@ -32,13 +40,18 @@ def order(row: Row) -> tuple[float, str]:
     return (row[0], row[1])
 
 
-def insert(rows: list[Row], row: Row) -> int | None:
-    """Insert `row` in (ts, id) order; None (and no change) when its id is already there."""
+def insert(rows: Rows, row: Row) -> tuple[tuple[Row, ...], int] | None:
+    """`rows` with `row` inserted in (ts, id) order, and its position; None when its id is
+    already there."""
     position = bisect.bisect_left(rows, (row[0], row[1]), key=order)
     if position < len(rows) and rows[position][1] == row[1]:
         return None
-    rows.insert(position, row)
-    return position
+    return (*rows[:position], row, *rows[position:]), position
+
+
+def replace(rows: Rows, index: int, row: Row) -> tuple[Row, ...]:
+    """`rows` with the row at `index` replaced by `row` (to flag it, say)."""
+    return (*rows[:index], row, *rows[index + 1 :])
 
 
 def rows_count(rows: Sequence[Row]) -> float:
@@ -46,12 +59,12 @@ def rows_count(rows: Sequence[Row]) -> float:
 
 
 def new_episodes(
-    rows: list[Row],
+    rows: Rows,
     position: int,
     window: float,
     threshold: float,
     count: Count,
-    alerted: list[str],
+    alerted: Sequence[str],
 ) -> list[tuple[int, int]]:
     """(index, window start) of each episode start the row inserted at `position` creates.
 
@@ -75,22 +88,22 @@ def _ts(row: Row) -> float:
     return float(row[0])
 
 
-def _start(rows: list[Row], index: int, window: float) -> int:
+def _start(rows: Rows, index: int, window: float) -> int:
     """The first row of row `index`'s trailing window (ts > ts_index - window)."""
     return bisect.bisect_right(rows, rows[index][0] - window, hi=index, key=_ts)
 
 
-def _count_at(rows: list[Row], index: int, window: float, count: Count) -> float:
+def _count_at(rows: Rows, index: int, window: float, count: Count) -> float:
     return count(rows[_start(rows, index, window) : index + 1])
 
 
 def _episode_alerted(
-    rows: list[Row],
+    rows: Rows,
     index: int,
     window: float,
     threshold: float,
     count: Count,
-    alerted: list[str],
+    alerted: Sequence[str],
 ) -> bool:
     """Whether a row of the episode starting at `index` was alerted already."""
     for later in range(index, len(rows)):
@@ -104,11 +117,11 @@ def _episode_alerted(
     return False
 
 
-def nothing_expires(rows: list[Row] | None, keep_from: float) -> bool:
+def nothing_expires(rows: Rows | None, keep_from: float) -> bool:
     """Whether `expire_rows` would keep every row (the common case, decided by the first)."""
     return bool(rows) and rows[0][0] >= keep_from  # type: ignore[index]
 
 
-def expire_rows(rows: list[Row], cutoff: float, keep: float) -> list[Row]:
+def expire_rows(rows: Rows, cutoff: float, keep: float) -> tuple[Row, ...]:
     """The rows with ts >= cutoff - keep (rows are sorted, so a bisect finds the first)."""
-    return rows[bisect.bisect_left(rows, cutoff - keep, key=_ts) :]
+    return tuple(rows[bisect.bisect_left(rows, cutoff - keep, key=_ts) :])

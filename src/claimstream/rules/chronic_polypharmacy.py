@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Dispense, Event
@@ -41,7 +41,7 @@ class ChronicPolypharmacySettings(RuleSettings):
         positive("window_days", self.window_days)
 
 
-def _distinct_drugs(rows: Sequence[list[Any]]) -> float:
+def _distinct_drugs(rows: Sequence[_window.Row]) -> float:
     return len({row[2] for row in rows})
 
 
@@ -58,9 +58,9 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
             body.drug_code, body.atc_code
         ):
             return []
-        rows: list[list[Any]] = state.setdefault("r", [])
-        alerted: list[str] = state.setdefault("alerted", [])
-        row = [
+        held: _window.Rows = state.setdefault("r", ())
+        alerted: Sequence[str] = state.setdefault("alerted", ())
+        row = (
             event.ts,
             event.event_id,
             body.drug_code,
@@ -68,20 +68,24 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
             event.institution_id,
             event.doctor_id,
             event.department_id,
-        ]
-        position = _window.insert(rows, row)
-        if position is None:
+        )
+        inserted = _window.insert(held, row)
+        if inserted is None:
             return []
+        rows, position = inserted
+        state["r"] = rows
         window = self.settings.window_days * DAY
-        findings = []
-        for index, start in _window.new_episodes(
+        episodes = _window.new_episodes(
             rows, position, window, self.settings.min_distinct_drugs, _distinct_drugs, alerted
-        ):
-            alerted.append(rows[index][1])
-            findings.append(self._finding(event.patient_id, rows[start : index + 1]))
-        return findings
+        )
+        if not episodes:
+            return []
+        state["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
+        return [
+            self._finding(event.patient_id, rows[start : index + 1]) for index, start in episodes
+        ]
 
-    def _finding(self, patient_id: str, rows: list[list[Any]]) -> Finding:
+    def _finding(self, patient_id: str, rows: _window.Rows) -> Finding:
         trigger = rows[-1]
         drugs = sorted({row[2] for row in rows})
         drug_code = trigger[2]
@@ -131,9 +135,9 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
         keep = 2 * self.settings.window_days * DAY
         if _window.nothing_expires(state.get("r"), cutoff - keep) and all(state.values()):
             return  # every row stays, so do the alerted ids (ids of held rows)
-        rows = _window.expire_rows(state.get("r", []), cutoff, keep)
+        rows = _window.expire_rows(state.get("r", ()), cutoff, keep)
         kept = {row[1] for row in rows}
-        alerted = [e for e in state.get("alerted", []) if e in kept]
+        alerted = tuple(e for e in state.get("alerted", ()) if e in kept)
         state.clear()
         if rows:
             state["r"] = rows

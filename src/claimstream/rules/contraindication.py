@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Dispense, Event
@@ -68,24 +68,25 @@ class Contraindication(Rule[ContraindicationSettings]):
             return []
         findings = []
         if classes & self._pair_classes:
-            rows: list[list[Any]] = state.setdefault("rx", [])
-            row = [
+            row = (
                 event.ts,
                 event.event_id,
                 body.drug_code,
-                sorted(classes),
+                tuple(sorted(classes)),
                 min(body.days_supply, self.settings.max_tracked_supply_days),
                 event.patient_age,
                 event.occurred_at,
                 event.institution_id,
                 event.doctor_id,
                 event.department_id,
-                [],
-            ]
-            position = _window.insert(rows, row)
-            if position is None:
+                (),
+            )
+            inserted = _window.insert(state.setdefault("rx", ()), row)
+            if inserted is None:
                 return []
-            findings.extend(self._interactions(event.patient_id, rows, position))
+            rows, position = inserted
+            state["rx"], found = self._interactions(event.patient_id, rows, position)
+            findings.extend(found)
         age = event.patient_age
         if "quinolone" in classes and age is not None and age < self.settings.quinolone_min_age:
             findings.append(self._quinolone(event, body, age))
@@ -116,8 +117,12 @@ class Contraindication(Rule[ContraindicationSettings]):
             department_id=event.department_id,
         )
 
-    def _interactions(self, patient_id: str, rows: list[list[Any]], position: int) -> list[Finding]:
-        """Check the new row and the later rows its supply reaches (out-of-order arrival)."""
+    def _interactions(
+        self, patient_id: str, rows: _window.Rows, position: int
+    ) -> tuple[_window.Rows, list[Finding]]:
+        """Check the new row and the later rows its supply reaches (out-of-order arrival).
+
+        Returns the rows (with the pairs found recorded on their rows) and the findings."""
         new = rows[position]
         end = bisect.bisect_left(rows, (new[0] + new[4] * DAY, ""), key=_window.order)
         findings = []
@@ -131,12 +136,17 @@ class Contraindication(Rule[ContraindicationSettings]):
                     continue
                 partners = _partners(pair, rows, index)
                 if partners:
-                    current[10].append(pair.pair_id)
+                    current = (*current[:10], (*current[10], pair.pair_id))
+                    rows = _window.replace(rows, index, current)
                     findings.append(self._interaction(patient_id, pair, partners, current))
-        return findings
+        return rows, findings
 
     def _interaction(
-        self, patient_id: str, pair: InteractionPair, partners: list[list[Any]], current: list[Any]
+        self,
+        patient_id: str,
+        pair: InteractionPair,
+        partners: list[_window.Row],
+        current: _window.Row,
     ) -> Finding:
         overlap = max(p[0] + p[4] * DAY for p in partners) - current[0]
         return Finding(
@@ -168,7 +178,7 @@ class Contraindication(Rule[ContraindicationSettings]):
 
     def expire(self, state: State, cutoff: float) -> None:
         # A supply that ended before the cutoff overlaps no dispensing at or after it.
-        rows = [row for row in state.get("rx", []) if row[0] + row[4] * DAY > cutoff]
+        rows = tuple(row for row in state.get("rx", ()) if row[0] + row[4] * DAY > cutoff)
         state.clear()
         if rows:
             state["rx"] = rows
@@ -177,7 +187,7 @@ class Contraindication(Rule[ContraindicationSettings]):
         return len(state.get("rx", ()))
 
 
-def _partners(pair: InteractionPair, rows: list[list[Any]], index: int) -> list[list[Any]]:
+def _partners(pair: InteractionPair, rows: _window.Rows, index: int) -> list[_window.Row]:
     """Earlier rows of the pair's other class whose supply still runs at row `index`."""
     current = rows[index]
     classes = current[3]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from claimstream.core.config import ConfigError, RuleSettings, positive
 from claimstream.core.events import Claim, Event
@@ -50,7 +50,7 @@ class DiagnosisClusterSettings(RuleSettings):
             )
 
 
-def _distinct_patients(rows: Sequence[list[Any]]) -> float:
+def _distinct_patients(rows: Sequence[_window.Row]) -> float:
     return len({row[2] for row in rows})
 
 
@@ -71,33 +71,38 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
         diagnosis = code.strip().upper()
         if self.settings.match_category:
             diagnosis = diagnosis[:3]
-        group: State = state.setdefault(diagnosis, {"r": [], "alerted": []})
-        rows: list[list[Any]] = group["r"]
-        row = [
+        group: State = state.setdefault(diagnosis, {"r": (), "alerted": ()})
+        row = (
             event.ts,
             event.event_id,
             event.patient_id,
             event.occurred_at,
             body.claim_id,
             body.total_amount,
-        ]
-        position = _window.insert(rows, row)
-        if position is None:
+        )
+        inserted = _window.insert(group["r"], row)
+        if inserted is None:
             return []
-        findings = []
-        for index, start in _window.new_episodes(
+        rows, position = inserted
+        group["r"] = rows
+        alerted: Sequence[str] = group["alerted"]
+        episodes = _window.new_episodes(
             rows,
             position,
             self.settings.window_days * DAY,
             self.settings.min_patients,
             _distinct_patients,
-            group["alerted"],
-        ):
-            group["alerted"].append(rows[index][1])
-            findings.append(self._finding(event.institution_id, diagnosis, rows[start : index + 1]))
-        return findings
+            alerted,
+        )
+        if not episodes:
+            return []
+        group["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
+        return [
+            self._finding(event.institution_id, diagnosis, rows[start : index + 1])
+            for index, start in episodes
+        ]
 
-    def _finding(self, institution_id: str, diagnosis: str, rows: list[list[Any]]) -> Finding:
+    def _finding(self, institution_id: str, diagnosis: str, rows: _window.Rows) -> Finding:
         trigger = rows[-1]
         patients = len({row[2] for row in rows})
         return Finding(
@@ -136,7 +141,7 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
                 continue
             kept = {row[1] for row in rows}
             group["r"] = rows
-            group["alerted"] = [e for e in group["alerted"] if e in kept]
+            group["alerted"] = tuple(e for e in group["alerted"] if e in kept)
 
     def size(self, state: State) -> int:
         return sum(len(group["r"]) for group in state.values())

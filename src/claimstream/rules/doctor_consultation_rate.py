@@ -11,14 +11,16 @@ row = [ts, event_id, patient_id, occurred_at, institution_id, department_id].
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Consultation, Event
 from claimstream.core.outputs import Severity, Subject
 from claimstream.core.timefmt import HOUR
 from claimstream.rules import _window
+from claimstream.rules._window import Rows
 from claimstream.rules.base import Finding, Rule, State
 
 
@@ -50,33 +52,35 @@ class DoctorConsultationRate(Rule[DoctorConsultationRateSettings]):
         doctor = event.doctor_id
         if body.mode != "online" or doctor is None:
             return []
-        rows: list[list[Any]] = state.setdefault("r", [])
-        alerted: list[str] = state.setdefault("alerted", [])
-        row = [
+        held: Rows = state.setdefault("r", ())
+        alerted: Sequence[str] = state.setdefault("alerted", ())
+        row = (
             event.ts,
             event.event_id,
             event.patient_id,
             event.occurred_at,
             event.institution_id,
             event.department_id,
-        ]
-        position = _window.insert(rows, row)
-        if position is None:
+        )
+        inserted = _window.insert(held, row)
+        if inserted is None:
             return []
-        findings = []
-        for index, start in _window.new_episodes(
+        rows, position = inserted
+        state["r"] = rows
+        episodes = _window.new_episodes(
             rows,
             position,
             self._window(),
             self.settings.min_consultations,
             _window.rows_count,
             alerted,
-        ):
-            alerted.append(rows[index][1])
-            findings.append(self._finding(doctor, rows[start : index + 1]))
-        return findings
+        )
+        if not episodes:
+            return []
+        state["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
+        return [self._finding(doctor, rows[start : index + 1]) for index, start in episodes]
 
-    def _finding(self, doctor_id: str, rows: list[list[Any]]) -> Finding:
+    def _finding(self, doctor_id: str, rows: Rows) -> Finding:
         trigger = rows[-1]
         minutes = (trigger[0] - rows[0][0]) / 60
         return Finding(
@@ -108,9 +112,9 @@ class DoctorConsultationRate(Rule[DoctorConsultationRateSettings]):
         keep = 2 * self._window()
         if _window.nothing_expires(state.get("r"), cutoff - keep) and all(state.values()):
             return  # every row stays, so do the alerted ids (ids of held rows)
-        rows = _window.expire_rows(state.get("r", []), cutoff, keep)
+        rows = _window.expire_rows(state.get("r", ()), cutoff, keep)
         kept = {row[1] for row in rows}
-        alerted = [e for e in state.get("alerted", []) if e in kept]
+        alerted = tuple(e for e in state.get("alerted", ()) if e in kept)
         state.clear()
         if rows:
             state["r"] = rows

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Claim, Event
@@ -53,8 +53,7 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
         window = self.settings.window_days * DAY
         findings = []
         for code in sorted(codes):
-            rows: list[list[Any]] = state.setdefault(code, [])
-            row = [
+            row = (
                 event.ts,
                 event.event_id,
                 event.institution_id,
@@ -63,10 +62,11 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
                 event.doctor_id,
                 event.department_id,
                 False,
-            ]
-            position = _window.insert(rows, row)
-            if position is None:
+            )
+            inserted = _window.insert(state.setdefault(code, ()), row)
+            if inserted is None:
                 continue
+            rows, position = inserted
             # The new row, and later rows it may now make repeats of (out-of-order arrival).
             end = bisect.bisect_left(rows, (event.ts + window, ""), key=_window.order)
             for index in range(position, end):
@@ -74,12 +74,13 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
                     continue
                 finding = self._evaluate(event.patient_id, code, rows, index, window)
                 if finding is not None:
-                    rows[index][7] = True
+                    rows = _window.replace(rows, index, (*rows[index][:7], True))
                     findings.append(finding)
+            state[code] = rows
         return findings
 
     def _evaluate(
-        self, patient_id: str, code: str, rows: list[list[Any]], index: int, window: float
+        self, patient_id: str, code: str, rows: _window.Rows, index: int, window: float
     ) -> Finding | None:
         current = rows[index]
         start = bisect.bisect_right(rows, current[0] - window, hi=index, key=_ts)
@@ -129,5 +130,5 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
         return sum(len(rows) for rows in state.values())
 
 
-def _ts(row: list[Any]) -> float:
+def _ts(row: _window.Row) -> float:
     return float(row[0])

@@ -15,8 +15,9 @@ State per patient: {"c": [[ts, event_id, occurred_at, institution_id], ...] sort
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Consultation, Event
@@ -50,13 +51,15 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
         assert isinstance(body, Consultation)
         if body.mode != "online":
             return []
-        rows: list[list[Any]] = state.setdefault("c", [])
-        alerted: list[str] = state.setdefault("alerted", [])
-        position = _window.insert(
-            rows, [event.ts, event.event_id, event.occurred_at, event.institution_id]
+        held: _window.Rows = state.setdefault("c", ())
+        alerted: Sequence[str] = state.setdefault("alerted", ())
+        inserted = _window.insert(
+            held, (event.ts, event.event_id, event.occurred_at, event.institution_id)
         )
-        if position is None:  # a redelivery: already held
+        if inserted is None:  # a redelivery: already held
             return []
+        rows, position = inserted
+        state["c"] = rows
         window = self.settings.window_days * DAY
         threshold = self.settings.min_consultations
         times = [row[0] for row in rows]
@@ -70,12 +73,13 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
                 continue
             if self._episode_alerted(rows, times, index, alerted):
                 continue
-            alerted.append(rows[index][1])
+            alerted = (*alerted, rows[index][1])
+            state["alerted"] = alerted
             findings.append(self._finding(event, rows[start : index + 1]))
         return findings
 
     def _episode_alerted(
-        self, rows: list[list[Any]], times: list[float], index: int, alerted: list[str]
+        self, rows: _window.Rows, times: list[float], index: int, alerted: Sequence[str]
     ) -> bool:
         """Whether a later consultation of the episode starting at `index` was alerted."""
         window = self.settings.window_days * DAY
@@ -89,7 +93,7 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
                 return True
         return False
 
-    def _finding(self, event: Event, window_rows: list[list[Any]]) -> Finding:
+    def _finding(self, event: Event, window_rows: _window.Rows) -> Finding:
         trigger = window_rows[-1]
         institutions = sorted({row[3] for row in window_rows})
         count = len(window_rows)
@@ -122,9 +126,9 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
         held = state.get("c")
         if held and held[0][0] > cutoff - window and all(state.values()):
             return  # sorted: every row stays, so do the alerted ids (ids of held rows)
-        rows = [row for row in state.get("c", []) if row[0] > cutoff - window]
+        rows = tuple(row for row in state.get("c", ()) if row[0] > cutoff - window)
         kept = {row[1] for row in rows}
-        alerted = [event_id for event_id in state.get("alerted", []) if event_id in kept]
+        alerted = tuple(event_id for event_id in state.get("alerted", ()) if event_id in kept)
         state.clear()
         if rows:
             state["c"] = rows

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Event, Stay
@@ -59,10 +59,10 @@ class Readmission24h(Rule[Readmission24hSettings]):
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Stay)
-        discharges: list[list[Any]] = state.setdefault("d", [])
-        admissions: list[list[Any]] = state.setdefault("a", [])
-        rows = discharges if event.event_type == "discharge" else admissions
-        row: list[Any] = [
+        discharges: _window.Rows = state.setdefault("d", ())
+        admissions: _window.Rows = state.setdefault("a", ())
+        discharge = event.event_type == "discharge"
+        row = (
             event.ts,
             event.event_id,
             event.institution_id,
@@ -72,26 +72,31 @@ class Readmission24h(Rule[Readmission24hSettings]):
             event.doctor_id,
             event.department_id,
             False,
-        ]
-        if _window.insert(rows, row) is None:  # a redelivery: already held
+        )
+        inserted = _window.insert(discharges if discharge else admissions, row)
+        if inserted is None:  # a redelivery: already held
             return []
-        if event.event_type == "admission":
-            candidates = [row]
-        else:  # a discharge can only make later admissions readmissions
+        if discharge:  # a discharge can only make later admissions readmissions
+            discharges = state["d"] = inserted[0]
             start = bisect.bisect_left(admissions, (event.ts, ""), key=_window.order)
-            candidates = admissions[start:]
+        else:
+            admissions = state["a"] = inserted[0]
+            start = inserted[1]
         findings = []
-        for admission in candidates:
+        for index in range(start, len(admissions) if discharge else start + 1):
+            admission = admissions[index]
             if admission[8]:
                 continue
             finding = self._evaluate(event.patient_id, discharges, StayRow(*admission))
             if finding is not None:
-                admission[8] = True
+                admissions = _window.replace(admissions, index, (*admission[:8], True))
                 findings.append(finding)
+        if findings:
+            state["a"] = admissions
         return findings
 
     def _evaluate(
-        self, patient_id: str, discharges: list[list[Any]], admission: StayRow
+        self, patient_id: str, discharges: _window.Rows, admission: StayRow
     ) -> Finding | None:
         earlier = [
             StayRow(*d)
@@ -155,9 +160,9 @@ class Readmission24h(Rule[Readmission24hSettings]):
             and (not held_a or held_a[0][0] >= cutoff)
         ):
             return  # sorted, none empty, the first rows stay: so does everything
-        discharges = [d for d in state.get("d", []) if d[0] + horizon > cutoff]
+        discharges = tuple(d for d in state.get("d", ()) if d[0] + horizon > cutoff)
         # An admission before the cutoff can no longer be preceded by a newly arriving discharge.
-        admissions = [a for a in state.get("a", []) if a[0] >= cutoff]
+        admissions = tuple(a for a in state.get("a", ()) if a[0] >= cutoff)
         state.clear()
         if discharges:
             state["d"] = discharges

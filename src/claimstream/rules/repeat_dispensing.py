@@ -17,6 +17,7 @@ window closes), so a change of the tolerance at run time still finds it.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -69,24 +70,26 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Dispense)
-        rows: list[list[Any]] = state.setdefault(body.drug_code, [])
-        if any(row[3] == event.event_id for row in rows):
-            return []
+        held: Sequence[Sequence[Any]] = state.setdefault(body.drug_code, ())
+        event_id = event.event_id
+        for row in held:
+            if row[3] == event_id:
+                return []
         supply_days = min(body.days_supply, self.settings.max_tracked_supply_days)
-        new = [
+        new = (
             event.ts,
             event.institution_id,
             body.days_supply,
-            event.event_id,
+            event_id,
             body.quantity,
             False,
             event.occurred_at,
             event.doctor_id,
             event.department_id,
             event.ts + supply_days * DAY,
-        ]
-        position = bisect.bisect_left(rows, (event.ts, event.event_id), key=_order)
-        rows.insert(position, new)
+        )
+        position = bisect.bisect_left(held, (event.ts, event_id), key=_order)
+        rows = (*held[:position], new, *held[position:])
         findings = []
         # The new row, and any later row it may now make an early refill (out-of-order arrival).
         for index in range(position, len(rows)):
@@ -94,17 +97,31 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
                 continue
             finding = self._evaluate(event.patient_id, body.drug_code, rows, index)
             if finding is not None:
-                rows[index][5] = True
+                row = rows[index]
+                rows = (*rows[:index], (*row[:5], True, *row[6:]), *rows[index + 1 :])
                 findings.append(finding)
+        state[body.drug_code] = rows
         return findings
 
     def _evaluate(
-        self, patient_id: str, drug_code: str, rows: list[list[Any]], index: int
+        self, patient_id: str, drug_code: str, rows: Sequence[Sequence[Any]], index: int
     ) -> Finding | None:
+        current = rows[index]
+        ts, institution_id = current[0], current[1]
+        # The common case first, without building anything: no earlier supply from another
+        # institution still runs.
+        for r in rows[:index]:
+            if r[1] != institution_id and ts - r[0] < self._window(r[2]):
+                break
+        else:
+            return None
+        return self._finding(patient_id, drug_code, rows, index)
+
+    def _finding(
+        self, patient_id: str, drug_code: str, rows: Sequence[Sequence[Any]], index: int
+    ) -> Finding:
         current = Row(*rows[index])
         running = [Row(*r) for r in rows[:index] if current.ts - r[0] < self._window(r[2])]
-        if not any(r.institution_id != current.institution_id for r in running):
-            return None
         evidence = [*running, current]
         institutions = sorted({r.institution_id for r in evidence})
         runs_out = max(r.runs_out for r in running)
@@ -151,7 +168,7 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
 
     def expire(self, state: State, cutoff: float) -> None:
         for drug, rows in list(state.items()):
-            live = [r for r in rows if r[9] > cutoff]
+            live = tuple(r for r in rows if r[9] > cutoff)
             if not live:
                 del state[drug]
             elif len(live) < len(rows):
@@ -161,5 +178,5 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
         return sum(len(rows) for rows in state.values())
 
 
-def _order(row: list[Any]) -> tuple[float, str]:
+def _order(row: Sequence[Any]) -> tuple[float, str]:
     return (row[0], row[3])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Claim, Event
@@ -39,7 +39,7 @@ class SpecialExamRepeatSettings(RuleSettings):
         positive("window_days", self.window_days)
 
 
-def _exams(rows: Sequence[list[Any]]) -> float:
+def _exams(rows: Sequence[_window.Row]) -> float:
     return float(sum(row[2] for row in rows))
 
 
@@ -59,30 +59,35 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
         codes = [item.code for item in body.items if item.special_exam or item.code in special]
         if not codes:
             return []
-        group: State = state.setdefault(doctor, {"r": [], "alerted": []})
-        rows: list[list[Any]] = group["r"]
-        row = [
+        group: State = state.setdefault(doctor, {"r": (), "alerted": ()})
+        row = (
             event.ts,
             event.event_id,
             len(codes),
-            codes,
+            tuple(codes),
             event.occurred_at,
             event.institution_id,
             event.department_id,
-        ]
-        position = _window.insert(rows, row)
-        if position is None:
+        )
+        inserted = _window.insert(group["r"], row)
+        if inserted is None:
             return []
+        rows, position = inserted
+        group["r"] = rows
+        alerted: Sequence[str] = group["alerted"]
         window = self.settings.window_days * DAY
-        findings = []
-        for index, start in _window.new_episodes(
-            rows, position, window, self.settings.min_exams, _exams, group["alerted"]
-        ):
-            group["alerted"].append(rows[index][1])
-            findings.append(self._finding(event.patient_id, doctor, rows[start : index + 1]))
-        return findings
+        episodes = _window.new_episodes(
+            rows, position, window, self.settings.min_exams, _exams, alerted
+        )
+        if not episodes:
+            return []
+        group["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
+        return [
+            self._finding(event.patient_id, doctor, rows[start : index + 1])
+            for index, start in episodes
+        ]
 
-    def _finding(self, patient_id: str, doctor_id: str, rows: list[list[Any]]) -> Finding:
+    def _finding(self, patient_id: str, doctor_id: str, rows: _window.Rows) -> Finding:
         trigger = rows[-1]
         exams = int(_exams(rows))
         codes = sorted({code for row in rows for code in row[3]})
@@ -124,7 +129,7 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
                 continue
             kept = {row[1] for row in rows}
             group["r"] = rows
-            group["alerted"] = [e for e in group["alerted"] if e in kept]
+            group["alerted"] = tuple(e for e in group["alerted"] if e in kept)
 
     def size(self, state: State) -> int:
         return sum(len(group["r"]) for group in state.values())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 from claimstream.core.config import RuleSettings, positive
 from claimstream.core.events import Event, Stay
@@ -68,9 +68,9 @@ class SplitHospitalization(Rule[SplitHospitalizationSettings]):
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Stay)
-        discharges: list[list[Any]] = state.setdefault("d", [])
-        admissions: list[list[Any]] = state.setdefault("a", [])
-        row: list[Any] = [
+        discharges: _window.Rows = state.setdefault("d", ())
+        admissions: _window.Rows = state.setdefault("a", ())
+        row = (
             event.ts,
             event.event_id,
             event.institution_id,
@@ -81,32 +81,39 @@ class SplitHospitalization(Rule[SplitHospitalizationSettings]):
             event.doctor_id,
             event.department_id,
             False,
-        ]
+        )
         if event.event_type == "admission":
-            if _window.insert(admissions, row) is None:
+            inserted = _window.insert(admissions, row)
+            if inserted is None:
                 return []
-            candidates = [row]
+            admissions, start = inserted
+            state["a"] = admissions
+            end = start + 1
         else:  # a discharge can only make later admissions split stays
-            if _window.insert(discharges, row) is None:
+            inserted = _window.insert(discharges, row)
+            if inserted is None:
                 return []
+            discharges = state["d"] = inserted[0]
             start = bisect.bisect_left(admissions, (event.ts, ""), key=_window.order)
             end = bisect.bisect_left(admissions, (event.ts + self._gap(), ""), key=_window.order)
-            candidates = admissions[start:end]
         findings = []
-        for admission in candidates:
+        for index in range(start, end):
+            admission = admissions[index]
             if admission[9]:
                 continue
             finding = self._evaluate(event.patient_id, discharges, StayRow(*admission))
             if finding is not None:
-                admission[9] = True
+                admissions = _window.replace(admissions, index, (*admission[:9], True))
                 findings.append(finding)
+        if findings:
+            state["a"] = admissions
         return findings
 
     def _gap(self) -> float:
         return self.settings.max_gap_days * DAY
 
     def _evaluate(
-        self, patient_id: str, discharges: list[list[Any]], admission: StayRow
+        self, patient_id: str, discharges: _window.Rows, admission: StayRow
     ) -> Finding | None:
         end = bisect.bisect_right(discharges, admission.ts, key=lambda row: row[0])
         discharge = next(
