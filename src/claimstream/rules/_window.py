@@ -40,17 +40,36 @@ def order(row: Row) -> tuple[float, str]:
     return (row[0], row[1])
 
 
-def insert(rows: Rows, row: Row) -> tuple[tuple[Row, ...], int] | None:
+#: Row sequences shorter than this are tuples. The few longer ones (a busy doctor's day of
+#: consultations) are lists: copying a long tuple on every insert costs more than the
+#: collector saves on a handful of keys.
+TUPLE_MAX = 32
+
+
+def insert(rows: Rows, row: Row) -> tuple[Rows, int] | None:
     """`rows` with `row` inserted in (ts, id) order, and its position; None when its id is
-    already there."""
-    position = bisect.bisect_left(rows, (row[0], row[1]), key=order)
-    if position < len(rows) and rows[position][1] == row[1]:
-        return None
-    return (*rows[:position], row, *rows[position:]), position
+    already there. A short sequence comes back as a new tuple, a long one as a list (the same
+    list, changed in place, when it was one): the caller stores what it gets."""
+    ts, row_id = row[0], row[1]
+    if rows and (rows[-1][0] < ts or (rows[-1][0] == ts and rows[-1][1] < row_id)):
+        position = len(rows)  # in order: the common case, no search
+    else:
+        position = bisect.bisect_left(rows, (ts, row_id), key=order)
+        if position < len(rows) and rows[position][1] == row_id:
+            return None
+    if len(rows) < TUPLE_MAX:
+        return (*rows[:position], row, *rows[position:]), position
+    held = rows if type(rows) is list else list(rows)
+    held.insert(position, row)
+    return held, position
 
 
-def replace(rows: Rows, index: int, row: Row) -> tuple[Row, ...]:
-    """`rows` with the row at `index` replaced by `row` (to flag it, say)."""
+def replace(rows: Rows, index: int, row: Row) -> Rows:
+    """`rows` with the row at `index` replaced by `row` (to flag it, say); a list is changed
+    in place, a tuple copied."""
+    if type(rows) is list:
+        rows[index] = row
+        return rows
     return (*rows[:index], row, *rows[index + 1 :])
 
 
