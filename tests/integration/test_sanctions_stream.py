@@ -146,6 +146,18 @@ class SanctionsWorld:
             raise
         return self
 
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop the worker (SIGTERM, or SIGKILL with `kill`) and start a new one in its place:
+        it resumes from the committed offsets and the tables' changelogs."""
+        assert self.worker is not None
+        if kill:
+            self.worker.kill()
+        else:
+            self.worker.stop()
+        self.worker = WorkerProcess(
+            self.worker.broker_url, env=self.worker.env, log_path=self.log_path
+        ).start()
+
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()
@@ -335,6 +347,21 @@ def test_a_review_of_an_unknown_alert_is_dead_lettered_and_consumption_goes_on(
     assert "alr-nobody-raised-this" in letter["detail"]
     world.wait_notices("patient:PS3", "warning.v1")  # the stream goes on
     world.wait_metric("claimstream_dead_letters_total", 1, reason="unknown_alert")
+
+
+def test_the_ladder_state_survives_a_restart(world: SanctionsWorld) -> None:
+    t0 = now() - timedelta(minutes=2)
+    world.events(violation(t0, patient="PS5", institution="HS5", doctor="DS5"))
+    world.wait_notices("institution:HS5", "warning.v1")
+    [alert] = world.alerts_for("PS5", 1)
+    world.restart()
+    world.events(violation(t0 + timedelta(minutes=1), patient="PS5", institution="HS5"))
+    [freeze] = world.wait_commands("institution:HS5", "FREEZE", timeout=120)
+    assert alert["alert_id"] in freeze["alert_ids"]  # the first alert was remembered
+    world.actions(review_action(alert["alert_id"], "confirmed", now()))
+    [points] = world.wait_notices("doctor:DS5", "doctor-points.v1")  # and so was the index
+    assert points["total"] == 5
+    assert len(world.notices("institution:HS5", "warning.v1")) == 1
 
 
 def benign(occurred_at: datetime, patient: str = "PB0", institution: str = "HB0") -> dict[str, Any]:

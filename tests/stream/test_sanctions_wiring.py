@@ -27,6 +27,7 @@ from tests.sanctions.support import alert, ts
 
 TP = namedtuple("TP", "topic partition")
 CHANGELOG = "claimstream-state-subject-changelog"
+INPUT = "settlement.dispensing.v1"
 
 
 class Consumer:
@@ -86,6 +87,7 @@ def world(detection: dict[int, float] | None = None) -> tuple[SanctionsRuntime, 
         metrics=Metrics(CollectorRegistry(), rules=["repeat_dispensing"], topics=[]),
         sinks=[sink],
         ensure_started=started,
+        input_topics=frozenset({INPUT}),
     )
     app = SimpleNamespace(consumer=Consumer(), rebalancing=False, in_recovery=False)
     publisher = Publisher(log)
@@ -99,13 +101,20 @@ def world(detection: dict[int, float] | None = None) -> tuple[SanctionsRuntime, 
 
 def test_the_detection_low_watermark_ignores_quiet_partitions() -> None:
     detection = {0: 5_000.0, 1: 4_000.0}
-    sanctions, _ = world(detection=detection)
+    sanctions, w = world(detection=detection)
     sanctions.idle = 30.0
     assert sanctions.detection_low(wall=100.0) == 4_000.0  # both just moved: the least
     detection[0] = 5_500.0
     assert sanctions.detection_low(wall=120.0) == 4_000.0
     assert sanctions.detection_low(wall=140.0) == 5_500.0  # partition 1 quiet for 40 s
     assert sanctions.detection_low(wall=200.0) == 5_500.0  # all quiet: the greatest
+    # a partition that has not moved but still has input to process is not quiet
+    w.app.consumer.tps.add(TP(INPUT, 1))
+    w.app.consumer.highwaters[TP(INPUT, 1)] = 7
+    w.app.consumer._committed_offset = {TP(INPUT, 1): 5}
+    assert sanctions.detection_low(wall=300.0) == 4_000.0
+    w.app.consumer._committed_offset = {TP(INPUT, 1): 7}
+    assert sanctions.detection_low(wall=300.0) == 5_500.0
 
 
 def test_ticks_follow_the_previous_low_watermark_once_the_sanctions_topics_are_read() -> None:

@@ -184,8 +184,8 @@ class SanctionsRuntime:
 
     def detection_low(self, wall: float) -> float | None:
         """The detection's low watermark: the least event time among the worker's detection
-        partitions that moved in the last `idle` seconds (a partition that has gone quiet
-        does not hold event time back); the greatest when all are quiet (nothing in flight)."""
+        partitions, leaving out quiet ones (not moved for `idle` seconds and read to their end,
+        so they hold no alert back); the greatest when all are quiet (nothing in flight)."""
         seen = self._detection
         for kind, pipeline in self.runtime.pipelines.items():
             for partition, wm in list(pipeline.processor.watermarks.items()):
@@ -195,8 +195,32 @@ class SanctionsRuntime:
                     seen[key] = (wm, wall)
         if not seen:
             return None
-        active = [wm for wm, moved in seen.values() if wall - moved <= self.idle]
+        behind = self._detection_backlog()
+        active = [
+            wm for key, (wm, moved) in seen.items() if wall - moved <= self.idle or key in behind
+        ]
         return min(active) if active else max(wm for wm, _ in seen.values())
+
+    def _detection_backlog(self) -> set[tuple[str, int]]:
+        """(kind, partition) of the detection inputs not yet processed and committed to the
+        end of what the consumer knows is there."""
+        consumer = self.app.consumer
+        committed = getattr(consumer, "_committed_offset", {})
+        topics: dict[str, str] = dict.fromkeys(self.runtime.input_topics, "patient")
+        for name in self.runtime.pipelines:
+            topics[f"claimstream.repartition.{name}"] = name
+        behind: set[tuple[str, int]] = set()
+        for tp in consumer.assignment():
+            kind = topics.get(tp.topic)
+            if kind is None:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001, S112 - revoked meanwhile
+                continue
+            if highwater is not None and (committed.get(tp) or 0) < highwater:
+                behind.add((kind, tp.partition))
+        return behind
 
     def tick_watermark(self, wall: float) -> float | None:
         """Where the next tick may move the subjects, or None (not now).
