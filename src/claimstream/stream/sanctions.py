@@ -452,6 +452,7 @@ def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublishe
     async def tick() -> None:
         try:
             await sanctions.tick(subject_writer, settings.sweep_slice)
+            sanctions.sample_precision()  # also right after a rebalance, before any review
         except Exception:  # the next tick tries again; the state was not written
             log.exception("sanctions tick failed")
 
