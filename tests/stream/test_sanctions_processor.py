@@ -374,3 +374,44 @@ def test_notices_are_keyed_by_their_subject() -> None:
         assert key == f"{notice['subject']['kind']}:{notice['subject']['id']}"
     assert NOTICES == "claimstream.sanctions.v1"
     assert all(isinstance(c, Command) for c in out.commands)
+
+
+@pytest.mark.parametrize(
+    ("kinds", "named", "keys"),
+    [
+        (("institution", "doctor", "patient"), {}, ["institution:H1", "doctor:D1", "patient:P1"]),
+        (("institution",), {}, ["institution:H1"]),
+        (("institution", "doctor", "patient"), {"doctor": None}, ["institution:H1", "patient:P1"]),
+        (("doctor", "patient"), {"patient": None}, ["doctor:D1"]),
+        (("patient",), {"patient": None}, []),
+    ],
+)
+def test_alerts_and_their_reviews_reach_the_configured_subjects_it_names(
+    kinds: tuple[str, ...], named: dict[str, Any], keys: list[str]
+) -> None:
+    from claimstream.sanctions import LadderSettings, SanctionSettings
+
+    flow = Flow(Escalation(SanctionSettings(ladder=LadderSettings(kinds=kinds))))  # type: ignore[arg-type]
+    a = alert("a1", 0, **named)
+    routed = flow.route.process([flow.record(ALERTS, a.subject.id, a.to_dict())])
+    indexed = flow.run_index([flow.record(t, k, v) for t, k, v in routed.forwards])
+    assert [k for _, k, _ in indexed.forwards] == keys
+    reviewed, _ = flow.action(verdict(a, "confirmed", 1))
+    assert [k for _, k, _ in reviewed.forwards] == keys
+
+
+def test_a_remediation_raises_the_grade_and_marks_the_alert() -> None:
+    flow = Flow()
+    many = [alert(f"a{i}", i * 0.01, severity="high", doctor=None, patient=None) for i in range(3)]
+    decided = flow.alerts(*many)
+    assert [
+        (n["old"], n["new"]) for _, n in decided.notices if n["schema"] == "grade-change.v1"
+    ] == [("A", "B")]
+    from claimstream.sanctions import Remediation
+
+    _, fixed = flow.action(Remediation(many[0].alert_id, "H1", "h1.quality", at(1)))
+    assert fixed.notices == []  # 87.5: still a B
+    _, fixed = flow.action(Remediation(many[1].alert_id, "H1", "h1.quality", at(1)))
+    assert [(n["old"], n["new"], n["score"]) for _, n in fixed.notices] == [("B", "A", 90.0)]
+    held = flow.subject_table["institution:H1"]["al"][many[0].alert_id]
+    assert held["remediated"] is True and held["status"] == "open"

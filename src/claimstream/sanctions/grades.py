@@ -12,7 +12,7 @@ Over the violations attributed to the institution whose event time lies in the l
 Defaults: penalties info 0 / warning 2 / high 5 / critical 20, 1 point per 10 000 of suspicious
 amount, remediation halves a penalty (0.5), bounds A >= 90, B >= 75, C >= 60, D below. So with
 no amounts: two high violations keep an A (90), three make a B (85), eight a C (60), nine a D
-(55); remediating one of the nine gives back 2.5 and a C again. The grade rises by itself as
+(55); remediating two of the nine gives back 5 and a C again (60). The grade rises by itself as
 violations age out of the 12 months. D suspends settlement (`suspend_on_d`); like every
 SUSPEND, only a person lifts it.
 
