@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import namedtuple
 from types import SimpleNamespace
 from typing import Any
@@ -184,3 +185,33 @@ async def test_a_tick_expires_freezes_of_assigned_partitions_only() -> None:
     assert [c.action for c in w.sink.commands] == ["FREEZE", "UNFREEZE"]
     w.app.rebalancing = True
     assert await sanctions.tick(writer, 100) == 0
+
+
+async def test_a_batch_that_failed_half_way_gives_the_same_outputs_when_processed_again() -> None:
+    sanctions, w = world()
+    writer = TableWriter(sanctions.table, CHANGELOG, REPARTITION_SUBJECT, w.publisher)
+    key = "institution:H1"
+
+    def record(day: int) -> Record:
+        a = alert(f"a{day}", day, patient=None, doctor=None)
+        value = orjson.dumps({"type": "alert", "alert": a.to_dict()})
+        return Record(
+            key.encode(), value, REPARTITION_SUBJECT, sanctions.subject_partition(key), day
+        )
+
+    await sanctions.emit(sanctions.subjects.process([record(0)]), writer)  # warned, stored
+    stored = orjson.dumps(sanctions.table.data[key])
+
+    async def broken(outputs: Any) -> None:
+        raise ConnectionError("registry gone")
+
+    working, w.sink.write = w.sink.write, broken
+    sanctions.runtime.pipelines["patient"].stopping = True  # so the sink is not retried forever
+    first = sanctions.subjects.process([record(1)])
+    assert [c.action for c in first.commands] == ["FREEZE"]
+    with contextlib.suppress(ConnectionError):
+        await sanctions.emit(first, writer)
+    assert orjson.dumps(sanctions.table.data[key]) == stored  # untouched: nothing went out
+    w.sink.write = working
+    again = sanctions.subjects.process([record(1)])
+    assert [c.command_id for c in again.commands] == [c.command_id for c in first.commands]

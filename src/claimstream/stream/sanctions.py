@@ -130,9 +130,9 @@ class SanctionsRuntime:
         self.tick_delay = settings.sanctions_tick_delay
         self.route = RouteProcessor()
         horizon = max(escalation.keep_seconds(k) for k in ("patient", "doctor", "institution"))
-        self.index = IndexProcessor(escalation, index_table.data.get, horizon)
+        self.index = IndexProcessor(escalation, _copying(index_table), horizon)
         self.subjects = SubjectProcessor(
-            escalation, subject_table.data.get, settings.sanctions_alerts_per_subject
+            escalation, _copying(subject_table), settings.sanctions_alerts_per_subject
         )
         self.lock = asyncio.Lock()
         #: (topic, partition) -> next offset to read, for "has the sanctions flow caught up"
@@ -354,6 +354,19 @@ class SanctionsRuntime:
             data.get(f"{PRECISION_PREFIX}{p}") for p in self.assigned(REPARTITION_ALERT)
         )
         self.runtime.metrics.set_reviewed_alerts(counts)
+
+
+def _copying(table: Any) -> Callable[[str], Any]:
+    """A loader that hands the processors a copy: the stored state changes only when a batch's
+    outputs are out and its writes are made, so a batch that failed half-way and is processed
+    again meets the state it met the first time (the memory store returns the stored object
+    itself)."""
+
+    def load(key: str) -> Any:
+        value = table.data.get(key)
+        return None if value is None else orjson.loads(orjson.dumps(value))
+
+    return load
 
 
 def _table(app: Any, runtime: Runtime, name: str) -> tuple[Any, str, int]:
