@@ -27,6 +27,7 @@ from claimstream.core.decode import decode_event
 from claimstream.core.detector import Detector
 from claimstream.core.events import Event
 from claimstream.subproc import die_with_parent, free_port, terminate_group
+from claimstream.topology import load_topology
 
 TOPIC_OF = {
     "dispense": "settlement.dispensing.v1",
@@ -187,8 +188,21 @@ def produce(bootstrap: str, messages: Iterable[Message]) -> None:
     asyncio.run(run())
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int, idle: float = 0.5) -> list[Any]:
-    """Every record of `topic` from the beginning, as (key, decoded JSON value) pairs."""
+def partition_count(topic: str) -> int:
+    """How many partitions `topic` has on the test brokers (topics.toml with `PARTITIONS`)."""
+    return load_topology(partitions=PARTITIONS).topic(topic).partitions
+
+
+def read_topic(
+    bootstrap: str, topic: str, partitions: int | None = None, idle: float = 0.5
+) -> list[Any]:
+    """Every record of `topic` from the beginning, as (key, decoded JSON value) pairs.
+
+    `partitions` defaults to the topic's count; asking for more than it has reads them all
+    (a partition that does not exist would only stall aiokafka's metadata wait for 40 s).
+    """
+    count = partition_count(topic)
+    partitions = count if partitions is None else min(partitions, count)
 
     async def run() -> list[Any]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -216,7 +230,11 @@ def read_topic(bootstrap: str, topic: str, partitions: int, idle: float = 0.5) -
 
 
 def wait_outputs(
-    bootstrap: str, topic: str, partitions: int, done: Callable[[list[Any]], bool], timeout: float
+    bootstrap: str,
+    topic: str,
+    partitions: int | None,
+    done: Callable[[list[Any]], bool],
+    timeout: float,
 ) -> list[Any]:
     """Poll `topic` until `done(records)` holds (then read once more to catch stragglers)."""
     last: list[Any] = []

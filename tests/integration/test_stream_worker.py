@@ -112,13 +112,13 @@ def run(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
         alerts = wait_outputs(
             broker.bootstrap,
             ALERTS,
-            8,
+            None,
             lambda got: {v["alert_id"] for _, v in got} >= expected_alerts,
             timeout=120,
         )
-        commands = read_topic(broker.bootstrap, COMMANDS, 8)
+        commands = read_topic(broker.bootstrap, COMMANDS)
         dead = wait_outputs(
-            broker.bootstrap, DEAD, 1, lambda got: len(got) >= len(MALFORMED), timeout=30
+            broker.bootstrap, DEAD, None, lambda got: len(got) >= len(MALFORMED), timeout=30
         )
         yield Run(
             broker.bootstrap,
@@ -238,11 +238,11 @@ def test_sigkill_mid_stream_loses_nothing(broker: LocalBroker, tmp_path: Path) -
         alerts = wait_outputs(
             broker.bootstrap,
             ALERTS,
-            8,
+            None,
             lambda got: {v["alert_id"] for _, v in got} >= expected_alerts,
             timeout=150,
         )
-        commands = read_topic(broker.bootstrap, COMMANDS, 8)
+        commands = read_topic(broker.bootstrap, COMMANDS)
     finally:
         second.stop()
     got = {v["alert_id"] for _, v in alerts}
@@ -269,11 +269,11 @@ def test_second_worker_joining_mid_stream(broker: LocalBroker, tmp_path: Path) -
         alerts = wait_outputs(
             broker.bootstrap,
             ALERTS,
-            8,
+            None,
             lambda got: {v["alert_id"] for _, v in got} >= expected_alerts,
             timeout=180,
         )
-        commands = read_topic(broker.bootstrap, COMMANDS, 8)
+        commands = read_topic(broker.bootstrap, COMMANDS)
         a, b = first.status(), second.status()
         assert a is not None and b is not None
         assert b["records"] > 0, "the second worker should have taken partitions over"
