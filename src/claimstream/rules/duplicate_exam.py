@@ -68,7 +68,11 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
                 continue
             rows, position = inserted
             # The new row, and later rows it may now make repeats of (out-of-order arrival).
-            end = bisect.bisect_left(rows, (event.ts + window, ""), key=_window.order)
+            end = (
+                position + 1  # the newest row: nothing after it
+                if position == len(rows) - 1
+                else bisect.bisect_left(rows, (event.ts + window, ""), key=_window.order)
+            )
             for index in range(position, end):
                 if rows[index][7]:
                     continue

@@ -44,9 +44,16 @@ class GenderAgeRestriction(Rule[GenderAgeRestrictionSettings]):
         restrictions = self.context.reference.restrictions
         body = event.body
         if isinstance(body, Dispense):
+            if body.drug_code not in restrictions:
+                return []  # the common case: an unrestricted drug
             codes: tuple[str, ...] = (body.drug_code,)
         else:
             assert isinstance(body, Claim)
+            for item in body.items:
+                if item.code in restrictions:
+                    break
+            else:
+                return []  # the common case: no restricted item
             codes = tuple(dict.fromkeys(item.code for item in body.items))
         findings = []
         for code in codes:
