@@ -354,3 +354,45 @@ def test_sigkill_mid_trail_leaves_copies_not_forks(
         for w in workers:
             w.stop()
         broker.stop()
+
+
+def test_a_second_worker_joining_mid_trail_forks_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Partition p of the audited topics, of the audit topic and of the chain changelog move
+    together in a rebalance: one writer per chain before and after, so the trail verifies."""
+    try:
+        broker = LocalBroker().start()
+    except BrokerStartError as exc:
+        pytest.skip(f"local broker unavailable: {exc}")
+    env = {"CLAIMSTREAM_SANCTIONS_ENABLED": "false", "CLAIMSTREAM_BATCH_SIZE": "40"}
+    workers = [WorkerProcess(broker.url, env=env, log_path=tmp_path / f"w{n}.log") for n in (1, 2)]
+    try:
+        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
+        assert report.in_sync, report.format_table()
+        workers[0].start()
+        total = 3000
+        messages = many_actions(total)
+        produce(broker.bootstrap, messages[:40])
+        wait_for(lambda: len(read(broker.bootstrap, AUDIT)) >= 40, 120, "the worker to be ready")
+        feeder = threading.Thread(target=trickle, args=(broker.bootstrap, messages[40:]))
+        feeder.start()
+        wait_for(lambda: end_offsets(broker.bootstrap, AUDIT) >= 400, 60, "more audit records")
+        workers[1].start()
+        feeder.join(timeout=90)
+        assert not feeder.is_alive()
+        wait_for(
+            lambda: len(chained(read(broker.bootstrap, AUDIT))) >= total,
+            180,
+            "every action chained",
+            interval=1,
+        )
+        both = [w.status() for w in workers]
+        assert all(s is not None for s in both), "a worker is not answering"
+        argv = ["audit", "verify", "--topic", AUDIT, "--bootstrap", broker.bootstrap, "--json"]
+        assert main(argv) == 0, capsys.readouterr().out
+        assert orjson.loads(capsys.readouterr().out)["records"] == total
+    finally:
+        for w in workers:
+            w.stop()
+        broker.stop()
