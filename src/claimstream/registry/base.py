@@ -10,12 +10,11 @@ Key scheme (Redis, and the in-process registry mirrors it):
 set it (action, scope, effective_from, expires_at, reason, rule, alert_ids, command_id); a
 FREEZE key expires at the command's `expires_at`, a SUSPEND key never expires, an UNFREEZE
 deletes the key of its scope unless what the key holds began after the UNFREEZE's
-`effective_from` (an UNFREEZE reaching the topic late lifts only what it was about). So
-"is institution X frozen right now?" is
-`GET claimstream:freeze:institution:X` and "is patient Y frozen for drug Z?" is
-`GET claimstream:freeze:patient:Y:Z` (non-nil: frozen). A client that also honours
-whole-subject freezes for a drug asks both keys in one round trip with `MGET`, which is what
-`lookup(kind, id, drug_code)` does.
+`effective_from` (an UNFREEZE reaching the topic late lifts only what it was about). So "is
+institution X frozen right now?" is `GET claimstream:freeze:institution:X` and "is patient Y
+frozen for drug Z?" is `GET claimstream:freeze:patient:Y:Z` (non-nil: frozen). A client
+that also honours whole-subject freezes for a drug asks both keys in one round trip with
+`MGET`, which is what `lookup(kind, id, drug_code)` does.
 
 Commands arrive at least once (Kafka redelivery): each is applied at most once by its
 deterministic `command_id` (the marker), and a shorter FREEZE never shortens a longer one or
