@@ -110,11 +110,13 @@ class DoctorConsultationRate(Rule[DoctorConsultationRateSettings]):
 
     def expire(self, state: State, cutoff: float) -> None:
         keep = 2 * self._window()
-        if _window.nothing_expires(state.get("r"), cutoff - keep) and all(state.values()):
-            return  # every row stays, so do the alerted ids (ids of held rows)
-        rows = _window.expire_rows(state.get("r", ()), cutoff, keep)
-        kept = {row[1] for row in rows}
-        alerted = tuple(e for e in state.get("alerted", ()) if e in kept)
+        rows = state.get("r", ())
+        if _window.nothing_expires(rows, cutoff - keep):
+            alerted = state.get("alerted", ())  # every row stays, so do the ids alerted of them
+        else:
+            rows = _window.expire_rows(rows, cutoff, keep)
+            kept = {row[1] for row in rows}
+            alerted = tuple(e for e in state.get("alerted", ()) if e in kept)
         state.clear()
         if rows:
             state["r"] = rows

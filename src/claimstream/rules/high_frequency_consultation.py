@@ -123,12 +123,13 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
 
     def expire(self, state: State, cutoff: float) -> None:
         window = self.settings.window_days * DAY
-        held = state.get("c")
-        if held and held[0][0] > cutoff - window and all(state.values()):
-            return  # sorted: every row stays, so do the alerted ids (ids of held rows)
-        rows = tuple(row for row in state.get("c", ()) if row[0] > cutoff - window)
-        kept = {row[1] for row in rows}
-        alerted = tuple(event_id for event_id in state.get("alerted", ()) if event_id in kept)
+        rows = state.get("c", ())
+        if rows and rows[0][0] > cutoff - window:  # sorted: every row stays
+            alerted = state.get("alerted", ())  # and so do the ids alerted of them
+        else:
+            rows = tuple(row for row in rows if row[0] > cutoff - window)
+            kept = {row[1] for row in rows}
+            alerted = tuple(event_id for event_id in state.get("alerted", ()) if event_id in kept)
         state.clear()
         if rows:
             state["c"] = rows

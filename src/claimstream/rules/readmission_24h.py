@@ -152,17 +152,14 @@ class Readmission24h(Rule[Readmission24hSettings]):
 
     def expire(self, state: State, cutoff: float) -> None:
         horizon = self.settings.max_gap_hours * HOUR
-        held_d, held_a = state.get("d"), state.get("a")
-        if (
-            state
-            and all(state.values())
-            and (not held_d or held_d[0][0] + horizon > cutoff)
-            and (not held_a or held_a[0][0] >= cutoff)
-        ):
-            return  # sorted, none empty, the first rows stay: so does everything
-        discharges = tuple(d for d in state.get("d", ()) if d[0] + horizon > cutoff)
+        # Rows are sorted: when the first one stays, they all do (and need no copy).
+        discharges = state.get("d", ())
+        if discharges and not discharges[0][0] + horizon > cutoff:
+            discharges = tuple(d for d in discharges if d[0] + horizon > cutoff)
         # An admission before the cutoff can no longer be preceded by a newly arriving discharge.
-        admissions = tuple(a for a in state.get("a", ()) if a[0] >= cutoff)
+        admissions = state.get("a", ())
+        if admissions and not admissions[0][0] >= cutoff:
+            admissions = tuple(a for a in admissions if a[0] >= cutoff)
         state.clear()
         if discharges:
             state["d"] = discharges

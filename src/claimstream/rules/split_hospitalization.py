@@ -173,17 +173,14 @@ class SplitHospitalization(Rule[SplitHospitalizationSettings]):
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        held_d, held_a = state.get("d"), state.get("a")
-        if (
-            state
-            and all(state.values())
-            and (not held_d or held_d[0][0] >= cutoff - self._gap())
-            and (not held_a or held_a[0][0] >= cutoff)
-        ):
-            return  # sorted, none empty, the first rows stay: so does everything
-        discharges = _window.expire_rows(state.get("d", []), cutoff, self._gap())
+        # Rows are sorted: when the first one stays, they all do (and need no copy).
+        discharges = state.get("d", ())
+        if not _window.nothing_expires(discharges, cutoff - self._gap()):
+            discharges = _window.expire_rows(discharges, cutoff, self._gap())
         # An admission before the cutoff can no longer be preceded by a newly arriving discharge.
-        admissions = _window.expire_rows(state.get("a", []), cutoff, 0.0)
+        admissions = state.get("a", ())
+        if not _window.nothing_expires(admissions, cutoff - 0.0):
+            admissions = _window.expire_rows(admissions, cutoff, 0.0)
         state.clear()
         if discharges:
             state["d"] = discharges
