@@ -218,3 +218,29 @@ def test_the_fast_and_checked_paths_agree_on_dispense_edge_cases(
         assert isinstance(result, Event)
     else:
         assert isinstance(result, Rejection) and result.detail == detail
+
+
+def test_event_time_is_exactly_what_datetime_timestamp_gives() -> None:
+    """The decoder computes occurred_at's POSIX seconds itself (cheaper than .timestamp());
+    it must be the very same float for every offset, fraction and year."""
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from claimstream.core.decode import _timestamp
+
+    rng = random.Random(5)
+    spellings = ["2026-03-01T08:00:00Z", "20260301T080000+0800", "2026-03-01 08:00-03:30"]
+    for _ in range(20_000):
+        moment = datetime(
+            rng.choice([1, 1969, 1970, 2026, 9999, rng.randrange(1, 10_000)]),
+            rng.randrange(1, 13),
+            rng.randrange(1, 29),
+            rng.randrange(24),
+            rng.randrange(60),
+            rng.randrange(60),
+            rng.choice([0, 1, 500_000, rng.randrange(1_000_000)]),
+            tzinfo=timezone(timedelta(seconds=rng.randrange(-86_399, 86_400))),
+        )
+        spellings.append(moment.isoformat(timespec=rng.choice(["seconds", "milliseconds", "auto"])))
+    for text in spellings:
+        assert _timestamp(text) == datetime.fromisoformat(text).timestamp(), text

@@ -8,7 +8,7 @@ in step with `topics/schemas/event.v1.json`. Never raises: bad input yields a `R
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -133,13 +133,35 @@ def _timestamp(value: str) -> float:
         raise InvalidEvent(
             "invalid_field", f"occurred_at {value!r} is not an ISO-8601 timestamp"
         ) from None
+    zone = parsed.tzinfo
     # fromisoformat sets a fixed-offset `timezone` or nothing, so tzinfo alone tells.
-    if parsed.tzinfo is None:
+    if zone is None:
         raise InvalidEvent(
             "naive_timestamp",
             f"occurred_at {value!r} has no UTC offset (write e.g. 2026-03-01T08:00:00+08:00)",
         )
-    return parsed.timestamp()
+    # `parsed.timestamp()` exactly (the same whole number of microseconds since the epoch,
+    # divided the same way), without building the intermediate timedelta: a third of the cost.
+    offset = _OFFSET_US.get(zone)
+    if offset is None:
+        offset = _OFFSET_US[zone] = _microseconds(parsed.utcoffset())
+    seconds = (
+        (parsed.toordinal() - _EPOCH_ORDINAL) * 86_400
+        + parsed.hour * 3_600
+        + parsed.minute * 60
+        + parsed.second
+    )
+    return (seconds * 1_000_000 + parsed.microsecond - offset) / 1_000_000
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+#: UTC offset in microseconds of each fixed-offset zone seen (a handful: producers' offsets)
+_OFFSET_US: dict[tzinfo, int] = {}
+
+
+def _microseconds(delta: timedelta | None) -> int:
+    assert delta is not None  # a fixed-offset timezone always has one
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 # --- field helpers -------------------------------------------------------------------------
