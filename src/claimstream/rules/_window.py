@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 Row = Sequence[Any]
@@ -90,11 +91,14 @@ def new_episodes(
     Only rows from `position` to one window after it change count; a row outside that range
     can only lose its start (its predecessor's count rose), never gain one.
     """
-    end = bisect.bisect_left(rows, rows[position][0] + window, key=_ts)
+    if position == len(rows) - 1:
+        end = position + 1  # the newest row: no row after it to recount
+    else:
+        end = bisect.bisect_left(rows, rows[position][0] + window, key=_TS)
     found = []
     for index in range(position, end):
         start = _start(rows, index, window)
-        if count(rows[start : index + 1]) < threshold:
+        if _count(rows, start, index, count) < threshold:
             continue
         if index > start and _count_at(rows, index - 1, window, count) >= threshold:
             continue  # the previous row is in this window and already at the threshold
@@ -103,17 +107,24 @@ def new_episodes(
     return found
 
 
-def _ts(row: Row) -> float:
-    return float(row[0])
+def _count(rows: Rows, start: int, index: int, count: Count) -> float:
+    """`count` of rows[start..index]; a plain row count needs no slice."""
+    if count is rows_count:
+        return index - start + 1
+    return count(rows[start : index + 1])
+
+
+#: the event time of a row, as a C-level key for bisect
+_TS = itemgetter(0)
 
 
 def _start(rows: Rows, index: int, window: float) -> int:
     """The first row of row `index`'s trailing window (ts > ts_index - window)."""
-    return bisect.bisect_right(rows, rows[index][0] - window, hi=index, key=_ts)
+    return bisect.bisect_right(rows, rows[index][0] - window, hi=index, key=_TS)
 
 
 def _count_at(rows: Rows, index: int, window: float, count: Count) -> float:
-    return count(rows[_start(rows, index, window) : index + 1])
+    return _count(rows, _start(rows, index, window), index, count)
 
 
 def _episode_alerted(
@@ -143,4 +154,4 @@ def nothing_expires(rows: Rows | None, keep_from: float) -> bool:
 
 def expire_rows(rows: Rows, cutoff: float, keep: float) -> tuple[Row, ...]:
     """The rows with ts >= cutoff - keep (rows are sorted, so a bisect finds the first)."""
-    return tuple(rows[bisect.bisect_left(rows, cutoff - keep, key=_ts) :])
+    return tuple(rows[bisect.bisect_left(rows, cutoff - keep, key=_TS) :])
