@@ -13,6 +13,7 @@ came out of each topic, Redis and the worker's metrics.
 from __future__ import annotations
 
 import itertools
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -253,6 +254,16 @@ class SanctionsWorld:
             f"notices: {notices}\ncommands: {commands}\nchangelog of {key}: {changelog}"
         )
 
+    def api(self, path: str) -> tuple[int, Any]:
+        """GET `path` on the worker's HTTP API: (status, decoded JSON body)."""
+        assert self.worker is not None
+        url = f"http://127.0.0.1:{self.worker.port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status, orjson.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, orjson.loads(exc.read() or b"null")
+
     def registry_entry(self, scope: str) -> dict[str, Any] | None:
         """The command stored under the scope's freeze key in Redis, or None."""
         client = redis.Redis.from_url(self.redis_url)
@@ -326,6 +337,18 @@ def test_a_first_violation_warns_and_a_repeat_freezes_in_topic_and_registry(
         stored = wait_for(lambda s=scope: world.registry_entry(s), 30, f"{scope} in Redis")
         assert stored["command_id"] == freeze["command_id"]
     assert len(world.notices("institution:HS1", "warning.v1")) == 1  # not warned again
+    # the query API answers from the same state
+    status, standing = world.api("/subjects/institution/HS1")
+    assert status == 200 and standing["level"] == "frozen", standing
+    [institution_freeze] = world.wait_commands("institution:HS1", "FREEZE")
+    assert [f["command_id"] for f in standing["freezes"]] == [institution_freeze["command_id"]]
+    status, inst = world.api("/institutions/HS1")
+    assert status == 200
+    assert {a["alert_id"] for a in inst["open_alerts"]} == {a["alert_id"] for a in alerts}
+    assert inst["rollup"]["alerts"] == 2
+    status, listed = world.api("/subjects/patient/PS1/alerts")
+    assert status == 200
+    assert [a["alert_id"] for a in listed["alerts"]] == [a["alert_id"] for a in alerts[::-1]]
     world.wait_metric("claimstream_commands_total", 1, action="FREEZE", scope_kind="institution")
 
 
