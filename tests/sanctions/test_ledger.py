@@ -48,6 +48,12 @@ CASES = [
     ([cmd("f", "FREEZE", 1, 2), cmd("u", "UNFREEZE", 1)], 1.5, []),
     # an UNFREEZE seen again (redelivery) does not lift a later freeze
     ([cmd("u", "UNFREEZE", 0), cmd("f", "FREEZE", 1, 3), cmd("u", "UNFREEZE", 0)], 2, ["cmd-f"]),
+    # a FREEZE dated before the entry held (it reached the topic late) never lifts a later
+    # SUSPEND nor shortens a later, longer FREEZE; one lasting longer than the held one wins
+    ([cmd("s", "SUSPEND", 1), cmd("f", "FREEZE", 0, 2)], 1.5, ["cmd-s"]),
+    ([cmd("s", "SUSPEND", 1), cmd("f", "FREEZE", 0, 2)], 3, ["cmd-s"]),
+    ([cmd("later", "FREEZE", 1, 3), cmd("early", "FREEZE", 0, 2)], 2.5, ["cmd-later"]),
+    ([cmd("later", "FREEZE", 1, 2), cmd("early", "FREEZE", 0, 3)], 2.5, ["cmd-early"]),
 ]
 
 

@@ -4,9 +4,10 @@ The Redis registry is a cache of the commands topic: `FreezeLedger` is the pure 
 that cache must hold, applying commands in topic order with the registry's rules (see
 `claimstream.registry.base`): each `command_id` at most once; UNFREEZE removes the scope's
 entry; SUSPEND replaces it and never expires; a FREEZE does not shorten a longer one still in
-force, nor lift a SUSPEND. Times come from the commands themselves (a FREEZE is judged at its
-`effective_from`), never from the clock, so rebuilding from the topic at any later moment gives
-the same answer as the registry had, and `compare` can check registry and topic agree.
+force, nor lift a SUSPEND, even one that began after it (a FREEZE that reached the topic late).
+Times come from the commands themselves (a FREEZE is judged at its `effective_from`), never
+from the clock, so rebuilding from the topic at any later moment gives the same answer as the
+registry had, and `compare` can check registry and topic agree.
 
 One rule goes beyond the registry's today: an UNFREEZE lifts only what began at or before its
 `effective_from`. The commands topic has several producers (the rules' same-day FREEZE, the
@@ -62,9 +63,10 @@ class FreezeLedger:
         return "applied"
 
     def _holds_longer(self, key: str, command: Command, at: float) -> bool:
-        """Whether the entry in force at `at` lasts at least as long as the new FREEZE."""
+        """Whether the entry held, in force at `at` or begun after it (a FREEZE can reach the
+        topic after a later command of its scope), lasts at least as long as the new FREEZE."""
         held = self.entries.get(key)
-        if held is None or not _in_force(held, at):
+        if held is None or _expired(held, at):
             return False
         if held.expires_at is None:
             return True
