@@ -5,7 +5,10 @@ patient card), what the regulations' step-by-step escalation does with it: a war
 same-day FREEZE on repetition, a SUSPEND that only a person lifts (`ladder`); doctor points
 per calendar year (`points`); institution credit grades A-D (`grades`); per-rule precision
 from reviews (`precision`); which freezes are in force given the commands (`ledger`); and the
-institution-department-doctor responsibility list (`rollup`).
+institution-department-doctor responsibility list (`rollup`). `processor` runs these as the
+stream's batch steps (routing alerts, joining people's actions with them, one state per
+subject, event-time ticks) and `view` answers the query API from a subject's state; both are
+fed plain records, the faust wiring is `claimstream.stream.sanctions`.
 
 Like `claimstream.core`, nothing here imports Kafka, Redis or faust, or reads the wall clock:
 state is JSON-shaped and passed in, time is event time passed in, settings are a parameter. The
