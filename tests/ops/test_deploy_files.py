@@ -175,7 +175,7 @@ def test_grafana_provisioning_matches_the_dashboard(compose: dict[str, Any]) -> 
         "claimstream_commands_total",  # commands
         "claimstream_active_freezes",  # active freezes
         "claimstream_dead_letters_total",  # dead letters by reason
-        "claimstream_reviews_total",  # per-rule precision
+        "claimstream_reviewed_alerts",  # per-rule precision
     ):
         assert metric in text, f"no panel shows {metric}"
 

@@ -251,12 +251,6 @@ async def test_a_suspension_never_expires() -> None:
     assert [f.action for f in await registry.active(later)] == ["SUSPEND"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger rule (sanctions/ledger.py, reported to its owner): a FREEZE that reaches the "
-    "topic late and began before the entry held replaces it, even a later SUSPEND; the registry "
-    "follows the ledger, so this passes once the ledger keeps the later entry",
-)
 async def test_a_late_earlier_freeze_does_not_lift_a_later_suspension() -> None:
     c = contract_command
     registry = MemoryRegistry()
