@@ -195,8 +195,11 @@ class Engine:
         seen: dict[str, float] = state["seen"]
         keep_after = gc_cutoff + lateness - self.dedup_retention
         if seen and min(seen.values()) < keep_after:  # min() is one C loop; usually no-op
-            for event_id in [e for e, ts in seen.items() if ts < keep_after]:
-                del seen[event_id]
+            if max(seen.values()) < keep_after:
+                seen.clear()  # an idle key (what sweeps mostly meet): all of it goes
+            else:
+                for event_id in [e for e, ts in seen.items() if ts < keep_after]:
+                    del seen[event_id]
         rule_states: dict[str, State] = state["r"]
         expirers = self._expirers
         for key, rule_state in list(rule_states.items()):
