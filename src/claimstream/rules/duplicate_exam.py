@@ -87,6 +87,8 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
     def _evaluate(
         self, patient_id: str, code: str, rows: _window.Rows, index: int, window: float
     ) -> Finding | None:
+        if index == 0:
+            return None  # nothing earlier (the first claim of this code): the common case
         current = rows[index]
         start = bisect.bisect_right(rows, current[0] - window, hi=index, key=_ts)
         institution = current[2]

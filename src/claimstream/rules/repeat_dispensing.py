@@ -88,7 +88,11 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
             event.department_id,
             event.ts + supply_days * DAY,
         )
-        position = bisect.bisect_left(held, (event.ts, event_id), key=_order)
+        last = held[-1] if held else None
+        if last is None or last[0] < event.ts or (last[0] == event.ts and last[3] < event_id):
+            position = len(held)  # in order: the common case, no search
+        else:
+            position = bisect.bisect_left(held, (event.ts, event_id), key=_order)
         rows = (*held[:position], new, *held[position:])
         findings = []
         # The new row, and any later row it may now make an early refill (out-of-order arrival).
