@@ -89,29 +89,3 @@ def test_nothing_acked_nothing_to_commit() -> None:
         assert consumer._new_offset(TP0) is None
 
     _with_consumer(body)
-
-
-def test_stream_partitions_fetch_again_only_once_sought() -> None:
-    """faust resumes stream partitions before it seeks them to their committed offsets; records
-    fetched in between came again after the seek, and some were skipped (issue #3)."""
-    changelog = TP("claimstream-state-patient-changelog", 0)
-
-    async def body(consumer: Any) -> None:
-        active_when_sought: list[set[TP]] = []
-
-        async def seek_to_committed() -> dict[TP, int]:
-            active_when_sought.append(set(consumer._get_active_partitions()))
-            return {TP0: 12}
-
-        consumer.seek_to_committed = seek_to_committed
-        consumer.assignment = lambda: {TP0, changelog}
-        consumer._is_changelog_tp = lambda tp: tp.topic.endswith("-changelog")
-        consumer.pause_partitions({TP0, changelog})
-        consumer.resume_partitions({TP0, changelog})
-        assert consumer._get_active_partitions() == {changelog}  # changelogs read on
-        await consumer.perform_seek()
-        assert active_when_sought == [{changelog}]
-        assert consumer._get_active_partitions() == {TP0, changelog}
-        assert consumer._read_offset[TP0] == 12
-
-    _with_consumer(body)

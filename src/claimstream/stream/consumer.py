@@ -6,17 +6,17 @@
   that was most of the event-to-alert latency. The worker sets the wait from
   `CLAIMSTREAM_FETCH_WAIT_MS` (default 100) through this subclass.
 * After every rebalance faust seeks the stream partitions to their committed offsets
-  (`Consumer.perform_seek`) so that whatever it dropped meanwhile (records fetched before the
-  rebalance, a record whose delivery the rebalance interrupted) is fetched again. Two flaws
-  made a worker restarted after a SIGKILL skip events (found by the SIGKILL-and-restart test):
-  - faust resumes fetching the stream partitions *before* that seek, which looks up committed
-    offsets one partition at a time while records flow to the agents; the seek then rewinds
-    partitions already read, and records fetched before it keep arriving after it (see the
-    commit ceiling below). Here stream partitions resume only once they are sought.
-  - aiokafka's `seek_to_committed` leaves a partition with **no committed offset** where it
-    is, so what faust dropped there was never fetched again. Here such a partition is sought
-    to its beginning, where its consumption started (`auto_offset_reset="earliest"`); what
-    was processed since comes again as duplicates, which the engine recognises.
+  (`Consumer.perform_seek`) so that whatever it dropped meanwhile is fetched again: records
+  fetched before the rebalance, a record whose delivery the rebalance interrupted, and records
+  of paused partitions (when faust's set of active partitions empties during a fetch,
+  aiokafka reads the empty set as "all partitions" and faust drops what it returns for the
+  partitions it paused: seen when stream partitions resumed only after the seek). aiokafka's
+  `seek_to_committed` leaves a partition with **no committed offset** where it is, so what
+  faust dropped there was never fetched again: a worker restarted after a SIGKILL that came
+  before its first commit skipped events (found by the SIGKILL-and-restart test). Here such a
+  partition is sought to its beginning, where its consumption started
+  (`auto_offset_reset="earliest"`); what was processed since comes again as duplicates, which
+  the engine recognises.
 * faust commits, per partition, the acked offsets that follow the last commit without a hole,
   counting as done any offsets it saw skipped in the fetched sequence (`Consumer._add_gap`:
   meant for transaction markers and compacted records). After a seek it also sees such a
@@ -31,7 +31,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
@@ -50,31 +50,13 @@ def consumer_class(fetch_wait_ms: int) -> type[Consumer]:
     class _Consumer(Consumer):
         #: per partition, the highest offset an agent acked since it was assigned
         _acked_max: dict[TP, int]
-        #: stream partitions faust resumed; they fetch again once sought (`perform_seek`)
-        _resume_after_seek: set[TP]
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self._acked_max = {}
-            self._resume_after_seek = set()
             super().__init__(*args, **kwargs)
 
         def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
             return _Thread(self, loop=self.loop, beacon=self.beacon)
-
-        def resume_partitions(self, tps: Iterable[TP]) -> None:
-            tps = set(tps)
-            stream = {tp for tp in tps if not self._is_changelog_tp(tp)}
-            if stream:
-                self._resume_after_seek |= stream
-            super().resume_partitions(tps - stream)
-
-        async def perform_seek(self) -> None:
-            try:
-                await super().perform_seek()
-            finally:
-                resume, self._resume_after_seek = self._resume_after_seek, set()
-                if resume:
-                    super().resume_partitions(resume & self.assignment())
 
         async def seek_to_committed(self) -> Mapping[TP, int]:
             committed = await super().seek_to_committed()
