@@ -89,3 +89,12 @@ def test_nothing_acked_nothing_to_commit() -> None:
         assert consumer._new_offset(TP0) is None
 
     _with_consumer(body)
+
+
+def test_a_partition_with_nothing_committed_resumes_at_its_first_unprocessed_offset() -> None:
+    def body(consumer: Any) -> None:
+        _ack(consumer, 0, 1, 2, 4)  # 3 was dropped in a rebalance: fetch it again
+        assert consumer._first_unprocessed(TP0, 0) == 3
+        assert consumer._first_unprocessed(TP0, 10) == 10  # the log starts later
+
+    _with_consumer(body)

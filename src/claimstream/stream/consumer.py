@@ -14,9 +14,8 @@
   `seek_to_committed` leaves a partition with **no committed offset** where it is, so what
   faust dropped there was never fetched again: a worker restarted after a SIGKILL that came
   before its first commit skipped events (found by the SIGKILL-and-restart test). Here such a
-  partition is sought to its beginning, where its consumption started
-  (`auto_offset_reset="earliest"`); what was processed since comes again as duplicates, which
-  the engine recognises.
+  partition is sought to its first offset no agent has acked since it was assigned, counting
+  from its beginning, where its consumption started (`auto_offset_reset="earliest"`).
 * faust commits, per partition, the acked offsets that follow the last commit without a hole,
   counting as done any offsets it saw skipped in the fetched sequence (`Consumer._add_gap`:
   meant for transaction markers and compacted records). After a seek it also sees such a
@@ -68,9 +67,26 @@ def consumer_class(fetch_wait_ms: int) -> type[Consumer]:
             if unsought:
                 earliest = await self.earliest_offsets(*unsought)
                 await self.seek_wait(
-                    {tp: offset for tp, offset in earliest.items() if offset is not None}
+                    {
+                        tp: self._first_unprocessed(tp, offset)
+                        for tp, offset in earliest.items()
+                        if offset is not None
+                    }
                 )
             return committed
+
+        def _first_unprocessed(self, tp: TP, start: int) -> int:
+            """`start`, or the end of the run of acked offsets that begins there.
+
+            With nothing committed yet, faust still lists every offset acked since the
+            partition was assigned: re-reading those would only repeat them (and their dead
+            letters).
+            """
+            done = set(self._acked[tp])
+            offset = start
+            while offset in done:
+                offset += 1
+            return offset
 
         def ack(self, message: Message) -> bool:
             counted: bool = super().ack(message)
