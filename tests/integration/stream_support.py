@@ -26,6 +26,7 @@ from claimstream.core.config import DetectionConfig
 from claimstream.core.decode import decode_event
 from claimstream.core.detector import Detector
 from claimstream.core.events import Event
+from claimstream.rules import RULES
 from claimstream.subproc import die_with_parent, free_port, terminate_group
 from claimstream.topology import load_topology
 
@@ -68,6 +69,12 @@ def replay_ids(events: Iterable[dict[str, Any]]) -> tuple[set[str], set[str], li
         for c in result.commands:
             commands[c.command_id] = c
     return alerts, set(commands), list(commands.values())
+
+
+def detection_command_ids(commands: Iterable[Any]) -> set[str]:
+    """Ids of the commands a detection rule issued (the commands topic also carries the
+    sanctions ladder's, which `replay` does not produce), from `read_topic` records."""
+    return {v["command_id"] for _, v in commands if v["rule"] in RULES}
 
 
 def describe(alerts: list[Any], expected: set[str], events: Iterable[dict[str, Any]]) -> str:
@@ -223,6 +230,28 @@ def read_topic(
                 behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
                 if not batch and not behind:
                     return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def committed_offsets(bootstrap: str, group: str = "claimstream") -> dict[str, int]:
+    """The group's committed offsets of the input topics, as {"topic:partition": offset}."""
+
+    async def run() -> dict[str, int]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            found: dict[str, int] = {}
+            for topic in sorted(set(TOPIC_OF.values())):
+                for p in range(partition_count(topic)):
+                    offset = await consumer.committed(TopicPartition(topic, p))
+                    if offset is not None:
+                        found[f"{topic}:{p}"] = offset
+            return found
         finally:
             await consumer.stop()
 

@@ -25,7 +25,9 @@ from claimstream.topology import load_topology
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,
+    committed_offsets,
     describe,
+    detection_command_ids,
     event_messages,
     produce,
     read_topic,
@@ -153,7 +155,7 @@ def test_alerts_are_keyed_by_subject(run: Run) -> None:
 
 
 def test_commands_equal_replay_and_are_keyed_by_scope(run: Run) -> None:
-    assert {v["command_id"] for _, v in run.commands} == run.expected_commands
+    assert detection_command_ids(run.commands) == run.expected_commands
     for key, value in run.commands:
         scope = value["scope"]
         expected = f"{scope['kind']}:{scope['id']}"
@@ -216,14 +218,11 @@ def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent (about 1 run in 4 on the 2-core box): after the SIGKILL one alert "
-    "differs from replay because the restarted worker's state lacks one event processed near "
-    "the kill point; cause not found yet (changelog recovery on Tansu or faust's re-seek after "
-    "the dead member leaves the group are the suspects), see the stream issue notes",
-)
 def test_sigkill_mid_stream_loses_nothing(broker: LocalBroker, tmp_path: Path) -> None:
+    """Issue #3. The kill comes early (often before the first commit), so the restarted worker
+    starts partitions with and without committed offsets; it used to skip records that faust
+    dropped from the agent queue around its post-rebalance seek (see stream/batches.py and
+    stream/consumer.py), about 1 run in 5."""
     events = list(generate(6000, seed=23, start=recent_start()))
     expected_alerts, expected_commands, _ = replay_ids(events)
     produce(broker.bootstrap, event_messages(events))
@@ -243,11 +242,16 @@ def test_sigkill_mid_stream_loses_nothing(broker: LocalBroker, tmp_path: Path) -
             timeout=150,
         )
         commands = read_topic(broker.bootstrap, COMMANDS)
+        status = second.status() or {}
     finally:
         second.stop()
     got = {v["alert_id"] for _, v in alerts}
-    assert got == expected_alerts, describe(alerts, expected_alerts, events)
-    assert {v["command_id"] for _, v in commands} == expected_commands
+    assert got == expected_alerts, (
+        f"{describe(alerts, expected_alerts, events)}; restarted worker: assigned "
+        f"{status.get('assigned')}, {status.get('records')} records; committed "
+        f"{committed_offsets(broker.bootstrap)}"
+    )
+    assert detection_command_ids(commands) == expected_commands
 
 
 def test_second_worker_joining_mid_stream(broker: LocalBroker, tmp_path: Path) -> None:
@@ -282,7 +286,7 @@ def test_second_worker_joining_mid_stream(broker: LocalBroker, tmp_path: Path) -
         first.stop()
     got = {v["alert_id"] for _, v in alerts}
     assert got == expected_alerts, describe(alerts, expected_alerts, events)
-    assert {v["command_id"] for _, v in commands} == expected_commands
+    assert detection_command_ids(commands) == expected_commands
 
 
 def test_metrics_endpoint_counts_without_ids(run: Run) -> None:
