@@ -392,14 +392,6 @@ def test_a_review_of_an_unknown_alert_is_dead_lettered_and_consumption_goes_on(
     world.wait_metric("claimstream_dead_letters_total", 1, reason="unknown_alert")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "since db156bb a restarted worker often consumes nothing produced after its restart "
-        "(reproduced with sanctions disabled: /work/notes/h2_restart_repro.py; 10/10 restarts "
-        "fine at 70f73f8, first restart fails at e27c2dc); remove this mark once fixed"
-    ),
-)
 def test_the_ladder_state_survives_a_restart(world: SanctionsWorld) -> None:
     t0 = now() - timedelta(minutes=2)
     world.events(violation(t0, patient="PS5", institution="HS5", doctor="DS5"))
