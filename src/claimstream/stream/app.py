@@ -122,7 +122,7 @@ def create_app(
         consumer_max_fetch_size=settings.fetch_bytes,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 5),
-        producer_linger_ms=5,
+        producer_linger_ms=0,
         web_enabled=settings.web_enabled,
         web_host=settings.web_host,
         web_bind=settings.web_host,

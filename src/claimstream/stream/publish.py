@@ -53,22 +53,35 @@ class BatchPublisher:
         for topic, key, value, partition in records:
             where = (topic, self._partition(topic, key, partition))
             groups.setdefault(where, []).append((key, value))
+        # aiokafka queues one batch per partition: `send_batch` of a partition's second batch
+        # waits until the sender took the first (a linger and a loop turn). So every partition's
+        # first batch goes before any partition's one-record tail: one such wait per call, not
+        # one per partition.
+        tails: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
         futures: list[Awaitable[Any]] = []
         for (topic, partition), items in groups.items():
             if topic in self.single_record_topics and len(items) > 1:
-                chunks = [items[:-1], items[-1:]]  # the partition's last batch: one record
-            else:
-                chunks = [items]
-            for chunk in chunks:
-                batch = producer.create_batch()
-                for key, value in chunk:
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        batch.close()
-                        futures.append(await producer.send_batch(batch, topic, partition=partition))
-                        batch = producer.create_batch()
-                        batch.append(key=key, value=value, timestamp=None)
+                tails.append((topic, partition, items[-1:]))  # the partition's last batch
+                items = items[:-1]
+            futures.extend(await self._send_chunk(producer, topic, partition, items))
+        for topic, partition, tail in tails:
+            futures.extend(await self._send_chunk(producer, topic, partition, tail))
+        return futures
+
+    @staticmethod
+    async def _send_chunk(
+        producer: Any, topic: str, partition: int, items: list[tuple[bytes | None, bytes | None]]
+    ) -> list[Awaitable[Any]]:
+        futures: list[Awaitable[Any]] = []
+        batch = producer.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:
                 batch.close()
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        batch.close()
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
 
     async def send_and_wait(self, records: Iterable[Out]) -> None:
