@@ -240,13 +240,16 @@ async def _watch(consumer: Any, seen: Seen, say: Any) -> None:
             target = f"{scope['kind']}:{scope['id']}" + (
                 f":{scope['drug_code']}" if scope.get("drug_code") else ""
             )
-            until = value.get("expires_at") or "lifted"
             expires = value.get("expires_at")
+            if value["action"] == "UNFREEZE":
+                when = f"from {value['effective_from']}  ({value.get('reason') or 'lifted'})"
+            else:
+                when = f"until {expires or 'a person lifts it'}"
             if scope not in seen.freezes and (
                 expires is None or datetime.fromisoformat(expires).timestamp() > time.time()
             ):
                 seen.freezes.append(scope)
-            say(f"COMMAND    {value['action']:<8} {target}  until {until}")
+            say(f"COMMAND    {value['action']:<8} {target}  {when}")
 
 
 def _latency(seen: Seen, event_ids: list[str], produced_ms: int) -> float | None:
