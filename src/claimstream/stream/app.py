@@ -35,7 +35,7 @@ from claimstream.sinks.registry import RegistrySink
 from claimstream.stream.api import install_api
 from claimstream.stream.audit import install_audit
 from claimstream.stream.batches import ack_all, queue_batches
-from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.consumer import consumer_class
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.pipeline import Counters, Pipeline
@@ -43,6 +43,7 @@ from claimstream.stream.processor import KeyedProcessor, Record
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.sanctions import install_sanctions
 from claimstream.stream.sanctions_view import SanctionsView
+from claimstream.stream.tables import raw_topic, state_table
 from claimstream.stream.web import install_views
 from claimstream.topology import Topology, load_topology
 
@@ -204,37 +205,8 @@ def _add_kind(
     partitions: int,
 ) -> None:
     settings = runtime.settings
-    changelog = runtime.topology.changelog_topic(f"state-{kind}")
-    codec = StateCodec()
-    table: Any = app.Table(
-        f"state-{kind}",
-        default=None,
-        partitions=partitions,
-        key_type=str,
-        changelog_topic=app.topic(
-            changelog.name,
-            partitions=partitions,
-            key_type=str,
-            key_serializer="raw",
-            value_serializer=codec,
-            compacting=True,
-            acks=False,
-            internal=False,
-        ),
-    )
-    # faust derives a table's serializers from its types ("json" for str); the store (built
-    # lazily on first `table.data`) and the changelog writes must use ours: raw UTF-8 keys,
-    # orjson states.
-    table.key_serializer = "raw"
-    table.value_serializer = codec
-    topic = app.topic(
-        *topic_names,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-    )
+    table, changelog_name, _ = state_table(app, runtime.topology, f"state-{kind}")
+    topic = raw_topic(app, *topic_names, partitions=partitions)
     pipeline = Pipeline(
         KeyedProcessor(
             runtime.engine,
@@ -247,7 +219,7 @@ def _add_kind(
         sinks=runtime.sinks,
         publisher=publisher,
         repartition_topics=repartition,
-        changelog_topic=changelog.name,
+        changelog_topic=changelog_name,
         pointer=PartitionPointer(topic_names[0]),
         metrics=runtime.metrics,
         counters=runtime.counters,

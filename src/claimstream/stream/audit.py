@@ -40,8 +40,9 @@ import orjson
 from claimstream.audit.intake import SOURCES, AuditIntake, Input, IntakeResult
 from claimstream.sinks.base import Outputs, Sink
 from claimstream.stream.batches import ack_all, queue_batches
-from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.publish import Out
+from claimstream.stream.tables import raw_topic, state_table
 
 if TYPE_CHECKING:
     import faust
@@ -175,41 +176,15 @@ def install_audit(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -
                 f"{name} has {spec.partitions} partitions, the audit needs {partitions} "
                 "(partition p of the audited topics is chained in audit partition p)"
             )
-    changelog = topology.changelog_topic(TABLE)
-    codec = StateCodec()
-    table: Any = app.Table(
-        TABLE,
-        default=None,
-        partitions=partitions,
-        key_type=str,
-        changelog_topic=app.topic(
-            changelog.name,
-            partitions=partitions,
-            key_type=str,
-            key_serializer="raw",
-            value_serializer=codec,
-            compacting=True,
-            acks=False,
-            internal=False,
-        ),
-    )
-    table.key_serializer = "raw"  # as in app._add_kind: raw UTF-8 keys, orjson states
-    table.value_serializer = codec
-    topic = app.topic(
-        *sources,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-    )
+    table, changelog_name, _ = state_table(app, topology, TABLE)
+    topic = raw_topic(app, *sources, partitions=partitions)
     writer = AuditWriter(
         AuditIntake(lambda p: table.data.get(str(p))),
         table,
         publisher=publisher,
         sinks=runtime.sinks,
         audit_topic=AUDIT_TOPIC,
-        changelog_topic=changelog.name,
+        changelog_topic=changelog_name,
         pointer=PartitionPointer(sources[0]),
         metrics=runtime.metrics,
     )

@@ -50,8 +50,9 @@ from claimstream.sanctions.processor import (
 )
 from claimstream.sinks.base import Outputs
 from claimstream.stream.batches import ack_all, queue_batches
-from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.processor import Record
+from claimstream.stream.tables import raw_topic, state_table
 
 if TYPE_CHECKING:
     import faust
@@ -369,41 +370,6 @@ def _copying(table: Any) -> Callable[[str], Any]:
     return load
 
 
-def _table(app: Any, runtime: Runtime, name: str) -> tuple[Any, str, int]:
-    spec = runtime.topology.changelog_topic(name)
-    codec = StateCodec()
-    table: Any = app.Table(
-        name,
-        default=None,
-        partitions=spec.partitions,
-        key_type=str,
-        changelog_topic=app.topic(
-            spec.name,
-            partitions=spec.partitions,
-            key_type=str,
-            key_serializer="raw",
-            value_serializer=codec,
-            compacting=True,
-            acks=False,
-            internal=False,
-        ),
-    )
-    table.key_serializer = "raw"
-    table.value_serializer = codec
-    return table, spec.name, spec.partitions
-
-
-def _topic(app: Any, *names: str, partitions: int) -> Any:
-    return app.topic(
-        *names,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-    )
-
-
 def _records(events: list[Any]) -> list[Record]:
     now = time.time()
     return [
@@ -419,8 +385,12 @@ def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublishe
     topology = runtime.topology
     for name in (ALERTS, ACTIONS, REPARTITION_ALERT, REPARTITION_SUBJECT, NOTICES):
         topology.topic(name)  # KeyError if topics.toml no longer declares it
-    index_table, index_changelog, alert_partitions = _table(app, runtime, "alert-index")
-    subject_table, subject_changelog, subject_partitions = _table(app, runtime, "state-subject")
+    index_table, index_changelog, alert_partitions = state_table(
+        app, runtime.topology, "alert-index"
+    )
+    subject_table, subject_changelog, subject_partitions = state_table(
+        app, runtime.topology, "state-subject"
+    )
     sanctions = SanctionsRuntime(
         app,
         runtime,
@@ -470,17 +440,17 @@ def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublishe
             log.exception("sanctions tick failed")
 
     app.agent(
-        _topic(app, ALERTS, partitions=alert_partitions),
+        raw_topic(app, ALERTS, partitions=alert_partitions),
         name="claimstream.sanctions-route",
         concurrency=1,
     )(route)
     app.agent(
-        _topic(app, REPARTITION_ALERT, ACTIONS, partitions=alert_partitions),
+        raw_topic(app, REPARTITION_ALERT, ACTIONS, partitions=alert_partitions),
         name="claimstream.sanctions-index",
         concurrency=1,
     )(index)
     app.agent(
-        _topic(app, REPARTITION_SUBJECT, partitions=subject_partitions),
+        raw_topic(app, REPARTITION_SUBJECT, partitions=subject_partitions),
         name="claimstream.sanctions-subject",
         concurrency=1,
     )(subject)
