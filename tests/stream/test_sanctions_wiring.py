@@ -23,7 +23,8 @@ from claimstream.sanctions.processor import (
 from claimstream.settings import Settings
 from claimstream.sinks.memory import MemorySink
 from claimstream.stream.processor import Record
-from claimstream.stream.sanctions import SanctionsRuntime, TableWriter
+from claimstream.stream.sanctions import SanctionsRuntime
+from claimstream.stream.tables import TableWriter
 from tests.sanctions.support import alert, ts
 
 TP = namedtuple("TP", "topic partition")

@@ -42,7 +42,7 @@ from claimstream.sinks.base import Outputs, Sink
 from claimstream.stream.batches import ack_all, queue_batches
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.publish import Out
-from claimstream.stream.tables import raw_topic, state_table
+from claimstream.stream.tables import TableWriter, raw_topic, state_table
 
 if TYPE_CHECKING:
     import faust
@@ -93,7 +93,7 @@ class AuditWriter:
         self.metrics = metrics
         self.counters = AuditCounters()
         self.stopping = False
-        self._changelog_pending: list[Any] = []
+        self.writer = TableWriter(table, changelog_topic, pointer, publisher)
 
     async def handle(self, inputs: list[Input]) -> IntakeResult:
         result = self.intake.process(inputs)
@@ -121,26 +121,7 @@ class AuditWriter:
 
     async def write(self, states: dict[int, Any]) -> None:
         """Store each partition's chain state and append it to changelog partition p."""
-        if not states:
-            return
-        store = self.table.data
-        out: list[Out] = []
-        for partition, state in states.items():
-            key = str(partition)
-            with self.pointer.writing_to(partition):
-                store[key] = state
-            out.append((self.changelog_topic, key.encode(), orjson.dumps(state), partition))
-        self._check_changelog()
-        self._changelog_pending.extend(await self.publisher.send(out))
-
-    def _check_changelog(self) -> None:
-        still: list[Any] = []
-        for future in self._changelog_pending:
-            if not future.done():
-                still.append(future)
-            elif future.exception() is not None:
-                raise RuntimeError("an audit-chain changelog write failed") from future.exception()
-        self._changelog_pending = still
+        await self.writer.write({str(p): (state, p) for p, state in states.items()})
 
     async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
         delay = 0.1

@@ -23,15 +23,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from claimstream.core.events import KeyKind
 from claimstream.metrics import Metrics
 from claimstream.rules.base import State
 from claimstream.sinks.base import Outputs, Sink
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.processor import BatchResult, KeyedProcessor, Record
-from claimstream.stream.publish import BatchPublisher, Out
+from claimstream.stream.publish import BatchPublisher
+from claimstream.stream.tables import TableWriter
 
 log = logging.getLogger(__name__)
 _RETRY_MAX = 5.0
@@ -86,8 +85,8 @@ class Pipeline:
         self.publisher = publisher
         self.repartition_topics = dict(repartition_topics)
         self.changelog_topic = changelog_topic
-        self._changelog_pending: list[Any] = []
         self.pointer = pointer
+        self.writer = TableWriter(table, changelog_topic, pointer, publisher)
         self.metrics = metrics
         self.counters = counters or Counters()
         self.sweep_interval = sweep_interval
@@ -107,49 +106,8 @@ class Pipeline:
     async def write(
         self, writes: Mapping[str, tuple[State, int]], deletes: Mapping[str, int]
     ) -> None:
-        """Store each state locally and append it to its partition's changelog, batched.
-
-        Equivalent to `table[key] = state` (and `del table[key]`), which faust implements as
-        a store write plus one changelog `send_soon` per key; batching the changelog records
-        per partition is what keeps one write per key per batch cheap. The delivery futures
-        are checked on later batches: faust flushes the producer before any offset commit.
-        """
-        by_partition: dict[int, list[tuple[str, State | None]]] = {}
-        for key, (state, partition) in writes.items():
-            by_partition.setdefault(partition, []).append((key, state))
-        for key, partition in deletes.items():
-            by_partition.setdefault(partition, []).append((key, None))
-        if not by_partition:
-            return
-        store = self.table.data
-        topic = self.changelog_topic
-        out: list[Out] = []
-        for partition, items in by_partition.items():
-            with self.pointer.writing_to(partition):
-                for key, value in items:
-                    if value is not None:
-                        store[key] = value
-                        out.append((topic, key.encode(), orjson.dumps(value), partition))
-                    elif key in store:
-                        del store[key]
-                        out.append((topic, key.encode(), None, partition))
-        self._check_changelog()
-        self._changelog_pending.extend(await self.publisher.send(out))
-
-    def _check_changelog(self) -> None:
-        """Forget delivered changelog batches; stop the agent if one failed.
-
-        Not awaited on the hot path (faust flushes the producer before committing offsets),
-        but a failed delivery must not go unnoticed: raising here crashes the agent before it
-        acks another batch, so the uncommitted input is processed again after a restart.
-        """
-        still: list[Any] = []
-        for future in self._changelog_pending:
-            if not future.done():
-                still.append(future)
-            elif future.exception() is not None:
-                raise RuntimeError("a changelog write failed") from future.exception()
-        self._changelog_pending = still
+        """Store each state locally and append it to its partition's changelog, batched."""
+        await self.writer.write(writes, deletes)
 
     # -- the batch ---------------------------------------------------------------------------
 

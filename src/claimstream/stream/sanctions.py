@@ -27,7 +27,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -50,9 +50,8 @@ from claimstream.sanctions.processor import (
 )
 from claimstream.sinks.base import Outputs
 from claimstream.stream.batches import ack_all, queue_batches
-from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.processor import Record
-from claimstream.stream.tables import raw_topic, state_table
+from claimstream.stream.tables import TableWriter, raw_topic, state_table
 
 if TYPE_CHECKING:
     import faust
@@ -62,47 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _RETRY_MAX = 5.0
-
-
-class TableWriter:
-    """`Pipeline.write` for a sanctions table: store + one changelog batch per partition."""
-
-    def __init__(self, table: Any, changelog: str, source: str, publisher: BatchPublisher):
-        self.table = table
-        self.changelog = changelog
-        self.pointer = PartitionPointer(source)
-        self.publisher = publisher
-        self._pending: list[Any] = []
-
-    async def write(
-        self, writes: Mapping[str, tuple[Any, int]], deletes: Mapping[str, int]
-    ) -> None:
-        by_partition: dict[int, list[tuple[str, Any]]] = {}
-        for key, (value, partition) in writes.items():
-            by_partition.setdefault(partition, []).append((key, value))
-        for key, partition in deletes.items():
-            by_partition.setdefault(partition, []).append((key, None))
-        if not by_partition:
-            return
-        store = self.table.data
-        out: list[Out] = []
-        for partition, items in by_partition.items():
-            with self.pointer.writing_to(partition):
-                for key, value in items:
-                    if value is not None:
-                        store[key] = value
-                        out.append((self.changelog, key.encode(), orjson.dumps(value), partition))
-                    elif key in store:
-                        del store[key]
-                        out.append((self.changelog, key.encode(), None, partition))
-        still = []
-        for future in self._pending:
-            if not future.done():
-                still.append(future)
-            elif future.exception() is not None:
-                raise RuntimeError("a changelog write failed") from future.exception()
-        self._pending = still
-        self._pending.extend(await self.publisher.send(out))
 
 
 class SanctionsRuntime:

@@ -8,10 +8,16 @@ core's job, so a bad record becomes a dead letter instead of a faust deserialisa
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from claimstream.stream.codec import StateCodec
+import orjson
+
+from claimstream.stream.codec import PartitionPointer, StateCodec
 from claimstream.topology import Topology
+
+if TYPE_CHECKING:
+    from claimstream.stream.publish import BatchPublisher, Out
 
 
 def state_table(app: Any, topology: Topology, name: str) -> tuple[Any, str, int]:
@@ -53,3 +59,60 @@ def raw_topic(app: Any, *names: str, partitions: int) -> Any:
         value_serializer="raw",
         partitions=partitions,
     )
+
+
+class TableWriter:
+    """Writes a batch's changed keys to a table once each: the local store, then one changelog
+    batch per partition.
+
+    Equivalent to `table[key] = state` (and `del table[key]`), which faust implements as a
+    store write plus one changelog `send_soon` per key; batching the changelog records per
+    partition is what keeps one write per key per batch cheap. The delivery futures are checked
+    on later writes (faust flushes the producer before any offset commit), and a failed one
+    raises, so the agent stops before it acks another batch and the uncommitted input is
+    processed again after a restart.
+    """
+
+    def __init__(
+        self, table: Any, changelog: str, pointer: PartitionPointer | str, publisher: BatchPublisher
+    ) -> None:
+        self.table = table
+        self.changelog = changelog
+        #: the source topic whose partition numbers the store is told it is writing to
+        self.pointer = PartitionPointer(pointer) if isinstance(pointer, str) else pointer
+        self.publisher = publisher
+        self._pending: list[Any] = []
+
+    async def write(
+        self, writes: Mapping[str, tuple[Any, int]], deletes: Mapping[str, int] | None = None
+    ) -> None:
+        """Store `writes` (key -> (value, partition)) and delete `deletes` (key -> partition)."""
+        by_partition: dict[int, list[tuple[str, Any]]] = {}
+        for key, (value, partition) in writes.items():
+            by_partition.setdefault(partition, []).append((key, value))
+        for key, partition in (deletes or {}).items():
+            by_partition.setdefault(partition, []).append((key, None))
+        if not by_partition:
+            return
+        store = self.table.data
+        out: list[Out] = []
+        for partition, items in by_partition.items():
+            with self.pointer.writing_to(partition):
+                for key, value in items:
+                    if value is not None:
+                        store[key] = value
+                        out.append((self.changelog, key.encode(), orjson.dumps(value), partition))
+                    elif key in store:
+                        del store[key]
+                        out.append((self.changelog, key.encode(), None, partition))
+        self._check_delivered()
+        self._pending.extend(await self.publisher.send(out))
+
+    def _check_delivered(self) -> None:
+        still: list[Any] = []
+        for future in self._pending:
+            if not future.done():
+                still.append(future)
+            elif future.exception() is not None:
+                raise RuntimeError(f"a write to {self.changelog} failed") from future.exception()
+        self._pending = still
