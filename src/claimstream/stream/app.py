@@ -39,7 +39,7 @@ from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.consumer import consumer_class
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.pipeline import Counters, Pipeline
-from claimstream.stream.processor import KeyedProcessor, Record
+from claimstream.stream.processor import KeyedProcessor, records_of
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.sanctions import install_sanctions
 from claimstream.stream.sanctions_view import SanctionsView
@@ -236,12 +236,7 @@ def _add_kind(
         return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
     async def handle(events: list[Any]) -> None:
-        now = time.time()
-        records = [
-            Record(m.key, m.value, m.topic, m.partition, m.offset, now)
-            for m in (event.message for event in events)
-        ]
-        await pipeline.handle(records)
+        await pipeline.handle(records_of(events))
         if pipeline.sweep_due():
             await pipeline.sweep(assigned(), partition_of)
 

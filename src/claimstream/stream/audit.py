@@ -28,11 +28,11 @@ crash after 4 leaves inputs whose offset is below the stored chain offset, which
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -42,6 +42,7 @@ from claimstream.sinks.base import Outputs, Sink
 from claimstream.stream.batches import ack_all, queue_batches
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.publish import Out
+from claimstream.stream.retry import write_until_done
 from claimstream.stream.tables import TableWriter, raw_topic, state_table
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 AUDIT_TOPIC = "claimstream.audit.v1"
 TABLE = "audit-chain"
-_RETRY_MAX = 5.0
 
 
 @dataclass(slots=True)
@@ -102,11 +102,15 @@ class AuditWriter:
                 (self.audit_topic, r["record_id"].encode(), orjson.dumps(r), p)
                 for p, r in result.records
             ]
-            await self._retrying("audit topic", lambda: self.publisher.send_and_wait(out))
+            await write_until_done(
+                self.audit_topic, partial(self.publisher.send_and_wait, out), self._stopping
+            )
         if result.dead_letters:
             outputs = Outputs(dead_letters=result.dead_letters)
             for sink in self.sinks:
-                await self._retrying(sink.name, _writer(sink, outputs))
+                await write_until_done(
+                    f"sink {sink.name}", partial(sink.write, outputs), self._stopping
+                )
         await self.write(result.states)
         c = self.counters
         c.batches += 1
@@ -119,29 +123,12 @@ class AuditWriter:
                 self.metrics.dead_letter(letter.reason)
         return result
 
+    def _stopping(self) -> bool:
+        return self.stopping
+
     async def write(self, states: dict[int, Any]) -> None:
         """Store each partition's chain state and append it to changelog partition p."""
         await self.writer.write({str(p): (state, p) for p, state in states.items()})
-
-    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await attempt()
-                return
-            except Exception:  # retried: an audit record or dead letter must not be dropped
-                log.exception("audit: writing to %s failed; retrying in %.1f s", what, delay)
-                if self.stopping:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
-
-
-def _writer(sink: Sink, outputs: Outputs) -> Callable[[], Awaitable[None]]:
-    async def write() -> None:
-        await sink.write(outputs)
-
-    return write
 
 
 def install_audit(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> None:

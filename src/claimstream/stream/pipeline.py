@@ -16,11 +16,11 @@ registry is idempotent, and the replayed events find the state as of the last co
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from claimstream.core.events import KeyKind
@@ -30,10 +30,10 @@ from claimstream.sinks.base import Outputs, Sink
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.processor import BatchResult, KeyedProcessor, Record
 from claimstream.stream.publish import BatchPublisher
+from claimstream.stream.retry import write_until_done
 from claimstream.stream.tables import TableWriter
 
 log = logging.getLogger(__name__)
-_RETRY_MAX = 5.0
 
 
 @dataclass(slots=True)
@@ -109,6 +109,9 @@ class Pipeline:
         """Store each state locally and append it to its partition's changelog, batched."""
         await self.writer.write(writes, deletes)
 
+    def _stopping(self) -> bool:
+        return self.stopping
+
     # -- the batch ---------------------------------------------------------------------------
 
     async def handle(self, records: list[Record]) -> BatchResult:
@@ -129,7 +132,9 @@ class Pipeline:
         )
         if outputs:
             for sink in self.sinks:
-                await self._write_retrying(sink, outputs)
+                await write_until_done(
+                    f"sink {sink.name}", partial(sink.write, outputs), self._stopping
+                )
         written = time.perf_counter()
         await self.write(result.writes, {})
         done = time.perf_counter()
@@ -140,19 +145,6 @@ class Pipeline:
         c.state_seconds += done - written
         self._count(records, result)
         return result
-
-    async def _write_retrying(self, sink: Sink, outputs: Outputs) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await sink.write(outputs)
-                return
-            except Exception:  # retried: an output must not be dropped
-                log.exception("sink %s failed; retrying in %.1f s", sink.name, delay)
-                if self.stopping:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
 
     def _count(self, records: list[Record], result: BatchResult) -> None:
         c = self.counters

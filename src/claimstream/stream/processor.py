@@ -14,9 +14,11 @@ consumption.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from claimstream.core.decode import decode_event
 from claimstream.core.engine import Engine
@@ -72,6 +74,15 @@ class BatchResult:
     consumed: dict[tuple[str, str], int] = field(default_factory=dict)
     events: int = 0
     duplicates: int = 0
+
+
+def records_of(events: list[Any]) -> list[Record]:
+    """The `Record`s of a batch of faust events, stamped with their arrival (wall) time."""
+    now = time.time()
+    return [
+        Record(m.key, m.value, m.topic, m.partition, m.offset, now)
+        for m in (event.message for event in events)
+    ]
 
 
 def origin(record: Record) -> dict[str, object]:

@@ -27,7 +27,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -50,7 +50,8 @@ from claimstream.sanctions.processor import (
 )
 from claimstream.sinks.base import Outputs
 from claimstream.stream.batches import ack_all, queue_batches
-from claimstream.stream.processor import Record
+from claimstream.stream.processor import Record, records_of
+from claimstream.stream.retry import write_until_done
 from claimstream.stream.tables import TableWriter, raw_topic, state_table
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     from claimstream.stream.publish import BatchPublisher, Out
 
 log = logging.getLogger(__name__)
-_RETRY_MAX = 5.0
 
 
 class SanctionsRuntime:
@@ -243,7 +243,9 @@ class SanctionsRuntime:
         outputs = Outputs(commands=result.commands, dead_letters=result.dead_letters)
         if outputs:
             for sink in self.runtime.sinks:
-                await self._retrying(sink.name, functools.partial(sink.write, outputs))
+                await write_until_done(
+                    f"sink {sink.name}", functools.partial(sink.write, outputs), self._stopping
+                )
         if writer is not None:
             await writer.write(result.writes, result.deletes)
         metrics = self.runtime.metrics
@@ -256,18 +258,8 @@ class SanctionsRuntime:
         for _key, notice in result.notices:
             metrics.sanction_notice(str(notice.get("schema", "")))
 
-    async def _retrying(self, name: str, call: Callable[[], Awaitable[None]]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await call()
-                return
-            except Exception:  # retried: an output must not be dropped
-                log.exception("sink %s failed; retrying in %.1f s", name, delay)
-                if any(p.stopping for p in self.runtime.pipelines.values()):
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
+    def _stopping(self) -> bool:
+        return any(p.stopping for p in self.runtime.pipelines.values())
 
     # -- periodic work ----------------------------------------------------------------------
 
@@ -328,14 +320,6 @@ def _copying(table: Any) -> Callable[[str], Any]:
     return load
 
 
-def _records(events: list[Any]) -> list[Record]:
-    now = time.time()
-    return [
-        Record(m.key, m.value, m.topic, m.partition, m.offset, now)
-        for m in (event.message for event in events)
-    ]
-
-
 def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> None:
     """Add the sanctions agents and tables to `app` and set `runtime.sanctions`."""
     settings = runtime.settings
@@ -366,7 +350,7 @@ def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublishe
     async def route(stream: Any) -> None:
         await runtime.ensure_started()
         async for events in queue_batches(app, stream, batch, within):
-            records = _records(events)
+            records = records_of(events)
             await sanctions.emit(sanctions.route.process(records), None)
             sanctions.seen(records)
             ack_all(events)
@@ -374,7 +358,7 @@ def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublishe
     async def index(stream: Any) -> None:
         await runtime.ensure_started()
         async for events in queue_batches(app, stream, batch, within):
-            records = _records(events)
+            records = records_of(events)
             await sanctions.emit(sanctions.index.process(records), index_writer)
             sanctions.seen(records)
             ack_all(events)
@@ -384,7 +368,7 @@ def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublishe
     async def subject(stream: Any) -> None:
         await runtime.ensure_started()
         async for events in queue_batches(app, stream, batch, within):
-            records = _records(events)
+            records = records_of(events)
             async with sanctions.lock:
                 await sanctions.emit(sanctions.subjects.process(records), subject_writer)
             sanctions.seen(records)
