@@ -200,22 +200,21 @@ def partition_count(topic: str) -> int:
     return load_topology(partitions=PARTITIONS).topic(topic).partitions
 
 
-def read_topic(
-    bootstrap: str, topic: str, partitions: int | None = None, idle: float = 0.5
-) -> list[Any]:
+def read_topic(bootstrap: str, topic: str, idle: float = 0.5) -> list[Any]:
     """Every record of `topic` from the beginning, as (key, decoded JSON value) pairs.
 
-    `partitions` defaults to the topic's count; asking for more than it has reads them all
-    (a partition that does not exist would only stall aiokafka's metadata wait for 40 s).
+    Reads every partition the broker has for the topic (whatever partition count the test's
+    broker was set up with), so no caller has to know it.
     """
-    count = partition_count(topic)
-    partitions = count if partitions is None else min(partitions, count)
 
     async def run() -> list[Any]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            tps = [TopicPartition(topic, p) for p in range(partitions)]
+            await consumer.topics()  # fetches the cluster metadata
+            partitions = consumer.partitions_for_topic(topic)
+            assert partitions, f"{topic} is not on the broker"
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)
@@ -261,7 +260,6 @@ def committed_offsets(bootstrap: str, group: str = "claimstream") -> dict[str, i
 def wait_outputs(
     bootstrap: str,
     topic: str,
-    partitions: int | None,
     done: Callable[[list[Any]], bool],
     timeout: float,
 ) -> list[Any]:
@@ -270,11 +268,11 @@ def wait_outputs(
 
     def check() -> bool:
         nonlocal last
-        last = read_topic(bootstrap, topic, partitions)
+        last = read_topic(bootstrap, topic)
         return done(last)
 
     try:
         wait_for(check, timeout, f"outputs on {topic}", interval=0.5)
     except AssertionError:
         return last
-    return read_topic(bootstrap, topic, partitions)
+    return read_topic(bootstrap, topic)

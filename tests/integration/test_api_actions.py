@@ -4,7 +4,6 @@ the worker's POST API, each read back from `claimstream.actions.v1` and decoded 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -14,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from claimstream.actions_topic import ACTIONS_TOPIC, partition_of
 from claimstream.cli.main import main
@@ -23,38 +21,16 @@ from claimstream.localbroker import LocalBroker
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_from_dict
 from claimstream.topology import Topology
-from tests.integration.stream_support import WorkerProcess, wait_for
+from tests.integration.stream_support import WorkerProcess, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "it-token"
 
 
-def actions_on_topic(broker: LocalBroker, topology: Topology) -> list[tuple[bytes, Any]]:
-    """Every record of the actions topic, (key, decoded value), read until a fetch is empty."""
-    partitions = topology.topic(ACTIONS_TOPIC).partitions
-
-    async def run() -> list[tuple[bytes, Any]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(ACTIONS_TOPIC, p) for p in range(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            out: list[tuple[bytes, Any]] = []
-            async with asyncio.timeout(30):
-                while True:
-                    batch = await consumer.getmany(timeout_ms=500)
-                    for records in batch.values():
-                        out.extend((r.key, orjson.loads(r.value)) for r in records)
-                    behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
-                    if not batch and not behind:
-                        return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
+def actions_on_topic(broker: LocalBroker) -> list[tuple[bytes, Any]]:
+    """Every record of the actions topic, (key, decoded value)."""
+    return read_topic(broker.bootstrap, ACTIONS_TOPIC)
 
 
 def test_alerts_review_publishes_the_verdict(
@@ -71,12 +47,12 @@ def test_alerts_review_publishes_the_verdict(
     assert f"published {expected.action_id}" in out.out
     partitions = topology.topic(ACTIONS_TOPIC).partitions
     assert f"on {ACTIONS_TOPIC} partition {partition_of(b'alt-cli-1', partitions)}" in out.out
-    found = [v for k, v in actions_on_topic(local_broker, topology) if k == b"alt-cli-1"]
+    found = [v for k, v in actions_on_topic(local_broker) if k == b"alt-cli-1"]
     assert [action_from_dict(v) for v in found] == [expected]
 
 
 def test_unfreeze_publishes_a_manual_unfreeze(
-    local_broker: LocalBroker, topology: Topology, capsys: pytest.CaptureFixture[str]
+    local_broker: LocalBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     at = "2026-03-02T08:00:00+08:00"
     code = main(
@@ -92,7 +68,7 @@ def test_unfreeze_publishes_a_manual_unfreeze(
     )
     assert shown["record"]["action_id"] == expected.action_id
     assert shown["key"] == "doctor:D-cli-7:X01"
-    found = [v for k, v in actions_on_topic(local_broker, topology) if k == b"doctor:D-cli-7:X01"]
+    found = [v for k, v in actions_on_topic(local_broker) if k == b"doctor:D-cli-7:X01"]
     assert [action_from_dict(v) for v in found] == [expected]
 
 
@@ -160,7 +136,7 @@ def call(
 
 
 def test_post_review_lands_on_the_actions_topic(
-    worker: WorkerProcess, local_broker: LocalBroker, topology: Topology
+    worker: WorkerProcess, local_broker: LocalBroker
 ) -> None:
     body = {
         "verdict": "confirmed",
@@ -174,13 +150,13 @@ def test_post_review_lands_on_the_actions_topic(
     assert status == 202, answer
     expected = Verdict("alt-api-1", "confirmed", "li.na", "2026-03-01T10:00:00+08:00", "site visit")
     assert answer["action_id"] == expected.action_id
-    found = [v for k, v in actions_on_topic(local_broker, topology) if k == b"alt-api-1"]
+    found = [v for k, v in actions_on_topic(local_broker) if k == b"alt-api-1"]
     assert [action_from_dict(v) for v in found] == [expected]
     assert found[0] == answer["record"]
 
 
 def test_post_unfreeze_lands_on_the_actions_topic(
-    worker: WorkerProcess, local_broker: LocalBroker, topology: Topology
+    worker: WorkerProcess, local_broker: LocalBroker
 ) -> None:
     body = {"scope": {"kind": "institution", "id": "H-api-2"}, "reason": "reviewer decision",
             "by": "zhao.lei", "at": "2026-03-03T09:00:00+08:00"}  # fmt: skip
@@ -191,7 +167,7 @@ def test_post_unfreeze_lands_on_the_actions_topic(
         "2026-03-03T09:00:00+08:00", "reviewer",
     )  # fmt: skip
     assert answer["action_id"] == expected.action_id
-    found = [v for k, v in actions_on_topic(local_broker, topology) if k == b"institution:H-api-2"]
+    found = [v for k, v in actions_on_topic(local_broker) if k == b"institution:H-api-2"]
     assert [action_from_dict(v) for v in found] == [expected]
 
 

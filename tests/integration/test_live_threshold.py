@@ -67,7 +67,7 @@ def readmission(patient: str, start: datetime, gap_hours: float) -> list[dict[st
 
 
 def alerts_of(bootstrap: str) -> dict[str, dict[str, Any]]:
-    return {v["patient_id"]: v for _, v in read_topic(bootstrap, ALERTS, 8)}
+    return {v["patient_id"]: v for _, v in read_topic(bootstrap, ALERTS)}
 
 
 def test_a_threshold_change_applies_to_later_events_without_restart(
@@ -134,7 +134,7 @@ def test_an_invalid_change_is_refused_and_the_worker_keeps_its_config(
         )
         assert code == 2
         assert "refused, nothing published" in capsys.readouterr().err
-        assert read_topic(broker.bootstrap, "claimstream.control.rules", 1) == []
+        assert read_topic(broker.bootstrap, "claimstream.control.rules") == []
         assert (worker.status() or {}).get("config_version") == 1
     finally:
         worker.stop()

@@ -54,10 +54,6 @@ _prefixes = itertools.count()
 _events = itertools.count()
 
 
-def partitions_of(topic: str) -> int:
-    return load_topology(partitions=PARTITIONS).topic(topic).partitions
-
-
 def violation(
     occurred_at: datetime,
     *,
@@ -181,7 +177,7 @@ class SanctionsWorld:
     # -- reading ----------------------------------------------------------------------------
 
     def read(self, topic: str) -> list[tuple[bytes | None, dict[str, Any]]]:
-        return read_topic(self.bootstrap, topic, partitions_of(topic))
+        return read_topic(self.bootstrap, topic)
 
     def wait(
         self,
