@@ -227,15 +227,20 @@ def sanctions_from_env(env: Mapping[str, str]) -> SanctionSettings:
         raise ConfigError(f"{which}: {exc}") from None
 
 
+def _bool(name: str, raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _typed(name: str, raw: str, default: object) -> object:
     """`raw` as the type of `default` (tuples stay comma-separated text for the overlay)."""
     text = raw.strip()
     if isinstance(default, bool):
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+        return _bool(name, raw)
     if isinstance(default, int | float):
         try:
             return int(text) if isinstance(default, int) else float(text)
@@ -248,11 +253,7 @@ def _typed(name: str, raw: str, default: object) -> object:
 def _parse(name: str, raw: str, default: object, attr: str) -> object:
     text = raw.strip()
     if isinstance(default, bool):
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+        return _bool(name, raw)
     if isinstance(default, int) or attr == "partitions":
         if attr == "partitions" and text == "":
             return None
