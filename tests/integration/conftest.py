@@ -6,7 +6,6 @@ A missing server binary skips the test on a developer's machine but fails it und
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,13 +13,8 @@ import pytest
 from claimstream.localbroker import BrokerStartError, LocalBroker
 from claimstream.topicadmin import apply_topics_sync
 from claimstream.topology import Topology, load_topology
+from tests.integration.stream_support import unavailable
 from tests.support.redis_server import RedisServer, RedisServerError
-
-
-def _unavailable(why: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(why)
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +29,7 @@ def local_broker(topology: Topology) -> Iterator[LocalBroker]:
     try:
         broker = LocalBroker().start()
     except BrokerStartError as exc:
-        _unavailable(f"local broker unavailable: {exc}")
+        unavailable(f"local broker unavailable: {exc}")
     try:
         report = apply_topics_sync(broker.bootstrap, topology)
         assert report.in_sync, report.format_table()
@@ -50,7 +44,7 @@ def bare_broker() -> Iterator[LocalBroker]:
     try:
         broker = LocalBroker().start()
     except BrokerStartError as exc:
-        _unavailable(f"local broker unavailable: {exc}")
+        unavailable(f"local broker unavailable: {exc}")
     try:
         yield broker
     finally:
@@ -63,7 +57,7 @@ def redis_url() -> Iterator[str]:
     try:
         server = RedisServer().start()
     except RedisServerError as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     try:
         yield server.url
     finally:

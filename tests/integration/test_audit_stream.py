@@ -24,19 +24,18 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from claimstream.audit.canonical import digest
 from claimstream.cli.main import main
 from claimstream.core.outputs import Scope
-from claimstream.localbroker import BrokerStartError, LocalBroker
+from claimstream.localbroker import LocalBroker
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_key, action_to_dict
 from claimstream.simulate import generate
-from claimstream.topicadmin import apply_topics_sync
 from claimstream.topicread import TopicReader, TopicRecord
-from claimstream.topology import load_topology
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,
     event_messages,
     produce,
     recent_start,
+    start_broker,
     wait_for,
 )
 
@@ -95,18 +94,13 @@ def chained(audit: list[TopicRecord]) -> set[tuple[str, int, int]]:
 
 @pytest.fixture(scope="module")
 def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trail]:
-    try:
-        broker = LocalBroker().start()
-    except BrokerStartError as exc:
-        pytest.skip(f"local broker unavailable: {exc}")
+    broker = start_broker()
     worker = WorkerProcess(
         broker.url,
         env={"CLAIMSTREAM_SANCTIONS_ENABLED": "false"},
         log_path=tmp_path_factory.mktemp("audit") / "worker.log",
     )
     try:
-        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
         worker.start()
         events = list(generate(1500, seed=11, start=recent_start()))
         produce(broker.bootstrap, [*event_messages(events), *actions(), *BAD])
@@ -311,15 +305,10 @@ def test_sigkill_mid_trail_leaves_copies_not_forks(
 ) -> None:
     """A worker killed while chaining: its successor recomputes the uncommitted records
     identically, so the topic verifies (copies counted as redelivery) and nothing is missing."""
-    try:
-        broker = LocalBroker().start()
-    except BrokerStartError as exc:
-        pytest.skip(f"local broker unavailable: {exc}")
+    broker = start_broker()
     env = {"CLAIMSTREAM_SANCTIONS_ENABLED": "false", "CLAIMSTREAM_BATCH_SIZE": "40"}
     workers = [WorkerProcess(broker.url, env=env, log_path=tmp_path / f"w{n}.log") for n in (1, 2)]
     try:
-        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
         workers[0].start()
         total = 4000
         messages = many_actions(total)
@@ -361,15 +350,10 @@ def test_a_second_worker_joining_mid_trail_forks_nothing(
 ) -> None:
     """Partition p of the audited topics, of the audit topic and of the chain changelog move
     together in a rebalance: one writer per chain before and after, so the trail verifies."""
-    try:
-        broker = LocalBroker().start()
-    except BrokerStartError as exc:
-        pytest.skip(f"local broker unavailable: {exc}")
+    broker = start_broker()
     env = {"CLAIMSTREAM_SANCTIONS_ENABLED": "false", "CLAIMSTREAM_BATCH_SIZE": "40"}
     workers = [WorkerProcess(broker.url, env=env, log_path=tmp_path / f"w{n}.log") for n in (1, 2)]
     try:
-        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
         workers[0].start()
         total = 3000
         messages = many_actions(total)

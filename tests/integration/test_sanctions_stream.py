@@ -27,17 +27,15 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from claimstream.core.outputs import Scope
-from claimstream.localbroker import BrokerStartError, LocalBroker
+from claimstream.localbroker import LocalBroker
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_key, action_to_dict
-from claimstream.topicadmin import apply_topics_sync
-from claimstream.topology import load_topology
 from tests.integration.stream_support import (
-    PARTITIONS,
     WorkerProcess,
     event_messages,
     produce,
     read_topic,
+    start_broker,
     wait_for,
 )
 
@@ -120,13 +118,8 @@ class SanctionsWorld:
     prefix: str = field(default_factory=lambda: f"sanc{next(_prefixes)}")
 
     def start(self) -> SanctionsWorld:
+        self.broker = start_broker()
         try:
-            self.broker = LocalBroker().start()
-        except BrokerStartError as exc:
-            pytest.skip(f"local broker unavailable: {exc}")
-        try:
-            report = apply_topics_sync(self.broker.bootstrap, load_topology(partitions=PARTITIONS))
-            assert report.in_sync, report.format_table()
             self.worker = WorkerProcess(
                 self.broker.url,
                 env={

@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 import redis
 
-from claimstream.localbroker import BrokerStartError, LocalBroker
+from claimstream.localbroker import LocalBroker
 from claimstream.simulate import generate
-from claimstream.topicadmin import apply_topics_sync
-from claimstream.topology import load_topology
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,
@@ -33,6 +31,7 @@ from tests.integration.stream_support import (
     read_topic,
     recent_start,
     replay_ids,
+    start_broker,
     wait_for,
     wait_outputs,
 )
@@ -45,19 +44,9 @@ MALFORMED = [b"not json at all", b"\xff\xfe\x00", b'{"event_type": "dispense"}',
 _prefixes = itertools.count()
 
 
-def _start_broker() -> LocalBroker:
-    try:
-        broker = LocalBroker().start()
-    except BrokerStartError as exc:
-        pytest.skip(f"local broker unavailable: {exc}")
-    report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
-    assert report.in_sync, report.format_table()
-    return broker
-
-
 @pytest.fixture
 def broker() -> Iterator[LocalBroker]:
-    b = _start_broker()
+    b = start_broker()
     try:
         yield b
     finally:
@@ -82,7 +71,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    broker = _start_broker()
+    broker = start_broker()
     prefix = f"it{next(_prefixes)}"
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     worker = WorkerProcess(
