@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests
@@ -36,7 +37,7 @@ test: $(STAMP) system-deps lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m claimstream.bench
+	$(BIN)/python -m claimstream.devtools.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

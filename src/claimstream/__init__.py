@@ -1,7 +1,9 @@
 """claimstream: real-time monitor for medical-insurance fund settlements.
 
-The detection core (`claimstream.core`, `claimstream.rules`) is pure Python and imports nothing
-of Kafka or Redis; the stream worker, `replay` and the tests all drive the same core.
+Layers, each importing only those below it (an import-linter contract in pyproject.toml):
+model -> reference -> rules -> detection -> sanctions -> audit -> kafka, freezes,
+observability -> stream -> devtools -> cli. The detection core is pure Python; the stream
+worker, `replay` and the tests all drive the same core.
 """
 
 __version__ = "0.1.0"

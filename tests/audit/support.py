@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from claimstream.audit import AuditChain, new_state
-from claimstream.core.outputs import Scope
+from claimstream.model.outputs import Scope
 from claimstream.sanctions import ManualUnfreeze, Verdict
-from tests.helpers import dispense, run
+from claimstream.testing import dispense, run
 
 
 def items() -> list[Any]:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from claimstream.cli.main import main
-from claimstream.subproc import free_port
+from claimstream.devtools.subproc import free_port
 from tests.audit.support import trail
 from tests.audit.test_verify import stream_trail
 

@@ -137,7 +137,7 @@ def test_unreadable_records_are_dead_letters_with_origin() -> None:
 def test_records_match_the_audit_schema() -> None:
     import jsonschema
 
-    from claimstream.topology import load_topology
+    from claimstream.kafka.topology import load_topology
 
     spec = load_topology().topic("claimstream.audit.v1")
     assert spec.value_schema is not None

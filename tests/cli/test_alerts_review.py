@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from claimstream.actions_topic import normalize_at, verdict_from_input
 from claimstream.cli.main import build_parser, main
+from claimstream.kafka.actions import normalize_at, verdict_from_input
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

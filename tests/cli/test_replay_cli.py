@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from claimstream.cli.main import main
-from claimstream.simulate import Simulator
+from claimstream.devtools.simulate import Simulator
 
 
 def write_events(path: Path, count: int, extra: list[bytes] | None = None) -> Path:

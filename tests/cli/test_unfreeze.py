@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from claimstream.actions_topic import parse_scope, unfreeze_from_input
 from claimstream.cli.main import build_parser, main
-from claimstream.core.outputs import Scope
+from claimstream.kafka.actions import parse_scope, unfreeze_from_input
+from claimstream.model.outputs import Scope
 from tests.cli.test_alerts_review import closed_port
 
 UTC8 = ZoneInfo("Asia/Shanghai")

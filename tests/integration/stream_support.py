@@ -20,18 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from claimstream.core.config import DetectionConfig
-from claimstream.core.decode import decode_event
-from claimstream.core.detector import Detector
-from claimstream.core.events import Event
-from claimstream.localbroker import BrokerStartError, LocalBroker
+from claimstream.detection.config import DetectionConfig
+from claimstream.detection.decode import decode_event
+from claimstream.detection.detector import Detector
+from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
+from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
+from claimstream.kafka.admin import apply_topics_sync
+from claimstream.kafka.topology import load_topology
+from claimstream.model.events import Event
 from claimstream.rules import RULES
-from claimstream.subproc import die_with_parent, free_port, terminate_group
-from claimstream.topicadmin import apply_topics_sync
-from claimstream.topology import load_topology
+from tests.support.services import unavailable
 
 TOPIC_OF = {
     "dispense": "settlement.dispensing.v1",
@@ -196,14 +196,6 @@ def produce(bootstrap: str, messages: Iterable[Message]) -> None:
             await producer.stop()
 
     asyncio.run(run())
-
-
-def unavailable(why: str) -> None:
-    """A server the test needs is missing: skip on a developer's machine, fail under CI (where
-    `make test` installs everything), so a broken install never passes as "skipped"."""
-    if os.environ.get("CI"):
-        pytest.fail(why)
-    pytest.skip(why)
 
 
 def start_broker() -> LocalBroker:

@@ -14,13 +14,13 @@ from typing import Any
 import orjson
 import pytest
 
-from claimstream.actions_topic import ACTIONS_TOPIC, partition_of
 from claimstream.cli.main import main
-from claimstream.core.outputs import Scope
-from claimstream.localbroker import LocalBroker
+from claimstream.devtools.localbroker import LocalBroker
+from claimstream.kafka.actions import ACTIONS_TOPIC, partition_of
+from claimstream.kafka.topology import Topology
+from claimstream.model.outputs import Scope
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_from_dict
-from claimstream.topology import Topology
 from tests.integration.stream_support import WorkerProcess, read_topic, wait_for
 
 pytestmark = pytest.mark.integration

@@ -20,10 +20,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from claimstream.actions_topic import partition_of
 from claimstream.cli.main import main
-from claimstream.localbroker import LocalBroker
-from claimstream.topology import Topology
+from claimstream.devtools.localbroker import LocalBroker
+from claimstream.kafka.actions import partition_of
+from claimstream.kafka.topology import Topology
 from tests.integration.stream_support import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.integration

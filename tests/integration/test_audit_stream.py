@@ -23,12 +23,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from claimstream.audit.canonical import digest
 from claimstream.cli.main import main
-from claimstream.core.outputs import Scope
-from claimstream.localbroker import LocalBroker
+from claimstream.devtools.localbroker import LocalBroker
+from claimstream.devtools.simulate import generate
+from claimstream.kafka.reader import TopicReader, TopicRecord
+from claimstream.model.outputs import Scope
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_key, action_to_dict
-from claimstream.simulate import generate
-from claimstream.topicread import TopicReader, TopicRecord
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,

@@ -19,9 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from claimstream.cli.main import main
-from claimstream.core.outputs import Command, Scope
-from claimstream.localbroker import LocalBroker
-from claimstream.registry.redis import RedisRegistry
+from claimstream.devtools.localbroker import LocalBroker
+from claimstream.freezes.redis import RedisRegistry
+from claimstream.model.outputs import Command, Scope
 from claimstream.sanctions.ledger import FreezeLedger, compare
 from tests.integration.stream_support import produce
 

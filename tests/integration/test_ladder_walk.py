@@ -72,9 +72,9 @@ import pytest
 import redis
 
 from claimstream.cli.main import main
-from claimstream.core.outputs import Command, stable_id
-from claimstream.core.timefmt import end_of_local_day
-from claimstream.registry.base import epoch_ms
+from claimstream.freezes.base import epoch_ms
+from claimstream.model.outputs import Command, stable_id
+from claimstream.model.timefmt import end_of_local_day
 from claimstream.sanctions.ledger import FreezeLedger, compare
 from tests.integration.test_sanctions_stream import (
     ACTIONS,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from claimstream.cli.main import main
-from claimstream.localbroker import BrokerStartError, LocalBroker
-from claimstream.topicadmin import apply_topics_sync
-from claimstream.topology import load_topology
+from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
+from claimstream.kafka.admin import apply_topics_sync
+from claimstream.kafka.topology import load_topology
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from claimstream.localbroker import BrokerStartError, LocalBroker, kafka_api_versions
+from claimstream.devtools.localbroker import BrokerStartError, LocalBroker, kafka_api_versions
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ def test_broker_dies_with_its_parent() -> None:
         pytest.skip("parent-death signal is Linux-only")
     code = (
         "import sys, time\n"
-        "from claimstream.localbroker import LocalBroker\n"
+        "from claimstream.devtools.localbroker import LocalBroker\n"
         "b = LocalBroker().start()\n"
         "print(b.pid, flush=True)\n"
         "time.sleep(60)\n"

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from claimstream.core.outputs import Command
-from claimstream.registry.redis import RedisRegistry
-from tests.stream.test_registry_memory import (
+from claimstream.freezes.redis import RedisRegistry
+from claimstream.model.outputs import Command
+from tests.freezes.test_memory import (
     NOW,
     _base,
     check_against_ledger,

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from claimstream.cli.main import main
-from claimstream.control import ControlWatcher, Snapshot
-from claimstream.localbroker import LocalBroker
+from claimstream.devtools.localbroker import LocalBroker
+from claimstream.kafka.control import ControlWatcher, Snapshot
 
 pytestmark = pytest.mark.integration
 

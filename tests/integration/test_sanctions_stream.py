@@ -26,8 +26,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from claimstream.core.outputs import Scope
-from claimstream.localbroker import LocalBroker
+from claimstream.devtools.localbroker import LocalBroker
+from claimstream.model.outputs import Scope
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_key, action_to_dict
 from tests.integration.stream_support import (
@@ -443,7 +443,7 @@ def offline_decisions(envelopes: list[tuple[bytes | None, dict[str, Any]]]) -> d
     """The ladder applied offline to the alert envelopes of claimstream.repartition.subject,
     each subject's in the order they reached it: decision ids by command action / notice
     schema. Without ticks other than each input's own time."""
-    from claimstream.core.outputs import Command
+    from claimstream.model.outputs import Command
     from claimstream.sanctions import Escalation
     from claimstream.sanctions.codec import alert_from_dict, to_ts
     from claimstream.sanctions.processor import parse_subject_key
@@ -472,9 +472,9 @@ def test_a_simulated_month_escalates_as_the_ladder_does_offline(
     """A backlog of 25 days of events (abuse injected) caught up in seconds: the ticks must
     not run ahead of alerts still on their way, so the stream decides what the ladder decides
     offline when given each subject's alerts in the order they reached it."""
+    from claimstream.devtools.simulate import generate
     from claimstream.sanctions import Escalation
     from claimstream.sanctions.codec import alert_from_dict
-    from claimstream.simulate import generate
     from tests.integration.stream_support import recent_start, replay_ids
 
     events = list(generate(2500, seed=11, start=recent_start()))

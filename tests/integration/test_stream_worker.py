@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import redis
 
-from claimstream.localbroker import LocalBroker
-from claimstream.simulate import generate
+from claimstream.devtools.localbroker import LocalBroker
+from claimstream.devtools.simulate import generate
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from claimstream.localbroker import LocalBroker
+from claimstream.devtools.localbroker import LocalBroker
 from claimstream.stream.publish import BatchPublisher
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from claimstream.cli.main import main
-from claimstream.localbroker import LocalBroker
-from claimstream.topicadmin import apply_topics
-from claimstream.topology import Topology
+from claimstream.devtools.localbroker import LocalBroker
+from claimstream.kafka.admin import apply_topics
+from claimstream.kafka.topology import Topology
 
 pytestmark = pytest.mark.integration
 

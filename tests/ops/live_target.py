@@ -23,9 +23,9 @@ import orjson
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from claimstream.core.outputs import Alert, Command, Scope, Subject
-from claimstream.metrics import Metrics
-from claimstream.subproc import die_with_parent, free_port, terminate_group
+from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
+from claimstream.model.outputs import Alert, Command, Scope, Subject
+from claimstream.observability.metrics import Metrics
 from tests.ops.prometheus_server import http_get, wait_for
 
 
@@ -150,10 +150,10 @@ def worker_endpoint(workdir: Path, events: int = 3000) -> Iterator[LiveTarget]:
     Yields once the worker has consumed every event and found alerts, so its `/metrics` shows
     what a worker in production shows. Stops the worker and the broker on exit.
     """
-    from claimstream.localbroker import LocalBroker
-    from claimstream.simulate import generate
-    from claimstream.topicadmin import apply_topics_sync
-    from claimstream.topology import load_topology
+    from claimstream.devtools.localbroker import LocalBroker
+    from claimstream.devtools.simulate import generate
+    from claimstream.kafka.admin import apply_topics_sync
+    from claimstream.kafka.topology import load_topology
 
     partitions = 2
     broker = LocalBroker().start()

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from claimstream.subproc import die_with_parent, terminate_group
-from tests.ops.conftest import DEPLOY, RULES_FILE
+from claimstream.devtools.subproc import die_with_parent, terminate_group
+from tests.ops.support import DEPLOY, RULES_FILE
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.ops.conftest import DASHBOARD, DEPLOY, REPO, load_yaml, require_binary
+from tests.ops.support import DASHBOARD, DEPLOY, REPO, load_yaml, require_binary
 
 COMPOSE = DEPLOY / "compose.yaml"
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
@@ -267,7 +267,9 @@ def test_every_rule_team_has_a_route() -> None:
 
 
 def _settings_variables() -> set[str]:
-    settings = pytest.importorskip("claimstream.settings", reason="worker settings not built yet")
+    settings = pytest.importorskip(
+        "claimstream.stream.settings", reason="worker settings not built yet"
+    )
     names = {f"CLAIMSTREAM_{f.name.upper()}" for f in dataclasses.fields(settings.Settings)}
     return names | {"CLAIMSTREAM_TIMEZONE", "CLAIMSTREAM_TOPICS_FILE"}
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from claimstream.localbroker import BrokerStartError
-from tests.ops.conftest import DASHBOARD, RULES_FILE, load_yaml, require_binary, unavailable
+from claimstream.devtools.localbroker import BrokerStartError
 from tests.ops.live_target import LiveTarget, metrics_endpoint, worker_endpoint
 from tests.ops.prometheus_server import PrometheusServer, http_get, wait_for
 from tests.ops.promql import (
@@ -28,6 +27,8 @@ from tests.ops.promql import (
     metric_names,
     rule_expressions,
 )
+from tests.ops.support import DASHBOARD, RULES_FILE, load_yaml, require_binary
+from tests.support.services import unavailable
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.ops.conftest import DASHBOARD, RULES_FILE, load_yaml
 from tests.ops.promql import dashboard_expressions, metric_names, rule_expressions
+from tests.ops.support import DASHBOARD, RULES_FILE, load_yaml
 
 
 def test_names_from_expressions() -> None:

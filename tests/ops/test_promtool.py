@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.ops.conftest import DEPLOY, RULES_FILE, RULES_TESTS, load_yaml, require_binary
+from tests.ops.support import DEPLOY, RULES_FILE, RULES_TESTS, load_yaml, require_binary
 
 
 def _alert_names() -> list[str]:

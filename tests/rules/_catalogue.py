@@ -1,4 +1,4 @@
-"""Builders and checks shared by the catalogue rules' tests (on top of `tests.helpers`)."""
+"""Builders and checks shared by the catalogue rules' tests (on top of `claimstream.testing`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from claimstream.core.config import DetectionConfig
-from claimstream.core.detector import Detector
-from claimstream.core.events import Event
-from claimstream.core.outputs import Alert, Command
-from tests.helpers import T0, detector, event, run
+from claimstream.detection.config import DetectionConfig
+from claimstream.detection.detector import Detector
+from claimstream.model.events import Event
+from claimstream.model.outputs import Alert, Command
+from claimstream.testing import T0, detector, event, run
 
 
 def hours_until(moment: datetime) -> float:
-    """Hours after `T0` (the timeline of `tests.helpers`) of a local instant."""
+    """Hours after `T0` (the timeline of `claimstream.testing`) of a local instant."""
     return (moment - T0).total_seconds() / 3600
 
 

@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from claimstream.core.config import ConfigError, DetectionConfig
-from claimstream.core.events import EVENT_TYPES, KEY_KINDS
+from claimstream.detection.config import DetectionConfig
+from claimstream.model.config import ConfigError
+from claimstream.model.events import EVENT_TYPES, KEY_KINDS
 from claimstream.rules import RULES
 
 CATALOGUE = {

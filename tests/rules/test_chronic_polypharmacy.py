@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import DAY_H, dispense, with_rule
+from claimstream.testing import DAY_H, dispense, with_rule
 from tests.rules._catalogue import (
     alerts,
     commands,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import DAY_H, dispense, with_rule
+from claimstream.testing import DAY_H, dispense, with_rule
 from tests.rules._catalogue import alerts, drains, duplicated, same_alerts_in_every_order
 
 RULE = "contraindication"

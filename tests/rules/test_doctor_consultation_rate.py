@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import DAY_H, consultation, with_rule
+from claimstream.testing import DAY_H, consultation, with_rule
 from tests.rules._catalogue import alerts, drains, duplicated, same_alerts_in_every_order
 
 RULE = "doctor_consultation_rate"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import DAY_H, with_rule
+from claimstream.testing import DAY_H, with_rule
 from tests.rules._catalogue import alerts, claim, drains, duplicated, same_alerts_in_every_order
 
 RULE = "drg_high_multiplier"

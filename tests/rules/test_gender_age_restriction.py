@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from claimstream.core.config import DetectionConfig
-from tests.helpers import dispense, with_rule
+from claimstream.detection.config import DetectionConfig
+from claimstream.testing import dispense, with_rule
 from tests.rules._catalogue import (
     alerts,
     claim,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SHANGHAI, with_rule
+from claimstream.testing import SHANGHAI, with_rule
 from tests.rules._catalogue import (
     alerts,
     claim,

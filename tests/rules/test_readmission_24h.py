@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import admission, alerts_of, discharge, run
+from claimstream.testing import admission, alerts_of, discharge, run
 
 RULE = "readmission_24h"
 

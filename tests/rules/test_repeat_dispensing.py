@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import DAY_H, alerts_of, dispense, run, with_rule
+from claimstream.testing import DAY_H, alerts_of, dispense, run, with_rule
 
 RULE = "repeat_dispensing"
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from claimstream.core.outputs import Alert, Command, Scope, Severity, Subject, stable_id
+from claimstream.model.outputs import Alert, Command, Scope, Severity, Subject, stable_id
 from claimstream.sanctions import (
     Decision,
     GradeChange,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from claimstream.core.outputs import Subject
+from claimstream.model.outputs import Subject
 from claimstream.sanctions import Escalation, GradeChange, Remediation
 from claimstream.sanctions.grades import grade_of, score
 from claimstream.sanctions.settings import GradeSettings

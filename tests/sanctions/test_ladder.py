@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from claimstream.core.outputs import Command, Scope, Subject, stable_id
+from claimstream.model.outputs import Command, Scope, Subject, stable_id
 from claimstream.sanctions import Escalation, FreezeLedger, LadderSettings, SanctionSettings
 from tests.sanctions.support import alert, summaries, ts, unfreeze, verdict
 
@@ -180,7 +180,7 @@ def test_immediate_rules_keep_their_own_freeze_and_it_counts() -> None:
 
 
 def test_the_immediate_rule_freeze_is_recorded_under_the_rules_own_command_id() -> None:
-    from tests.helpers import admission, discharge, run
+    from claimstream.testing import admission, discharge, run
 
     result = run(
         [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claimstream.core.outputs import Command, Scope
+from claimstream.model.outputs import Command, Scope
 from claimstream.sanctions import FreezeLedger, compare
 from tests.sanctions.support import at, ts
 

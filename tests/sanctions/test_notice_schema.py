@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema
 
-from claimstream.core.outputs import Command
+from claimstream.model.outputs import Command
 from claimstream.sanctions import Escalation
 from claimstream.sanctions.decisions import GradeChange, PointsChange, WarningIssued
 from tests.sanctions.support import alert, ts, verdict

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from claimstream.core.outputs import Command, Subject
+from claimstream.model.outputs import Command, Subject
 from claimstream.sanctions import Escalation, PointsSettings, SanctionSettings
 from tests.sanctions.support import alert, summaries, ts, unfreeze, verdict
 

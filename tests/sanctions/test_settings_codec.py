@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from claimstream.core.config import ConfigError
+from claimstream.model.config import ConfigError
 from claimstream.sanctions import SanctionSettings
 from claimstream.sanctions.codec import alert_from_dict, command_from_dict
-from tests.helpers import dispense, run
+from claimstream.testing import dispense, run
 
 
 def test_defaults_are_the_issues() -> None:

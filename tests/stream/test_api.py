@@ -1,9 +1,9 @@
-"""The worker's query and action API (`claimstream.stream.api`) over HTTP, without a broker.
+"""The worker's query and action API (`claimstream.stream.http.api`) over HTTP, without a broker.
 
 Each test serves the views `install_views` and `install_api` add to a faust app through
 aiohttp's test server on a free loopback port; the sanctions state is a small fake
 `SanctionsView` and the publisher a fake that keeps what it was given, so every answer and every
-published record is checked. The OpenAPI document (package data `claimstream/data/openapi.json`)
+published record is checked. The OpenAPI document (`stream/http/openapi.json`)
 is checked against the routes the worker's app registers and the answers it gives.
 """
 
@@ -25,14 +25,14 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from claimstream.registry.memory import MemoryRegistry
+from claimstream.freezes.memory import MemoryRegistry
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_from_dict
-from claimstream.settings import Settings
-from claimstream.stream import api as api_module
-from claimstream.stream.api import FORWARDED, WORKER, install_api, openapi_document
 from claimstream.stream.app import Runtime, create_app
-from claimstream.stream.web import install_views
+from claimstream.stream.http import api as api_module
+from claimstream.stream.http.api import FORWARDED, WORKER, install_api, openapi_document
+from claimstream.stream.http.views import install_views
+from claimstream.stream.settings import Settings
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -398,7 +398,7 @@ async def test_review_publishes_the_verdict_and_answers_202(
 ) -> None:
     api = await serve()
     body = {**REVIEW, "at": "2026-03-01T10:00:00+08:00"}
-    with caplog.at_level(logging.WARNING, logger="claimstream.stream.api"):
+    with caplog.at_level(logging.WARNING, logger="claimstream.stream.http.api"):
         status, answer, _ = await api.post("/alerts/alt-1/review", body, headers=AUTH)
     assert status == 202, answer
     expected = Verdict(
@@ -642,7 +642,7 @@ async def test_documented_answers_while_sanctions_are_off(serve: Serve) -> None:
 
 
 def test_fake_sanctions_has_the_view_protocol() -> None:
-    from claimstream.stream.sanctions_view import SanctionsView
+    from claimstream.stream.http.sanctions_view import SanctionsView
 
     view: SanctionsView = FakeSanctions()
     assert view.subject("institution", "H1") is None

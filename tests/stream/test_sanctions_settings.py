@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from claimstream.core.config import ConfigError
+from claimstream.model.config import ConfigError
 from claimstream.sanctions import SanctionSettings
-from claimstream.settings import Settings
+from claimstream.stream.settings import Settings
 
 P = "CLAIMSTREAM_SANCTIONS__"
 

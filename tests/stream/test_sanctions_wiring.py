@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
-from claimstream.metrics import Metrics
+from claimstream.detection.sinks.memory import MemorySink
+from claimstream.model.records import Record
+from claimstream.observability.metrics import Metrics
 from claimstream.sanctions import Escalation
 from claimstream.sanctions.processor import (
     ALERTS,
@@ -20,10 +22,8 @@ from claimstream.sanctions.processor import (
     REPARTITION_SUBJECT,
     Result,
 )
-from claimstream.settings import Settings
-from claimstream.sinks.memory import MemorySink
-from claimstream.stream.processor import Record
 from claimstream.stream.sanctions import SanctionsRuntime
+from claimstream.stream.settings import Settings
 from claimstream.stream.tables import TableWriter
 from tests.sanctions.support import alert, ts
 

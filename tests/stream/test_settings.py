@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from claimstream.core.config import ConfigError
-from claimstream.settings import Settings
+from claimstream.model.config import ConfigError
+from claimstream.stream.settings import Settings
 
 
 def test_defaults_without_environment() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from claimstream.subproc import die_with_parent, free_port, terminate_group
+from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
 
 _PORT_ATTEMPTS = 5
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from claimstream.audit.canonical import GENESIS, digest
-from claimstream.core.outputs import Alert, Command
-from claimstream.core.timefmt import DAY
+from claimstream.model.outputs import Alert, Command
+from claimstream.model.timefmt import DAY
 from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
 from claimstream.sanctions.codec import to_ts
 

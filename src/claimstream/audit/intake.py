@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from claimstream.audit.chain import Auditable, AuditChain, State, new_state
-from claimstream.core.outputs import DeadLetter
+from claimstream.model.outputs import DeadLetter
 from claimstream.sanctions.codec import action_from_dict, alert_from_dict, command_from_dict
 
 #: audited topic -> chain source name

@@ -48,7 +48,7 @@ def configured_zone() -> tzinfo:
     """The time zone of the detection configuration (`CLAIMSTREAM_TIMEZONE` and friends)."""
     import os
 
-    from claimstream.settings import detection_from_env
+    from claimstream.stream.settings import detection_from_env
 
     return detection_from_env(os.environ).tz
 
@@ -57,9 +57,9 @@ def build_and_publish(
     command: str, args: argparse.Namespace, build: Callable[[tzinfo], PersonAction]
 ) -> int:
     """Validate (`build` raises `ValueError`), publish, report. Returns the exit status."""
-    from claimstream.actions_topic import ACTIONS_TOPIC, ActionPublishError, publish_action
-    from claimstream.broker_url import bootstrap_servers
-    from claimstream.core.config import ConfigError
+    from claimstream.kafka.actions import ACTIONS_TOPIC, ActionPublishError, publish_action
+    from claimstream.kafka.url import bootstrap_servers
+    from claimstream.model.config import ConfigError
     from claimstream.sanctions.codec import action_to_dict
 
     if args.timeout <= 0:

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from claimstream.actions_topic import verdict_from_input
+    from claimstream.kafka.actions import verdict_from_input
 
     def build(tz: tzinfo) -> PersonAction:
         return verdict_from_input(

@@ -140,8 +140,8 @@ def _read_topic(args: argparse.Namespace) -> tuple[list[Any], list[str]] | None:
 
     import orjson
 
-    from claimstream.broker_url import bootstrap_servers
-    from claimstream.topicread import ProgressLine, TopicReader, TopicReadError
+    from claimstream.kafka.reader import ProgressLine, TopicReader, TopicReadError
+    from claimstream.kafka.url import bootstrap_servers
 
     try:
         bootstrap = bootstrap_servers(args.bootstrap)

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from claimstream.localbroker import BrokerStartError, LocalBroker
+    from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
 
     stop = threading.Event()
 
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _apply_topics(bootstrap: str, args: argparse.Namespace) -> bool:
-    from claimstream.topicadmin import apply_topics_sync
-    from claimstream.topology import TopologyError, load_topology
+    from claimstream.kafka.admin import apply_topics_sync
+    from claimstream.kafka.topology import TopologyError, load_topology
 
     try:
         topology = load_topology(args.file, args.partitions)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from claimstream.demo import DemoOptions, run_demo
+    from claimstream.devtools.demo import DemoOptions, run_demo
 
     return run_demo(
         DemoOptions(

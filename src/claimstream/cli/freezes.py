@@ -6,7 +6,7 @@ default `http://127.0.0.1:$CLAIMSTREAM_WEB_PORT`), which serves its in-process r
 Exit status: 0 frozen (or listing), 1 not frozen, 2 usage or connection error.
 
 `claimstream freezes rebuild` rebuilds the Redis registry from the commands topic
-(`claimstream.registry.rebuild`): it reads every partition of the topic from the beginning,
+(`claimstream.freezes.rebuild`): it reads every partition of the topic from the beginning,
 replays it into the commands ledger, reports how the registry differs and swaps the differing
 keys in one atomic step; `--dry-run` only reports. Exit status: 0 rebuilt (or, with
 `--dry-run`, no drift), 1 drift found by `--dry-run`, 2 usage or connection error.
@@ -111,7 +111,7 @@ def _from_redis(args: argparse.Namespace) -> dict[str, Any]:
 
     from redis.exceptions import RedisError
 
-    from claimstream.registry.redis import RedisRegistry
+    from claimstream.freezes.redis import RedisRegistry
 
     async def ask() -> dict[str, Any]:
         registry = RedisRegistry(args.redis_url, args.redis_prefix)
@@ -166,9 +166,9 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
     from redis.exceptions import RedisError
 
-    from claimstream.broker_url import bootstrap_servers
-    from claimstream.registry.rebuild import RebuildConflict
-    from claimstream.topicread import TopicReadError
+    from claimstream.freezes.rebuild import RebuildConflict
+    from claimstream.kafka.reader import TopicReadError
+    from claimstream.kafka.url import bootstrap_servers
 
     def fail(message: str) -> int:
         print(f"claimstream freezes rebuild: {message}", file=sys.stderr)
@@ -200,9 +200,9 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(args: argparse.Namespace, bootstrap: str) -> Any:
-    from claimstream.registry.rebuild import rebuild
-    from claimstream.registry.redis import RedisRegistry
-    from claimstream.topicread import ProgressLine, TopicReader
+    from claimstream.freezes.rebuild import rebuild
+    from claimstream.freezes.redis import RedisRegistry
+    from claimstream.kafka.reader import ProgressLine, TopicReader
 
     progress = ProgressLine(f"reading {args.rebuild_topic}")
     registry = RedisRegistry(args.rebuild_redis_url, args.rebuild_prefix)
@@ -255,7 +255,7 @@ def _print_rebuild(args: argparse.Namespace, result: Any) -> None:
                 held = plan.expected.get(key)
                 what = f"  ({held.action} {held.command_id})" if held is not None else ""
                 print(f"  {label:<10} {key}{what}")
-    from claimstream.registry.base import Store
+    from claimstream.freezes.base import Store
 
     sets = sum(1 for w in plan.writes.values() if isinstance(w, Store))
     deletes = len(plan.writes) - sets

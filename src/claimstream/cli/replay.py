@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from claimstream.cli.progress import Progress
-    from claimstream.core.config import ConfigError, DetectionConfig
-    from claimstream.replay import ReplaySinks, jsonl_writer, replay
+    from claimstream.detection.config import DetectionConfig
+    from claimstream.detection.replay import ReplaySinks, jsonl_writer, replay
+    from claimstream.model.config import ConfigError
 
     try:
         config = (

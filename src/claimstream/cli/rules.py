@@ -47,16 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from claimstream.broker_url import bootstrap_servers
-    from claimstream.control import (
+    from claimstream.kafka.control import (
         CONTROL_TOPIC,
         Snapshot,
         next_snapshot,
         parse_assignments,
         publish,
     )
-    from claimstream.core.config import ConfigError
-    from claimstream.settings import detection_from_env
+    from claimstream.kafka.url import bootstrap_servers
+    from claimstream.model.config import ConfigError
+    from claimstream.stream.settings import detection_from_env
 
     try:
         bootstrap = bootstrap_servers(args.bootstrap)
@@ -131,7 +131,7 @@ def _show(value: Any) -> str:
 
 
 async def _read_latest(bootstrap: str, topic: str) -> Any:
-    from claimstream.control import read_latest
+    from claimstream.kafka.control import read_latest
 
     async with asyncio.timeout(15):
         return await read_latest(bootstrap, topic)

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import orjson
 
-    from claimstream.simulate import Simulator
+    from claimstream.devtools.simulate import Simulator
 
     if args.count < 0:
         print("claimstream simulate: count must not be negative", file=sys.stderr)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from claimstream.broker_url import DEFAULT_BROKER_URL, ENV_BROKER_URL
-from claimstream.topology import Topology, TopologyError, load_topology
+from claimstream.kafka.topology import Topology, TopologyError, load_topology
+from claimstream.kafka.url import DEFAULT_BROKER_URL, ENV_BROKER_URL
 
 HELP = "Create the topics declared in topics/topics.toml, report drift, or list them."
 
@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace, topology: Topology) -> int:
-    from claimstream.broker_url import bootstrap_servers
-    from claimstream.topicadmin import apply_topics_sync
+    from claimstream.kafka.admin import apply_topics_sync
+    from claimstream.kafka.url import bootstrap_servers
 
     bootstrap = bootstrap_servers(args.bootstrap)
     try:

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from claimstream.actions_topic import unfreeze_from_input
+    from claimstream.kafka.actions import unfreeze_from_input
 
     def build(tz: tzinfo) -> PersonAction:
         return unfreeze_from_input(

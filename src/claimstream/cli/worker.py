@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from claimstream.core.config import ConfigError
-    from claimstream.settings import Settings
+    from claimstream.model.config import ConfigError
+    from claimstream.stream.settings import Settings
 
     try:
         settings = Settings.from_env()
@@ -53,10 +53,10 @@ def check_topics(settings: object, *, create: bool) -> str | None:
     """None when every declared topic exists as declared, else what is wrong."""
     from aiokafka.errors import KafkaError
 
-    from claimstream.broker_url import bootstrap_servers
-    from claimstream.settings import Settings
-    from claimstream.topicadmin import apply_topics_sync
-    from claimstream.topology import load_topology
+    from claimstream.kafka.admin import apply_topics_sync
+    from claimstream.kafka.topology import load_topology
+    from claimstream.kafka.url import bootstrap_servers
+    from claimstream.stream.settings import Settings
 
     assert isinstance(settings, Settings)
     topology = load_topology(settings.topics_file, partitions=settings.partitions)
@@ -76,8 +76,8 @@ def run_worker(settings: object) -> int:
     """Run a faust worker for `settings` in this process until it is told to stop."""
     import faust
 
-    from claimstream.settings import Settings
     from claimstream.stream import create_app
+    from claimstream.stream.settings import Settings
 
     assert isinstance(settings, Settings)
     app = create_app(settings)

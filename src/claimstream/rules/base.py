@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from claimstream.core.config import RuleSettings
-from claimstream.core.events import Event, KeyKind
-from claimstream.core.outputs import Action, Scope, Subject
-from claimstream.reference import ReferenceData
+from claimstream.model.config import RuleSettings
+from claimstream.model.events import Event, KeyKind
+from claimstream.model.outputs import Action, Scope, Subject
+from claimstream.reference.loader import ReferenceData
 
 State = dict[str, Any]
 SettingsT = TypeVar("SettingsT", bound=RuleSettings)
@@ -64,7 +64,7 @@ class RuleContext:
     """What rules may consult besides their settings, built once per engine.
 
     `tz` for local calendar days and months; `reference` for drug classes, restrictions and
-    institution grades (`claimstream.reference`); `lateness` (seconds, the engine's allowed
+    institution grades (`claimstream.reference.loader`); `lateness` (seconds, the engine's allowed
     lateness) for rules that close a period only once no event of it can still arrive.
     """
 

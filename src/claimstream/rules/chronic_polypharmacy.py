@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.core.config import RuleSettings, positive
-from claimstream.core.events import Dispense, Event
-from claimstream.core.outputs import Scope, Severity, Subject
-from claimstream.core.timefmt import DAY
+from claimstream.model.config import RuleSettings, positive
+from claimstream.model.events import Dispense, Event
+from claimstream.model.outputs import Scope, Severity, Subject
+from claimstream.model.timefmt import DAY
 from claimstream.rules import _window
 from claimstream.rules.base import CommandSpec, Finding, Rule, State
 

@@ -22,11 +22,11 @@ import bisect
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.core.config import RuleSettings, positive
-from claimstream.core.events import Dispense, Event
-from claimstream.core.outputs import Severity, Subject
-from claimstream.core.timefmt import DAY
-from claimstream.reference import InteractionPair
+from claimstream.model.config import RuleSettings, positive
+from claimstream.model.events import Dispense, Event
+from claimstream.model.outputs import Severity, Subject
+from claimstream.model.timefmt import DAY
+from claimstream.reference.loader import InteractionPair
 from claimstream.rules import _window
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.core.config import RuleSettings, positive
-from claimstream.core.events import Consultation, Event
-from claimstream.core.outputs import Severity, Subject
-from claimstream.core.timefmt import HOUR
+from claimstream.model.config import RuleSettings, positive
+from claimstream.model.events import Consultation, Event
+from claimstream.model.outputs import Severity, Subject
+from claimstream.model.timefmt import HOUR
 from claimstream.rules import _window
 from claimstream.rules._window import Rows
 from claimstream.rules.base import Finding, Rule, State

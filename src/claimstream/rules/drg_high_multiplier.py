@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.core.config import RuleSettings, positive
-from claimstream.core.events import Claim, Event
-from claimstream.core.outputs import Severity, Subject
+from claimstream.model.config import RuleSettings, positive
+from claimstream.model.events import Claim, Event
+from claimstream.model.outputs import Severity, Subject
 from claimstream.rules.base import Finding, Rule, State
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.core.config import ConfigError, RuleSettings, positive
-from claimstream.core.events import Dispense, Event
-from claimstream.core.outputs import Severity, Subject
+from claimstream.model.config import ConfigError, RuleSettings, positive
+from claimstream.model.events import Dispense, Event
+from claimstream.model.outputs import Severity, Subject
 from claimstream.rules.base import Finding, Rule, State
 
 

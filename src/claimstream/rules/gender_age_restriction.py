@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.core.config import RuleSettings
-from claimstream.core.events import Claim, Dispense, Event
-from claimstream.core.outputs import Severity, Subject
-from claimstream.reference import Restriction
+from claimstream.model.config import RuleSettings
+from claimstream.model.events import Claim, Dispense, Event
+from claimstream.model.outputs import Severity, Subject
+from claimstream.reference.loader import Restriction
 from claimstream.rules.base import Finding, Rule, State
 
 

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.core.config import RuleSettings, positive
-from claimstream.core.events import Consultation, Event
-from claimstream.core.outputs import Severity, Subject
-from claimstream.core.timefmt import DAY, iso
+from claimstream.model.config import RuleSettings, positive
+from claimstream.model.events import Consultation, Event
+from claimstream.model.outputs import Severity, Subject
+from claimstream.model.timefmt import DAY, iso
 from claimstream.rules import _window
 from claimstream.rules.base import Finding, Rule, State
 

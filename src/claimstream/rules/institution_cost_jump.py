@@ -31,10 +31,10 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from claimstream.core.config import RuleSettings, positive
-from claimstream.core.events import Claim, Event
-from claimstream.core.outputs import Severity, Subject
-from claimstream.core.timefmt import iso
+from claimstream.model.config import RuleSettings, positive
+from claimstream.model.events import Claim, Event
+from claimstream.model.outputs import Severity, Subject
+from claimstream.model.timefmt import iso
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 
 

@@ -18,10 +18,10 @@ import bisect
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
-from claimstream.core.config import RuleSettings, positive
-from claimstream.core.events import Event, Stay
-from claimstream.core.outputs import Scope, Severity, Subject
-from claimstream.core.timefmt import HOUR, end_of_local_day, iso
+from claimstream.model.config import RuleSettings, positive
+from claimstream.model.events import Event, Stay
+from claimstream.model.outputs import Scope, Severity, Subject
+from claimstream.model.timefmt import HOUR, end_of_local_day, iso
 from claimstream.rules import _window
 from claimstream.rules.base import CommandSpec, Finding, Rule, State
 

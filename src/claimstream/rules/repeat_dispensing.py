@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from claimstream.core.config import ConfigError, RuleSettings, positive
-from claimstream.core.events import Dispense, Event
-from claimstream.core.outputs import Scope, Severity, Subject
-from claimstream.core.timefmt import DAY, iso
+from claimstream.model.config import ConfigError, RuleSettings, positive
+from claimstream.model.events import Dispense, Event
+from claimstream.model.outputs import Scope, Severity, Subject
+from claimstream.model.timefmt import DAY, iso
 from claimstream.rules.base import CommandSpec, Finding, Rule, State
 
 

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.core.config import RuleSettings, positive
-from claimstream.core.events import Claim, Event
-from claimstream.core.outputs import Severity, Subject
-from claimstream.core.timefmt import DAY
+from claimstream.model.config import RuleSettings, positive
+from claimstream.model.events import Claim, Event
+from claimstream.model.outputs import Severity, Subject
+from claimstream.model.timefmt import DAY
 from claimstream.rules import _window
 from claimstream.rules.base import Finding, Rule, State
 

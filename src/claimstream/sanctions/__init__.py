@@ -10,7 +10,7 @@ stream's batch steps (routing alerts, joining people's actions with them, one st
 subject, event-time ticks) and `view` answers the query API from a subject's state; both are
 fed plain records, the faust wiring is `claimstream.stream.sanctions`.
 
-Like `claimstream.core`, nothing here imports Kafka, Redis or faust, or reads the wall clock:
+Like `claimstream.detection`, nothing here imports Kafka, Redis or faust, or reads the wall clock:
 state is JSON-shaped and passed in, time is event time passed in, settings are a parameter. The
 stream keys these states by subject; tests drive them directly.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from claimstream.core.outputs import Scope, stable_id
+from claimstream.model.outputs import Scope, stable_id
 
 VerdictKind = Literal["confirmed", "false_positive"]
 VERDICTS: tuple[VerdictKind, ...] = ("confirmed", "false_positive")

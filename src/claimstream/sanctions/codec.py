@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from claimstream.core.events import KEY_KINDS, KeyKind
-from claimstream.core.outputs import SEVERITIES, Action, Alert, Command, Scope, Subject
+from claimstream.model.events import KEY_KINDS, KeyKind
+from claimstream.model.outputs import SEVERITIES, Action, Alert, Command, Scope, Subject
 from claimstream.sanctions.actions import VERDICTS, ManualUnfreeze, Remediation, Verdict
 
 PersonAction = Verdict | ManualUnfreeze | Remediation

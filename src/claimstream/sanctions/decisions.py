@@ -1,6 +1,6 @@
 """What the sanctions engine decides besides settlement commands.
 
-Settlement commands are `claimstream.core.outputs.Command` (FREEZE, UNFREEZE, SUSPEND), the
+Settlement commands are `claimstream.model.outputs.Command` (FREEZE, UNFREEZE, SUSPEND), the
 same records the rules emit, so the registry and the commands topic need nothing new. The
 other decisions are notices for people and dashboards: a warning to a subject, a change of an
 institution's credit grade, a change of a doctor's points. Every id is deterministic (a hash
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from claimstream.core.outputs import Command, Subject
+from claimstream.model.outputs import Command, Subject
 
 
 @dataclass(frozen=True, slots=True)

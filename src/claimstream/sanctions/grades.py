@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from datetime import tzinfo
 from typing import Any
 
-from claimstream.core.outputs import Severity, stable_id
-from claimstream.core.timefmt import DAY, iso
+from claimstream.model.outputs import Severity, stable_id
+from claimstream.model.timefmt import DAY, iso
 from claimstream.sanctions.decisions import GradeChange
 from claimstream.sanctions.settings import GradeSettings
 from claimstream.sanctions.state import TS, State

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from claimstream.core.outputs import Alert, Command, Scope, Subject, stable_id
-from claimstream.core.timefmt import DAY, end_of_local_day, iso
+from claimstream.model.outputs import Alert, Command, Scope, Subject, stable_id
+from claimstream.model.timefmt import DAY, end_of_local_day, iso
 from claimstream.sanctions import grades, points
 from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
 from claimstream.sanctions.codec import to_ts

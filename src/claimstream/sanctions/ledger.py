@@ -2,7 +2,7 @@
 
 The Redis registry is a cache of the commands topic: `FreezeLedger` is the pure model of what
 that cache must hold, applying commands in topic order with the registry's rules (see
-`claimstream.registry.base`): each `command_id` at most once; UNFREEZE removes the scope's
+`claimstream.freezes.base`): each `command_id` at most once; UNFREEZE removes the scope's
 entry; SUSPEND replaces it and never expires; a FREEZE does not shorten a longer one still in
 force, nor lift a SUSPEND, even one that began after it (a FREEZE that reached the topic late).
 Times come from the commands themselves (a FREEZE is judged at its `effective_from`), never
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from claimstream.core.outputs import Command, Scope
+from claimstream.model.outputs import Command, Scope
 from claimstream.sanctions.codec import command_from_dict, to_ts
 
 Outcome = Literal["applied", "duplicate", "superseded"]

@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from claimstream.core.outputs import Alert, stable_id
-from claimstream.core.timefmt import iso
+from claimstream.model.outputs import Alert, stable_id
+from claimstream.model.timefmt import iso
 from claimstream.sanctions.actions import Verdict
 from claimstream.sanctions.codec import to_ts
 from claimstream.sanctions.decisions import PointsChange

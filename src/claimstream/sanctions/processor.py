@@ -31,13 +31,13 @@ from typing import Any
 
 import orjson
 
-from claimstream.core.events import KEY_KINDS
-from claimstream.core.outputs import Alert, Command, DeadLetter, Subject
+from claimstream.model.events import KEY_KINDS
+from claimstream.model.outputs import Alert, Command, DeadLetter, Subject
+from claimstream.model.records import Record, origin
 from claimstream.sanctions import state as st
 from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
 from claimstream.sanctions.codec import action_from_dict, action_to_dict, alert_from_dict, to_ts
 from claimstream.sanctions.ladder import Escalation
-from claimstream.stream.processor import Record, origin
 
 log = logging.getLogger(__name__)
 

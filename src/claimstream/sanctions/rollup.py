@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from claimstream.core.outputs import Alert
+from claimstream.model.outputs import Alert
 from claimstream.sanctions.codec import to_ts
 from claimstream.sanctions.settings import LadderSettings
 from claimstream.sanctions.subjects import amount_of

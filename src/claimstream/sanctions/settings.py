@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from claimstream.core.config import ConfigError, positive
-from claimstream.core.events import KEY_KINDS, KeyKind
-from claimstream.core.outputs import SEVERITIES, Severity
+from claimstream.model.config import ConfigError, positive
+from claimstream.model.events import KEY_KINDS, KeyKind
+from claimstream.model.outputs import SEVERITIES, Severity
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ from __future__ import annotations
 from datetime import tzinfo
 from typing import Any
 
-from claimstream.core.outputs import Subject
-from claimstream.core.timefmt import iso
+from claimstream.model.outputs import Subject
+from claimstream.model.timefmt import iso
 
 State = dict[str, Any]
 VERSION = 1

@@ -9,7 +9,7 @@ configuration (`LadderSettings.kinds`).
 
 from __future__ import annotations
 
-from claimstream.core.outputs import SEVERITIES, Alert, Severity, Subject
+from claimstream.model.outputs import SEVERITIES, Alert, Severity, Subject
 
 
 def subjects_of(alert: Alert, kinds: tuple[str, ...]) -> list[Subject]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from claimstream.core.timefmt import iso
+from claimstream.model.timefmt import iso
 from claimstream.sanctions.codec import alert_from_dict, to_ts
 from claimstream.sanctions.ladder import Escalation
 from claimstream.sanctions.rollup import rollup

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import faust
 
-    from claimstream.settings import Settings
+    from claimstream.stream.settings import Settings
 
 __all__ = ["create_app"]
 

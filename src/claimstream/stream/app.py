@@ -22,30 +22,30 @@ import faust
 from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry
 
-from claimstream.broker_url import bootstrap_servers, broker_url
-from claimstream.core.engine import Engine
-from claimstream.core.events import KEY_KINDS, KeyKind
-from claimstream.metrics import Metrics
-from claimstream.registry.base import FreezeRegistry
-from claimstream.registry.redis import registry_from_url
-from claimstream.settings import Settings
-from claimstream.sinks.base import Sink
-from claimstream.sinks.kafka import KafkaSink, OutputTopics
-from claimstream.sinks.registry import RegistrySink
-from claimstream.stream.api import install_api
+from claimstream.detection.engine import Engine
+from claimstream.detection.processor import KeyedProcessor
+from claimstream.detection.sinks.base import Sink
+from claimstream.freezes.base import FreezeRegistry
+from claimstream.freezes.redis import registry_from_url
+from claimstream.freezes.sink import RegistrySink
+from claimstream.kafka.sink import KafkaSink, OutputTopics
+from claimstream.kafka.topology import Topology, load_topology
+from claimstream.kafka.url import bootstrap_servers, broker_url
+from claimstream.model.events import KEY_KINDS, KeyKind
+from claimstream.observability.metrics import Metrics
 from claimstream.stream.audit import install_audit
-from claimstream.stream.batches import ack_all, queue_batches
+from claimstream.stream.batches import ack_all, queue_batches, records_of
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.consumer import consumer_class
 from claimstream.stream.gauges import install_gauges
+from claimstream.stream.http.api import install_api
+from claimstream.stream.http.sanctions_view import SanctionsView
+from claimstream.stream.http.views import install_views
 from claimstream.stream.pipeline import Counters, Pipeline
-from claimstream.stream.processor import KeyedProcessor, records_of
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.sanctions import install_sanctions
-from claimstream.stream.sanctions_view import SanctionsView
+from claimstream.stream.settings import Settings
 from claimstream.stream.tables import raw_topic, state_table
-from claimstream.stream.web import install_views
-from claimstream.topology import Topology, load_topology
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def _follow_control_topic(app: faust.App, runtime: Runtime) -> None:
     loop, so no batch sees two configurations); per-key state carries over, since a rule's
     state is stored under its own name and state version.
     """
-    from claimstream.control import ControlWatcher, Snapshot
+    from claimstream.kafka.control import ControlWatcher, Snapshot
 
     def apply(snapshot: Snapshot) -> None:
         engine = Engine(snapshot.config, time.time)

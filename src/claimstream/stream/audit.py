@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from claimstream.audit.intake import SOURCES, AuditIntake, Input, IntakeResult
-from claimstream.sinks.base import Outputs, Sink
+from claimstream.detection.sinks.base import Outputs, Sink
 from claimstream.stream.batches import ack_all, queue_batches
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.publish import Out

@@ -36,8 +36,11 @@ cleared on resume as faust intends, so it can skip records after a rebalance).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
+
+from claimstream.model.records import Record
 
 _POLL = 0.002
 
@@ -105,3 +108,12 @@ async def queue_batches(
 def ack_all(events: list[Any]) -> None:
     for event in events:
         event.ack()
+
+
+def records_of(events: list[Any]) -> list[Record]:
+    """The `Record`s of a batch of faust events, stamped with their arrival (wall) time."""
+    now = time.time()
+    return [
+        Record(m.key, m.value, m.topic, m.partition, m.offset, now)
+        for m in (event.message for event in events)
+    ]

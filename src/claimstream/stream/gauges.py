@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from claimstream.core.events import KEY_KINDS
+from claimstream.model.events import KEY_KINDS
 
 if TYPE_CHECKING:
     import faust

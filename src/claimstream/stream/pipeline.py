@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from claimstream.core.events import KeyKind
-from claimstream.metrics import Metrics
+from claimstream.detection.processor import BatchResult, KeyedProcessor
+from claimstream.detection.sinks.base import Outputs, Sink
+from claimstream.model.events import KeyKind
+from claimstream.model.records import Record
+from claimstream.observability.metrics import Metrics
 from claimstream.rules.base import State
-from claimstream.sinks.base import Outputs, Sink
 from claimstream.stream.codec import PartitionPointer
-from claimstream.stream.processor import BatchResult, KeyedProcessor, Record
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.retry import write_until_done
 from claimstream.stream.tables import TableWriter

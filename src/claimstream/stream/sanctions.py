@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiokafka.partitioner import murmur2
 
+from claimstream.detection.sinks.base import Outputs
+from claimstream.model.records import Record
 from claimstream.sanctions import view as answers
 from claimstream.sanctions.ladder import Escalation
 from claimstream.sanctions.processor import (
@@ -48,9 +50,7 @@ from claimstream.sanctions.processor import (
     SubjectProcessor,
     precision,
 )
-from claimstream.sinks.base import Outputs
-from claimstream.stream.batches import ack_all, queue_batches
-from claimstream.stream.processor import Record, records_of
+from claimstream.stream.batches import ack_all, queue_batches, records_of
 from claimstream.stream.retry import write_until_done
 from claimstream.stream.tables import TableWriter, raw_topic, state_table
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from claimstream.kafka.topology import Topology
 from claimstream.stream.codec import PartitionPointer, StateCodec
-from claimstream.topology import Topology
 
 if TYPE_CHECKING:
     from claimstream.stream.publish import BatchPublisher, Out

@@ -1,0 +1,291 @@
+"""The engine: one step of one event against one key's state.
+
+The state of a key is a plain dict (JSON-shaped) so the stream worker can keep it in a
+changelog-backed table unchanged, and `replay` in an ordinary dict:
+
+    {"wm": {<event family>: <max event time seen>}, "seen": {event_id: ts},
+     "gc": <last expiry cutoff>, "r": {"<rule>@<state version>": <rule state>}}
+
+Lateness is judged against the key's own watermark for the event's family (the input topic its
+type travels on, `events.FAMILY_OF`). Kafka keeps order per partition: the events of one key
+and one family are in order in the stream exactly as in a file, while events of different
+families interleave however the consumer fetches them (hours apart in event time while it
+catches up on a backlog). Judged per family, the late/not-late decision does not depend on that
+interleaving, so the stream and `replay` agree. Each rule's state expires against the
+watermarks of the families it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+from claimstream.detection.config import DetectionConfig
+from claimstream.model.events import EVENT_TYPES, FAMILY_OF, KEY_KINDS, Event, KeyKind
+from claimstream.model.outputs import Alert, Command, stable_id
+from claimstream.model.rejection import Rejection
+from claimstream.model.timefmt import DAY, HOUR, iso
+from claimstream.reference.loader import ReferenceData
+from claimstream.rules import RULES
+from claimstream.rules.base import Finding, Rule, RuleContext, State
+
+#: Wall clock or a test's fake: returns POSIX seconds. Used only for `detected_at`.
+Clock = Callable[[], float]
+#: one rule call on the hot path: the rule's state key, its bound `on_event`, and whether it
+#: is stateless (then it gets a throwaway dict and nothing is stored for it)
+_Call = tuple[str, Callable[[State, Event], list[Finding]], bool]
+#: the id an event is keyed by for each kind of key (as `Event.key`, without its branches)
+_KEY_OF: dict[KeyKind, Callable[[Event], str | None]] = {
+    "patient": attrgetter("patient_id"),
+    "doctor": attrgetter("doctor_id"),
+    "institution": attrgetter("institution_id"),
+}
+
+#: How often (in event time) a key's state is swept for expired entries on the hot path.
+#: A key's state is bounded by its rules' horizons plus this interval.
+_GC_INTERVAL = DAY
+#: Keys with fewer events than this in their dedup window are expired only by `sweep`:
+#: expiring a small state on every event would cost more than the memory it frees.
+_GC_MIN_SEEN = 32
+
+
+@dataclass(slots=True)
+class StepResult:
+    alerts: list[Alert] = field(default_factory=list)
+    shadow_alerts: list[Alert] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    rejection: Rejection | None = None
+    duplicate: bool = False
+    changed: bool = False  # the key's state was modified and must be written back
+
+
+class Engine:
+    """Applies the enabled rules of a `DetectionConfig` to events, one key's state at a time."""
+
+    def __init__(self, config: DetectionConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.lateness = config.allowed_lateness_hours * HOUR
+        self.dedup_retention = max(config.dedup_retention_hours * HOUR, self.lateness)
+        self.idle_grace = config.idle_expiry_grace_hours * HOUR
+        context = RuleContext(
+            tz=config.tz,
+            reference=ReferenceData.load(config.reference_data_path),
+            lateness=self.lateness,
+        )
+        self.rules: list[Rule[Any]] = [
+            cls(config.rules[name], context)
+            for name, cls in RULES.items()
+            if config.rules[name].enabled
+        ]
+        self._routes: dict[tuple[KeyKind, str], list[Rule[Any]]] = {}
+        for rule in self.rules:
+            for event_type in rule.event_types:
+                self._routes.setdefault((rule.key_kind, event_type), []).append(rule)
+        self.key_kinds: tuple[KeyKind, ...] = tuple(
+            k for k in KEY_KINDS if any(r.key_kind == k for r in self.rules)
+        )
+        self._kinds_by_type: dict[str, tuple[KeyKind, ...]] = {
+            t: tuple(k for k in self.key_kinds if (k, t) in self._routes) for t in EVENT_TYPES
+        }
+        # The hot path's dispatch tables, built once: per kind of key, per event type, the
+        # (state key, on_event) pairs of the rules to run, so a step does no tuple building,
+        # attribute lookup or bound-method creation per rule.
+        self._calls: dict[KeyKind, dict[str, tuple[_Call, ...]]] = {
+            kind: {
+                t: tuple((r.state_key, r.on_event, r.stateless) for r in rules)
+                for (k, t), rules in self._routes.items()
+                if k == kind
+            }
+            for kind in KEY_KINDS
+        }
+        #: per event type, the (kind, key field) pairs whose rules react to it (`Detector`)
+        self.dispatch: dict[str, tuple[tuple[KeyKind, Callable[[Event], str | None]], ...]] = {
+            t: tuple((k, _KEY_OF[k]) for k in kinds) for t, kinds in self._kinds_by_type.items()
+        }
+        self._by_state_key = {rule.state_key: rule for rule in self.rules}
+        self._families = {
+            rule.state_key: tuple(sorted({FAMILY_OF[t] for t in rule.event_types}))
+            for rule in self.rules
+        }
+        #: per state key: the rule's bound `expire` and the families its cutoff follows
+        self._expirers: dict[str, tuple[Callable[[State, float], None], tuple[str, ...]]] = {
+            rule.state_key: (rule.expire, self._families[rule.state_key]) for rule in self.rules
+        }
+
+    @staticmethod
+    def new_state() -> State:
+        return {"wm": {}, "seen": {}, "gc": None, "r": {}}
+
+    def routes(self, kind: KeyKind, event: Event) -> bool:
+        """Whether any enabled rule keyed by `kind` reacts to this event."""
+        return kind in self.kinds_for(event) and event.key(kind) is not None
+
+    def kinds_for(self, event: Event) -> tuple[KeyKind, ...]:
+        """The kinds of key whose rules react to this event's type (often just one)."""
+        return self._kinds_by_type.get(event.event_type, ())
+
+    def step(
+        self, kind: KeyKind, state: State, event: Event, into: StepResult | None = None
+    ) -> StepResult:
+        """Apply `event` to the state of its `kind` key. Mutates `state`; never raises on data.
+
+        What it produces is added to `into` when given (one result for all kinds of key of an
+        event, without a merge), else to a new result.
+        """
+        calls = self._calls[kind].get(event.event_type)
+        result = StepResult() if into is None else into
+        if not calls:
+            return result
+        seen: dict[str, float] = state["seen"]
+        event_id = event.event_id
+        if event_id in seen:
+            result.duplicate = True
+            return result
+        ts = event.ts
+        family = FAMILY_OF[event.event_type]
+        watermarks: dict[str, float] = state["wm"]
+        wm = watermarks.get(family)
+        if wm is not None and ts < wm - self.lateness:
+            result.rejection = Rejection(
+                "late",
+                f"occurred_at {event.occurred_at} is more than "
+                f"{self.config.allowed_lateness_hours:g} h behind the latest {family} event of "
+                f"{kind} {event.key(kind)} ({iso(wm)})",
+            )
+            return result
+        result.changed = True
+        seen[event_id] = ts
+        if wm is None or ts > wm:
+            watermarks[family] = wm = ts
+        rule_states: dict[str, State] = state["r"]
+        for state_key, on_event, stateless in calls:
+            if stateless:
+                findings = on_event({}, event)
+            else:
+                rule_state = rule_states.get(state_key)
+                if rule_state is None:
+                    rule_state = rule_states[state_key] = {}
+                findings = on_event(rule_state, event)
+            if findings:
+                rule = self._by_state_key[state_key]
+                for finding in findings:
+                    self._emit(rule, finding, result)
+        cutoff = wm - self.lateness
+        last = state["gc"]
+        if last is None:
+            state["gc"] = cutoff
+        elif cutoff - last >= _GC_INTERVAL and len(seen) >= _GC_MIN_SEEN:
+            self.expire(state)  # a busy key; quiet ones are left to `sweep`
+        return result
+
+    def expire(self, state: State, floor: float | None = None) -> bool:
+        """Drop what no future event can need. Returns True when nothing is left.
+
+        Each rule's state expires against the key's watermarks of the families it reads, less
+        the allowed lateness; `floor` (from `sweep`) raises every cutoff to a stream-wide bound.
+        """
+        watermarks: dict[str, float] = state["wm"]
+        lateness = self.lateness
+        lowest = float("-inf") if floor is None else floor
+        newest = max(watermarks.values()) - lateness if watermarks else lowest
+        state["gc"] = gc_cutoff = max(newest, lowest)
+        seen: dict[str, float] = state["seen"]
+        keep_after = gc_cutoff + lateness - self.dedup_retention
+        if seen and min(seen.values()) < keep_after:  # min() is one C loop; usually no-op
+            if max(seen.values()) < keep_after:
+                seen.clear()  # an idle key (what sweeps mostly meet): all of it goes
+            else:
+                for event_id in [e for e, ts in seen.items() if ts < keep_after]:
+                    del seen[event_id]
+        rule_states: dict[str, State] = state["r"]
+        expirers = self._expirers
+        for key, rule_state in list(rule_states.items()):
+            expirer = expirers.get(key)
+            if expirer is None:  # a disabled rule or an old state version: nothing reads it
+                del rule_states[key]
+                continue
+            expire, families = expirer
+            if len(families) == 1:
+                own = watermarks.get(families[0])
+                cutoff = lowest if own is None else max(own - lateness, lowest)
+            else:
+                marks = [watermarks[f] for f in families if f in watermarks]
+                cutoff = max(min(marks) - lateness if marks else lowest, lowest)
+            if rule_state:
+                expire(rule_state, cutoff)
+            if not rule_state:
+                del rule_states[key]
+        return not seen and not rule_states
+
+    def sweep(self, state: State, watermark: float) -> bool:
+        """Expire an idle key against a stream-wide watermark; True when the key can go.
+
+        A key's own watermarks do not move while it receives nothing, so idle keys are expired
+        against the stream's watermark less a grace for producers that lag behind
+        (`idle_expiry_grace_hours`). Returns True when the state is empty.
+        """
+        floor = watermark - self.lateness - self.idle_grace
+        watermarks: dict[str, float] = state["wm"]
+        cutoff = max(floor, max(watermarks.values()) - self.lateness) if watermarks else floor
+        last: float | None = state["gc"]
+        if last is not None and cutoff - last < _GC_INTERVAL and (state["r"] or state["seen"]):
+            return False  # expired recently enough; bounded by the same interval as on events
+        return self.expire(state, floor)
+
+    def size(self, state: State) -> int:
+        by_key = self._by_state_key
+        return sum(by_key[key].size(rs) for key, rs in state["r"].items() if key in by_key)
+
+    def _emit(self, rule: Rule[Any], finding: Finding, result: StepResult) -> None:
+        settings = rule.settings
+        subject = finding.subject
+        alert_id = stable_id("alr", rule.name, subject.kind, subject.id, finding.trigger_id)
+        alert = Alert(
+            alert_id=alert_id,
+            rule=rule.name,
+            rule_version=self.config.version,
+            severity=settings.severity,
+            subject=subject,
+            patient_id=finding.patient_id,
+            institution_id=finding.institution_id,
+            doctor_id=finding.doctor_id,
+            department_id=finding.department_id,
+            event_ids=finding.event_ids,
+            occurred_at=finding.occurred_at,
+            detected_at=iso(self.clock()),
+            message=finding.message,
+            details=finding.details,
+        )
+        if settings.mode == "shadow":
+            result.shadow_alerts.append(alert)
+            return
+        result.alerts.append(alert)
+        if not settings.issue_commands:
+            return
+        for spec in finding.commands:
+            result.commands.append(
+                Command(
+                    command_id=stable_id("cmd", spec.action, spec.scope.key(), alert_id),
+                    action=spec.action,
+                    scope=spec.scope,
+                    effective_from=spec.effective_from,
+                    expires_at=spec.expires_at,
+                    reason=spec.reason,
+                    rule=rule.name,
+                    alert_ids=(alert_id,),
+                )
+            )
+
+
+def merge(into: StepResult, other: StepResult) -> None:
+    """Fold `other` into `into` (an event touches several kinds of key)."""
+    into.alerts.extend(other.alerts)
+    into.shadow_alerts.extend(other.shadow_alerts)
+    into.commands.extend(other.commands)
+    into.duplicate = into.duplicate or other.duplicate
+    into.changed = into.changed or other.changed
+    if into.rejection is None:
+        into.rejection = other.rejection

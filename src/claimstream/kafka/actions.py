@@ -1,0 +1,257 @@
+"""People's actions onto `claimstream.actions.v1`: build them from user input, and publish them.
+
+`claimstream alerts review`, `claimstream unfreeze` and the worker's POST API all go through
+the builders here (`verdict_from_input`, `unfreeze_from_input`), so the CLI and the API refuse
+the same bad input with the same words before anything is published: an unknown verdict or
+ground, a malformed scope `KIND:ID[:DRUG]`, an empty `by` or reason, a time without a UTC
+offset. The record is `action_to_dict(action)` (topics/schemas/action.v1.json) keyed by
+`action_key(action)` (the alert id, or the scope `kind:id` of an unfreeze).
+
+`publish_action` is the command-line path: its own aiokafka producer with `acks=all` and no
+idempotence (Tansu refuses idempotent producers), stopped before it returns; an unreachable
+broker raises `ActionPublishError` saying where it tried. The worker's API publishes through
+its own producer (`stream.publish.BatchPublisher`) with `encode_action`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from claimstream.model.events import KEY_KINDS, KeyKind
+from claimstream.model.outputs import Scope
+from claimstream.sanctions.actions import (
+    VERDICTS,
+    ManualUnfreeze,
+    UnfreezeGround,
+    Verdict,
+)
+from claimstream.sanctions.codec import PersonAction, action_key, action_to_dict
+
+__all__ = [
+    "ACTIONS_TOPIC",
+    "GROUNDS",
+    "ActionPublishError",
+    "Receipt",
+    "encode_action",
+    "local_now",
+    "normalize_at",
+    "parse_scope",
+    "partition_of",
+    "publish_action",
+    "unfreeze_from_input",
+    "verdict_from_input",
+]
+
+ACTIONS_TOPIC = "claimstream.actions.v1"
+GROUNDS: tuple[UnfreezeGround, ...] = ("appeal", "reviewer")
+#: longest the command line waits for the broker (connect + acknowledgement), seconds
+DEFAULT_TIMEOUT = 15.0
+
+
+class ActionPublishError(RuntimeError):
+    """The action could not be published (broker unreachable, topic missing, timeout)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where a published action went."""
+
+    action_id: str
+    topic: str
+    key: str
+    partition: int
+    offset: int | None = None
+
+
+# --- building actions from user input ------------------------------------------------------
+
+
+def zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def local_now(tz: tzinfo) -> str:
+    """Now, RFC 3339 to the second, with the offset of `tz` (the configured time zone)."""
+    return datetime.now(tz).isoformat(timespec="seconds")
+
+
+def normalize_at(text: str | None, tz: tzinfo) -> str:
+    """`text` as RFC 3339 with its own offset (`Z` becomes `+00:00`), or now in `tz` if empty.
+
+    A time without a UTC offset is refused: actions take effect in event time, and a naive
+    time would mean different instants on different machines.
+    """
+    if text is None or not text.strip():
+        return local_now(tz)
+    raw = text.strip()
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(
+            f"at must be an RFC 3339 time such as 2026-03-01T09:30:00+08:00, got {raw!r}"
+        ) from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(f"at needs a UTC offset (e.g. +08:00 or Z), got {raw!r}")
+    return parsed.isoformat(timespec="seconds" if parsed.microsecond == 0 else "milliseconds")
+
+
+def _required(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    return value.strip()
+
+
+def _optional_text(value: object, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value.strip()
+
+
+def parse_scope(value: object) -> Scope:
+    """`KIND:ID[:DRUG]` (or `{"kind", "id", "drug_code"?}`) as a `Scope`; `ValueError` if bad."""
+    if isinstance(value, dict):
+        kind, id_, drug = value.get("kind"), value.get("id"), value.get("drug_code")
+        text = f"{kind}:{id_}" + (f":{drug}" if drug else "")
+        if drug is not None and (not isinstance(drug, str) or not drug.strip()):
+            raise ValueError("scope.drug_code must be a non-empty string when given")
+    elif isinstance(value, str):
+        text = value.strip()
+        parts = text.split(":", 2)
+        if len(parts) < 2:
+            raise ValueError(f"scope must be KIND:ID or KIND:ID:DRUG, got {text!r}")
+        kind, id_ = parts[0], parts[1]
+        drug = parts[2] if len(parts) == 3 else None
+        if drug is not None and not drug.strip():
+            raise ValueError(f"scope has an empty drug code: {text!r}")
+    else:
+        raise ValueError("scope must be a string KIND:ID[:DRUG] or an object {kind, id}")
+    if kind not in KEY_KINDS:
+        raise ValueError(f"scope kind must be one of {', '.join(KEY_KINDS)}, got {kind!r}")
+    if not isinstance(id_, str) or not id_.strip():
+        raise ValueError(f"scope needs a non-empty id: {text!r}")
+    return Scope(cast(KeyKind, kind), id_.strip(), drug.strip() if drug else None)
+
+
+def verdict_from_input(
+    alert_id: object,
+    verdict: object,
+    by: object,
+    *,
+    note: object = None,
+    at: str | None = None,
+    tz: tzinfo,
+) -> Verdict:
+    """A reviewer's verdict from untrusted input; `ValueError` says what is wrong."""
+    alert = _required(alert_id, "alert_id")
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+    return Verdict(
+        alert_id=alert,
+        verdict=verdict,
+        by=_required(by, "by"),
+        at=normalize_at(at, tz),
+        note=_optional_text(note, "note"),
+    )
+
+
+def unfreeze_from_input(
+    scope: object,
+    reason: object,
+    by: object,
+    *,
+    ground: object = "reviewer",
+    at: str | None = None,
+    tz: tzinfo,
+) -> ManualUnfreeze:
+    """A manual unfreeze from untrusted input; `ValueError` says what is wrong."""
+    parsed = parse_scope(scope)
+    if ground is None:
+        ground = "reviewer"
+    if ground not in GROUNDS:
+        raise ValueError(f"ground must be one of {', '.join(GROUNDS)}, got {ground!r}")
+    return ManualUnfreeze(
+        scope=parsed,
+        reason=_required(reason, "reason"),
+        by=_required(by, "by"),
+        at=normalize_at(at, tz),
+        ground=ground,
+    )
+
+
+# --- records -------------------------------------------------------------------------------
+
+
+def encode_action(action: PersonAction) -> tuple[bytes, bytes]:
+    """The actions topic record of `action`: (key, value) as bytes."""
+    return action_key(action).encode(), orjson.dumps(action_to_dict(action))
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives `key`."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+async def publish_action(
+    bootstrap: str,
+    action: PersonAction,
+    *,
+    topic: str = ACTIONS_TOPIC,
+    ack_timeout: float = DEFAULT_TIMEOUT,
+) -> Receipt:
+    """Publish one action and wait for the broker's acknowledgement (acks=all).
+
+    Raises `ActionPublishError` when the broker cannot be reached, the topic does not exist,
+    or nothing is acknowledged within `ack_timeout` seconds.
+    """
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    key, value = encode_action(action)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        request_timeout_ms=int(ack_timeout * 1000),
+    )
+    started = False
+    try:
+        async with asyncio.timeout(ack_timeout):
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                raise ActionPublishError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
+            started = True
+            # all-topics metadata: asking for the topic by name would let the broker create it
+            cluster = await producer.client.fetch_all_metadata()
+            if topic not in cluster.topics():
+                raise ActionPublishError(
+                    f"topic {topic} does not exist at {bootstrap} "
+                    "(create it with `claimstream topics apply`)"
+                )
+            meta = await producer.send_and_wait(topic, value, key=key)
+    except TimeoutError:
+        raise ActionPublishError(
+            f"no acknowledgement from the broker at {bootstrap} within {ack_timeout:g} s"
+        ) from None
+    except KafkaError as exc:
+        raise ActionPublishError(f"publishing to {topic} at {bootstrap} failed: {exc}") from exc
+    finally:
+        if started:
+            await producer.stop()
+        else:  # a failed start may leave a half-open client behind
+            with contextlib.suppress(Exception):
+                await producer.stop()
+    return Receipt(action.action_id, topic, key.decode(), meta.partition, meta.offset)

@@ -1,0 +1,112 @@
+"""Event contract v1: the typed view of one settlement event.
+
+Settlement systems publish one JSON object per message (see README, "Event contract", and
+`topics/schemas/event.v1.json`). `claimstream.detection.decode` turns raw bytes into these objects;
+everything downstream works on them and never on raw dicts. Treat them as immutable; they
+are not declared frozen only because a frozen dataclass costs about three times as much to
+build, and one is built for every event on the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventType = Literal["dispense", "consultation", "admission", "discharge", "claim"]
+EVENT_TYPES: frozenset[str] = frozenset(
+    ("dispense", "consultation", "admission", "discharge", "claim")
+)
+#: The family of each event type: the input topic it travels on (settlement.<family>.v1).
+#: Kafka keeps order per partition, so a patient's events are ordered within a family but not
+#: across families; the engine therefore judges lateness per key and family.
+FAMILY_OF: dict[str, str] = {
+    "dispense": "dispensing",
+    "consultation": "consultations",
+    "admission": "stays",
+    "discharge": "stays",
+    "claim": "claims",
+}
+KeyKind = Literal["patient", "doctor", "institution"]
+KEY_KINDS: tuple[KeyKind, ...] = ("patient", "doctor", "institution")
+
+
+@dataclass(slots=True)
+class Dispense:
+    drug_code: str
+    days_supply: int
+    quantity: float
+    drug_name: str | None = None
+    atc_code: str | None = None
+    long_term_rx: bool = False
+    chronic: bool = False
+
+
+@dataclass(slots=True)
+class Consultation:
+    mode: Literal["online", "offline"]
+    consultation_id: str | None = None
+
+
+@dataclass(slots=True)
+class Stay:
+    """The body of an `admission` or a `discharge`: both name the same hospital stay."""
+
+    admission_id: str
+    diagnosis_code: str
+    emergency: bool = False
+
+
+@dataclass(slots=True)
+class ClaimItem:
+    code: str
+    category: Literal["drug", "exam", "lab", "service", "material"]
+    quantity: float
+    unit_price: float
+    special_exam: bool = False
+
+
+@dataclass(slots=True)
+class Claim:
+    claim_id: str
+    visit_type: Literal["outpatient", "inpatient", "online"]
+    total_amount: float
+    fund_amount: float
+    drg_code: str | None = None
+    drg_standard_cost: float | None = None
+    diagnosis_code: str | None = None
+    institution_level: str | None = None
+    items: tuple[ClaimItem, ...] = ()
+
+
+Body = Dispense | Consultation | Stay | Claim
+
+
+@dataclass(slots=True)
+class Event:
+    """One validated settlement event.
+
+    `ts` is `occurred_at` as POSIX seconds: all windows compare these numbers. `occurred_at`
+    keeps the producer's own spelling (with its UTC offset) for outputs. `raw` is the decoded
+    JSON object as received, unknown extra fields included, so nothing a producer sent is lost.
+    """
+
+    event_id: str
+    event_type: EventType
+    occurred_at: str
+    ts: float
+    patient_id: str
+    institution_id: str
+    body: Body
+    doctor_id: str | None = None
+    department_id: str | None = None
+    patient_age: int | None = None
+    patient_gender: Literal["M", "F"] | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def key(self, kind: KeyKind) -> str | None:
+        """The id this event is keyed by for state of the given kind (None: not applicable)."""
+        if kind == "patient":
+            return self.patient_id
+        if kind == "institution":
+            return self.institution_id
+        return self.doctor_id

@@ -1,0 +1,1 @@
+"""Metrics of a worker on a registry the caller owns; no id ever becomes a label."""

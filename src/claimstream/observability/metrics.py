@@ -1,0 +1,502 @@
+"""Prometheus metrics of a claimstream worker, on a registry the caller owns.
+
+There is no module-level registry and no module-level metric: a worker (or a test) builds one
+`Metrics(CollectorRegistry())` and passes it to whatever records something, so two apps in one
+process never collide ("Duplicated timeseries") and every test starts from zero.
+
+Labels are bounded by construction. Every label value comes from a closed set known when the
+worker starts: rule names (the `RULES` registry), severities, modes, actions, key kinds,
+dead-letter reasons, event types and the topic names of `topics/topics.toml`. A value outside
+its set is counted under `"other"`, never used as given: a patient, doctor or institution id
+can never become a label value (ids belong in alerts, not in metrics; one label value per id
+would mean one time series per patient). `tests/test_metrics.py` enforces this.
+
+What the worker calls, and when:
+
+- `event_consumed(topic, event_type)` for every record read from an input topic (event type
+  `"unknown"` when it could not be decoded; such a record is also a `dead_letter`);
+- `dead_letter(reason)` for every record sent to the dead-letter topic;
+- `batch(size)` once per batch taken from the stream;
+- `alert_emitted(alert, mode, emitted_at=..., arrived_at=...)` for every alert produced;
+- `command_issued(command)` for every settlement command produced;
+- `set_active_freezes(kind, n)`, `set_state_keys(rule, n)`, `set_consumer_lag(...)`,
+  `set_assigned_partitions(...)` and `set_rule_config_version(v)` from a periodic task;
+- `review_recorded(rule, verdict)` when a person's verdict on an alert is recorded or changed
+  (the sanctions index agent; a repeated verdict is not counted again);
+- `set_reviewed_alerts({rule: (confirmed, reviewed)})` after each batch of the index agent:
+  the alerts of this worker's partitions whose latest verdict is `confirmed` /
+  `false_positive`; per-rule precision is `claimstream:rule_precision:ratio`, a recording rule
+  summing them over workers (deploy/prometheus/rules/claimstream.rules.yml);
+- `sanction_notice(schema)` for every warning, grade change and points change published.
+
+The exposition is `exposition()` (body and content type) for any web server, e.g. a
+`GET /metrics` route on the worker's own web server.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from claimstream import __version__
+from claimstream.model.events import EVENT_TYPES, KEY_KINDS
+from claimstream.model.outputs import SEVERITIES, Alert, Command
+from claimstream.model.rejection import REASONS
+
+__all__ = [
+    "ACTIONS",
+    "DEAD_LETTER_REASONS",
+    "DETECTION_LATENCY_BUCKETS",
+    "LABEL_NAMES",
+    "MODES",
+    "NOTICES",
+    "OTHER",
+    "VERDICTS",
+    "ConsumerLike",
+    "Metrics",
+]
+
+#: The value a label takes when what the caller passed is outside its bounded set.
+OTHER: Final = "other"
+MODES: Final = ("enforce", "shadow")
+ACTIONS: Final = ("FREEZE", "UNFREEZE", "SUSPEND")
+#: The core's rejection reasons plus what the stream adapter itself may dead-letter (the
+#: sanctions agents: an alert or action record that is not one, an action about an alert
+#: the index does not hold).
+DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
+    *REASONS,
+    "processing_error",
+    "wrong_key",
+    "invalid_alert",
+    "invalid_action",
+    "invalid_envelope",
+    "unknown_alert",
+)
+#: Review outcomes, as in action.v1: precision of a rule = confirmed / reviewed.
+VERDICTS: Final = ("confirmed", "false_positive")
+#: Escalation notices on claimstream.sanctions.v1, by schema.
+NOTICES: Final = ("warning.v1", "grade-change.v1", "doctor-points.v1")
+#: Every label name any claimstream metric may carry (the test checks the exposition).
+LABEL_NAMES: Final = frozenset(
+    {
+        "topic",
+        "partition",
+        "event_type",
+        "reason",
+        "rule",
+        "severity",
+        "mode",
+        "action",
+        "scope_kind",
+        "verdict",
+        "notice",
+        "version",
+        "app_id",
+        "store",
+    }
+)
+
+#: Seconds. Arrival-to-alert is normally well under a second; event-time-to-alert also holds
+#: producer delay and allowed lateness (up to an hour by default), hence the long tail.
+DETECTION_LATENCY_BUCKETS: Final = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+)
+BATCH_SIZE_BUCKETS: Final = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+_EVENT_TYPES: Final = (*sorted(EVENT_TYPES), "unknown")
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+#: Partition numbers are small integers; anything else is not a partition.
+_MAX_PARTITION: Final = 4096
+
+
+class TopicPartitionLike(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+
+
+class ConsumerLike(Protocol):
+    """What `Metrics.sample_consumer` needs of a consumer (faust's `app.consumer` has it)."""
+
+    def assignment(self) -> AbstractSet[Any]: ...
+    def highwater(self, tp: Any) -> int | None: ...
+    async def position(self, tp: Any) -> int | None: ...
+
+
+def _bounded(value: str, allowed: Iterable[str]) -> str:
+    return value if value in allowed else OTHER
+
+
+def _parse_iso(value: str) -> float | None:
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _declared_topics() -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(every topic name, the input topics) of topics.toml, or None if it cannot be loaded."""
+    from claimstream.kafka.topology import TopologyError, load_topology
+
+    try:
+        topology = load_topology()
+    except TopologyError:
+        return None
+    return topology.names(), tuple(spec.name for spec in topology.by_role("input"))
+
+
+class Metrics:
+    """Every metric of one claimstream worker, registered on `registry`.
+
+    `rules` are the rule names (default: the `RULES` registry); `topics` the topic names the
+    worker may label with (default: the names declared in topics.toml; if that file cannot be
+    found, any syntactically valid topic name, which configuration bounds, never data).
+    `input_topics` (default: the input topics of topics.toml when `topics` is not given) get
+    their `claimstream_events_consumed_total` series created at zero for every event type.
+    `process=True` also registers the standard `process_*` and `python_info` collectors.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        rules: Iterable[str] | None = None,
+        topics: Iterable[str] | None = None,
+        input_topics: Iterable[str] | None = None,
+        process: bool = True,
+    ) -> None:
+        if rules is None:
+            from claimstream.rules import RULES
+
+            rules = RULES
+        self.registry = registry
+        self.rules: tuple[str, ...] = tuple(sorted(rules))
+        inputs: tuple[str, ...] = tuple(input_topics or ())
+        if topics is None:
+            declared = _declared_topics()
+            if declared is not None:
+                topics, inputs = declared[0], inputs or declared[1]
+        self.topics: frozenset[str] | None = None if topics is None else frozenset(topics)
+        if process:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+
+        self.worker_info = Info(
+            "claimstream_worker",
+            "Constant 1 per running worker, labelled with its version and settings.",
+            registry=registry,
+        )
+        self.start_time = Gauge(
+            "claimstream_worker_start_time_seconds",
+            "Unix time the worker started.",
+            registry=registry,
+        )
+        self.events_consumed = Counter(
+            "claimstream_events_consumed_total",
+            "Records read from the input topics, by topic and event type "
+            "(event_type=unknown: not decodable, also counted as a dead letter).",
+            ("topic", "event_type"),
+            registry=registry,
+        )
+        self.last_event = Gauge(
+            "claimstream_last_event_consumed_timestamp_seconds",
+            "Unix time (wall clock) the last input record was read; the start time until then.",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "claimstream_dead_letters_total",
+            "Records sent to the dead-letter topic, by reason.",
+            ("reason",),
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "claimstream_alerts_total",
+            "Alerts emitted, by rule, severity and mode (enforce or shadow).",
+            ("rule", "severity", "mode"),
+            registry=registry,
+        )
+        self.commands = Counter(
+            "claimstream_commands_total",
+            "Settlement commands issued, by action and the kind of their scope.",
+            ("action", "scope_kind"),
+            registry=registry,
+        )
+        self.active_freezes = Gauge(
+            "claimstream_active_freezes",
+            "Freezes and suspensions in force in the freeze registry, by scope kind.",
+            ("scope_kind",),
+            registry=registry,
+        )
+        self.detection_latency = Histogram(
+            "claimstream_detection_latency_seconds",
+            "Event time (occurred_at of the completing event) to alert emitted, by rule.",
+            ("rule",),
+            buckets=DETECTION_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.processing_latency = Histogram(
+            "claimstream_processing_latency_seconds",
+            "Arrival of the completing record at the worker to alert emitted, by rule.",
+            ("rule",),
+            buckets=DETECTION_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "claimstream_batch_size",
+            "Records per batch taken from the stream.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.state_keys = Gauge(
+            "claimstream_state_keys",
+            "Keys holding live state, by rule, in this worker's partitions.",
+            ("rule",),
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "claimstream_consumer_lag",
+            "Records behind the end of the partition (high watermark minus committed offset).",
+            ("topic", "partition"),
+            registry=registry,
+        )
+        self.assigned_partitions = Gauge(
+            "claimstream_assigned_partitions",
+            "Partitions currently assigned to this worker, by topic.",
+            ("topic",),
+            registry=registry,
+        )
+        self.rule_config_version = Gauge(
+            "claimstream_rule_config_version",
+            "Version of the detection configuration in force (bumped by every rule change).",
+            registry=registry,
+        )
+        self.reviews = Counter(
+            "claimstream_reviews_total",
+            "Verdicts on alerts recorded (first verdict or a changed one), by rule and verdict "
+            "(confirmed, false_positive).",
+            ("rule", "verdict"),
+            registry=registry,
+        )
+        self.reviewed_alerts = Gauge(
+            "claimstream_reviewed_alerts",
+            "Reviewed alerts of this worker's partitions by the rule that raised them and their "
+            "latest verdict (since the alert index began); precision = confirmed / all.",
+            ("rule", "verdict"),
+            registry=registry,
+        )
+        self.sanction_notices = Counter(
+            "claimstream_sanction_notices_total",
+            "Escalation notices published on claimstream.sanctions.v1, by schema (warning.v1, "
+            "grade-change.v1, doctor-points.v1).",
+            ("notice",),
+            registry=registry,
+        )
+
+        # Every bounded combination starts at zero, so rate()/increase() see the first event
+        # and dashboards show 0 rather than "no data".
+        labelled_rules = (*self.rules, OTHER)
+        for rule in labelled_rules:
+            self.detection_latency.labels(rule)
+            self.processing_latency.labels(rule)
+            for severity in SEVERITIES:
+                for mode in MODES:
+                    self.alerts.labels(rule, severity, mode)
+            for verdict in VERDICTS:
+                self.reviews.labels(rule, verdict)
+                self.reviewed_alerts.labels(rule, verdict)
+        for topic in inputs:
+            for event_type in _EVENT_TYPES:
+                self.events_consumed.labels(self._topic(topic), event_type)
+        for notice in NOTICES:
+            self.sanction_notices.labels(notice)
+        for reason in DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason)
+        for action in ACTIONS:
+            for kind in KEY_KINDS:
+                self.commands.labels(action, kind)
+        for kind in KEY_KINDS:
+            self.active_freezes.labels(kind)
+        for rule in self.rules:
+            self.state_keys.labels(rule)
+
+        now = time.time()
+        self.start_time.set(now)
+        self.last_event.set(now)
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def worker_started(
+        self, *, app_id: str = "claimstream", store: str = "memory", config_version: int = 1
+    ) -> None:
+        """Label the worker (version, app id, store scheme) and record its config version."""
+        scheme = store.split(":", 1)[0] if store else "memory"
+        self.worker_info.info(
+            {
+                "version": __version__,
+                "app_id": app_id if _TOPIC_NAME.match(app_id) else OTHER,
+                "store": _bounded(scheme, ("memory", "rocksdb", "aerospike")),
+            }
+        )
+        self.set_rule_config_version(config_version)
+
+    # -- per record -------------------------------------------------------------------------
+
+    def event_consumed(self, topic: str, event_type: str, n: int = 1) -> None:
+        self.events_consumed.labels(self._topic(topic), _bounded(event_type, _EVENT_TYPES)).inc(n)
+        self.last_event.set(time.time())
+
+    def dead_letter(self, reason: str) -> None:
+        self.dead_letters.labels(_bounded(reason, DEAD_LETTER_REASONS)).inc()
+
+    def batch(self, size: int) -> None:
+        self.batch_size.observe(size)
+
+    def alert_emitted(
+        self,
+        alert: Alert,
+        mode: str,
+        *,
+        emitted_at: float | None = None,
+        arrived_at: float | None = None,
+        event_ts: float | None = None,
+    ) -> None:
+        """Count `alert` and observe its latencies.
+
+        `emitted_at` is the wall-clock time the alert was handed to the sinks (default: now);
+        `arrived_at` the wall-clock time the completing record reached the worker (no
+        arrival-to-alert observation without it); `event_ts` that record's event time (default:
+        `alert.occurred_at` parsed). Negative latencies (clock skew) are observed as 0.
+        """
+        rule = self._rule(alert.rule)
+        self.alerts.labels(rule, _bounded(alert.severity, SEVERITIES), _bounded(mode, MODES)).inc()
+        now = time.time() if emitted_at is None else emitted_at
+        occurred = _parse_iso(alert.occurred_at) if event_ts is None else event_ts
+        if occurred is not None and math.isfinite(occurred):
+            self.detection_latency.labels(rule).observe(max(0.0, now - occurred))
+        if arrived_at is not None:
+            self.processing_latency.labels(rule).observe(max(0.0, now - arrived_at))
+
+    def command_issued(self, command: Command) -> None:
+        self.commands.labels(
+            _bounded(command.action, ACTIONS), _bounded(command.scope.kind, KEY_KINDS)
+        ).inc()
+
+    def review_recorded(self, rule: str, verdict: str) -> None:
+        self.reviews.labels(self._rule(rule), _bounded(verdict, VERDICTS)).inc()
+
+    def sanction_notice(self, schema: str) -> None:
+        self.sanction_notices.labels(_bounded(schema, NOTICES)).inc()
+
+    def set_reviewed_alerts(self, counts: dict[str, tuple[int, int]]) -> None:
+        """`{rule: (confirmed, reviewed)}` over this worker's partitions (a rule outside the
+        known set is summed into "other"); rules not named are set to 0."""
+        totals: dict[str, list[int]] = {}
+        for rule, (confirmed, reviewed) in counts.items():
+            row = totals.setdefault(self._rule(rule), [0, 0])
+            row[0] += confirmed
+            row[1] += reviewed
+        for rule in (*self.rules, OTHER):
+            confirmed, reviewed = totals.get(rule, (0, 0))
+            self.reviewed_alerts.labels(rule, "confirmed").set(confirmed)
+            self.reviewed_alerts.labels(rule, "false_positive").set(reviewed - confirmed)
+
+    # -- periodic ---------------------------------------------------------------------------
+
+    def set_active_freezes(self, scope_kind: str, count: int) -> None:
+        self.active_freezes.labels(_bounded(scope_kind, KEY_KINDS)).set(count)
+
+    def set_state_keys(self, rule: str, count: int) -> None:
+        self.state_keys.labels(self._rule(rule)).set(count)
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        self.consumer_lag.labels(self._topic(topic), self._partition(partition)).set(max(0, lag))
+
+    def clear_consumer_lag(self) -> None:
+        """Forget every partition's lag (after a rebalance took partitions away)."""
+        self.consumer_lag.clear()
+
+    def set_assigned_partitions(self, topic: str, count: int) -> None:
+        self.assigned_partitions.labels(self._topic(topic)).set(count)
+
+    def set_rule_config_version(self, version: int) -> None:
+        self.rule_config_version.set(version)
+
+    async def sample_consumer(self, consumer: ConsumerLike) -> None:
+        """Set consumer lag and assigned partitions from a faust (or aiokafka) consumer.
+
+        Lag of a partition is its high watermark minus the consumer's position (records not
+        yet read). Partitions no longer assigned (after a rebalance) disappear from the gauge.
+        Call it from a periodic task of the worker, e.g. every 10 s.
+        """
+        samples: list[tuple[str, int, int]] = []
+        per_topic: dict[str, int] = {}
+        for tp in sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition)):
+            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + 1
+            try:
+                highwater = consumer.highwater(tp)
+                position = await consumer.position(tp)
+            except Exception:  # noqa: BLE001, S112  (revoked meanwhile: skip it this time)
+                continue
+            if highwater is None or position is None:
+                continue  # nothing fetched yet for this partition
+            samples.append((tp.topic, tp.partition, int(highwater) - int(position)))
+        # no await below: a scrape never sees the gauges half-updated
+        self.consumer_lag.clear()
+        for topic, partition, lag in samples:
+            self.set_consumer_lag(topic, partition, lag)
+        self.assigned_partitions.clear()
+        for topic, count in per_topic.items():
+            self.set_assigned_partitions(topic, count)
+
+    # -- exposition -------------------------------------------------------------------------
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition of the registry and its content type, for a `/metrics` route."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    # -- label bounding ---------------------------------------------------------------------
+
+    def _rule(self, rule: str) -> str:
+        return _bounded(rule, self.rules)
+
+    def _topic(self, topic: str) -> str:
+        if self.topics is not None:
+            return _bounded(topic, self.topics)
+        return topic if _TOPIC_NAME.match(topic) else OTHER
+
+    @staticmethod
+    def _partition(partition: int) -> str:
+        if isinstance(partition, int) and 0 <= partition < _MAX_PARTITION:
+            return str(partition)
+        return OTHER

@@ -1,0 +1,276 @@
+"""Worker settings, read from the environment (12-factor), with the defaults documented in README.
+
+Everything the worker, the demo and the bench need to know about where they run lives here, so
+`create_app(settings)` is a pure function of one value and tests build apps with `Settings(...)`
+instead of patching the environment. Rule thresholds come from variables named
+`CLAIMSTREAM_RULE__<RULE>__<SETTING>`
+(e.g. `CLAIMSTREAM_RULE__REPEAT_DISPENSING__EARLY_REFILL_TOLERANCE=0.25`) and engine settings
+from `CLAIMSTREAM_ENGINE__<SETTING>`; both go through
+`DetectionConfig.with_rule_changes` / `with_engine_changes`, which validate and refuse bad values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from claimstream.detection.config import DetectionConfig
+from claimstream.kafka.url import DEFAULT_BROKER_URL, broker_url
+from claimstream.model.config import ConfigError
+from claimstream.sanctions.settings import SanctionSettings
+
+Guarantee = Literal["at_least_once", "exactly_once"]
+Flavor = Literal["kafka", "tansu"]
+_PREFIX = "CLAIMSTREAM_"
+_RULE_PREFIX = "CLAIMSTREAM_RULE__"
+_ENGINE_PREFIX = "CLAIMSTREAM_ENGINE__"
+_SANCTIONS_PREFIX = "CLAIMSTREAM_SANCTIONS__"
+_TRUE = frozenset(("1", "true", "yes", "on"))
+_FALSE = frozenset(("0", "false", "no", "off", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How one worker connects, stores state and batches. Immutable; `replace` makes variants."""
+
+    broker_url: str = DEFAULT_BROKER_URL
+    redis_url: str | None = None
+    #: prefix of every Redis key the freeze registry writes (see claimstream.freezes.base)
+    redis_prefix: str = "claimstream"
+    #: faust table store: `memory://` (state rebuilt from changelogs on start) or `rocksdb://`.
+    store: str = "memory://"
+    data_dir: str = "claimstream-data"
+    #: partitions of every co-partitioned topic; None: what topics.toml declares.
+    partitions: int | None = None
+    topics_file: str | None = None
+    app_id: str = "claimstream"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    web_enabled: bool = True
+    processing_guarantee: Guarantee = "at_least_once"
+    #: events handed to the engine at a time, and the longest wait to fill a batch.
+    batch_size: int = 4000
+    batch_within: float = 0.05
+    #: `queue` reads the agent's channel in bulk (faster); `take` uses faust's take_events
+    batch_reader: str = "queue"
+    #: bytes fetched per partition per request. Small on purpose: the partitions and topics of
+    #: a batch then cover about the same span of event time (faust's 4 MB default lets one
+    #: topic run hours ahead of another during a catch-up, and rules see that as lateness)
+    fetch_bytes: int = 65536
+    #: longest a fetch may wait for data (faust hard-codes 1500 ms; see stream.consumer)
+    fetch_wait_ms: int = 100
+    #: seconds without heartbeat after which the group gives a dead worker's partitions away
+    session_timeout: float = 30.0
+    #: `kafka` (Apache Kafka, the default) or `tansu` (the local development broker): on Tansu
+    #: the last changelog record of each partition in a flush goes in a batch of its own,
+    #: because Tansu reports a partition's end offset as its last batch's base offset + 1, and
+    #: faust's table recovery stops there.
+    broker_flavor: Flavor = "kafka"
+    commit_interval: float = 1.0
+    #: how often idle keys are swept (seconds of wall time); each sweep visits a bounded slice.
+    sweep_interval: float = 30.0
+    sweep_slice: int = 20_000
+    log_level: str = "WARNING"
+    #: seconds between samples of the level gauges (lag, live keys, active freezes)
+    gauge_interval: float = 15.0
+    #: follow the control topic (`claimstream rules set`) and apply configuration changes live
+    control_enabled: bool = True
+    #: run the sanctions ladder (warnings, freezes, suspensions, grades, points) on the alerts
+    sanctions_enabled: bool = True
+    #: seconds of wall time between two sanctions ticks (freeze expiry -> UNFREEZE)
+    sanctions_tick_interval: float = 10.0
+    #: ticks follow the detection watermark less this many seconds of event time, so an alert
+    #: still on its way through the sanctions topics is not judged after its day was closed
+    sanctions_tick_delay: float = 60.0
+    #: newest alerts kept per subject for the API (bounds a subject's state record)
+    sanctions_alerts_per_subject: int = 1000
+    #: append every alert, command, review and manual action to the audit hash chain
+    audit_enabled: bool = True
+    #: bearer token the API's write calls (POST review / unfreeze) require; unset: writes refused
+    api_token: str | None = None
+    detection: DetectionConfig = field(default_factory=DetectionConfig.default)
+    #: the ladder, doctor points and credit grades (`CLAIMSTREAM_SANCTIONS__...`)
+    sanctions: SanctionSettings = field(default_factory=SanctionSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `CLAIMSTREAM_*` variables; unset ones keep the defaults above.
+
+        Raises `ConfigError` naming the variable when a value cannot be used.
+        """
+        env = os.environ if environ is None else environ
+        base = cls()
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in ("detection", "sanctions"):
+                continue
+            name = _PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _parse(name, env[name], getattr(base, f.name), f.name)
+        if "broker_url" in values:
+            try:
+                values["broker_url"] = broker_url(str(values["broker_url"]))
+            except ValueError as exc:
+                raise ConfigError(f"{_PREFIX}BROKER_URL: {exc}") from None
+        for optional in ("redis_url", "api_token"):
+            if values.get(optional) == "":
+                values[optional] = None
+        guarantee = values.get("processing_guarantee")
+        if guarantee is not None and guarantee not in ("at_least_once", "exactly_once"):
+            raise ConfigError(
+                f"{_PREFIX}PROCESSING_GUARANTEE must be at_least_once or exactly_once"
+            )
+        flavor = values.get("broker_flavor")
+        if flavor is not None and flavor not in ("kafka", "tansu"):
+            raise ConfigError(f"{_PREFIX}BROKER_FLAVOR must be kafka or tansu")
+        values["detection"] = detection_from_env(env)
+        values["sanctions"] = sanctions_from_env(env)
+        return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def detection_from_env(env: Mapping[str, str]) -> DetectionConfig:
+    """The default detection config with every `CLAIMSTREAM_RULE__*` / `ENGINE__*` applied.
+
+    `CLAIMSTREAM_TIMEZONE` is a shorthand for `CLAIMSTREAM_ENGINE__TIMEZONE`. Changes are applied
+    in sorted order; the result is version 1 (versions count control-topic snapshots).
+    """
+    config = DetectionConfig.default()
+    engine: dict[str, str] = {}
+    if env.get(_PREFIX + "TIMEZONE"):
+        engine["timezone"] = env[_PREFIX + "TIMEZONE"]
+    rules: dict[str, dict[str, str]] = {}
+    for name in sorted(env):
+        if name.startswith(_RULE_PREFIX):
+            rule, sep, setting = name[len(_RULE_PREFIX) :].partition("__")
+            if not sep or not setting:
+                raise ConfigError(f"{name}: expected {_RULE_PREFIX}<RULE>__<SETTING>")
+            rules.setdefault(rule.lower(), {})[setting.lower()] = env[name]
+        elif name.startswith(_ENGINE_PREFIX):
+            engine[name[len(_ENGINE_PREFIX) :].lower()] = env[name]
+    if engine.get("timezone") == config.timezone:
+        del engine["timezone"]
+    try:
+        for rule, changes in sorted(rules.items()):
+            config = config.with_rule_changes(rule, changes)
+        if engine:
+            config = config.with_engine_changes(engine)
+    except ConfigError as exc:
+        raise ConfigError(f"environment: {exc}") from None
+    # The configuration a worker starts with is version 1, whatever the environment changed;
+    # versions count the snapshots published on the control topic (`claimstream rules set`).
+    return dataclasses.replace(config, version=1)
+
+
+def sanctions_from_env(env: Mapping[str, str]) -> SanctionSettings:
+    """The default sanction settings with every `CLAIMSTREAM_SANCTIONS__*` applied.
+
+    `CLAIMSTREAM_SANCTIONS__<PART>__<SETTING>` sets a setting of the ladder, points or grade
+    (e.g. `CLAIMSTREAM_SANCTIONS__LADDER__REPEAT_WINDOW_DAYS=14`,
+    `CLAIMSTREAM_SANCTIONS__POINTS__SUSPEND_AT=10`, `CLAIMSTREAM_SANCTIONS__GRADE__A_MIN=92`);
+    `CLAIMSTREAM_SANCTIONS__TIMEZONE` / `__MANUAL_RETENTION_DAYS` the top-level ones. A list
+    (`LADDER__KINDS`, `LADDER__IMMEDIATE_RULES`, `LADDER__AMOUNT_FIELDS`) is comma-separated.
+    The time zone defaults to `CLAIMSTREAM_TIMEZONE` (the detection's local day).
+    """
+    defaults = SanctionSettings()
+    data: dict[str, object] = {}
+    names: dict[tuple[str, ...], str] = {}
+    if env.get(_PREFIX + "TIMEZONE"):
+        data["timezone"] = env[_PREFIX + "TIMEZONE"]
+        names[("timezone",)] = _PREFIX + "TIMEZONE"
+    for name in sorted(env):
+        if not name.startswith(_SANCTIONS_PREFIX):
+            continue
+        parts = name[len(_SANCTIONS_PREFIX) :].lower().split("__")
+        raw = env[name]
+        if len(parts) == 1 and parts[0] in ("timezone", "manual_retention_days"):
+            default = getattr(defaults, parts[0])
+            data[parts[0]] = _typed(name, raw, default)
+            names[(parts[0],)] = name
+        elif len(parts) == 2 and parts[0] in ("ladder", "points", "grade") and parts[1]:
+            part = getattr(defaults, parts[0])
+            known = {f.name for f in dataclasses.fields(part)}
+            if parts[1] not in known:
+                raise ConfigError(
+                    f"{name}: {parts[0]} has no setting {parts[1]!r}; "
+                    f"settings: {', '.join(sorted(known))}"
+                )
+            table = data.setdefault(parts[0], {})
+            assert isinstance(table, dict)
+            table[parts[1]] = _typed(name, raw, getattr(part, parts[1]))
+            names[(parts[0], parts[1])] = name
+        else:
+            raise ConfigError(
+                f"{name}: expected {_SANCTIONS_PREFIX}<LADDER|POINTS|GRADE>__<SETTING>, "
+                f"{_SANCTIONS_PREFIX}TIMEZONE or {_SANCTIONS_PREFIX}MANUAL_RETENTION_DAYS"
+            )
+    try:
+        return SanctionSettings.from_dict(data)
+    except ConfigError as exc:
+        # name the variable: the first one that is refused on its own (else all of them)
+        culprits = []
+        for path, name in names.items():
+            alone: dict[str, object] = {path[0]: data[path[0]]}
+            if len(path) == 2:
+                table = data[path[0]]
+                assert isinstance(table, dict)
+                alone = {path[0]: {path[1]: table[path[1]]}}
+            try:
+                SanctionSettings.from_dict(alone)
+            except ConfigError:
+                culprits.append(name)
+        which = ", ".join(culprits[:1] or sorted(names.values()))
+        raise ConfigError(f"{which}: {exc}") from None
+
+
+def _bool(name: str, raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _typed(name: str, raw: str, default: object) -> object:
+    """`raw` as the type of `default` (tuples stay comma-separated text for the overlay)."""
+    text = raw.strip()
+    if isinstance(default, bool):
+        return _bool(name, raw)
+    if isinstance(default, int | float):
+        try:
+            return int(text) if isinstance(default, int) else float(text)
+        except ValueError:
+            kind = "a whole number" if isinstance(default, int) else "a number"
+            raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
+    return text
+
+
+def _parse(name: str, raw: str, default: object, attr: str) -> object:
+    text = raw.strip()
+    if isinstance(default, bool):
+        return _bool(name, raw)
+    if isinstance(default, int) or attr == "partitions":
+        if attr == "partitions" and text == "":
+            return None
+        try:
+            number = int(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if number < (0 if attr == "web_port" else 1):
+            raise ConfigError(f"{name} must be positive, got {raw!r}")
+        return number
+    if isinstance(default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+        return value
+    return text

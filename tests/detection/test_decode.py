@@ -1,0 +1,246 @@
+"""The decoder never raises: every kind of bad input becomes a rejection with a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from claimstream.detection.decode import decode_event
+from claimstream.model.events import Dispense, Event
+from claimstream.model.rejection import Rejection
+
+VALID: dict[str, Any] = {
+    "event_id": "e1",
+    "event_type": "dispense",
+    "occurred_at": "2026-03-01T08:00:00+08:00",
+    "patient_id": "P1",
+    "institution_id": "H1",
+    "drug_code": "INS",
+    "days_supply": 30,
+    "quantity": 4,
+}
+
+
+def changed(**fields: Any) -> bytes:
+    obj = {**VALID, **fields}
+    return orjson.dumps({k: v for k, v in obj.items() if v is not DROP})
+
+
+DROP = object()
+
+
+def test_a_valid_dispense_is_decoded_with_event_time_in_seconds() -> None:
+    event = decode_event(orjson.dumps(VALID))
+    assert isinstance(event, Event)
+    assert isinstance(event.body, Dispense) and event.body.days_supply == 30
+    assert event.ts == 1772323200.0  # 2026-03-01T00:00:00Z
+
+
+def test_unknown_extra_fields_are_kept() -> None:
+    event = decode_event(changed(hospital_ward="7B", nested={"a": 1}))
+    assert isinstance(event, Event)
+    assert event.raw["hospital_ward"] == "7B" and event.raw["nested"] == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\xff\xfe", "not_utf8"),
+        (b"{not json", "not_json"),
+        (b"", "not_json"),
+        (b"[1, 2]", "not_object"),
+        (b'"text"', "not_object"),
+        (changed(event_id=DROP), "missing_field"),
+        (changed(event_type=DROP), "missing_field"),
+        (changed(occurred_at=DROP), "missing_field"),
+        (changed(patient_id=DROP), "missing_field"),
+        (changed(institution_id=DROP), "missing_field"),
+        (changed(drug_code=DROP), "missing_field"),
+        (changed(days_supply=DROP), "missing_field"),
+        (changed(quantity=DROP), "missing_field"),
+        (changed(event_id=7), "invalid_field"),
+        (changed(patient_id=""), "invalid_field"),
+        (changed(days_supply=-3), "invalid_field"),
+        (changed(days_supply=0), "invalid_field"),
+        (changed(days_supply=2.5), "invalid_field"),
+        (changed(days_supply="30"), "invalid_field"),
+        (changed(days_supply=True), "invalid_field"),
+        (changed(quantity=0), "invalid_field"),
+        (changed(quantity="4"), "invalid_field"),
+        (changed(patient_age=-1), "invalid_field"),
+        (changed(patient_gender="X"), "invalid_field"),
+        (changed(long_term_rx="yes"), "invalid_field"),
+        (changed(occurred_at="yesterday"), "invalid_field"),
+        (changed(occurred_at="2026-03-01T08:00:00"), "naive_timestamp"),
+        (changed(event_type="refund"), "unknown_event_type"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_reason(raw: bytes, reason: str) -> None:
+    result = decode_event(raw)
+    assert isinstance(result, Rejection)
+    assert result.reason == reason
+    assert result.detail  # a readable sentence
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"event_type": "consultation", "mode": "video"}, "invalid_field"),
+        ({"event_type": "consultation"}, "missing_field"),
+        ({"event_type": "admission", "admission_id": "A1"}, "missing_field"),
+        ({"event_type": "discharge", "diagnosis_code": "I10"}, "missing_field"),
+        ({"event_type": "claim", "claim_id": "C1", "visit_type": "inpatient"}, "missing_field"),
+        (
+            {
+                "event_type": "claim",
+                "claim_id": "C1",
+                "visit_type": "home",
+                "total_amount": 1,
+                "fund_amount": 1,
+            },
+            "invalid_field",
+        ),
+        (
+            {
+                "event_type": "claim",
+                "claim_id": "C1",
+                "visit_type": "outpatient",
+                "total_amount": 10,
+                "fund_amount": 5,
+                "items": [{"code": "X", "category": "food", "quantity": 1, "unit_price": 1}],
+            },
+            "invalid_field",
+        ),
+        (
+            {
+                "event_type": "claim",
+                "claim_id": "C1",
+                "visit_type": "outpatient",
+                "total_amount": -10,
+                "fund_amount": 5,
+            },
+            "invalid_field",
+        ),
+    ],
+)
+def test_bad_bodies_of_the_other_types(fields: dict[str, Any], reason: str) -> None:
+    base = {k: v for k, v in VALID.items() if k not in ("drug_code", "days_supply", "quantity")}
+    result = decode_event(orjson.dumps({**base, **fields}))
+    assert isinstance(result, Rejection) and result.reason == reason
+
+
+def test_a_claim_with_items_is_parsed() -> None:
+    base = {k: v for k, v in VALID.items() if k not in ("drug_code", "days_supply", "quantity")}
+    claim = {
+        **base,
+        "event_type": "claim",
+        "claim_id": "C1",
+        "visit_type": "inpatient",
+        "total_amount": 12000.5,
+        "fund_amount": 9000,
+        "drg_code": "ES23",
+        "drg_standard_cost": 8000,
+        "items": [
+            {
+                "code": "CT1",
+                "category": "exam",
+                "quantity": 1,
+                "unit_price": 300,
+                "special_exam": True,
+            }
+        ],
+    }
+    event = decode_event(orjson.dumps(claim))
+    assert isinstance(event, Event)
+    assert event.body.items[0].special_exam is True  # type: ignore[union-attr]
+
+
+CLAIM: dict[str, Any] = {
+    **{k: v for k, v in VALID.items() if k not in ("drug_code", "days_supply", "quantity")},
+    "event_type": "claim",
+    "claim_id": "C1",
+    "visit_type": "outpatient",
+    "total_amount": 10,
+    "fund_amount": 5,
+}
+
+
+@pytest.mark.parametrize("category", [[], {}, ["exam"], {"a": 1}, None, 3])
+def test_an_item_category_of_any_json_type_is_a_rejection_not_a_crash(category: Any) -> None:
+    item = {"code": "X", "category": category, "quantity": 1, "unit_price": 1}
+    result = decode_event(orjson.dumps({**CLAIM, "items": [item]}))
+    assert isinstance(result, Rejection) and result.reason == "invalid_field"
+    assert "items[0].category" in result.detail
+
+
+@pytest.mark.parametrize("field", ["quantity", "unit_price"])
+def test_an_integer_too_large_for_a_float_is_a_rejection_not_a_crash(field: str) -> None:
+    item = {"code": "X", "category": "exam", "quantity": 1, "unit_price": 1, field: 10**400}
+    result = decode_event({**CLAIM, "items": [item]})  # only a dict can carry such an int
+    assert isinstance(result, Rejection) and result.reason == "invalid_field"
+    assert result.detail == f"items[0].{field} must be a number"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id": "\xed\xa0\x80"}',  # an encoded surrogate
+        b'{"event_id": "\xf4\x90\x80\x80"}',  # beyond U+10FFFF
+        b'{"event_id": "\xc0\xaf"}',  # overlong
+        b'{"event_id": "e1", "x": "\xff"}',
+        b"\xff\xfe",
+    ],
+)
+def test_invalid_utf8_anywhere_is_not_utf8_rather_than_not_json(raw: bytes) -> None:
+    result = decode_event(raw)
+    assert isinstance(result, Rejection) and result.reason == "not_utf8"
+
+
+@pytest.mark.parametrize(
+    ("fields", "detail"),
+    [
+        ({"quantity": float("nan")}, "quantity must be a number"),
+        ({"quantity": 1e308 * 10}, "quantity must be a number"),
+        ({"quantity": 1e300}, None),  # at the fast path's bound: the checked path accepts it
+        ({"quantity": -0.5}, "quantity must be greater than 0, got -0.5"),
+        ({"chronic": None, "long_term_rx": None, "drug_name": None}, None),
+        ({"drug_name": ""}, "drug_name must be a non-empty string when present"),
+        ({"atc_code": 5}, "atc_code must be a non-empty string when present"),
+    ],
+)
+def test_the_fast_and_checked_paths_agree_on_dispense_edge_cases(
+    fields: dict[str, Any], detail: str | None
+) -> None:
+    result = decode_event({**VALID, **fields})
+    if detail is None:
+        assert isinstance(result, Event)
+    else:
+        assert isinstance(result, Rejection) and result.detail == detail
+
+
+def test_event_time_is_exactly_what_datetime_timestamp_gives() -> None:
+    """The decoder computes occurred_at's POSIX seconds itself (cheaper than .timestamp());
+    it must be the very same float for every offset, fraction and year."""
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from claimstream.detection.decode import _timestamp
+
+    rng = random.Random(5)
+    spellings = ["2026-03-01T08:00:00Z", "20260301T080000+0800", "2026-03-01 08:00-03:30"]
+    for _ in range(20_000):
+        moment = datetime(
+            rng.choice([1, 1969, 1970, 2026, 9999, rng.randrange(1, 10_000)]),
+            rng.randrange(1, 13),
+            rng.randrange(1, 29),
+            rng.randrange(24),
+            rng.randrange(60),
+            rng.randrange(60),
+            rng.choice([0, 1, 500_000, rng.randrange(1_000_000)]),
+            tzinfo=timezone(timedelta(seconds=rng.randrange(-86_399, 86_400))),
+        )
+        spellings.append(moment.isoformat(timespec=rng.choice(["seconds", "milliseconds", "auto"])))
+    for text in spellings:
+        assert _timestamp(text) == datetime.fromisoformat(text).timestamp(), text

@@ -1,0 +1,95 @@
+"""Engine behaviour that holds for every rule: clock, shadow mode, commands switch, bounds."""
+
+from __future__ import annotations
+
+from claimstream.detection.config import DetectionConfig
+from claimstream.detection.decode import decode_event
+from claimstream.detection.detector import Detector
+from claimstream.devtools.simulate import Simulator
+from claimstream.model.events import Event
+from claimstream.testing import DAY_H, FIXED_NOW, consultation, dispense, run, with_rule
+
+SEED_CASE = [dispense("a", 0, inst="H1"), dispense("b", 2 * DAY_H, inst="H2")]
+
+
+def test_detected_at_comes_from_the_injected_clock() -> None:
+    (alert,) = run(SEED_CASE).alerts
+    assert alert.detected_at == "2026-06-01T00:00:00+00:00"
+    assert FIXED_NOW == 1780272000.0
+
+
+def test_alert_ids_are_deterministic_across_runs() -> None:
+    assert run(SEED_CASE).alerts[0].alert_id == run(SEED_CASE).alerts[0].alert_id
+    assert run(SEED_CASE).commands[0].command_id == run(SEED_CASE).commands[0].command_id
+
+
+def test_shadow_mode_sends_alerts_to_the_shadow_output_and_issues_no_command() -> None:
+    result = run(SEED_CASE, with_rule("repeat_dispensing", mode="shadow"))
+    assert result.alerts == [] and result.commands == []
+    assert [a.rule for a in result.shadow_alerts] == ["repeat_dispensing"]
+
+
+def test_a_rule_can_alert_without_issuing_commands() -> None:
+    result = run(SEED_CASE, with_rule("repeat_dispensing", issue_commands=False))
+    assert len(result.alerts) == 1 and result.commands == []
+
+
+def test_a_disabled_rule_does_nothing() -> None:
+    result = run(SEED_CASE, with_rule("repeat_dispensing", enabled=False))
+    assert result.alerts == [] and result.commands == []
+
+
+def test_alerts_record_the_config_version_that_produced_them() -> None:
+    config = with_rule("repeat_dispensing", early_refill_tolerance=0.25)
+    assert config.version == 2
+    assert run(SEED_CASE, config).alerts[0].rule_version == 2
+
+
+def _stream(days: float, patients: int) -> list[Event]:
+    sim = Simulator(60_000, seed=3, patients=patients, span_days=days)
+    events = [decode_event(raw) for raw in sim.events()]
+    return [e for e in events if isinstance(e, Event)]
+
+
+def test_state_stays_bounded_over_many_months() -> None:
+    """A year of events over a fixed population: once the longest window (30 days) has
+    passed, live keys and stored items stop growing, though events keep coming."""
+    events = _stream(days=360, patients=1_500)
+    det = Detector(DetectionConfig.default(), clock=lambda: FIXED_NOW, sweep_every=2_000)
+    checkpoints: list[tuple[int, int]] = []
+    for index, event in enumerate(events, start=1):
+        det.process(event)
+        if index % 5_000 == 0:
+            checkpoints.append((len(det.states), det.stored_items()))
+    warm = checkpoints[2:]  # after ~60 days of event time
+    half = len(warm) // 2
+    early, late = warm[:half], warm[half:]
+    # Flat, not growing: the later half of the year holds no more than the earlier half
+    # (with some slack for the saw-tooth between sweeps).
+    assert max(k for k, _ in late) <= 1.2 * max(k for k, _ in early), checkpoints
+    assert max(i for _, i in late) <= 1.2 * max(i for _, i in early), checkpoints
+    items = [i for _, i in warm]
+    # Without expiry the store would have grown with every event instead.
+    assert items[-1] < len(events) / 4
+
+
+def test_every_rule_key_of_a_finished_stream_expires() -> None:
+    det = Detector(DetectionConfig.default(), clock=lambda: FIXED_NOW)
+    for event in _stream(days=60, patients=300)[:20_000]:
+        det.process(event)
+    assert det.states
+    det.watermark = (det.watermark or 0) + 400 * DAY_H * 3600  # a year and more later
+    det.sweep()
+    assert det.states == {} and det.stored_items() == 0
+
+
+def test_lateness_is_judged_per_event_family_not_across_families() -> None:
+    """Kafka orders a patient's events per topic only: a consultation fetched after a later
+    dispensing is not late, while a dispensing behind the patient's latest one by more
+    than the allowed lateness is."""
+    later_dispense = dispense("d2", 10.0, inst="H2", drug="MET")
+    result = run([later_dispense, consultation("c1", 0.0)])
+    assert result.rejection is None
+    result = run([later_dispense, dispense("d1", 0.0, inst="H1", drug="MET")])
+    assert result.rejection is not None and result.rejection.reason == "late"
+    assert "dispensing" in result.rejection.detail

@@ -1,0 +1,95 @@
+"""The stream's hot path without faust: one batch of records through `KeyedProcessor`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from claimstream.detection.config import DetectionConfig
+from claimstream.detection.engine import Engine
+from claimstream.detection.processor import KeyedProcessor
+from claimstream.devtools.simulate import generate
+from claimstream.model.records import Record
+from claimstream.rules.base import State
+
+INPUT = "settlement.dispensing.v1"
+
+
+def processor(states: dict[str, State] | None = None) -> KeyedProcessor:
+    store = {} if states is None else states
+    return KeyedProcessor(
+        Engine(DetectionConfig.default(), time.time),
+        "patient",
+        store.get,
+        home_topics=frozenset({INPUT}),
+        forwards=True,
+    )
+
+
+def record(value: bytes | None, key: bytes | None, offset: int = 0) -> Record:
+    return Record(key, value, INPUT, 2, offset, time.time())
+
+
+def events(n: int = 400) -> list[dict[str, Any]]:
+    return list(generate(n, seed=4))
+
+
+def test_bad_messages_become_dead_letters_with_origin() -> None:
+    out = processor().process([record(b"{oops", b"P1", 7), record(None, b"P1", 8)])
+    assert [(d.reason, d.origin["offset"]) for d in out.dead_letters] == [
+        ("not_json", 7),
+        ("not_json", 8),
+    ]
+    assert out.dead_letters[0].origin == {"topic": INPUT, "partition": 2, "offset": 7}
+    assert out.dead_letters[0].raw == b"{oops"
+
+
+@pytest.mark.parametrize("key", [None, b"someone-else"])
+def test_a_wrongly_keyed_event_is_forwarded_not_processed(key: bytes | None) -> None:
+    raw = events(1)[0]
+    out = processor().process([record(orjson.dumps(raw), key)])
+    assert [(f.kind, f.key) for f in out.forwards] == [("patient", raw["patient_id"])]
+    assert out.events == 0 and not out.writes
+
+
+def test_each_changed_key_is_written_once_per_batch() -> None:
+    batch = [record(orjson.dumps(e), e["patient_id"].encode(), i) for i, e in enumerate(events())]
+    out = processor().process(batch)
+    touched = {r.key.decode() for r in batch if r.key}
+    assert set(out.writes) <= touched
+    assert len(out.writes) == len(set(out.writes))
+    assert all(partition == 2 for _, partition in out.writes.values())
+
+
+def test_a_redelivered_batch_changes_nothing() -> None:
+    states: dict[str, State] = {}
+    proc = processor(states)
+    batch = [record(orjson.dumps(e), e["patient_id"].encode(), i) for i, e in enumerate(events())]
+    first = proc.process(batch)
+    for key, (state, _) in first.writes.items():
+        states[key] = state
+    again = proc.process(batch)
+    assert not again.writes and not again.alerts and not again.commands
+    assert again.duplicates > 0
+
+
+def test_an_exception_in_one_event_dead_letters_it_and_the_batch_goes_on() -> None:
+    def broken(key: str) -> State | None:
+        if key == "P000002":
+            raise RuntimeError("store unavailable")
+        return None
+
+    proc = KeyedProcessor(
+        Engine(DetectionConfig.default(), time.time),
+        "patient",
+        broken,
+        home_topics=frozenset({INPUT}),
+    )
+    batch = [record(orjson.dumps(e), e["patient_id"].encode(), i) for i, e in enumerate(events())]
+    out = proc.process(batch)
+    errors = [d for d in out.dead_letters if d.reason == "processing_error"]
+    assert errors and all("store unavailable" in d.detail for d in errors)
+    assert out.events > len(errors)

@@ -1,0 +1,51 @@
+"""The JSON Schema of the event contract and the decoder accept and refuse the same inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+
+from claimstream.detection.decode import decode_event
+from claimstream.devtools.simulate import Simulator
+from claimstream.model.events import Event
+from tests.detection.test_decode import VALID
+
+SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "topics" / "schemas" / "event.v1.json").read_text()
+)
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def test_the_schema_is_a_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_every_simulated_event_is_valid_for_both() -> None:
+    for event in Simulator(3_000, seed=11).events():
+        assert VALIDATOR.is_valid(event), list(VALIDATOR.iter_errors(event))
+        assert isinstance(decode_event(event), Event)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"event_id": None},
+        {"days_supply": -1},
+        {"days_supply": 0},
+        {"quantity": 0},
+        {"occurred_at": "2026-03-01T08:00:00"},
+        {"event_type": "refund"},
+        {"patient_gender": "X"},
+        {"patient_age": 200},
+        {"institution_id": ""},
+    ],
+)
+def test_both_refuse(fields: dict[str, Any]) -> None:
+    obj = {k: v for k, v in {**VALID, **fields}.items() if v is not None}
+    assert not VALIDATOR.is_valid(obj)
+    assert not isinstance(decode_event(orjson.dumps(obj)), Event)

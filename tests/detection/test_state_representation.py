@@ -1,0 +1,154 @@
+"""How rules hold state in memory (tuples, for the garbage collector) must not change results.
+
+Rows are written as tuples and read back from a changelog as lists (JSON has only arrays), so
+every rule must give the same alerts, commands and state whichever it is handed.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from claimstream.detection.config import DetectionConfig
+from claimstream.detection.decode import decode_event
+from claimstream.detection.detector import Detector
+from claimstream.devtools.simulate import Simulator
+from claimstream.model.events import Event
+from claimstream.rules import RULES, _window
+from claimstream.testing import FIXED_NOW
+
+#: thresholds low enough that every stateful rule alerts on a short simulated stream
+EAGER: dict[str, dict[str, str]] = {
+    "chronic_polypharmacy": {"min_distinct_drugs": "2"},
+    "diagnosis_cluster": {"min_patients": "2", "visit_types": "inpatient,outpatient"},
+    "doctor_consultation_rate": {"min_consultations": "3", "window_minutes": "600"},
+    "high_frequency_consultation": {"min_consultations": "4", "window_days": "10"},
+    "institution_cost_jump": {"max_increase": "0.01"},
+    "special_exam_repeat": {"min_exams": "1"},
+    "duplicate_exam": {"window_days": "200"},
+    "repeat_dispensing": {"early_refill_tolerance": "0.0"},
+    "readmission_24h": {"max_gap_hours": "400"},
+    "split_hospitalization": {"max_gap_days": "40"},
+    "contraindication": {"interaction_min_age": "1"},
+}
+
+
+def eager_config() -> DetectionConfig:
+    config = DetectionConfig.default(allowed_lateness_hours=6.0)
+    for rule, changes in EAGER.items():
+        config = config.with_rule_changes(rule, changes)
+    return config
+
+
+def _bend(raw: dict[str, Any], n: int) -> dict[str, Any]:
+    """Make some events fire the rules a benign simulated stream never triggers."""
+    if raw["event_type"] == "dispense" and n % 4 == 0:
+        drug, atc = [
+            ("XB01AAH017A001010100007", "B01AA03"),  # warfarin
+            ("XB01ACA057A012010100008", "B01AC06"),  # aspirin
+        ][n % 8 // 4]
+        return {**raw, "drug_code": drug, "atc_code": atc, "days_supply": 20}
+    if raw["event_type"] == "claim" and n % 3 == 0:
+        exam = {"code": "EX-MRI", "category": "exam", "quantity": 1, "unit_price": 900}
+        return {**raw, "items": [{**exam, "special_exam": True}]}
+    if raw["event_type"] == "claim" and n % 3 == 1:
+        drug = {"code": "D1", "category": "drug", "quantity": 2, "unit_price": 50}
+        diagnosis = ["J18.9", "I63.9"][n % 2]
+        return {**raw, "visit_type": "inpatient", "diagnosis_code": diagnosis, "items": [drug]}
+    return raw
+
+
+def stream() -> list[Event]:
+    sim = Simulator(6_000, seed=17, patients=300, span_days=75, out_of_order=0.2)
+    events = [decode_event(_bend(raw, n)) for n, raw in enumerate(sim.events())]
+    kept = [e for e in events if isinstance(e, Event)]
+    return kept + kept[::50]  # and some redeliveries
+
+
+def run(events: list[Event], *, through_json_every: int = 0) -> tuple[list[bytes], bytes]:
+    det = Detector(eager_config(), clock=lambda: FIXED_NOW, sweep_every=1_000)
+    out = []
+    for n, event in enumerate(events, start=1):
+        result = det.process(event)
+        for item in (*result.alerts, *result.shadow_alerts, *result.commands):
+            out.append(orjson.dumps(item.to_dict()))
+        if result.rejection is not None:
+            out.append(result.rejection.detail.encode())
+        if through_json_every and n % through_json_every == 0:
+            # as if every key's state had just been recovered from its changelog
+            for key, state in det.states.items():
+                det.states[key] = orjson.loads(orjson.dumps(state))
+    det.sweep()
+    return out, orjson.dumps(dict(sorted((f"{k}:{i}", s) for (k, i), s in det.states.items())))
+
+
+def test_states_read_back_as_json_lists_give_the_same_alerts_commands_and_state() -> None:
+    events = stream()
+    alerts, state = run(events)
+    assert run(events, through_json_every=7) == (alerts, state)
+    fired = {orjson.loads(a)["rule"] for a in alerts if a.startswith(b"{")}
+    assert set(EAGER) <= fired  # every stateful rule was exercised
+
+
+def _sequences(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for inner in value.values():
+            yield from _sequences(inner)
+    elif isinstance(value, list | tuple):
+        yield value
+        for inner in value:
+            yield from _sequences(inner)
+
+
+def test_rule_state_in_memory_is_tuples_the_collector_can_ignore() -> None:
+    det = Detector(eager_config(), clock=lambda: FIXED_NOW)
+    for event in stream():
+        det.process(event)
+    for _ in range(3):  # a tuple is untracked once the tuples it holds are: one level a pass
+        gc.collect()
+    checked = 0
+    for state in det.states.values():
+        for key, rule_state in state["r"].items():
+            if key.startswith("institution_cost_jump@"):
+                continue  # running monthly sums, changed in place; one state per institution
+            for seq in _sequences(rule_state):
+                if isinstance(seq, list):  # only the long sequences of a few busy keys
+                    assert len(seq) >= _window.TUPLE_MAX
+                else:
+                    checked += 1
+                    assert not gc.is_tracked(seq), seq
+    assert checked > 1_000
+
+
+def test_stateless_rules_keep_no_state() -> None:
+    det = Detector(eager_config(), clock=lambda: FIXED_NOW)
+    for event in stream()[:3_000]:
+        det.process(event)
+    stateless = {f"{name}@{rule.state_version}" for name, rule in RULES.items() if rule.stateless}
+    assert stateless == {
+        "drg_high_multiplier@1",
+        "excess_quantity@1",
+        "gender_age_restriction@1",
+    }
+    assert not any(stateless & state["r"].keys() for state in det.states.values())
+
+
+def test_window_insert_keeps_order_refuses_a_held_id_and_switches_to_a_list_when_long() -> None:
+    rows: _window.Rows = ()
+    for ts, event_id in [(5.0, "e"), (1.0, "a"), (5.0, "d"), (9.0, "z")]:
+        inserted = _window.insert(rows, (ts, event_id))
+        assert inserted is not None
+        rows = inserted[0]
+    assert rows == ((1.0, "a"), (5.0, "d"), (5.0, "e"), (9.0, "z"))
+    assert _window.insert(rows, (5.0, "d")) is None
+    assert _window.insert([list(r) for r in rows], (5.0, "e")) is None  # as read from JSON
+    long_rows = tuple((float(i), f"e{i:03d}") for i in range(_window.TUPLE_MAX))
+    inserted = _window.insert(long_rows, (3.5, "x"))
+    assert inserted is not None
+    as_list, position = inserted
+    assert isinstance(as_list, list) and position == 4 and as_list[4] == (3.5, "x")
+    assert _window.replace(as_list, 0, (0.0, "new")) is as_list and as_list[0] == (0.0, "new")
+    assert _window.replace(rows, 0, (0.0, "b")) == ((0.0, "b"), *rows[1:])

@@ -1,0 +1,417 @@
+"""The sanctions stream's steps without faust: routing, the alert/action join, subjects, ticks.
+
+The ladder's own thresholds are tested in tests/sanctions; here the records go through the
+three processors as the worker feeds them, with plain dicts as tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from claimstream.model.outputs import Alert, Command
+from claimstream.model.records import Record
+from claimstream.sanctions import Escalation
+from claimstream.sanctions import view as answers
+from claimstream.sanctions.codec import action_to_dict
+from claimstream.sanctions.processor import (
+    ACTIONS,
+    ALERTS,
+    NOTICES,
+    PRECISION_PREFIX,
+    REPARTITION_ALERT,
+    REPARTITION_SUBJECT,
+    IndexProcessor,
+    Result,
+    RouteProcessor,
+    SubjectProcessor,
+    count_verdict,
+    precision,
+)
+from tests.sanctions.support import alert, at, ts, unfreeze, verdict
+
+DAY = 86_400.0
+
+
+class Flow:
+    """The three processors over dict tables, with results applied like the worker does."""
+
+    def __init__(self, escalation: Escalation | None = None) -> None:
+        self.escalation = escalation or Escalation()
+        self.index_table: dict[str, Any] = {}
+        self.subject_table: dict[str, Any] = {}
+        self.route = RouteProcessor()
+        self.index = IndexProcessor(self.escalation, self.index_table.get, 365 * DAY)
+        self.subjects = SubjectProcessor(self.escalation, self.subject_table.get)
+        self.offset = 0
+
+    def record(self, topic: str, key: str | None, value: Any, partition: int = 0) -> Record:
+        self.offset += 1
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        return Record(None if key is None else key.encode(), raw, topic, partition, self.offset)
+
+    @staticmethod
+    def apply(table: dict[str, Any], result: Result) -> None:
+        for key, (state, _) in result.writes.items():
+            table[key] = state
+        for key in result.deletes:
+            table.pop(key, None)
+
+    def run_index(self, records: list[Record]) -> Result:
+        result = self.index.process(records)
+        self.apply(self.index_table, result)
+        return result
+
+    def run_subjects(self, forwards: list[tuple[str, str, bytes]]) -> Result:
+        records = [self.record(t, k, v) for t, k, v in forwards if t == REPARTITION_SUBJECT]
+        result = self.subjects.process(records)
+        self.apply(self.subject_table, result)
+        return result
+
+    def alerts(self, *alerts: Alert) -> Result:
+        """Alerts from the alerts topic through all three steps; the subject step's result."""
+        routed = self.route.process(
+            [self.record(ALERTS, a.subject.id, a.to_dict()) for a in alerts]
+        )
+        indexed = self.run_index([self.record(t, k, v) for t, k, v in routed.forwards])
+        return self.run_subjects(indexed.forwards)
+
+    def action(self, action: Any, key: str | None = None) -> tuple[Result, Result]:
+        data = action_to_dict(action)
+        key = key or getattr(action, "alert_id", None) or f"{action.scope.kind}:{action.scope.id}"
+        indexed = self.run_index([self.record(ACTIONS, key, data)])
+        return indexed, self.run_subjects(indexed.forwards)
+
+
+def kinds(result: Result) -> list[tuple[str, str]]:
+    """(key, command action or notice schema) of every decision, in order."""
+    out = [(c.scope.key(), c.action) for c in result.commands]
+    out += [(k, n["schema"]) for k, n in result.notices]
+    return sorted(out)
+
+
+# -- route ------------------------------------------------------------------------------------
+
+
+def test_route_rekeys_alerts_by_alert_id_and_dead_letters_what_is_not_an_alert() -> None:
+    flow = Flow()
+    a = alert("a1", 0)
+    bad = [b"not json", b"[1]", orjson.dumps({"alert_id": "x"}), None]
+    records = [flow.record(ALERTS, "P1", raw) for raw in bad[:3]]
+    records.append(Record(b"P1", None, ALERTS, 3, 99))
+    records.insert(1, flow.record(ALERTS, "P1", a.to_dict(), partition=2))
+    out = flow.route.process(records)
+    assert out.forwards == [(REPARTITION_ALERT, a.alert_id, orjson.dumps(a.to_dict()))]
+    assert [d.reason for d in out.dead_letters] == ["invalid_alert"] * 4
+    assert out.dead_letters[-1].origin == {"topic": ALERTS, "partition": 3, "offset": 99}
+    assert out.dead_letters[0].raw == b"not json"
+
+
+# -- index ------------------------------------------------------------------------------------
+
+
+def test_an_alert_is_indexed_once_and_sent_to_each_subject_it_names() -> None:
+    flow = Flow()
+    a = alert("a1", 0, patient="P1", institution="H1", doctor="D1")
+    rec = flow.record(REPARTITION_ALERT, a.alert_id, a.to_dict(), partition=3)
+    out = flow.run_index([rec])
+    assert [k for _, k, _ in out.forwards] == ["institution:H1", "doctor:D1", "patient:P1"]
+    assert all(t == REPARTITION_SUBJECT for t, _, _ in out.forwards)
+    assert orjson.loads(out.forwards[0][2]) == {"type": "alert", "alert": a.to_dict()}
+    assert out.writes[a.alert_id][1] == 3
+    assert flow.index.watermarks == {3: ts(0)}
+    again = flow.run_index([rec])
+    assert not again.forwards and not again.writes
+
+
+@pytest.mark.parametrize(
+    ("steps", "counts", "forwarded"),
+    [
+        (["confirmed"], [1, 1], [True]),
+        (["false_positive"], [0, 1], [True]),
+        (["confirmed", "confirmed"], [1, 1], [True, False]),
+        (["confirmed", "false_positive"], [0, 1], [True, True]),
+        (["false_positive", "confirmed"], [1, 1], [True, True]),
+    ],
+)
+def test_verdicts_join_their_alert_and_count_once_per_alert(
+    steps: list[str], counts: list[int], forwarded: list[bool]
+) -> None:
+    flow = Flow()
+    a = alert("a1", 0)
+    flow.alerts(a)
+    for i, (kind, expect) in enumerate(zip(steps, forwarded, strict=True)):
+        indexed, _ = flow.action(verdict(a, kind, 1 + i))
+        assert bool(indexed.forwards) is expect
+        if expect:
+            assert indexed.verdicts == [("repeat_dispensing", kind)]
+            envelope = orjson.loads(indexed.forwards[0][2])
+            assert envelope["type"] == "review" and envelope["alert"] == a.to_dict()
+            assert envelope["action"]["verdict"] == kind
+    assert flow.index_table[f"{PRECISION_PREFIX}0"] == {"repeat_dispensing": counts}
+    assert flow.index_table[a.alert_id]["verdict"] == steps[-1]
+
+
+def test_a_review_of_an_unknown_alert_is_dead_lettered_and_the_batch_goes_on() -> None:
+    flow = Flow()
+    known = alert("known", 0)
+    flow.alerts(known)
+    stranger = alert("stranger", 0)
+    records = [
+        flow.record(ACTIONS, stranger.alert_id, action_to_dict(verdict(stranger, "confirmed", 1))),
+        flow.record(ACTIONS, "x", b"{broken"),
+        flow.record(ACTIONS, "x", {"type": "review", "by": "me", "at": "yesterday"}),
+        flow.record(ACTIONS, known.alert_id, action_to_dict(verdict(known, "confirmed", 1))),
+    ]
+    out = flow.run_index(records)
+    assert [d.reason for d in out.dead_letters] == [
+        "unknown_alert",
+        "invalid_action",
+        "invalid_action",
+    ]
+    assert out.dead_letters[0].origin == {
+        "topic": ACTIONS,
+        "partition": 0,
+        "offset": records[0].offset,
+    }
+    assert stranger.alert_id in out.dead_letters[0].detail
+    assert out.verdicts == [("repeat_dispensing", "confirmed")]
+
+
+def test_unfreeze_goes_to_its_subject_and_remediation_to_the_alerts_subjects() -> None:
+    flow = Flow()
+    a = alert("a1", 0)
+    flow.alerts(a)
+    indexed, _ = flow.action(unfreeze("institution", "H1", 1))
+    assert [(k, orjson.loads(v)["type"]) for _, k, v in indexed.forwards] == [
+        ("institution:H1", "unfreeze")
+    ]
+    from claimstream.sanctions import Remediation
+
+    fix = Remediation(a.alert_id, "H1", "h1.quality", at(2))
+    indexed, _ = flow.action(fix)
+    assert [k for _, k, _ in indexed.forwards] == ["institution:H1", "doctor:D1", "patient:P1"]
+    again, _ = flow.action(fix)
+    assert not again.forwards
+
+
+def test_index_sweep_forgets_alerts_past_the_horizon_but_keeps_the_counts() -> None:
+    flow = Flow()
+    old, new = alert("old", 0), alert("new", 300)
+    flow.alerts(old)
+    flow.action(verdict(old, "confirmed", 1))
+    flow.alerts(new)
+    flow.alerts(alert("later", 400))
+    deletes = flow.index.sweep(list(flow.index_table), lambda key: 0)
+    assert deletes == {old.alert_id: 0}
+
+
+def test_count_verdict_and_precision_sum() -> None:
+    assert count_verdict([0, 0], None, "confirmed") == [1, 1]
+    assert count_verdict([1, 1], "confirmed", "false_positive") == [0, 1]
+    assert count_verdict([0, 1], "false_positive", "confirmed") == [1, 1]
+    assert precision([{"r": [1, 2]}, None, {"r": [2, 2], "s": [0, 1]}]) == {
+        "r": (3, 4),
+        "s": (0, 1),
+    }
+
+
+# -- subjects ---------------------------------------------------------------------------------
+
+
+def test_first_violation_warns_a_repeat_freezes_each_subject() -> None:
+    flow = Flow()
+    first = flow.alerts(alert("a1", 0))
+    assert kinds(first) == [
+        ("doctor:D1", "warning.v1"),
+        ("institution:H1", "warning.v1"),
+        ("patient:P1", "warning.v1"),
+    ]
+    repeat = flow.alerts(alert("a2", 3))
+    assert [(c.scope.key(), c.action) for c in repeat.commands] == [
+        ("institution:H1", "FREEZE"),
+        ("doctor:D1", "FREEZE"),
+        ("patient:P1", "FREEZE"),
+    ]
+    assert all(c.expires_at and c.expires_at.startswith(at(4)[:10]) for c in repeat.commands)
+    assert set(repeat.writes) == {
+        "institution:H1",
+        "doctor:D1",
+        "patient:P1",
+    }
+
+
+def test_a_redelivered_batch_changes_nothing() -> None:
+    flow = Flow()
+    a1, a2 = alert("a1", 0), alert("a2", 3)
+    flow.alerts(a1)
+    routed = flow.route.process([flow.record(ALERTS, "P1", a2.to_dict())])
+    indexed = flow.index.process([flow.record(t, k, v) for t, k, v in routed.forwards])
+    flow.apply(flow.index_table, indexed)
+    batch = [flow.record(t, k, v) for t, k, v in indexed.forwards]
+    first = flow.subjects.process(batch)
+    flow.apply(flow.subject_table, first)
+    assert first.commands
+    again = flow.subjects.process(batch)
+    assert not again.commands and not again.notices
+
+
+def test_verdicts_give_doctor_points_and_the_api_status() -> None:
+    flow = Flow()
+    a = alert("a1", 0, severity="high")
+    flow.alerts(a)
+    _, decided = flow.action(verdict(a, "confirmed", 2))
+    points = [n for k, n in decided.notices if n["schema"] == "doctor-points.v1"]
+    assert [(p["doctor_id"], p["delta"], p["total"]) for p in points] == [("D1", 5, 5)]
+    assert [k for k, n in decided.notices if n["schema"] == "doctor-points.v1"] == ["doctor:D1"]
+    held = answers.alerts(flow.subject_table["patient:P1"])
+    assert [(h["alert_id"], h["status"]) for h in held] == [(a.alert_id, "confirmed")]
+    _, back = flow.action(verdict(a, "false_positive", 3))
+    assert [(n["delta"], n["total"]) for _, n in back.notices] == [(-5, 0)]
+
+
+def test_manual_unfreeze_lifts_the_freeze_with_one_unfreeze_command() -> None:
+    flow = Flow()
+    flow.alerts(alert("a1", 0, doctor=None, patient=None))
+    froze = flow.alerts(alert("a2", 1, doctor=None, patient=None))
+    assert [c.action for c in froze.commands] == ["FREEZE"]
+    _, lifted = flow.action(unfreeze("institution", "H1", 1.1))
+    assert [(c.action, c.rule) for c in lifted.commands] == [("UNFREEZE", "manual")]
+    _, again = flow.action(unfreeze("institution", "H1", 1.1))
+    assert not again.commands
+
+
+def test_bad_envelopes_are_dead_lettered() -> None:
+    flow = Flow()
+    ok = {"type": "alert", "alert": alert("a1", 0).to_dict()}
+    records = [
+        flow.record(REPARTITION_SUBJECT, "nobody", ok),
+        flow.record(REPARTITION_SUBJECT, "patient:P1", {"type": "gossip"}),
+        flow.record(REPARTITION_SUBJECT, "patient:P1", {"type": "alert", "alert": {"x": 1}}),
+        flow.record(
+            REPARTITION_SUBJECT,
+            "patient:P1",
+            {
+                "type": "review",
+                "alert": ok["alert"],
+                "action": action_to_dict(unfreeze("patient", "P1", 1)),
+            },
+        ),
+        flow.record(REPARTITION_SUBJECT, "patient:P1", ok),
+    ]
+    out = flow.subjects.process(records)
+    assert [d.reason for d in out.dead_letters] == ["invalid_envelope"] * 4
+    assert [n["schema"] for _, n in out.notices] == ["warning.v1"]
+
+
+# -- ticks ------------------------------------------------------------------------------------
+
+
+def part(_key: str) -> int:
+    return 0
+
+
+def test_tick_expires_the_freeze_once_and_skips_states_where_only_the_clock_moved() -> None:
+    flow = Flow()
+    flow.alerts(alert("a1", 0, doctor=None, patient=None))
+    flow.alerts(alert("a2", 1, doctor=None, patient=None))
+    quiet = flow.subjects.tick(["institution:H1"], ts(1.2), part)
+    assert not quiet.commands and not quiet.writes
+    expired = flow.subjects.tick(["institution:H1"], ts(2.5), part)
+    assert [(c.action, c.rule) for c in expired.commands] == [("UNFREEZE", "escalation")]
+    flow.apply(flow.subject_table, expired)
+    assert "institution:H1" in expired.writes
+    assert not flow.subjects.tick(["institution:H1"], ts(2.6), part).commands
+    assert not flow.subjects.tick(["missing:key"], ts(3), part).writes
+
+
+def test_tick_deletes_a_subject_with_nothing_left_and_ages_the_api_alerts() -> None:
+    flow = Flow()
+    flow.alerts(alert("a1", 0))
+    flow.alerts(alert("info", 1, severity="info"))
+    assert len(flow.subject_table["patient:P1"]["al"]) == 2  # any severity, for the API
+    later = flow.subjects.tick(list(flow.subject_table), ts(100), part)
+    flow.apply(flow.subject_table, later)
+    # patient and doctor keep 90 days: nothing left; an institution keeps 12 months
+    assert later.deletes == {"patient:P1": 0, "doctor:D1": 0}
+    assert len(flow.subject_table["institution:H1"]["al"]) == 2
+    gone = flow.subjects.tick(["institution:H1"], ts(500), part)
+    assert gone.deletes == {"institution:H1": 0}
+
+
+# -- the API's answers ------------------------------------------------------------------------
+
+
+def test_answers_subject_alerts_and_institution() -> None:
+    flow = Flow()
+    a1 = alert("a1", 0, amount=2000.0)
+    a2 = alert("a2", 1, doctor="D2", department="K2")
+    flow.alerts(a1, a2)
+    flow.action(verdict(a1, "false_positive", 1.1))
+    state = flow.subject_table["institution:H1"]
+    standing = answers.subject(state, ts(1.2), flow.escalation)
+    assert standing["level"] == "frozen"
+    assert [f["origin"] for f in standing["freezes"]] == ["ladder"]
+    assert standing["grade"]["grade"] == "A"
+    held = answers.alerts(state)
+    assert [h["alert_id"] for h in held] == [a2.alert_id, a1.alert_id]  # newest first
+    assert [h["alert_id"] for h in answers.alerts(state, "false_positive")] == [a1.alert_id]
+    inst = answers.institution(state, ts(1.2), flow.escalation)
+    assert [a["alert_id"] for a in inst["open_alerts"]] == [a2.alert_id]
+    assert inst["rollup"]["alerts"] == 1  # the false positive is left out
+    assert inst["rollup"]["doctors"][0]["id"] == "D2"
+    assert orjson.loads(orjson.dumps(inst)) == inst  # JSON-shaped
+    later = answers.subject(state, ts(3), flow.escalation)
+    assert later["freezes"] == [] and later["level"] != "frozen"
+
+
+def test_notices_are_keyed_by_their_subject() -> None:
+    flow = Flow()
+    out = flow.alerts(alert("a1", 0))
+    for key, notice in out.notices:
+        assert key == f"{notice['subject']['kind']}:{notice['subject']['id']}"
+    assert NOTICES == "claimstream.sanctions.v1"
+    assert all(isinstance(c, Command) for c in out.commands)
+
+
+@pytest.mark.parametrize(
+    ("kinds", "named", "keys"),
+    [
+        (("institution", "doctor", "patient"), {}, ["institution:H1", "doctor:D1", "patient:P1"]),
+        (("institution",), {}, ["institution:H1"]),
+        (("institution", "doctor", "patient"), {"doctor": None}, ["institution:H1", "patient:P1"]),
+        (("doctor", "patient"), {"patient": None}, ["doctor:D1"]),
+        (("patient",), {"patient": None}, []),
+    ],
+)
+def test_alerts_and_their_reviews_reach_the_configured_subjects_it_names(
+    kinds: tuple[str, ...], named: dict[str, Any], keys: list[str]
+) -> None:
+    from claimstream.sanctions import LadderSettings, SanctionSettings
+
+    flow = Flow(Escalation(SanctionSettings(ladder=LadderSettings(kinds=kinds))))  # type: ignore[arg-type]
+    a = alert("a1", 0, **named)
+    routed = flow.route.process([flow.record(ALERTS, a.subject.id, a.to_dict())])
+    indexed = flow.run_index([flow.record(t, k, v) for t, k, v in routed.forwards])
+    assert [k for _, k, _ in indexed.forwards] == keys
+    reviewed, _ = flow.action(verdict(a, "confirmed", 1))
+    assert [k for _, k, _ in reviewed.forwards] == keys
+
+
+def test_a_remediation_raises_the_grade_and_marks_the_alert() -> None:
+    flow = Flow()
+    many = [alert(f"a{i}", i * 0.01, severity="high", doctor=None, patient=None) for i in range(3)]
+    decided = flow.alerts(*many)
+    assert [
+        (n["old"], n["new"]) for _, n in decided.notices if n["schema"] == "grade-change.v1"
+    ] == [("A", "B")]
+    from claimstream.sanctions import Remediation
+
+    _, fixed = flow.action(Remediation(many[0].alert_id, "H1", "h1.quality", at(1)))
+    assert fixed.notices == []  # 87.5: still a B
+    _, fixed = flow.action(Remediation(many[1].alert_id, "H1", "h1.quality", at(1)))
+    assert [(n["old"], n["new"], n["score"]) for _, n in fixed.notices] == [("B", "A", 90.0)]
+    held = flow.subject_table["institution:H1"]["al"][many[0].alert_id]
+    assert held["remediated"] is True and held["status"] == "open"
