@@ -1,10 +1,12 @@
-"""The worker's query and action API (`claimstream.stream.http.api`) over HTTP, without a broker.
+"""The worker's query and action API (`claimstream.stream.http.api` and `.routes`) over HTTP,
+without a broker or a faust app.
 
-Each test serves the views `install_views` and `install_api` add to a faust app through
-aiohttp's test server on a free loopback port; the sanctions state is a small fake
-`SanctionsView` and the publisher a fake that keeps what it was given, so every answer and every
-published record is checked. The OpenAPI document (`stream/http/openapi.json`)
-is checked against the routes the worker's app registers and the answers it gives.
+Each test serves the routes the worker adds to its web server (`api_routes`, `worker_routes`,
+with the `json_errors` middleware) on a plain aiohttp application through aiohttp's test server
+on a free loopback port; the sanctions state is a small fake `SanctionsView`, the publisher a
+fake that keeps what it was given and the owner lookup a plain function, so every answer and
+every published record is checked. The OpenAPI document (`stream/http/openapi.json`) is checked
+against the routes the worker's real app registers and the answers it gives.
 """
 
 from __future__ import annotations
@@ -13,25 +15,28 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
-import faust
+import aiohttp
 import jsonschema
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from claimstream.freezes.memory import MemoryRegistry
+from claimstream.kafka.topology import load_topology
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_from_dict
-from claimstream.stream.app import Runtime, create_app
-from claimstream.stream.http import api as api_module
-from claimstream.stream.http.api import FORWARDED, WORKER, install_api, openapi_document
-from claimstream.stream.http.views import install_views
+from claimstream.stream.app import create_app
+from claimstream.stream.http import api as http_api
+from claimstream.stream.http.api import Api, ApiSettings, openapi_document
+from claimstream.stream.http.errors import json_errors
+from claimstream.stream.http.routes import FORWARDED, WORKER, Forwarder, api_routes
+from claimstream.stream.http.views import worker_routes
 from claimstream.stream.settings import Settings
 
 TOKEN = "s3cret-token"
@@ -66,7 +71,8 @@ class FakeSanctions:
 
     standings: dict[str, dict[str, Any]] = field(default_factory=dict)
     held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    table: Any = field(default_factory=lambda: SimpleNamespace(name="state-subject"))
+    #: the alert index: alert id -> alert.v1 plus status and remediated
+    indexed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def key_of(self, kind: str, id_: str) -> str:
         return f"{kind}:{id_}"
@@ -103,6 +109,9 @@ class FakeSanctions:
             "as_of": "2026-03-01T09:00:00+08:00",
         }
 
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        return self.indexed.get(alert_id)
+
 
 def fake_sanctions() -> FakeSanctions:
     standing = {
@@ -127,6 +136,7 @@ def fake_sanctions() -> FakeSanctions:
                 {**ALERT, "alert_id": "alt-0", "status": "false_positive"},
             ],
         },
+        indexed={"alt-1": {**ALERT, "status": "confirmed", "remediated": False}},
     )
 
 
@@ -148,23 +158,29 @@ class FakePublisher:
 
 # --- fixtures ------------------------------------------------------------------------------
 
+TOPOLOGY = load_topology()
 
-def base_runtime(**changes: Any) -> Runtime:
-    """The `Runtime` of a real `create_app` (sanctions wiring off, no broker touched)."""
-    settings = Settings(
-        sanctions_enabled=False, audit_enabled=False, control_enabled=False, api_token=TOKEN
-    ).replace(**changes)
-    app = create_app(settings, registry=MemoryRegistry(), sinks=[])
-    runtime: Runtime = app.claimstream  # type: ignore[attr-defined]
-    return runtime
+
+def api_settings(**changes: Any) -> ApiSettings:
+    """What the worker's API reads, as `create_app` gives it (repo topics.toml)."""
+    values: dict[str, Any] = {
+        "token": TOKEN,
+        "sanctions_enabled": False,
+        "actions_partitions": TOPOLOGY.topic("claimstream.actions.v1").partitions,
+        "partitions": {
+            http_api.SUBJECT: TOPOLOGY.topic(http_api.SUBJECT_TOPIC).partitions,
+            http_api.ALERT: TOPOLOGY.topic(http_api.ALERT_TOPIC).partitions,
+        },
+    }
+    return ApiSettings(**(values | changes))
 
 
 @dataclass
 class Served:
     client: TestClient[Any, Any]
-    runtime: Runtime
     publisher: FakePublisher
-    app: faust.App
+    #: the URL this server answers on, which it names in X-Claimstream-Worker
+    url: str
 
     async def get(self, path: str, **kwargs: Any) -> tuple[int, Any, Any]:
         async with self.client.get(path, **kwargs) as response:
@@ -181,35 +197,42 @@ Serve = Callable[..., Any]
 
 
 @pytest.fixture
-def owner_of(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """Where each served app believes keys live: {"owner": url|None, "here": bool}."""
+def owner_of() -> Iterator[dict[str, Any]]:
+    """Where each served API believes keys live: {"owner": url|None, "here": bool}."""
     where: dict[str, Any] = {"owner": None, "here": True}
-    monkeypatch.setattr(
-        api_module,
-        "_router_owner",
-        lambda app, runtime: lambda key: (where["owner"], where["here"]),
-    )
     yield where
 
 
 @pytest.fixture
 async def serve(owner_of: dict[str, Any]) -> AsyncIterator[Serve]:
-    """`await serve(sanctions=..., **settings)` -> a `Served` API; all stopped at the end."""
+    """`await serve(sanctions=..., **api_settings)` -> a `Served` API; all stopped at the end."""
     started: list[Served] = []
+    session = aiohttp.ClientSession()  # the forwarding client
 
     async def start(sanctions: Any = "fake", **changes: Any) -> Served:
-        runtime = base_runtime(**changes)
-        runtime.sanctions = fake_sanctions() if sanctions == "fake" else sanctions
+        view = fake_sanctions() if sanctions == "fake" else sanctions
         publisher = FakePublisher()
-        # distinct canonical URLs (nothing binds them: the test server serves the views)
-        app = faust.App(
-            f"api-test-{len(started)}", autodiscover=False, web_port=16000 + len(started)
+        tz = Settings().detection.tz
+        api = Api(view, publisher.send_and_wait, api_settings(**changes), lambda: tz)
+        port = unused_port()
+        url = f"http://127.0.0.1:{port}"
+        app = web.Application(middlewares=[json_errors])
+        app.add_routes(
+            [
+                *worker_routes(  # the worker's other routes, as create_app adds them
+                    registry=MemoryRegistry(), status=dict, exposition=lambda: b""
+                ),
+                *api_routes(
+                    api,
+                    worker_url=url,
+                    owner_of=lambda space, key: (owner_of["owner"], owner_of["here"]),
+                    forward=Forwarder(lambda: session, url),
+                ),
+            ]
         )
-        install_views(app, runtime)  # the worker's other views, as create_app installs them
-        install_api(app, runtime, publisher)  # type: ignore[arg-type]
-        client: TestClient[Any, Any] = TestClient(TestServer(app.web.web_app))  # type: ignore[attr-defined]
+        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
-        served = Served(client, runtime, publisher, app)
+        served = Served(client, publisher, url)
         started.append(served)
         return served
 
@@ -218,7 +241,7 @@ async def serve(owner_of: dict[str, Any]) -> AsyncIterator[Serve]:
     finally:
         for served in started:
             await served.client.close()
-            await served.app._maybe_close_http_client()
+        await session.close()
 
 
 # --- reads ---------------------------------------------------------------------------------
@@ -305,8 +328,8 @@ async def test_a_read_is_forwarded_once_to_the_owner(
     status, body, headers = await asked.get("/subjects/institution/H1")
     assert status == 200
     assert body["subject"] == {"kind": "institution", "id": "H1"}
-    assert headers[WORKER] == str(owner.app.conf.canonical_url)  # who answered
-    assert headers[FORWARDED] == str(asked.app.conf.canonical_url)
+    assert headers[WORKER] == owner.url  # who answered
+    assert headers[FORWARDED] == asked.url
     status, body, _ = await asked.get("/subjects/patient/P1/alerts", params={"status": "open"})
     assert status == 200
     assert [a["alert_id"] for a in body["alerts"]] == ["alt-1"]  # query string forwarded
@@ -385,7 +408,7 @@ async def test_writes_without_the_right_token_are_401(
 
 
 async def test_writes_are_refused_when_no_token_is_configured(serve: Serve) -> None:
-    api = await serve(api_token=None)
+    api = await serve(token=None)
     status, body, headers = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
     assert status == 401
     assert "CLAIMSTREAM_API_TOKEN is unset" in body["error"]
@@ -500,9 +523,7 @@ async def test_a_body_that_is_not_json_is_400(serve: Serve) -> None:
 async def test_a_publisher_failure_is_503_not_202(serve: Serve) -> None:
     api = await serve()
     api.publisher.fail = RuntimeError("broker gone")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(api_module.log, "exception", lambda *a, **k: None)  # keep the output clean
-        status, answer, _ = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
+    status, answer, _ = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
     assert status == 503
     assert (
         "could not publish to claimstream.actions.v1: RuntimeError: broker gone" in answer["error"]
@@ -511,15 +532,10 @@ async def test_a_publisher_failure_is_503_not_202(serve: Serve) -> None:
     assert answer["action_id"].startswith("rev-")
 
 
-async def test_a_publisher_that_hangs_is_503_after_the_timeout(
-    serve: Serve, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(api_module, "PUBLISH_TIMEOUT", 0.2)
-    api = await serve()
+async def test_a_publisher_that_hangs_is_503_after_the_timeout(serve: Serve) -> None:
+    api = await serve(publish_timeout=0.2)
     api.publisher.hang = True
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(api_module.log, "exception", lambda *a, **k: None)
-        status, answer, _ = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
+    status, answer, _ = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
     assert status == 503
     assert "TimeoutError" in answer["error"]
 
@@ -547,12 +563,13 @@ DOC_URI = "urn:claimstream:openapi"
 
 
 def registered_routes() -> dict[str, set[str]]:
-    """path -> methods of every view the worker's app installs (HEAD and OPTIONS aside)."""
+    """path -> methods of every route the worker's app adds (HEAD and OPTIONS aside)."""
     app = create_app(Settings(api_token="t"), registry=MemoryRegistry(), sinks=[])
     routes: dict[str, set[str]] = {}
-    for path, view in app.web.views.items():  # type: ignore[attr-defined]
-        methods = {m.lower() for m in view.get_methods()} & HTTP_METHODS
-        routes[path] = methods
+    for route in app.web.web_app.router.routes():  # type: ignore[attr-defined]
+        assert route.resource is not None
+        methods = routes.setdefault(route.resource.canonical, set())
+        methods |= {route.method.lower()} & HTTP_METHODS
     return routes
 
 
@@ -571,7 +588,8 @@ def test_every_registered_route_is_documented_and_vice_versa() -> None:
     assert routes == documented
     for path in ("/freezes/{kind}/{id}", "/subjects/{kind}/{id}", "/institutions/{id}",
                  "/subjects/{kind}/{id}/alerts", "/alerts/{alert_id}/review", "/unfreeze",
-                 "/status", "/metrics", "/openapi.json"):  # fmt: skip
+                 "/status", "/metrics", "/openapi.json", "/alerts/{alert_id}", "/health",
+                 "/ready"):  # fmt: skip
         assert path in routes
 
 

@@ -22,8 +22,8 @@ from claimstream.sanctions.processor import (
     REPARTITION_SUBJECT,
     Result,
 )
-from claimstream.stream.sanctions import SanctionsRuntime
-from claimstream.stream.settings import Settings
+from claimstream.stream.sanctions.runtime import SanctionsRuntime
+from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter
 from tests.sanctions.support import alert, ts
 
@@ -74,31 +74,32 @@ class LoggingSink(MemorySink):
 def world(detection: dict[int, float] | None = None) -> tuple[SanctionsRuntime, Any]:
     log: list[str] = []
     sink = LoggingSink(log)
-    settings = Settings(sanctions_tick_delay=60.0)
-
-    async def started() -> None:
-        return None
-
-    runtime: Any = SimpleNamespace(
-        settings=settings,
-        pipelines={
-            "patient": SimpleNamespace(
-                processor=SimpleNamespace(watermarks=detection or {}), stopping=False
-            )
-        },
-        metrics=Metrics(CollectorRegistry(), rules=["repeat_dispensing"], topics=[]),
-        sinks=[sink],
-        ensure_started=started,
-        input_topics=frozenset({INPUT}),
-    )
+    sinks = SinkSet([sink])
+    watermarks = detection if detection is not None else {}
+    metrics = Metrics(CollectorRegistry(), rules=["repeat_dispensing"], topics=[])
     app = SimpleNamespace(consumer=Consumer(), rebalancing=False, in_recovery=False)
     publisher = Publisher(log)
     subject_table = SimpleNamespace(data={})
     index_table = SimpleNamespace(data={})
     sanctions = SanctionsRuntime(
-        app, runtime, publisher, Escalation(), subject_table, index_table, 2, 2
+        app,
+        publisher,  # type: ignore[arg-type]
+        Escalation(),
+        subject_table,
+        index_table,
+        2,
+        2,
+        sinks=sinks,
+        metrics=metrics,
+        watermarks=lambda: [("patient", p, wm) for p, wm in watermarks.items()],
+        detection_topics={INPUT: "patient"},
+        tick_delay=60.0,
     )
-    return sanctions, SimpleNamespace(log=log, sink=sink, publisher=publisher, app=app)
+    world = SimpleNamespace(
+        log=log, sink=sink, sinks=sinks, publisher=publisher, app=app, metrics=metrics,
+        watermarks=watermarks,
+    )  # fmt: skip
+    return sanctions, world
 
 
 def test_the_detection_low_watermark_ignores_quiet_partitions() -> None:
@@ -151,7 +152,7 @@ async def test_outputs_go_before_state_and_dead_letters_are_counted() -> None:
     assert w.log == [f"send {REPARTITION_ALERT}", f"send {NOTICES}", "sink", f"send {CHANGELOG}"]
     assert sanctions.table.data["patient:P1"] == {"e": {}, "al": {}}
     assert w.publisher.sent[-1] == (CHANGELOG, b"patient:P1", orjson.dumps({"e": {}, "al": {}}), 1)
-    metrics = sanctions.runtime.metrics.registry
+    metrics = w.metrics.registry
     assert (
         metrics.get_sample_value("claimstream_dead_letters_total", {"reason": "invalid_envelope"})
         == 1
@@ -175,7 +176,7 @@ async def test_a_tick_expires_freezes_of_assigned_partitions_only() -> None:
         )
     await sanctions.emit(sanctions.subjects.process(records), writer)
     assert [c.action for c in w.sink.commands] == ["FREEZE"]
-    sanctions.runtime.pipelines["patient"].processor.watermarks[0] = ts(3)
+    w.watermarks[0] = ts(3)
     assert await sanctions.tick(writer, 100) == 0  # the first sample only
     w.app.consumer.tps = set()  # nothing assigned: nothing ticked
     assert await sanctions.tick(writer, 100) == 0
@@ -207,7 +208,7 @@ async def test_a_batch_that_failed_half_way_gives_the_same_outputs_when_processe
         raise ConnectionError("registry gone")
 
     working, w.sink.write = w.sink.write, broken
-    sanctions.runtime.pipelines["patient"].stopping = True  # so the sink is not retried forever
+    w.sinks.stopping = True  # so the sink is not retried forever
     first = sanctions.subjects.process([record(1)])
     assert [c.action for c in first.commands] == ["FREEZE"]
     with contextlib.suppress(ConnectionError):

@@ -1,90 +1,52 @@
 """`create_app(settings)`: the faust app of one claimstream worker, built fresh on every call.
 
-Wiring only; the work is in `pipeline` and `processor`. One agent per key kind the engine
-needs: the patient agent reads the four co-partitioned input topics plus the patient
-repartition topic (records keyed wrongly or not at all come back through it); doctor and
-institution agents, created only when an enabled rule keys state by them, read their
-repartition topics. Each agent takes batches with `take_events` (acked by faust only after the
-batch is handled) and keeps per-key state in a plain, changelog-backed table named
-`state-<kind>` with the co-partition group's partition count (so changelog partition p holds
-exactly the keys of input partition p).
+Wiring only, and explicit: each part gets what it uses and nothing else.
+
+* `detection/`: one agent per key kind (`install_detection`) and the control-topic follower;
+* `sanctions/`: the route, index and subject agents and their tick (`install_sanctions`),
+  whose runtime is also the API's `SanctionsView`;
+* `audit.py`: the audit agent; `gauges.py`: the periodic gauges;
+* `http/`: the routes on faust's web server (an aiohttp application): the API, freezes,
+  status and metrics, `/health` and `/ready`, every error as JSON.
+
+The output sinks (Kafka topics and the freeze registry by default) are one `SinkSet`, opened by
+the first agent that runs and closed at shutdown.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
-from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry
 
 from claimstream.detection.engine import Engine
-from claimstream.detection.processor import KeyedProcessor
 from claimstream.detection.sinks.base import Sink
 from claimstream.freezes.base import FreezeRegistry
 from claimstream.freezes.redis import registry_from_url
 from claimstream.freezes.sink import RegistrySink
+from claimstream.kafka.actions import ACTIONS_TOPIC
 from claimstream.kafka.sink import KafkaSink, OutputTopics
 from claimstream.kafka.topology import Topology, load_topology
 from claimstream.kafka.url import bootstrap_servers, broker_url
-from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.observability.metrics import Metrics
 from claimstream.stream.audit import install_audit
-from claimstream.stream.batches import ack_all, queue_batches, records_of
-from claimstream.stream.codec import PartitionPointer
+from claimstream.stream.batches import Batching
 from claimstream.stream.consumer import consumer_class
+from claimstream.stream.detection.agents import Detection, follow_control_topic, install_detection
 from claimstream.stream.gauges import install_gauges
-from claimstream.stream.http.api import install_api
-from claimstream.stream.http.sanctions_view import SanctionsView
-from claimstream.stream.http.views import install_views
-from claimstream.stream.pipeline import Counters, Pipeline
+from claimstream.stream.http.api import ALERT, ALERT_TOPIC, SUBJECT, SUBJECT_TOPIC, Api, ApiSettings
+from claimstream.stream.http.errors import json_errors
+from claimstream.stream.http.health import health_routes, worker_checks
+from claimstream.stream.http.routes import Forwarder, api_routes, router_owner
+from claimstream.stream.http.views import worker_routes
 from claimstream.stream.publish import BatchPublisher
-from claimstream.stream.sanctions import install_sanctions
+from claimstream.stream.sanctions.agents import install_sanctions
+from claimstream.stream.sanctions.runtime import ALERT_INDEX, SUBJECT_STATE, SanctionsRuntime
 from claimstream.stream.settings import Settings
-from claimstream.stream.tables import raw_topic, state_table
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class Runtime:
-    """What the app's agents and views share; reachable as `app.claimstream` for tests."""
-
-    settings: Settings
-    topology: Topology
-    engine: Engine
-    registry: FreezeRegistry
-    metrics: Metrics
-    sinks: list[Sink]
-    counters: Counters = field(default_factory=Counters)
-    pipelines: dict[KeyKind, Pipeline] = field(default_factory=dict)
-    input_topics: frozenset[str] = frozenset()
-    #: the sanctions tables' read side (None while sanctions are disabled), for the API
-    sanctions: SanctionsView | None = None
-    started: bool = False
-
-    async def ensure_started(self) -> None:
-        """Open sink connections once, from the agent's loop (faust has no async app init)."""
-        if self.started:
-            return
-        for sink in self.sinks:
-            await sink.start()
-        self.started = True
-
-    async def stop(self) -> None:
-        for pipeline in self.pipelines.values():
-            pipeline.stopping = True
-        if self.started:
-            for sink in self.sinks:
-                try:
-                    await sink.stop()
-                except Exception:  # shutting down: log and go on
-                    log.exception("stopping sink %s", sink.name)
-            self.started = False
+from claimstream.stream.sinks import SinkSet
 
 
 def create_app(
@@ -102,17 +64,83 @@ def create_app(
     `Metrics` on a registry the caller owns (default: a fresh one, served at `/metrics`).
     """
     topology = topology or load_topology(settings.topics_file, partitions=settings.partitions)
-    partitions = topology.default_partitions
-    engine = Engine(settings.detection, time.time)
     registry = registry or registry_from_url(settings.redis_url, settings.redis_prefix)
     metrics = metrics or Metrics(CollectorRegistry())
+    app = _faust_app(settings, topology)
+    publisher = _publisher(app, settings, topology)
+    outputs = SinkSet(
+        [KafkaSink(publisher, OutputTopics()), RegistrySink(registry)] if sinks is None else sinks
+    )
+    batching = Batching(settings.batch_size, settings.batch_within, settings.batch_reader)
+    detection = install_detection(
+        app,
+        topology=topology,
+        engine=Engine(settings.detection, time.time),
+        sinks=outputs,
+        publisher=publisher,
+        metrics=metrics,
+        batching=batching,
+        sweep_interval=settings.sweep_interval,
+        sweep_slice=settings.sweep_slice,
+    )
+    if settings.control_enabled:
+        follow_control_topic(app, bootstrap_servers(settings.broker_url), detection, metrics)
+    sanctions: SanctionsRuntime | None = None
+    if settings.sanctions_enabled:
+        sanctions = install_sanctions(
+            app,
+            topology=topology,
+            settings=settings.sanctions,
+            publisher=publisher,
+            sinks=outputs,
+            metrics=metrics,
+            watermarks=detection.watermarks,
+            detection_topics=detection.topic_kinds(),
+            batching=batching,
+            sweep_interval=settings.sweep_interval,
+            sweep_slice=settings.sweep_slice,
+            tick_interval=settings.sanctions_tick_interval,
+            tick_delay=settings.sanctions_tick_delay,
+            alerts_per_subject=settings.sanctions_alerts_per_subject,
+        )
+    if settings.audit_enabled:
+        install_audit(
+            app,
+            topology=topology,
+            publisher=publisher,
+            sinks=outputs,
+            metrics=metrics,
+            batching=batching,
+        )
+    install_gauges(
+        app,
+        interval=settings.gauge_interval,
+        metrics=metrics,
+        registry=registry,
+        input_topics=detection.input_topics,
+        state_tables=detection.tables,
+    )
+    _serve(app, settings, topology, detection, sanctions, publisher, registry, metrics)
+    metrics.worker_started(
+        app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
+    )
+
+    async def _close(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        detection.stop()
+        await outputs.stop()
+
+    app.on_before_shutdown.connect(cast(Any, _close))
+    return app
+
+
+def _faust_app(settings: Settings, topology: Topology) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=broker_url(settings.broker_url),
         store=settings.store,
         datadir=settings.data_dir,
         autodiscover=False,
-        topic_partitions=partitions,
+        topic_partitions=topology.default_partitions,
         topic_replication_factor=topology.topics[0].replication_factor,
         topic_allow_declare=False,  # topics are code: `claimstream topics apply` creates them
         processing_guarantee=settings.processing_guarantee,
@@ -137,6 +165,10 @@ def create_app(
     # with one write per key per batch that throttles consumption to a crawl.
     app.producer.buffer.max_messages = max(10_000, settings.batch_size * 4)
     cast(Any, app.transport).Consumer = consumer_class(settings.fetch_wait_ms)
+    return app
+
+
+def _publisher(app: faust.App, settings: Settings, topology: Topology) -> BatchPublisher:
     # On Tansu every topic we write ends each flush with a one-record batch: its high
     # watermark (the last batch's base offset + 1) bounds what consumers can fetch too, so the
     # tail of a multi-record batch of alerts, commands or re-keyed events would stay invisible
@@ -144,136 +176,69 @@ def create_app(
     written = frozenset(
         spec.name for spec in topology.topics if spec.role in ("changelog", "output", "repartition")
     )
-    publisher = BatchPublisher(
+    return BatchPublisher(
         app,
         {spec.name: spec.partitions for spec in topology.topics},
         single_record_topics=written if settings.broker_flavor == "tansu" else frozenset(),
     )
-    if sinks is None:
-        outputs = OutputTopics()
-        sinks = [KafkaSink(publisher, outputs), RegistrySink(registry)]
-    runtime = Runtime(settings, topology, engine, registry, metrics, list(sinks))
-    app.claimstream = runtime  # type: ignore[attr-defined]
-    inputs = tuple(spec.name for spec in topology.by_role("input"))
-    runtime.input_topics = frozenset(inputs)
-    repartition: dict[KeyKind, str] = {
-        kind: f"claimstream.repartition.{kind}" for kind in KEY_KINDS
-    }
-    for name in repartition.values():
-        topology.topic(name)  # KeyError if topics.toml no longer declares it
-    # Every key kind gets its agent and table even when no enabled rule needs it yet: a rule
-    # enabled at run time (control topic) then finds its state's home already there.
-    _add_kind(
-        app, runtime, "patient", (*inputs, repartition["patient"]), frozenset(inputs), True,
-        publisher, repartition, partitions,
-    )  # fmt: skip
-    for kind in ("doctor", "institution"):
-        _add_kind(
-            app, runtime, kind, (repartition[kind],), frozenset(), False,
-            publisher, repartition, partitions,
-        )  # fmt: skip
-    if settings.control_enabled:
-        _follow_control_topic(app, runtime)
-    if settings.sanctions_enabled:
-        install_sanctions(app, runtime, publisher)
-    if settings.audit_enabled:
-        install_audit(app, runtime, publisher)
-    install_views(app, runtime)
-    install_api(app, runtime, publisher)
-    install_gauges(app, runtime, settings.gauge_interval)
-    metrics.worker_started(
-        app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
-    )
-
-    async def _close(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-        await runtime.stop()
-
-    app.on_before_shutdown.connect(cast(Any, _close))
-
-    return app
 
 
-def _add_kind(
+def _serve(
     app: faust.App,
-    runtime: Runtime,
-    kind: KeyKind,
-    topic_names: tuple[str, ...],
-    home_topics: frozenset[str],
-    forwards: bool,
+    settings: Settings,
+    topology: Topology,
+    detection: Detection,
+    sanctions: SanctionsRuntime | None,
     publisher: BatchPublisher,
-    repartition: dict[KeyKind, str],
-    partitions: int,
+    registry: FreezeRegistry,
+    metrics: Metrics,
 ) -> None:
-    settings = runtime.settings
-    table, changelog_name, _ = state_table(app, runtime.topology, f"state-{kind}")
-    topic = raw_topic(app, *topic_names, partitions=partitions)
-    pipeline = Pipeline(
-        KeyedProcessor(
-            runtime.engine,
-            kind,
-            table.data.get,
-            home_topics=home_topics,
-            forwards=forwards,
+    """Add every route, and the JSON errors, to faust's web server."""
+    if not settings.web_enabled:
+        return
+    worker_url = str(app.conf.canonical_url)
+
+    def partitions(topic: str) -> int | None:
+        try:
+            return topology.topic(topic).partitions
+        except KeyError:
+            return None
+
+    api = Api(
+        sanctions,
+        publisher.send_and_wait,
+        ApiSettings(
+            token=settings.api_token,
+            sanctions_enabled=settings.sanctions_enabled,
+            actions_partitions=partitions(ACTIONS_TOPIC) or 1,
+            partitions={SUBJECT: partitions(SUBJECT_TOPIC), ALERT: partitions(ALERT_TOPIC)},
         ),
-        table,
-        sinks=runtime.sinks,
-        publisher=publisher,
-        repartition_topics=repartition,
-        changelog_topic=changelog_name,
-        pointer=PartitionPointer(topic_names[0]),
-        metrics=runtime.metrics,
-        counters=runtime.counters,
-        sweep_interval=settings.sweep_interval,
-        sweep_slice=settings.sweep_slice,
+        tz=lambda: detection.engine.config.tz,
     )
-    runtime.pipelines[kind] = pipeline
-    own_topics = frozenset(topic_names)
 
-    def assigned() -> set[int]:
-        return {tp.partition for tp in app.consumer.assignment() if tp.topic in own_topics}
+    def status() -> dict[str, Any]:
+        body = detection.status()
+        body["registry"] = type(registry).__name__
+        body["assigned"] = sorted(
+            f"{tp.topic}:{tp.partition}"
+            for tp in app.consumer.assignment()
+            if tp.topic in detection.input_topics
+        )
+        return body
 
-    def partition_of(key: str) -> int:
-        return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-    async def handle(events: list[Any]) -> None:
-        await pipeline.handle(records_of(events))
-        if pipeline.sweep_due():
-            await pipeline.sweep(assigned(), partition_of)
-
-    async def detect(stream: Any) -> None:
-        await runtime.ensure_started()
-        if settings.batch_reader == "take":  # faust's own batching, acked after the body
-            async for events in stream.take_events(settings.batch_size, settings.batch_within):
-                await handle(events)
-            return
-        batches = queue_batches(app, stream, settings.batch_size, settings.batch_within)
-        async for events in batches:
-            await handle(events)
-            ack_all(events)
-
-    app.agent(topic, name=f"claimstream.detect-{kind}", concurrency=1)(detect)
-
-
-def _follow_control_topic(app: faust.App, runtime: Runtime) -> None:
-    """Apply every configuration snapshot published on the control topic (`claimstream rules`).
-
-    The snapshot replaces the engine of every pipeline between two batches (all on the event
-    loop, so no batch sees two configurations); per-key state carries over, since a rule's
-    state is stored under its own name and state version.
-    """
-    from claimstream.kafka.control import ControlWatcher, Snapshot
-
-    def apply(snapshot: Snapshot) -> None:
-        engine = Engine(snapshot.config, time.time)
-        runtime.engine = engine
-        for pipeline in runtime.pipelines.values():
-            pipeline.processor.engine = engine
-        runtime.metrics.set_rule_config_version(snapshot.version)
-        log.warning("detection configuration version %s in force", snapshot.version)
-
-    watcher = ControlWatcher(bootstrap_servers(runtime.settings.broker_url), apply)
-
-    async def follow() -> None:
-        await watcher.run()
-
-    app.task(follow)
+    web_app = cast(Any, app.web).web_app
+    web_app.middlewares.append(json_errors)
+    web_app.add_routes(
+        [
+            *worker_routes(
+                registry=registry, status=status, exposition=lambda: metrics.exposition()[0]
+            ),
+            *api_routes(
+                api,
+                worker_url=worker_url,
+                owner_of=router_owner(app, {SUBJECT: SUBJECT_STATE, ALERT: ALERT_INDEX}),
+                forward=Forwarder(lambda: cast(Any, app.http_client), worker_url),
+            ),
+            *health_routes(worker_checks(app, registry)),
+        ]
+    )

@@ -16,7 +16,7 @@ Per batch, in the at-least-once order of `Pipeline`:
    unreadable records become dead letters;
 2. the audit records go to `claimstream.audit.v1` partition p, and the batch waits for their
    delivery (retried until it succeeds: a record must not be dropped);
-3. dead letters go to every sink (`runtime.sinks`), retried likewise;
+3. dead letters go to every sink, retried likewise;
 4. each changed partition's chain state is stored once in the table and its changelog
    partition p;
 5. the caller acks the batch; faust commits only acked offsets, after flushing the producer.
@@ -39,16 +39,16 @@ import orjson
 
 from claimstream.audit.intake import SOURCES, AuditIntake, Input, IntakeResult
 from claimstream.detection.sinks.base import Outputs, Sink
-from claimstream.stream.batches import ack_all, queue_batches
+from claimstream.kafka.topology import Topology
+from claimstream.observability.metrics import Metrics
+from claimstream.stream.batches import Batching, each_batch
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.publish import Out
 from claimstream.stream.retry import write_until_done
+from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter, raw_topic, state_table
 
 if TYPE_CHECKING:
-    import faust
-
-    from claimstream.stream.app import Runtime
     from claimstream.stream.publish import BatchPublisher
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,16 @@ class AuditWriter:
         await self.writer.write({str(p): (state, p) for p, state in states.items()})
 
 
-def install_audit(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> None:
-    """Add the audit agent and its chain-state table to `app`."""
-    topology = runtime.topology
-    settings = runtime.settings
+def install_audit(
+    app: Any,
+    *,
+    topology: Topology,
+    publisher: BatchPublisher,
+    sinks: SinkSet,
+    metrics: Metrics,
+    batching: Batching,
+) -> AuditWriter:
+    """Add the audit agent and its chain-state table to `app`; returns its writer."""
     partitions = topology.default_partitions
     sources = tuple(SOURCES)
     for name in (*sources, AUDIT_TOPIC):
@@ -150,13 +156,12 @@ def install_audit(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -
         AuditIntake(lambda p: table.data.get(str(p))),
         table,
         publisher=publisher,
-        sinks=runtime.sinks,
+        sinks=sinks.sinks,
         audit_topic=AUDIT_TOPIC,
         changelog_topic=changelog_name,
         pointer=PartitionPointer(sources[0]),
-        metrics=runtime.metrics,
+        metrics=metrics,
     )
-    app.claimstream_audit = writer  # type: ignore[attr-defined]  # for tests and /status
 
     async def stopping(sender: Any, *args: Any, **kwargs: Any) -> None:
         writer.stopping = True
@@ -173,13 +178,8 @@ def install_audit(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -
         log.debug("audit batch of %d in %.3f s", len(inputs), time.perf_counter() - started)
 
     async def audit(stream: Any) -> None:
-        await runtime.ensure_started()
-        if settings.batch_reader == "take":
-            async for events in stream.take_events(settings.batch_size, settings.batch_within):
-                await handle(events)
-            return
-        async for events in queue_batches(app, stream, settings.batch_size, settings.batch_within):
-            await handle(events)
-            ack_all(events)
+        await sinks.ensure_started()
+        await each_batch(app, stream, batching, handle)
 
     app.agent(topic, name="claimstream.audit", concurrency=1)(audit)
+    return writer

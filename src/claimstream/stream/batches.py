@@ -37,12 +37,36 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from claimstream.model.records import Record
 
 _POLL = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class Batching:
+    """How an agent takes its input: up to `size` events, waiting at most `within` seconds;
+    `reader` "queue" (`queue_batches`, the default) or "take" (faust's `take_events`)."""
+
+    size: int = 4000
+    within: float = 0.05
+    reader: str = "queue"
+
+
+async def each_batch(
+    app: Any, stream: Any, batching: Batching, handle: Callable[[list[Any]], Awaitable[None]]
+) -> None:
+    """Hand every batch of `stream` to `handle`, acking it only after `handle` returned."""
+    if batching.reader == "take":  # faust's own batching, acked after the body
+        async for events in stream.take_events(batching.size, batching.within):
+            await handle(events)
+        return
+    async for events in queue_batches(app, stream, batching.size, batching.within):
+        await handle(events)
+        ack_all(events)
 
 
 def keep_on_resume(app: Any, queue: Any) -> None:

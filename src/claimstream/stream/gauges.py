@@ -10,27 +10,34 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from claimstream.freezes.base import FreezeRegistry
 from claimstream.model.events import KEY_KINDS
-
-if TYPE_CHECKING:
-    import faust
-
-    from claimstream.stream.app import Runtime
+from claimstream.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 _FREEZE_SAMPLE = 10_000
 
 
-def install_gauges(app: faust.App, runtime: Runtime, interval: float) -> None:
-    metrics = runtime.metrics
+def install_gauges(
+    app: Any,
+    *,
+    interval: float,
+    metrics: Metrics,
+    registry: FreezeRegistry,
+    input_topics: frozenset[str],
+    state_tables: Callable[[], Iterable[Any]],
+) -> None:
+    """Sample the gauges every `interval` s: `app`'s consumer (assignment, lag of
+    `input_topics`), the detection `state_tables` (live keys per rule) and the `registry`."""
 
     async def sample() -> None:
         try:
-            _partitions_and_lag(app, runtime)
-            _live_keys(runtime)
-            freezes = await runtime.registry.active(time.time(), limit=_FREEZE_SAMPLE)
+            _partitions_and_lag(app.consumer, metrics, input_topics)
+            _live_keys(state_tables(), metrics)
+            freezes = await registry.active(time.time(), limit=_FREEZE_SAMPLE)
             kinds = Counter(f.key.split(":")[2] for f in freezes if f.key.count(":") >= 3)
             for kind in KEY_KINDS:
                 metrics.set_active_freezes(kind, kinds.get(kind, 0))
@@ -40,17 +47,15 @@ def install_gauges(app: faust.App, runtime: Runtime, interval: float) -> None:
     app.timer(interval)(sample)
 
 
-def _partitions_and_lag(app: Any, runtime: Runtime) -> None:
-    consumer = app.consumer
+def _partitions_and_lag(consumer: Any, metrics: Metrics, input_topics: frozenset[str]) -> None:
     assignment = consumer.assignment()
     per_topic = Counter(tp.topic for tp in assignment)
-    metrics = runtime.metrics
     for topic, count in per_topic.items():
         metrics.set_assigned_partitions(topic, count)
     metrics.clear_consumer_lag()
     committed = getattr(consumer, "_committed_offset", {})
     for tp in assignment:
-        if tp.topic not in runtime.input_topics:
+        if tp.topic not in input_topics:
             continue
         highwater = consumer.highwater(tp)
         done = committed.get(tp)
@@ -58,11 +63,11 @@ def _partitions_and_lag(app: Any, runtime: Runtime) -> None:
             metrics.set_consumer_lag(tp.topic, tp.partition, int(highwater) - int(done or 0))
 
 
-def _live_keys(runtime: Runtime) -> None:
+def _live_keys(tables: Iterable[Any], metrics: Metrics) -> None:
     per_rule: Counter[str] = Counter()
-    for pipeline in runtime.pipelines.values():
-        for state in list(pipeline.table.data.values()):
+    for table in tables:
+        for state in list(table.data.values()):
             for rule_key in state.get("r", ()):
                 per_rule[rule_key.split("@", 1)[0]] += 1
-    for rule in runtime.metrics.rules:
-        runtime.metrics.set_state_keys(rule, per_rule.get(rule, 0))
+    for rule in metrics.rules:
+        metrics.set_state_keys(rule, per_rule.get(rule, 0))

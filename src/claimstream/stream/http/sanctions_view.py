@@ -1,9 +1,10 @@
-"""What the query API may ask of the sanctions state a worker holds (`Runtime.sanctions`).
+"""What the query API may ask of the sanctions state a worker holds.
 
-The sanctions wiring (`claimstream.stream.sanctions`) implements it over its faust tables;
-the API (`claimstream.stream.http.api`) only uses this protocol, so each side is tested on its own.
-Answers are JSON-shaped dicts; `None` means "no such subject in this worker's partitions" (the
-API routes a request to the worker that owns the key, see `table` and `key_of`).
+The sanctions agents' runtime (`claimstream.stream.sanctions.runtime`) implements it over its
+faust tables; the API (`claimstream.stream.http.api`) only uses this protocol, so each side is
+tested on its own. Answers are JSON-shaped dicts; `None` means "not in this worker's
+partitions" (the HTTP side routes a read to the worker that owns the key, see
+`claimstream.stream.http.routes`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from typing import Any, Protocol
 
 
 class SanctionsView(Protocol):
-    #: the faust table keyed by subject (`kind:id`), for `app.table_route`
-    table: Any
-
     def key_of(self, kind: str, id_: str) -> str:
         """The table key of a subject (`institution:H1`)."""
 
@@ -29,3 +27,7 @@ class SanctionsView(Protocol):
     def institution(self, id_: str) -> dict[str, Any] | None:
         """An institution's grade, active freezes, open alerts and responsibility roll-up
         (departments and doctors ranked, with evidence alert ids)."""
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        """One alert of the alert index (alert.v1 plus `status` and `remediated`, as in a
+        subject's alerts), while it is held (the sanctions horizon)."""

@@ -1,16 +1,4 @@
-"""Sanctions in the stream: alerts and people's actions in, escalation decisions out.
-
-Three agents, each a thin shell around a pure processor of `claimstream.sanctions.processor`
-(read it for the data flow and the records' shapes):
-
-* `claimstream.sanctions-route`: alerts.v1 -> repartition.alert, keyed by alert_id;
-* `claimstream.sanctions-index`: repartition.alert + actions.v1 (co-partitioned) against the
-  table `alert-index`; fans alerts, verdicts and remediations out to every subject the alert
-  concerns, unfreezes to their scope, on repartition.subject; counts verdicts per rule;
-* `claimstream.sanctions-subject`: repartition.subject against the table `state-subject`
-  (one `Escalation` state per `kind:id`); commands go to every sink (commands topic and freeze
-  registry, as detection's do), warnings / grade changes / points changes to
-  claimstream.sanctions.v1, keyed `kind:id`.
+"""`SanctionsRuntime`: what the three sanctions agents share, and the read side the API asks.
 
 Per batch, as in `Pipeline`: process (pure; a bad record is dead-lettered with its origin and
 the batch goes on), publish forwards and notices and wait for them, hand commands and dead
@@ -24,10 +12,9 @@ subject agent so the two never interleave on a state.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -35,6 +22,7 @@ from aiokafka.partitioner import murmur2
 
 from claimstream.detection.sinks.base import Outputs
 from claimstream.model.records import Record
+from claimstream.observability.metrics import Metrics
 from claimstream.sanctions import view as answers
 from claimstream.sanctions.ladder import Escalation
 from claimstream.sanctions.processor import (
@@ -50,49 +38,63 @@ from claimstream.sanctions.processor import (
     SubjectProcessor,
     precision,
 )
-from claimstream.stream.batches import ack_all, queue_batches, records_of
-from claimstream.stream.retry import write_until_done
-from claimstream.stream.tables import TableWriter, raw_topic, state_table
+from claimstream.stream.sinks import SinkSet
+from claimstream.stream.tables import TableWriter
 
 if TYPE_CHECKING:
-    import faust
-
-    from claimstream.stream.app import Runtime
     from claimstream.stream.publish import BatchPublisher, Out
+
+#: the sanctions tables: alert id -> alert and its review; `kind:id` -> the subject's state
+ALERT_INDEX = "alert-index"
+SUBJECT_STATE = "state-subject"
+#: (kind, partition, event-time watermark) of every detection partition processed so far
+Watermarks = Callable[[], Iterable[tuple[str, int, float]]]
 
 log = logging.getLogger(__name__)
 
 
 class SanctionsRuntime:
-    """The wiring's shared parts; also the `SanctionsView` the API reads (`runtime.sanctions`)."""
+    """The agents' shared parts; also the `SanctionsView` the API reads.
+
+    `app` is asked only for its consumer (assignment, high watermarks, committed offsets) and
+    whether it is rebalancing or recovering; `watermarks` and `detection_topics` (topic -> key
+    kind) are the detection agents' progress, which the ticks follow.
+    """
 
     def __init__(
         self,
         app: Any,
-        runtime: Runtime,
         publisher: BatchPublisher,
         escalation: Escalation,
         subject_table: Any,
         index_table: Any,
         alert_partitions: int,
         subject_partitions: int,
+        *,
+        sinks: SinkSet,
+        metrics: Metrics,
+        watermarks: Watermarks,
+        detection_topics: Mapping[str, str],
+        tick_delay: float = 60.0,
+        tick_interval: float = 10.0,
+        alerts_per_subject: int = 1000,
     ) -> None:
         self.app = app
-        self.runtime = runtime
         self.publisher = publisher
         self.escalation = escalation
         self.table = subject_table
         self.index_table = index_table
         self.alert_partitions = alert_partitions
         self.subject_partitions = subject_partitions
-        settings = runtime.settings
-        self.tick_delay = settings.sanctions_tick_delay
+        self.sinks = sinks
+        self.metrics = metrics
+        self.watermarks = watermarks
+        self.detection_topics = dict(detection_topics)
+        self.tick_delay = tick_delay
         self.route = RouteProcessor()
         horizon = max(escalation.keep_seconds(k) for k in ("patient", "doctor", "institution"))
         self.index = IndexProcessor(escalation, _copying(index_table), horizon)
-        self.subjects = SubjectProcessor(
-            escalation, _copying(subject_table), settings.sanctions_alerts_per_subject
-        )
+        self.subjects = SubjectProcessor(escalation, _copying(subject_table), alerts_per_subject)
         self.lock = asyncio.Lock()
         #: (topic, partition) -> next offset to read, for "has the sanctions flow caught up"
         self.positions: dict[tuple[str, int], int] = {}
@@ -105,7 +107,7 @@ class SanctionsRuntime:
         self._detection: dict[tuple[str, int], tuple[float, float]] = {}
         self._previous_low: float | None = None
         #: wall seconds after which a detection partition that has not moved is quiet
-        self.idle = max(3.0, 3 * settings.sanctions_tick_interval)
+        self.idle = max(3.0, 3 * tick_interval)
 
     # -- SanctionsView ----------------------------------------------------------------------
 
@@ -134,6 +136,12 @@ class SanctionsRuntime:
             return None
         return answers.institution(state, self._now(), self.escalation)
 
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        if alert_id.startswith(PRECISION_PREFIX):
+            return None  # a partition's review counts, not an alert
+        entry: dict[str, Any] | None = self.index_table.data.get(alert_id)
+        return None if entry is None else indexed_alert(entry)
+
     # -- event time -------------------------------------------------------------------------
 
     def watermark(self) -> float | None:
@@ -146,12 +154,11 @@ class SanctionsRuntime:
         partitions, leaving out quiet ones (not moved for `idle` seconds and read to their end,
         so they hold no alert back); the greatest when all are quiet (nothing in flight)."""
         seen = self._detection
-        for kind, pipeline in self.runtime.pipelines.items():
-            for partition, wm in list(pipeline.processor.watermarks.items()):
-                key = (kind, partition)
-                last = seen.get(key)
-                if last is None or last[0] != wm:
-                    seen[key] = (wm, wall)
+        for kind, partition, wm in self.watermarks():
+            key = (kind, partition)
+            last = seen.get(key)
+            if last is None or last[0] != wm:
+                seen[key] = (wm, wall)
         if not seen:
             return None
         behind = self._detection_backlog()
@@ -165,9 +172,7 @@ class SanctionsRuntime:
         end of what the consumer knows is there."""
         consumer = self.app.consumer
         committed = getattr(consumer, "_committed_offset", {})
-        topics: dict[str, str] = dict.fromkeys(self.runtime.input_topics, "patient")
-        for name in self.runtime.pipelines:
-            topics[f"claimstream.repartition.{name}"] = name
+        topics = self.detection_topics
         behind: set[tuple[str, int]] = set()
         for tp in consumer.assignment():
             kind = topics.get(tp.topic)
@@ -242,13 +247,10 @@ class SanctionsRuntime:
             await self.publisher.send_and_wait(publish)
         outputs = Outputs(commands=result.commands, dead_letters=result.dead_letters)
         if outputs:
-            for sink in self.runtime.sinks:
-                await write_until_done(
-                    f"sink {sink.name}", functools.partial(sink.write, outputs), self._stopping
-                )
+            await self.sinks.write(outputs)
         if writer is not None:
             await writer.write(result.writes, result.deletes)
-        metrics = self.runtime.metrics
+        metrics = self.metrics
         for letter in result.dead_letters:
             metrics.dead_letter(letter.reason)
         for command in result.commands:
@@ -257,9 +259,6 @@ class SanctionsRuntime:
             metrics.review_recorded(rule, verdict)
         for _key, notice in result.notices:
             metrics.sanction_notice(str(notice.get("schema", "")))
-
-    def _stopping(self) -> bool:
-        return any(p.stopping for p in self.runtime.pipelines.values())
 
     # -- periodic work ----------------------------------------------------------------------
 
@@ -272,7 +271,7 @@ class SanctionsRuntime:
             return 0
         self.ticked_to = now
         async with self.lock:
-            await self.runtime.ensure_started()
+            await self.sinks.ensure_started()
             if not self._tick_cursor:
                 self._tick_cursor = list(self.table.data.keys())
             chunk = self._tick_cursor[-slice_:]
@@ -304,7 +303,18 @@ class SanctionsRuntime:
         counts = precision(
             data.get(f"{PRECISION_PREFIX}{p}") for p in self.assigned(REPARTITION_ALERT)
         )
-        self.runtime.metrics.set_reviewed_alerts(counts)
+        self.metrics.set_reviewed_alerts(counts)
+
+
+def indexed_alert(entry: dict[str, Any]) -> dict[str, Any]:
+    """An `alert-index` entry as the API shows an alert: alert.v1 plus its review `status`
+    (open until a verdict, then confirmed or false_positive) and `remediated`, the shape of a
+    subject's alerts."""
+    return {
+        **entry["alert"],
+        "status": entry.get("verdict") or "open",
+        "remediated": bool(entry.get("remediated")),
+    }
 
 
 def _copying(table: Any) -> Callable[[str], Any]:
@@ -318,83 +328,3 @@ def _copying(table: Any) -> Callable[[str], Any]:
         return None if value is None else orjson.loads(orjson.dumps(value))
 
     return load
-
-
-def install_sanctions(app: faust.App, runtime: Runtime, publisher: BatchPublisher) -> None:
-    """Add the sanctions agents and tables to `app` and set `runtime.sanctions`."""
-    settings = runtime.settings
-    escalation = Escalation(settings.sanctions)
-    topology = runtime.topology
-    for name in (ALERTS, ACTIONS, REPARTITION_ALERT, REPARTITION_SUBJECT, NOTICES):
-        topology.topic(name)  # KeyError if topics.toml no longer declares it
-    index_table, index_changelog, alert_partitions = state_table(
-        app, runtime.topology, "alert-index"
-    )
-    subject_table, subject_changelog, subject_partitions = state_table(
-        app, runtime.topology, "state-subject"
-    )
-    sanctions = SanctionsRuntime(
-        app,
-        runtime,
-        publisher,
-        escalation,
-        subject_table,
-        index_table,
-        alert_partitions,
-        subject_partitions,
-    )
-    index_writer = TableWriter(index_table, index_changelog, REPARTITION_ALERT, publisher)
-    subject_writer = TableWriter(subject_table, subject_changelog, REPARTITION_SUBJECT, publisher)
-    batch, within = settings.batch_size, settings.batch_within
-
-    async def route(stream: Any) -> None:
-        await runtime.ensure_started()
-        async for events in queue_batches(app, stream, batch, within):
-            records = records_of(events)
-            await sanctions.emit(sanctions.route.process(records), None)
-            sanctions.seen(records)
-            ack_all(events)
-
-    async def index(stream: Any) -> None:
-        await runtime.ensure_started()
-        async for events in queue_batches(app, stream, batch, within):
-            records = records_of(events)
-            await sanctions.emit(sanctions.index.process(records), index_writer)
-            sanctions.seen(records)
-            ack_all(events)
-            sanctions.sample_precision()
-            await sanctions.sweep_index(index_writer, settings.sweep_interval, settings.sweep_slice)
-
-    async def subject(stream: Any) -> None:
-        await runtime.ensure_started()
-        async for events in queue_batches(app, stream, batch, within):
-            records = records_of(events)
-            async with sanctions.lock:
-                await sanctions.emit(sanctions.subjects.process(records), subject_writer)
-            sanctions.seen(records)
-            ack_all(events)
-
-    async def tick() -> None:
-        try:
-            await sanctions.tick(subject_writer, settings.sweep_slice)
-            sanctions.sample_precision()  # also right after a rebalance, before any review
-        except Exception:  # the next tick tries again; the state was not written
-            log.exception("sanctions tick failed")
-
-    app.agent(
-        raw_topic(app, ALERTS, partitions=alert_partitions),
-        name="claimstream.sanctions-route",
-        concurrency=1,
-    )(route)
-    app.agent(
-        raw_topic(app, REPARTITION_ALERT, ACTIONS, partitions=alert_partitions),
-        name="claimstream.sanctions-index",
-        concurrency=1,
-    )(index)
-    app.agent(
-        raw_topic(app, REPARTITION_SUBJECT, partitions=subject_partitions),
-        name="claimstream.sanctions-subject",
-        concurrency=1,
-    )(subject)
-    app.timer(settings.sanctions_tick_interval)(tick)
-    runtime.sanctions = sanctions
