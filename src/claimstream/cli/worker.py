@@ -73,14 +73,37 @@ def check_topics(settings: object, *, create: bool) -> str | None:
 
 
 def run_worker(settings: object) -> int:
-    """Run a faust worker for `settings` in this process until it is told to stop."""
+    """Run a faust worker for `settings` in this process until it is told to stop.
+
+    Once its partitions are assigned it prints one line to stdout (broker, consumer group,
+    partitions held per topic, web URL). When stdout or stderr is not a terminal (a container
+    log, a file) mode's progress spinner is switched off: it writes cursor escapes and
+    backspaces even there; the log lines themselves are uncoloured off a terminal.
+    """
+    import sys
+
     import faust
 
+    from claimstream.kafka.url import bootstrap_servers
     from claimstream.stream import create_app
     from claimstream.stream.settings import Settings
+    from claimstream.stream.startup import announce_when_assigned
 
     assert isinstance(settings, Settings)
     app = create_app(settings)
+
+    def write(line: str) -> None:
+        print(line, flush=True)
+
+    announce_when_assigned(
+        app,
+        broker=bootstrap_servers(settings.broker_url),
+        group=settings.app_id,
+        web_url=str(app.conf.canonical_url),
+        write=write,
+    )
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        worker.spinner = None
     worker.execute_from_commandline()  # returns only by SystemExit after shutdown
     return 0
