@@ -316,6 +316,32 @@ async def test_reads_503_say_not_ready_when_sanctions_are_on(serve: Serve) -> No
     assert "not ready" in body["error"]
 
 
+async def test_an_alert_is_answered_with_its_review_status(serve: Serve) -> None:
+    api = await serve()
+    status, body, _ = await api.get("/alerts/alt-1")
+    assert status == 200
+    assert body["alert_id"] == "alt-1"
+    assert body["status"] == "confirmed"
+    assert body["remediated"] is False
+
+
+async def test_an_unknown_alert_is_404_with_its_partition(serve: Serve) -> None:
+    api = await serve()
+    status, body, _ = await api.get("/alerts/alt-404")
+    assert status == 404
+    assert body["key"] == "alt-404"
+    assert body["topic"] == "claimstream.repartition.alert"
+    assert isinstance(body["partition"], int)
+
+
+async def test_an_alert_read_answers_503_while_sanctions_are_off(serve: Serve) -> None:
+    api = await serve(sanctions=None)
+    status, body, headers = await api.get("/alerts/alt-1")
+    assert status == 503
+    assert "sanctions are disabled" in body["error"]
+    assert headers["Retry-After"] == "5"
+
+
 # --- key routing ---------------------------------------------------------------------------
 
 
@@ -336,6 +362,30 @@ async def test_a_read_is_forwarded_once_to_the_owner(
     status, body, _ = await asked.get("/institutions/H404")
     assert status == 404  # the owner's own 404 comes back
     assert body["key"] == "institution:H404"
+
+
+async def test_an_alert_read_is_forwarded_once_to_the_owner(
+    serve: Serve, owner_of: dict[str, Any]
+) -> None:
+    owner = await serve()  # holds alt-1
+    asked = await serve(sanctions=FakeSanctions())  # holds nothing
+    owner_of.update(owner=owner.url, here=False)
+    status, body, headers = await asked.get("/alerts/alt-1")
+    assert status == 200
+    assert body["alert_id"] == "alt-1"
+    assert headers[WORKER] == owner.url
+    assert headers[FORWARDED] == asked.url
+
+
+async def test_an_alert_whose_owner_is_unknown_is_not_on_this_worker(
+    serve: Serve, owner_of: dict[str, Any]
+) -> None:
+    api = await serve(sanctions=FakeSanctions())
+    owner_of.update(owner=None, here=False)
+    status, body, _ = await api.get("/alerts/alt-1")
+    assert status == 404
+    assert "not on this worker" in body["error"]
+    assert body["topic"] == "claimstream.repartition.alert"
 
 
 async def test_a_forwarded_read_is_never_forwarded_again(
@@ -650,6 +700,16 @@ async def test_answers_match_the_documented_schemas(serve: Serve) -> None:
     status, body, _ = await api.post("/unfreeze", {"scope": "doctor:D1"})
     assert status == 401
     schema_check("Error", body)
+
+
+async def test_an_alert_and_an_unknown_alert_match_the_documented_schemas(serve: Serve) -> None:
+    api = await serve()
+    status, body, _ = await api.get("/alerts/alt-1")
+    assert status == 200
+    schema_check("Alert", body)
+    status, body, _ = await api.get("/alerts/alt-404")
+    assert status == 404
+    schema_check("NotFound", body)
 
 
 async def test_documented_answers_while_sanctions_are_off(serve: Serve) -> None:
