@@ -1,8 +1,9 @@
 """Key routing of the API's reads between two live workers on the real broker.
 
-A subject's sanctions state lives on the worker owning its partition; asking either worker
-gives the same answer, from the owner (the other forwards the GET once), as
-`X-Claimstream-Worker` and faust's own `/router/` table show.
+A subject's sanctions state lives on the worker owning its partition, an alert's index entry
+on the owner of its alert partition; asking either worker gives the same answer, from the owner
+(the other forwards the GET once), as `X-Claimstream-Worker` and faust's own `/router/` table
+show.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.integration.stream_support import WorkerProcess, wait_for
 pytestmark = pytest.mark.integration
 
 SUBJECT_CHANGELOG = "claimstream-state-subject-changelog"
+ALERT_CHANGELOG = "claimstream-alert-index-changelog"
 TOKEN = "routing-token"
 
 
@@ -97,9 +99,9 @@ def _split(a: WorkerProcess, b: WorkerProcess, logs: Path, topology: Topology) -
     return all(held) and held[0] | held[1] == everything and not held[0] & held[1]
 
 
-def owner_of(worker: WorkerProcess, partition: int) -> str:
+def owner_of(worker: WorkerProcess, partition: int, changelog: str = SUBJECT_CHANGELOG) -> str:
     _, tables, _ = get(worker, "/router/")
-    [url] = [url for url, t in tables.items() if partition in t.get(SUBJECT_CHANGELOG, [])]
+    [url] = [url for url, t in tables.items() if partition in t.get(changelog, [])]
     return str(url)
 
 
@@ -174,6 +176,42 @@ def test_either_worker_answers_from_the_owner(
         _, body, _ = get(a, f"/subjects/institution/{h}/alerts")
         assert [x["alert_id"] for x in body["alerts"]] == [f"alt-{h}"]
     assert all(forwarded.values()), forwarded
+
+
+def test_either_worker_answers_an_alert_from_its_owner(
+    workers: tuple[WorkerProcess, WorkerProcess], local_broker: LocalBroker, topology: Topology
+) -> None:
+    a, b = workers
+    partitions = topology.topic("claimstream.repartition.alert").partitions
+    ids = [f"alt-get-{i}" for i in range(12)]  # on both workers' partitions
+    produce_alerts(local_broker.bootstrap, [alert("H-get", i) for i in ids])
+    for alert_id in ids:
+        wait_for(
+            lambda i=alert_id: get(a, f"/alerts/{i}")[0] == 200,  # type: ignore[misc]
+            60,
+            f"alert {alert_id} in the index",
+        )
+    forwarded = 0
+    for alert_id in ids:
+        owner = owner_of(a, partition_of(alert_id.encode(), partitions), ALERT_CHANGELOG)
+        answers = [get(worker, f"/alerts/{alert_id}") for worker in (a, b)]
+        for status, body, headers in answers:
+            assert status == 200, answers
+            assert headers["X-Claimstream-Worker"] == owner
+            assert body["alert_id"] == alert_id and body["status"] == "open"
+            forwarded += "X-Claimstream-Forwarded" in headers
+        assert answers[0][1] == answers[1][1]
+    assert forwarded == len(ids)  # exactly one of the two workers forwarded each read
+
+
+def test_an_unknown_alert_is_a_json_404_from_either_worker(
+    workers: tuple[WorkerProcess, WorkerProcess],
+) -> None:
+    for worker in workers:
+        status, body, _ = get(worker, "/alerts/alt-never-seen")
+        assert status == 404
+        assert body["key"] == "alt-never-seen"
+        assert "no alert alt-never-seen is held" in body["error"]
 
 
 def test_a_review_posted_to_any_worker_shows_on_the_owner(
