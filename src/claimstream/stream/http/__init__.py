@@ -1,2 +1,4 @@
-"""The worker's HTTP surface on faust's web server: freeze look-ups, the query and action
-API, status and metrics, and the OpenAPI document (`openapi.json`)."""
+"""The worker's HTTP surface on faust's web server (an aiohttp application), as plain aiohttp
+routes: the query and action API (`api` logic, `routes` handlers and key routing), freeze
+look-ups, status and metrics (`views`), `/health` and `/ready` (`health`), JSON for every error
+(`errors`), and the OpenAPI document (`openapi.json`)."""
