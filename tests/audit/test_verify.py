@@ -10,7 +10,8 @@ import pytest
 
 from claimstream.audit import AuditChain, new_state, verify
 from claimstream.audit.canonical import digest
-from tests.audit.support import items, trail
+from claimstream.audit.keys import HmacKey
+from tests.audit.support import checkpoints_of, items, keyed_trail, legacy_trail, ring, trail
 
 Records = list[dict[str, Any]]
 
@@ -186,3 +187,169 @@ def test_sources_of_one_partition_are_chained_independently() -> None:
     problem = verify(records).problem
     assert problem is not None and (problem.kind, problem.chain) == ("removed", "0/commands")
     assert "chain 0/commands, seq 2" in problem.render()
+
+
+# --- keys and checkpoints: the four tamperings of issue #12 -----------------------------------
+
+
+def rehashed(records: Records, start: int) -> Records:
+    """Every record of `records[start]`'s chain from `start` on re-linked and re-hashed, as
+    someone without the key would (the MACs stay what they were)."""
+    chain = (records[start]["partition"], records[start].get("source"))
+    previous = None
+    for n, r in enumerate(records):
+        if (r["partition"], r.get("source")) != chain:
+            continue
+        if n >= start:
+            if previous is not None:
+                r["prev_hash"] = previous["hash"]
+            r["hash"] = digest(r)
+        previous = r
+    return records
+
+
+def forged_after(records: Records, mac: str | None = "0" * 64) -> Records:
+    """A record appended to the end of partition 0's chain, hashed and linked correctly."""
+    last = [r for r in records if r["partition"] == 0][-1]
+    fake = {**last, "seq": last["seq"] + 1, "record_id": "act-forged", "prev_hash": last["hash"]}
+    fake["body"] = {"action": "unfreeze", "by": "nobody"}
+    fake.pop("mac", None)
+    if mac is None:
+        fake.pop("key_id", None)
+    else:
+        fake["mac"] = mac
+    fake["hash"] = digest(fake)
+    return [*records, fake]
+
+
+def test_an_untouched_keyed_trail_passes_with_nothing_to_warn_about() -> None:
+    records = keyed_trail(partitions=2)
+    report = verify(records, keys=ring(), checkpoints=checkpoints_of(records))
+    assert report.ok and report.macs_verified == len(records)
+    assert report.checkpoints == 2 and report.warnings == []
+
+
+def test_records_removed_from_the_end_are_named_truncated() -> None:
+    records = keyed_trail(partitions=2)
+    checkpoints = checkpoints_of(records)
+    del records[-2:]  # the last record of each partition
+    report = verify(records, keys=ring(), checkpoints=checkpoints)
+    problem = report.problem
+    assert problem is not None and (problem.kind, problem.partition) == ("truncated", 0)
+    assert "records were removed from its end" in problem.detail
+
+
+def test_a_whole_chain_removed_is_named_dropped() -> None:
+    records = keyed_trail(partitions=2)
+    checkpoints = checkpoints_of(records)
+    report = verify([r for r in records if r["partition"] == 0], checkpoints=checkpoints)
+    problem = report.problem
+    assert problem is not None and (problem.kind, problem.partition) == ("dropped", 1)
+
+
+def test_an_edit_that_rehashes_the_rest_is_named_rewritten_at_the_edited_record() -> None:
+    records = keyed_trail()
+    checkpoints = checkpoints_of(records)
+    records[3]["body"]["severity"] = "info"
+    report = verify(rehashed(records, 3), keys=ring(), checkpoints=checkpoints)
+    problem = report.problem
+    assert problem is not None and (problem.kind, problem.position, problem.seq) == (
+        "rewritten",
+        4,
+        3,
+    )
+
+
+def test_without_the_key_a_checkpoint_still_names_a_rehashed_rewrite() -> None:
+    records = keyed_trail()
+    checkpoints = checkpoints_of(records)
+    records[3]["body"]["severity"] = "info"
+    report = verify(rehashed(records, 3), checkpoints=checkpoints)
+    problem = report.problem
+    assert problem is not None and problem.kind == "rewritten"
+    assert problem.seq == len(records) - 1  # the signed head: the rewrite is at or before it
+
+
+def test_the_earliest_contradicted_checkpoint_brackets_a_rewrite() -> None:
+    records = keyed_trail()
+    early = checkpoints_of(records[:2], at="2026-03-09T00:00:00.000000Z")
+    late = checkpoints_of(records[:5], at="2026-03-10T00:00:00.000000Z")
+    records[3]["body"]["severity"] = "info"
+    problem = verify(rehashed(records, 3), checkpoints=[*early, *late]).problem
+    assert problem is not None and (problem.kind, problem.seq) == ("rewritten", 4)
+    assert "after seq 1, which the checkpoint of 2026-03-09" in problem.detail
+
+
+def test_a_record_appended_without_the_key_is_named_forged() -> None:
+    records = keyed_trail(partitions=2)
+    checkpoints = checkpoints_of(records)
+    report = verify(forged_after(records), keys=ring(), checkpoints=checkpoints)
+    problem = report.problem
+    assert problem is not None and (problem.kind, problem.record_id) == ("forged", "act-forged")
+
+
+def test_an_unkeyed_record_appended_to_a_keyed_chain_is_forged_even_without_the_key() -> None:
+    problem = verify(forged_after(keyed_trail(), mac=None)).problem
+    assert problem is not None and problem.kind == "forged"
+    assert "no MAC although its chain is keyed" in problem.detail
+
+
+def test_without_the_key_a_forged_append_is_reported_as_unattested() -> None:
+    records = keyed_trail()
+    report = verify(forged_after(records), checkpoints=checkpoints_of(records))
+    assert report.ok  # nothing can tell it from the writer's without the key...
+    assert report.unattested == {"0": 1}  # ...and the report says so
+    assert any("no signature vouches for them" in w for w in report.warnings)
+
+
+def test_a_record_under_a_key_not_in_the_ring_is_forged() -> None:
+    records = keyed_trail(key=HmacKey.from_secret(b"x" * 32))
+    problem = verify(records, keys=ring()).problem
+    assert problem is not None and problem.kind == "forged"
+    assert "is not in the HMAC key ring" in problem.detail
+
+
+def test_records_under_a_rotated_key_verify_with_the_whole_ring() -> None:
+    new = b"n" * 32
+    old_part = keyed_trail()[:4]
+    state = {"partition": 0, "seq": 4, "head": old_part[-1]["hash"], "wm": None, "ids": {}}
+    rotated = AuditChain(key=ring(new).current)
+    more = [
+        rotated.append(state, "manual", f"act-{n}", {}, "2026-03-10T08:00:00+08:00") for n in (1, 2)
+    ]
+    records = [*old_part, *(r for r in more if r is not None)]
+    report = verify(records, keys=ring(new))
+    assert report.ok and report.macs_verified == 6
+    assert {r["key_id"] for r in records} == set(ring(new).ids)
+
+
+def test_a_legacy_trail_verifies_with_an_unkeyed_warning() -> None:
+    report = verify(legacy_trail())
+    assert report.ok and report.unkeyed == len(legacy_trail())
+    assert "WARNING: 8 record(s) carry no MAC (unkeyed" in report.render()
+
+
+def test_a_legacy_prefix_continued_by_keyed_records_verifies() -> None:
+    old = legacy_trail()
+    state = {"partition": 0, "seq": len(old), "head": old[-1]["hash"], "wm": None, "ids": {}}
+    chain = AuditChain(key=ring().current)
+    new = chain.append(state, "manual", "act-cut", {}, "2026-03-10T08:00:00+08:00")
+    assert new is not None and new["schema"] == "audit.v2"
+    report = verify([*old, new], keys=ring(), checkpoints=checkpoints_of([*old, new]))
+    assert report.ok and (report.unkeyed, report.macs_verified) == (len(old), 1)
+    assert report.warnings == [
+        f"{len(old)} record(s) carry no MAC (unkeyed: an audit.v1 trail from before the key, "
+        "or a development worker); every one of them is covered by a signed checkpoint"
+    ]
+
+
+def test_require_mac_refuses_an_unkeyed_record() -> None:
+    problem = verify(legacy_trail(), require_mac=True).problem
+    assert problem is not None and (problem.kind, problem.position) == ("forged", 1)
+
+
+def test_a_trail_checked_without_checkpoints_says_what_it_cannot_see() -> None:
+    report = verify(keyed_trail())
+    assert report.ok
+    assert any(w.startswith("no checkpoints given") for w in report.warnings)
+    assert any(w.startswith("8 MAC(s) not checked") for w in report.warnings)

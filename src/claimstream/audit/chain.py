@@ -10,10 +10,20 @@ A chain is identified by its partition and, in the stream, its source: the strea
 chain per partition p of each audited topic ("alerts", "commands", "actions"), because only
 the order of one topic partition is fixed (see `claimstream.audit.intake`). A record:
 
-    {"schema": "audit.v1", "partition": p, "source": s (when the state has one), "seq": n,
+    {"schema": "audit.v2", "partition": p, "source": s (when the state has one), "seq": n,
      "kind": "alert" | "command" | "review" | "manual", "record_id": ..., "at": <event time>,
      "body": {...}, "origin": {"topic", "partition", "offset"} (when given),
-     "prev_hash": <hash of record n-1, or 64 zeros for n = 0>, "hash": <SHA-256>}
+     "prev_hash": <hash of record n-1, or 64 zeros for n = 0>,
+     "key_id": <id of the HMAC key>, "hash": <SHA-256>, "mac": <HMAC-SHA-256>}
+
+`hash` is the SHA-256 of the record's RFC 8785 encoding without `hash` and `mac`
+(`claimstream.audit.canonical`): anyone can recompute it and follow the links. `mac` is the
+HMAC-SHA-256 of the same bytes under the writer's key (`key_id` names it, and is covered):
+without the key nobody can make a record that verifies, so a record edited and re-hashed, or
+one appended, is told from the writer's own. Without a key (`key=None`: the explicit, logged
+unkeyed development mode, `claimstream.audit.settings`) a record has neither `key_id` nor
+`mac`, and `verify` warns that it rests on the hash alone. (Trails written before the key,
+schema `audit.v1`, were hashed over orjson's sorted-keys encoding; `verify` still reads them.)
 
 `record_id` is the deterministic id of what is recorded (alert id, command id, review or
 action id). With `dedup_days` set, a redelivered input appends nothing: the ids seen in the
@@ -25,10 +35,12 @@ caller's job (the partition's owner in the stream): two writers would fork the c
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from claimstream.audit.canonical import GENESIS, digest
+from claimstream.audit.canonical import GENESIS, SCHEMA, hashed_bytes
+from claimstream.audit.keys import HmacKey
 from claimstream.model.outputs import Alert, Command
 from claimstream.model.timefmt import DAY
 from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
@@ -51,6 +63,8 @@ def new_state(partition: int, source: str | None = None) -> State:
 class AuditChain:
     #: how long (event time) a record id is remembered to drop redeliveries; None: not at all
     dedup_days: float | None = 7.0
+    #: the HMAC key records are authenticated with; None: unkeyed (development only)
+    key: HmacKey | None = None
 
     def append(
         self,
@@ -67,7 +81,7 @@ class AuditChain:
         if self.dedup_days is not None and record_id in state["ids"]:
             return None
         record: dict[str, Any] = {
-            "schema": "audit.v1",
+            "schema": SCHEMA,
             "partition": state["partition"],
             "seq": state["seq"],
             "kind": kind,
@@ -80,7 +94,12 @@ class AuditChain:
             record["source"] = state["source"]
         if origin is not None:
             record["origin"] = origin
-        record["hash"] = digest(record)
+        if self.key is not None:
+            record["key_id"] = self.key.key_id
+        content = hashed_bytes(record)
+        record["hash"] = hashlib.sha256(content).hexdigest()
+        if self.key is not None:
+            record["mac"] = self.key.mac(content)
         state["seq"] += 1
         state["head"] = record["hash"]
         state["wm"] = ts if state["wm"] is None else max(state["wm"], ts)
