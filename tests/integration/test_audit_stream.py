@@ -10,6 +10,7 @@ produced straight to claimstream.actions.v1.
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,12 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from claimstream.audit import AuditChain
 from claimstream.audit.canonical import digest
+from claimstream.audit.checkpoint import Checkpointer
+from claimstream.audit.intake import AuditIntake
+from claimstream.audit.keys import HmacKey, HmacKeyRing, Signer
+from claimstream.audit.store import DirectoryStore
 from claimstream.cli.main import main
 from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.simulate import generate
@@ -29,6 +35,7 @@ from claimstream.kafka.reader import TopicReader, TopicRecord
 from claimstream.model.outputs import Scope
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_key, action_to_dict
+from tests.audit.test_intake import inputs as intake_inputs
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,
@@ -379,4 +386,47 @@ def test_a_second_worker_joining_mid_trail_forks_nothing(
     finally:
         for w in workers:
             w.stop()
+        broker.stop()
+
+
+def test_a_keyed_trail_on_the_topic_is_checked_against_its_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The records the agent writes once it is given a key and a checkpoint writer (built here
+    with the same pure intake), read back from the broker: intact, then a forged append on the
+    topic, then a copy of the topic missing a chain's last record."""
+    ring = HmacKeyRing((HmacKey.from_secret(bytes(range(32))),))
+    signer = Signer.generate()
+    (tmp_path / "public.pem").write_bytes(signer.public_pem())
+    (tmp_path / "hmac.keys").write_text(base64.b64encode(bytes(range(32))).decode() + "\n")
+    states: dict[int, Any] = {}
+    intake = AuditIntake(states.get, chain=AuditChain(dedup_days=None, key=ring.current))
+    result = intake.process([*intake_inputs(0), *intake_inputs(1)])
+    states.update(result.states)
+    checkpoints = Checkpointer(signer, DirectoryStore(tmp_path / "checkpoints"))
+    assert len(checkpoints.observe(result.states)) == 2
+    out = [(p, r["record_id"].encode(), orjson.dumps(r)) for p, r in result.records]
+    broker = start_broker()
+    try:
+        keyed = "test.audit.keyed"
+        _copy_topic(broker.bootstrap, keyed, out)
+        argv = [
+            "audit", "verify", "--bootstrap", broker.bootstrap,
+            "--hmac-key-file", str(tmp_path / "hmac.keys"),
+            "--public-key", str(tmp_path / "public.pem"),
+            "--checkpoints", str(tmp_path / "checkpoints"),
+        ]  # fmt: skip
+        assert main([*argv, "--topic", keyed]) == 0
+        assert "WARNING" not in capsys.readouterr().out
+        last = [r for p, r in result.records if p == 0 and r["source"] == "actions"][-1]
+        fake = {**last, "seq": last["seq"] + 1, "prev_hash": last["hash"], "record_id": "x"}
+        fake["hash"] = digest(fake)
+        produce_to(broker.bootstrap, keyed, [(0, b"x", orjson.dumps(fake))])
+        assert main([*argv, "--topic", keyed]) == 1
+        assert f"forged: {keyed}[0]@{len(out) // 2} (chain 0/actions" in capsys.readouterr().out
+        cut = "test.audit.cut"
+        _copy_topic(broker.bootstrap, cut, [m for m in out if m[2] != orjson.dumps(last)])
+        assert main([*argv, "--topic", cut]) == 1
+        assert "truncated: " in capsys.readouterr().out
+    finally:
         broker.stop()

@@ -1,10 +1,14 @@
 """The tamper-evident audit trail: every alert, command, review and manual action, chained.
 
-Each record carries the SHA-256 of the record before it in the same partition (`prev_hash`)
-and its own (`hash`, over the canonical encoding of everything else in it), so changing,
-removing or reordering a record breaks the chain at that point and `verify` names it. The
-appender (`chain`) is a pure state machine like the rules: JSON-shaped per-partition state,
-event time in, records out; the stream keeps one state per audit-topic partition.
+Each record carries the hash of the record before it in its chain (`prev_hash`), its own
+(`hash`, SHA-256 over its RFC 8785 encoding: `canonical`) and a MAC under the writer's HMAC key
+(`mac`, `keys`), so changing, removing, reordering, rewriting-and-re-hashing or appending a
+record is seen and `verify` names it. Signed checkpoints of the chains' heads (`checkpoint`),
+kept outside Kafka (`store`), show records cut from the end and whole chains dropped, to anyone
+with the public key. The appender (`chain`) is a pure state machine like the rules:
+JSON-shaped per-partition state, event time in, records out; the stream keeps one state per
+audit-topic partition (`intake`). Keys and the checkpoint directory come from
+`CLAIMSTREAM_AUDIT_*` (`settings`). docs/audit.md has the design and the threat model.
 """
 
 from claimstream.audit.chain import AuditChain, new_state
