@@ -3,9 +3,10 @@
 What is checked: every YAML/JSON file parses; compose has the services the issue asks for with
 pinned images, KRaft Kafka, Redis with AOF, a topics-init job before two workers of one
 consumer group, configuration by environment only; every file compose mounts exists; the
-Prometheus targets, Grafana datasource and dashboard paths match the compose services;
-the Dockerfile runs as a non-root user on a pinned base; Prometheus and Alertmanager accept
-their configs (promtool / amtool) and Alertmanager routes each team to its receiver.
+Prometheus targets, Grafana datasource and dashboard paths match the compose services; every
+dashboard panel and query uses the `$datasource` variable; the Dockerfile runs as a non-root user
+on a pinned base; Prometheus and Alertmanager accept their configs (promtool / amtool) and
+Alertmanager routes each team to its receiver.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -151,7 +153,9 @@ def test_grafana_provisioning_matches_the_dashboard(compose: dict[str, Any]) -> 
     provisioning = DEPLOY / mounts["/etc/grafana/provisioning"]
     sources = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
     assert sources[0]["url"] == "http://prometheus:9090"
-    uid = sources[0]["uid"]
+    # the dashboard's $datasource variable starts on the default datasource of its type
+    assert sources[0]["isDefault"] is True
+    assert sources[0]["type"] == "prometheus"
     providers = load_yaml(provisioning / "dashboards" / "claimstream.yml")["providers"]
     dash_dir = providers[0]["options"]["path"]
     assert (DEPLOY / mounts[dash_dir] / DASHBOARD.name).is_file()
@@ -162,7 +166,6 @@ def test_grafana_provisioning_matches_the_dashboard(compose: dict[str, Any]) -> 
     for panel in dashboard["panels"]:
         if panel["type"] == "row":
             continue
-        assert panel["datasource"]["uid"] == uid, panel["title"]
         assert panel["targets"], panel["title"]
         assert {"x", "y", "w", "h"} <= set(panel["gridPos"]), panel["title"]
     text = DASHBOARD.read_text(encoding="utf-8")
@@ -288,3 +291,39 @@ def test_compose_and_dockerfile_set_only_real_settings(compose: dict[str, Any]) 
         if not name.startswith(("CLAIMSTREAM_RULE__", "CLAIMSTREAM_ENGINE__"))
     }
     assert not unknown, f"not worker settings: {sorted(unknown)}"
+
+
+# --- Grafana: one datasource variable, no hard-coded uid ---------------------------------------
+
+
+def _with_datasource(node: Any, where: str = "dashboard") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (place, datasource) of the dashboard's panels and queries, rows and nested included."""
+    if isinstance(node, dict):
+        here = f"{where} / {node.get('title') or node.get('refId') or ''}".rstrip(" /")
+        if isinstance(node.get("datasource"), dict):
+            yield here, node["datasource"]
+        for key, value in node.items():
+            if key != "datasource":
+                yield from _with_datasource(value, here)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _with_datasource(item, where)
+
+
+def test_the_dashboard_declares_a_prometheus_datasource_variable() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+
+
+def test_every_panel_and_query_uses_the_datasource_variable() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    places = list(_with_datasource(dashboard["panels"]))
+    assert len(places) > len(dashboard["panels"])  # panels and their targets
+    for place, source in places:
+        assert source == {"type": "prometheus", "uid": "${datasource}"}, place
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert "datasource" in panel, panel["title"]
+            assert all("datasource" in t for t in panel["targets"]), panel["title"]
