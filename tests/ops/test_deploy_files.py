@@ -2,11 +2,15 @@
 
 What is checked: every YAML/JSON file parses; compose has the services the issue asks for with
 pinned images, KRaft Kafka, Redis with AOF, a topics-init job before two workers of one
-consumer group, configuration by environment only; every file compose mounts exists; the
+consumer group, configuration by environment only; the workers read deploy/claimstream.env
+(`env_file:`) and compose fixes nothing but the stack's wiring; deploy/claimstream.env.example
+lists every variable the worker reads, each at its default, and nothing else; health checks
+probe /ready (compose) and /health (the image); every file compose mounts exists; the
 Prometheus targets, Grafana datasource and dashboard paths match the compose services; every
-dashboard panel and query uses the `$datasource` variable; the Dockerfile runs as a non-root user
-on a pinned base; Prometheus and Alertmanager accept their configs (promtool / amtool) and
-Alertmanager routes each team to its receiver.
+dashboard panel and query uses the `$datasource` variable; every alert's runbook_url and every
+docs/ file a deploy file cites exist; the Dockerfile runs as a non-root user on a pinned base;
+Prometheus and Alertmanager accept their configs (promtool / amtool) and Alertmanager routes
+each team to its receiver.
 """
 
 from __future__ import annotations
@@ -16,16 +20,27 @@ import json
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.ops.support import DASHBOARD, DEPLOY, REPO, load_yaml, require_binary
+from tests.ops.support import (
+    DASHBOARD,
+    DEPLOY,
+    DOCS_BY_OTHERS,
+    REPO,
+    RULES_FILE,
+    anchors,
+    load_yaml,
+    require_binary,
+)
 
 COMPOSE = DEPLOY / "compose.yaml"
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
+ENV_EXAMPLE = DEPLOY / "claimstream.env.example"
 WORKERS = ("worker-1", "worker-2")
 PINNED_TAG = re.compile(r"^[\w./-]+:v?\d+(\.\d+)+[\w.-]*(@sha256:[0-9a-f]{64})?$")
 
@@ -293,6 +308,137 @@ def test_compose_and_dockerfile_set_only_real_settings(compose: dict[str, Any]) 
     assert not unknown, f"not worker settings: {sorted(unknown)}"
 
 
+# --- the workers' settings: compose's env_file and deploy/claimstream.env.example ----------------
+
+#: what compose fixes for its own stack under `environment:` (which wins over `env_file:`)
+STACK_WIRING = frozenset(
+    {
+        "CLAIMSTREAM_BROKER_URL",
+        "CLAIMSTREAM_REDIS_URL",
+        "CLAIMSTREAM_WEB_HOST",
+        "CLAIMSTREAM_WEB_PORT",
+    }
+)
+ENV_FILE = "./claimstream.env"
+#: a variable line of the example: `#NAME=default` (prose comments start with `# `)
+_EXAMPLE_LINE = re.compile(r"^#(CLAIMSTREAM_[A-Z0-9_]+)=(.*)$")
+
+
+def example_variables() -> dict[str, str]:
+    """`{name: value}` of every `#NAME=value` line of deploy/claimstream.env.example."""
+    found: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        match = _EXAMPLE_LINE.match(line)
+        if match:
+            assert match.group(1) not in found, f"{match.group(1)} is listed twice"
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def worker_defaults() -> dict[str, object]:
+    """Every variable the worker reads, with its default: one per `Settings` field, the detection
+    engine's (`CLAIMSTREAM_ENGINE__*`, with `CLAIMSTREAM_TIMEZONE` for its time zone), every rule
+    setting (`CLAIMSTREAM_RULE__<RULE>__<SETTING>`) and every sanction setting
+    (`CLAIMSTREAM_SANCTIONS__...`), all derived from the defaults, not from a list."""
+    from claimstream.stream.settings import Settings
+
+    base = Settings()
+    out: dict[str, object] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name not in ("detection", "sanctions"):
+            out[f"CLAIMSTREAM_{f.name.upper()}"] = getattr(base, f.name)
+    engine = base.detection.to_dict()
+    out["CLAIMSTREAM_TIMEZONE"] = engine["timezone"]
+    for key, value in engine.items():
+        if key not in ("version", "rules", "timezone"):
+            out[f"CLAIMSTREAM_ENGINE__{key.upper()}"] = value
+    for rule, settings in engine["rules"].items():
+        for key, value in settings.items():
+            out[f"CLAIMSTREAM_RULE__{rule.upper()}__{key.upper()}"] = value
+    for f in dataclasses.fields(base.sanctions):
+        if f.name.startswith("_"):
+            continue  # derived, not a setting
+        value = getattr(base.sanctions, f.name)
+        if dataclasses.is_dataclass(value):
+            for g in dataclasses.fields(value):
+                name = f"CLAIMSTREAM_SANCTIONS__{f.name.upper()}__{g.name.upper()}"
+                out[name] = getattr(value, g.name)
+        else:
+            out[f"CLAIMSTREAM_SANCTIONS__{f.name.upper()}"] = value
+    return out
+
+
+def test_every_variable_the_worker_reads_is_in_the_env_example() -> None:
+    missing = sorted(set(worker_defaults()) - set(example_variables()))
+    lines = "\n".join(f"#{name}={worker_defaults()[name]}" for name in missing)
+    assert not missing, f"add to {ENV_EXAMPLE.name}, with a comment:\n{lines}"
+
+
+def test_every_variable_in_the_env_example_is_one_the_worker_reads() -> None:
+    unknown = sorted(set(example_variables()) - set(worker_defaults()))
+    assert not unknown, f"{ENV_EXAMPLE.name} lists what no worker reads: {unknown}"
+
+
+def test_the_env_example_shows_each_default() -> None:
+    """Uncommenting a line as it stands changes nothing; an empty value means unset (None)."""
+    from claimstream.stream.settings import Settings
+
+    defaults = worker_defaults()
+    for name, value in example_variables().items():
+        if value == "":
+            assert defaults.get(name) is None, f"{name}: the default is {defaults.get(name)!r}"
+        else:
+            assert Settings.from_env({name: value}) == Settings(), f"{name}={value} is no default"
+
+
+def test_compose_passes_the_env_file_to_the_workers_and_topics_init(
+    compose: dict[str, Any],
+) -> None:
+    for name in (*WORKERS, "topics-init"):
+        entries = services(compose)[name].get("env_file")
+        assert entries, f"{name} has no env_file"
+        paths = {e["path"] if isinstance(e, dict) else e: e for e in entries}
+        assert ENV_FILE in paths, f"{name} does not read {ENV_FILE}"
+        entry = paths[ENV_FILE]
+        # optional, so `docker compose up` works before anyone copies the example
+        assert isinstance(entry, dict) and entry.get("required") is False, name
+
+
+def test_compose_fixes_only_the_stack_wiring(compose: dict[str, Any]) -> None:
+    """Anything else under `environment:` would silently override the same line of the env file."""
+    for name in (*WORKERS, "topics-init"):
+        assert set(env(services(compose)[name])) <= STACK_WIRING, name
+
+
+def test_compose_interpolates_no_worker_setting() -> None:
+    """A worker setting in compose's own `${...}` would be read from .env, not claimstream.env."""
+    text = COMPOSE.read_text(encoding="utf-8")
+    interpolated = {var.split(":-", 1)[0] for var in re.findall(r"\$\{([^}]*)\}", text)}
+    assert not interpolated & set(worker_defaults())
+
+
+def test_the_env_file_stays_out_of_version_control() -> None:
+    ignored = (DEPLOY / ".gitignore").read_text(encoding="utf-8").split()
+    assert "claimstream.env" in ignored
+    assert ".env" in ignored
+
+
+# --- health checks ----------------------------------------------------------------------------
+
+
+def test_compose_probes_the_workers_readiness(compose: dict[str, Any]) -> None:
+    for name in WORKERS:
+        probe = " ".join(services(compose)[name]["healthcheck"]["test"])
+        assert "/ready'" in probe, f"{name}: {probe}"
+
+
+def test_the_image_probes_liveness() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    healthcheck = text[text.index("HEALTHCHECK") :].split("\nENTRYPOINT", 1)[0]
+    assert "/health'" in healthcheck
+    assert "/metrics" not in healthcheck
+
+
 # --- Grafana: one datasource variable, no hard-coded uid ---------------------------------------
 
 
@@ -327,3 +473,38 @@ def test_every_panel_and_query_uses_the_datasource_variable() -> None:
         if panel["type"] != "row":
             assert "datasource" in panel, panel["title"]
             assert all("datasource" in t for t in panel["targets"]), panel["title"]
+
+
+# --- what deploy/ cites exists ------------------------------------------------------------------
+
+
+def test_every_runbook_url_points_at_a_heading_of_the_docs() -> None:
+    rules = load_yaml(RULES_FILE)
+    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts
+    for rule in alerts:
+        path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        assert (REPO / path).is_file(), rule["alert"]
+        assert anchor in anchors(REPO / path), f"{rule['alert']}: no heading #{anchor} in {path}"
+
+
+_CITED_DOC = re.compile(r"\b(docs/[\w./-]+?\.md)(?:#([\w-]+))?")
+
+
+def test_deploy_files_cite_only_docs_that_exist() -> None:
+    texts = [p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix != ".json"]
+    cited = 0
+    for path in texts:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"README[^.\n]*\bsection|see README", text), f"{path}: cites README"
+        for doc, anchor in _CITED_DOC.findall(text):
+            target = REPO / doc
+            if Path(doc).name in DOCS_BY_OTHERS and not target.exists():
+                continue  # written on another branch; checked once it is here
+            cited += 1
+            assert target.is_file(), f"{path.name} cites {doc}, which does not exist"
+            if anchor:
+                assert anchor in anchors(target), (
+                    f"{path.name} cites {doc}#{anchor}: no such heading"
+                )
+    assert cited

@@ -60,6 +60,6 @@ def test_every_alert_is_labelled_and_documented() -> None:
             name = rule["alert"]
             assert rule["labels"]["severity"] in ("critical", "warning"), name
             assert rule["labels"]["team"] in ("ops", "fund-supervision"), name
-            assert {"summary", "description", "runbook"} <= set(rule["annotations"]), name
-            assert rule["annotations"]["runbook"] == f"README.md#{name.lower()}", name
+            assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), name
+            assert rule["annotations"]["runbook_url"] == f"docs/operations.md#{name.lower()}", name
     assert (DEPLOY / "prometheus" / "prometheus.yml").is_file()
