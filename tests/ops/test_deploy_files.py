@@ -355,6 +355,7 @@ def worker_defaults() -> dict[str, object]:
     for rule, settings in engine["rules"].items():
         for key, value in settings.items():
             out[f"CLAIMSTREAM_RULE__{rule.upper()}__{key.upper()}"] = value
+    out.update(audit_defaults())
     for f in dataclasses.fields(base.sanctions):
         if f.name.startswith("_"):
             continue  # derived, not a setting
@@ -366,6 +367,22 @@ def worker_defaults() -> dict[str, object]:
         else:
             out[f"CLAIMSTREAM_SANCTIONS__{f.name.upper()}"] = value
     return out
+
+
+def audit_defaults() -> dict[str, object]:
+    """The audit trail's `CLAIMSTREAM_AUDIT_*` key and checkpoint variables (every name
+    `claimstream.audit.settings` declares), read outside `Settings`."""
+    from claimstream.audit import settings as audit
+
+    names = {
+        value
+        for key, value in vars(audit).items()
+        if key.isupper() and isinstance(value, str) and value.startswith(audit.PREFIX)
+    } - {audit.PREFIX}
+    defaults: dict[str, object] = dict.fromkeys(names)
+    defaults[audit.CHECKPOINT_INTERVAL] = audit.DEFAULT_INTERVAL
+    defaults[audit.UNKEYED] = False
+    return defaults
 
 
 def test_every_variable_the_worker_reads_is_in_the_env_example() -> None:
@@ -384,9 +401,14 @@ def test_the_env_example_shows_each_default() -> None:
     from claimstream.stream.settings import Settings
 
     defaults = worker_defaults()
+    audit = audit_defaults()
     for name, value in example_variables().items():
         if value == "":
             assert defaults.get(name) is None, f"{name}: the default is {defaults.get(name)!r}"
+        elif name in audit:  # not Settings: compared as the audit's settings parse them
+            default = audit[name]
+            parsed = value.lower() == "true" if isinstance(default, bool) else float(value)
+            assert parsed == default, f"{name}={value} is no default"
         else:
             assert Settings.from_env({name: value}) == Settings(), f"{name}={value} is no default"
 
