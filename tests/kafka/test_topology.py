@@ -22,6 +22,14 @@ def test_default_file_is_the_repos() -> None:
     assert topology.default_partitions == 8
 
 
+def test_the_checkouts_file_is_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLAIMSTREAM_TOPICS_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert load_topology().source == REPO / "topics" / "topics.toml"
+
+
 def test_every_topic_the_brief_names_is_declared() -> None:
     names = set(load_topology().names())
     assert {

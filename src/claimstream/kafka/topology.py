@@ -134,7 +134,7 @@ def default_topics_file() -> Path:
     if env:
         return Path(env)
     candidates = [
-        Path(__file__).resolve().parents[2] / "topics" / "topics.toml",
+        Path(__file__).resolve().parents[3] / "topics" / "topics.toml",
         Path.cwd() / "topics" / "topics.toml",
     ]
     for candidate in candidates:
