@@ -1,8 +1,8 @@
 """Decode and validate one raw message against event contract v1.
 
 Hand-written rather than run through a JSON Schema validator because it is on the hot path of
-every event (a schema validator costs ~20x more); `tests/detection/test_schema_agreement.py` keeps it
-in step with `topics/schemas/event.v1.json`. Never raises: bad input yields a `Rejection`.
+every event (a schema validator costs ~20x more); `tests/detection/test_schema_agreement.py`
+keeps it in step with `topics/schemas/event.v1.json`. Never raises: bad input yields a `Rejection`.
 """
 
 from __future__ import annotations
