@@ -39,6 +39,7 @@ __all__ = [
     "ACTIONS_TOPIC",
     "GROUNDS",
     "ActionPublishError",
+    "ActionTopicMissing",
     "Receipt",
     "encode_action",
     "local_now",
@@ -58,6 +59,10 @@ DEFAULT_TIMEOUT = 15.0
 
 class ActionPublishError(RuntimeError):
     """The action could not be published (broker unreachable, topic missing, timeout)."""
+
+
+class ActionTopicMissing(ActionPublishError):
+    """The broker answered and has no such topic (`claimstream topics apply` creates it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +242,7 @@ async def publish_action(
             # all-topics metadata: asking for the topic by name would let the broker create it
             cluster = await producer.client.fetch_all_metadata()
             if topic not in cluster.topics():
-                raise ActionPublishError(
+                raise ActionTopicMissing(
                     f"topic {topic} does not exist at {bootstrap} "
                     "(create it with `claimstream topics apply`)"
                 )

@@ -7,6 +7,8 @@ broker's default count (Tansu: 4), silently breaking co-partitioning. For the sa
 module only ever asks for the metadata of *all* topics: a metadata request naming a missing
 topic would create it.
 
+An unreachable broker raises `claimstream.kafka.url.BrokerUnreachable` (an `OSError`).
+
 Drift is reported, never "fixed": changing a live topic's partition count re-maps keys, and
 Tansu supports neither AlterConfigs nor CreatePartitions anyway.
 """
@@ -14,11 +16,13 @@ Tansu supports neither AlterConfigs nor CreatePartitions anyway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from claimstream.kafka.topology import TopicSpec, Topology
+from claimstream.kafka.url import BrokerUnreachable
 
 __all__ = ["ApplyReport", "TopicStatus", "apply_topics", "apply_topics_sync"]
 
@@ -95,17 +99,30 @@ async def apply_topics(
 ) -> ApplyReport:
     """Create missing topics (unless `create` is False) and compare all of them to the broker.
 
-    `request_timeout` bounds connecting and the whole apply, so an unreachable broker fails fast.
+    `request_timeout` bounds connecting and the whole apply, so an unreachable broker fails fast:
+    `BrokerUnreachable` when no connection could be made within it.
     """
     from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaConnectionError
 
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap,
         client_id="claimstream-topics",
         request_timeout_ms=int(request_timeout * 1000),
     )
-    async with asyncio.timeout(request_timeout):
-        await admin.start()
+    try:
+        async with asyncio.timeout(request_timeout):
+            await admin.start()
+    except (KafkaConnectionError, TimeoutError, OSError) as exc:
+        with contextlib.suppress(Exception):
+            await admin.close()
+        if isinstance(exc, TimeoutError):
+            detail = f"no answer within {request_timeout:g} s"
+        elif isinstance(exc, KafkaConnectionError):
+            detail = "no Kafka broker answered"  # aiokafka's text is a repr of its host list
+        else:
+            detail = exc.strerror or str(exc)
+        raise BrokerUnreachable(bootstrap, detail) from exc
     try:
         async with asyncio.timeout(request_timeout):
             return await _apply(admin, bootstrap, topology, create)

@@ -7,6 +7,9 @@ last batch's base offset + 1, so the end offset alone can stop short of the tail
 multi-record batch. `read_new()` can be called again to read what arrived since (the freeze
 rebuild does, when the registry changed while it worked).
 
+`ReaderUnreachable` (both a `TopicReadError` and a `claimstream.kafka.url.BrokerUnreachable`)
+says no broker answered; `TopicMissing` that the broker has no such topic.
+
 The topic must exist: its partitions are looked up in the broker's full topic list, never by
 asking for the topic's metadata by name, since a broker that auto-creates topics (Tansu, Kafka
 with `auto.create.topics.enable`) would create a mistyped one.
@@ -14,15 +17,29 @@ with `auto.create.topics.enable`) would create a mistyped one.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from claimstream.kafka.url import BrokerUnreachable
+
 
 class TopicReadError(RuntimeError):
     """The broker cannot be reached or the topic does not exist."""
+
+
+class TopicMissing(TopicReadError):
+    """The broker answered, and has no topic of that name (or it has no partitions)."""
+
+
+class ReaderUnreachable(TopicReadError, BrokerUnreachable):
+    """No broker answered: a `TopicReadError` and a `BrokerUnreachable` (`OSError`) both."""
+
+    def __init__(self, bootstrap: str, detail: str) -> None:
+        BrokerUnreachable.__init__(self, bootstrap, detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +91,28 @@ class TopicReader:
             metadata_max_age_ms=300_000,
         )
         try:
-            await consumer.start()
-        except (KafkaError, OSError) as exc:
+            async with asyncio.timeout(self.connect_timeout):
+                await consumer.start()
+        except (KafkaError, OSError) as exc:  # TimeoutError is an OSError
             await consumer.stop()
-            raise TopicReadError(f"cannot reach the broker at {self.bootstrap}: {exc!r}") from exc
+            if isinstance(exc, TimeoutError):
+                detail = f"no answer within {self.connect_timeout:g} s"
+            elif isinstance(exc, KafkaError):
+                detail = "no Kafka broker answered"  # aiokafka's text is a repr of its hosts
+            else:
+                detail = exc.strerror or str(exc)
+            raise ReaderUnreachable(self.bootstrap, detail) from exc
         self._consumer = consumer
         try:
             cluster = await consumer._client.fetch_all_metadata()  # every topic, none by name
             if self.topic not in cluster.topics():
-                raise TopicReadError(f"topic {self.topic} does not exist on {self.bootstrap}")
+                raise TopicMissing(
+                    f"topic {self.topic} does not exist on {self.bootstrap} "
+                    "(`claimstream topics apply` creates the declared topics)"
+                )
             self.partitions = sorted(cluster.partitions_for_topic(self.topic) or ())
             if not self.partitions:
-                raise TopicReadError(f"topic {self.topic} has no partitions")
+                raise TopicMissing(f"topic {self.topic} has no partitions")
             tps = [TopicPartition(self.topic, p) for p in self.partitions]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
