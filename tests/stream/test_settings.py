@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from claimstream.model.config import ConfigError
-from claimstream.stream.settings import Settings
+from claimstream.stream.settings import Settings, known_variables, unknown_variables
 
 
 def test_defaults_without_environment() -> None:
@@ -63,3 +66,89 @@ def test_rule_thresholds_and_time_zone_from_environment() -> None:
 def test_bad_values_are_refused_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError):
         Settings.from_env({name: value})
+
+
+# --- CLAIMSTREAM_* variables that are not settings ---------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+#: misspellings the docs show on purpose (what the refusal looks like)
+EXAMPLES = {"CLAIMSTREAM_REDIS_ULR", "CLAIMSTREAM_RULES__X__Y", "CLAIMSTREAM_ENGINE_TIMEZONE"}
+
+
+@pytest.mark.parametrize(
+    ("name", "closest"),
+    [
+        ("CLAIMSTREAM_REDIS_ULR", "CLAIMSTREAM_REDIS_URL"),
+        ("CLAIMSTREAM_BROKER", "CLAIMSTREAM_BROKER_URL"),
+        ("CLAIMSTREAM_PARTITION", "CLAIMSTREAM_PARTITIONS"),
+        ("CLAIMSTREAM_TIMEZOME", "CLAIMSTREAM_TIMEZONE"),
+        ("CLAIMSTREAM_RULES__READMISSION_24H__MAX_GAP_HOURS",
+         "CLAIMSTREAM_RULE__READMISSION_24H__MAX_GAP_HOURS"),
+        ("CLAIMSTREAM_ENGINE_TIMEZONE", "CLAIMSTREAM_ENGINE__TIMEZONE"),
+        ("CLAIMSTREAM_SANCTION__LADDER__LOOKBACK_DAYS",
+         "CLAIMSTREAM_SANCTIONS__LADDER__LOOKBACK_DAYS"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_variable_is_refused_naming_it_and_the_closest_name(
+    name: str, closest: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({name: "1"})
+    assert str(refused.value).startswith(f"{name} (did you mean {closest}?) is not a claimstream")
+
+
+def test_an_unknown_variable_without_a_near_name_is_refused_without_a_guess() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"CLAIMSTREAM_FOO": "1"})
+    assert str(refused.value).startswith("CLAIMSTREAM_FOO is not a claimstream variable")
+
+
+def test_every_unknown_variable_is_named() -> None:
+    assert [name for name, _ in unknown_variables(
+        {"CLAIMSTREAM_REDIS_ULR": "x", "CLAIMSTREAM_WEBPORT": "1", "CLAIMSTREAM_STORE": "x"}
+    )] == ["CLAIMSTREAM_REDIS_ULR", "CLAIMSTREAM_WEBPORT"]  # fmt: skip
+
+
+def test_other_programs_variables_are_left_alone() -> None:
+    assert Settings.from_env({"CLAIMSTREAMX": "1", "KAFKA_URL": "x", "claimstream_x": "1"})
+
+
+def test_every_settings_field_is_a_known_variable() -> None:
+    env = {
+        "CLAIMSTREAM_BROKER_URL": "kafka://h:1",
+        "CLAIMSTREAM_SANCTIONS_ALERTS_PER_SUBJECT": "10",
+        "CLAIMSTREAM_FETCH_WAIT_MS": "50",
+        "CLAIMSTREAM_API_TOKEN": "t",
+    }
+    assert unknown_variables(env) == []
+    assert {"CLAIMSTREAM_REDIS_URL", "CLAIMSTREAM_WEB_PORT", "CLAIMSTREAM_TIMEZONE"} <= (
+        known_variables()
+    )
+
+
+def test_every_variable_the_repository_names_is_known() -> None:
+    """A new CLAIMSTREAM_* variable must be a Settings field, a RULE__/ENGINE__/SANCTIONS__
+    one, or listed in `stream.settings.OTHER_VARIABLES`: else every command refuses it."""
+    names: set[str] = set()
+    for where in ("src", "deploy", "docs", "scripts", "Makefile", "README.md"):
+        path = REPO / where
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        for file in files:
+            if "egg-info" in file.parts:
+                continue
+            text = file.read_text(encoding="utf-8", errors="replace")
+            for match in re.finditer(r"CLAIMSTREAM_[A-Z0-9_]*", text):
+                if match.group().endswith("_"):
+                    continue  # a prefix or a family: "CLAIMSTREAM_AUDIT_", RULE__<RULE>__...
+                names.add(match.group())
+    names -= EXAMPLES
+    assert [n for n, _ in unknown_variables(dict.fromkeys(names, ""))] == []
+
+
+def test_the_audit_keys_variables_are_known() -> None:
+    from claimstream.audit import settings as audit
+
+    names = {value for name, value in vars(audit).items() if name.isupper()}
+    names = {n for n in names if isinstance(n, str) and n.startswith("CLAIMSTREAM_AUDIT_")}
+    assert names - {audit.PREFIX} <= known_variables()
+    assert len(names) > 5

@@ -7,11 +7,16 @@ instead of patching the environment. Rule thresholds come from variables named
 (e.g. `CLAIMSTREAM_RULE__REPEAT_DISPENSING__EARLY_REFILL_TOLERANCE=0.25`) and engine settings
 from `CLAIMSTREAM_ENGINE__<SETTING>`; both go through
 `DetectionConfig.with_rule_changes` / `with_engine_changes`, which validate and refuse bad values.
+
+A `CLAIMSTREAM_*` variable that is none of these (`CLAIMSTREAM_REDIS_ULR`) is refused by
+`check_variables`, naming it and the closest known name: ignored, it would leave the worker
+running with a default nobody chose (a registry nobody reads, a broker nobody meant).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +33,33 @@ _PREFIX = "CLAIMSTREAM_"
 _RULE_PREFIX = "CLAIMSTREAM_RULE__"
 _ENGINE_PREFIX = "CLAIMSTREAM_ENGINE__"
 _SANCTIONS_PREFIX = "CLAIMSTREAM_SANCTIONS__"
+_VARIABLE_PREFIXES = (_RULE_PREFIX, _ENGINE_PREFIX, _SANCTIONS_PREFIX)
+#: `CLAIMSTREAM_*` variables that are no `Settings` field: the detection's time zone shorthand,
+#: and those only tools, tests and the deployment files read (`grep -rhoE 'CLAIMSTREAM_[A-Z_]+'
+#: src tests deploy Makefile` lists them all; tests/stream/test_settings.py keeps this in step).
+OTHER_VARIABLES = frozenset(
+    (
+        _PREFIX + "TIMEZONE",  # shorthand of CLAIMSTREAM_ENGINE__TIMEZONE (and the sanctions')
+        _PREFIX + "REPLICATION_FACTOR",  # deploy/compose.yaml: replicas of the created topics
+        _PREFIX + "IMAGE_TAG",  # deploy/compose.yaml: the worker image
+        _PREFIX + "REAL_KAFKA",  # tests: a real Kafka to run the broker tests against
+        _PREFIX + "BROKER_PID",  # `claimstream broker --detach`: the process that stops it
+        # the audit trail's keys and checkpoints (claimstream.audit.settings reads them)
+        *(
+            _PREFIX + "AUDIT_" + name
+            for name in (
+                "HMAC_KEY",
+                "HMAC_KEY_FILE",
+                "SIGNING_KEY",
+                "SIGNING_KEY_FILE",
+                "PUBLIC_KEY_FILE",
+                "CHECKPOINT_DIR",
+                "CHECKPOINT_INTERVAL",
+                "UNKEYED",
+            )
+        ),
+    )
+)
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off", ""))
 
@@ -99,9 +131,11 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from `CLAIMSTREAM_*` variables; unset ones keep the defaults above.
 
-        Raises `ConfigError` naming the variable when a value cannot be used.
+        Raises `ConfigError` naming the variable when a value cannot be used, or when a
+        `CLAIMSTREAM_*` variable is not one we know (`check_variables`).
         """
         env = os.environ if environ is None else environ
+        check_variables(env)
         base = cls()
         values: dict[str, object] = {}
         for f in dataclasses.fields(cls):
@@ -132,6 +166,59 @@ class Settings:
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def known_variables() -> frozenset[str]:
+    """Every exact `CLAIMSTREAM_*` name we read (besides the `RULE__`, `ENGINE__` and
+    `SANCTIONS__` families, whose members `from_env` checks one by one)."""
+    fields = dataclasses.fields(Settings)
+    names = {_PREFIX + f.name.upper() for f in fields if f.name not in ("detection", "sanctions")}
+    return frozenset(names) | OTHER_VARIABLES
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """(name, closest known spelling or None) of each `CLAIMSTREAM_*` variable we do not read."""
+    known = known_variables()
+    found: list[tuple[str, str | None]] = []
+    for name in sorted(env):
+        if not name.startswith(_PREFIX) or name in known or name.startswith(_VARIABLE_PREFIXES):
+            continue
+        found.append((name, _closest(name, known)))
+    return found
+
+
+def check_variables(env: Mapping[str, str]) -> None:
+    """`ConfigError` naming every `CLAIMSTREAM_*` variable in `env` that is not a setting."""
+    unknown = unknown_variables(env)
+    if not unknown:
+        return
+    named = ", ".join(
+        name + (f" (did you mean {guess}?)" if guess else "") for name, guess in unknown
+    )
+    what = "is not a claimstream variable" if len(unknown) == 1 else "are not claimstream variables"
+    raise ConfigError(
+        f"{named} {what}: correct or unset it, since a misspelt setting would be ignored "
+        "(docs/cli.md lists the variables)"
+    )
+
+
+def _closest(name: str, known: frozenset[str]) -> str | None:
+    """The known spelling `name` most likely meant, compared after the common prefix."""
+    tail = name[len(_PREFIX) :]
+    tails = sorted(k[len(_PREFIX) :] for k in known)
+    families = [f[len(_PREFIX) : -2] for f in _VARIABLE_PREFIXES]  # RULE, ENGINE, SANCTIONS
+    close = difflib.get_close_matches(tail, tails, n=1, cutoff=0.8)
+    if close:
+        return _PREFIX + close[0]
+    # a family member with a misspelt family or a single underscore: CLAIMSTREAM_RULES__X__Y,
+    # CLAIMSTREAM_ENGINE_TIMEZONE -> CLAIMSTREAM_RULE__X__Y, CLAIMSTREAM_ENGINE__TIMEZONE
+    for separator in ("__", "_"):
+        head, _, rest = tail.partition(separator)
+        family = difflib.get_close_matches(head, families, n=1, cutoff=0.85)
+        if family and rest.strip("_"):
+            return f"{_PREFIX}{family[0]}__{rest.lstrip('_')}"
+    close = difflib.get_close_matches(tail, tails, n=1, cutoff=0.6)
+    return _PREFIX + close[0] if close else None
 
 
 def detection_from_env(env: Mapping[str, str]) -> DetectionConfig:
