@@ -3,22 +3,15 @@ the broker cannot be reached (publishing itself: tests/integration/test_api_acti
 
 from __future__ import annotations
 
-import socket
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from claimstream.cli.main import build_parser, main
 from claimstream.kafka.actions import normalize_at, verdict_from_input
+from tests.cli.support import closed_port
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def closed_port() -> str:
-    """A loopback address nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def review(*args: str) -> list[str]:
@@ -42,7 +35,7 @@ def review(*args: str) -> list[str]:
 def test_bad_input_is_refused_before_publishing(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # --bootstrap points nowhere: had anything been published, the exit status would be 1
+    # --bootstrap points nowhere: had the input passed, the exit status would be 3
     extra = [] if "--bootstrap" in args else ["--bootstrap", closed_port()]
     assert main(review(*args, *extra)) == 2
     err = capsys.readouterr().err
@@ -68,13 +61,13 @@ def test_verdict_and_by_are_required(capsys: pytest.CaptureFixture[str]) -> None
     assert "--by" in capsys.readouterr().err
 
 
-def test_an_unreachable_broker_is_exit_1_with_where(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreachable_broker_is_exit_3_with_where(capsys: pytest.CaptureFixture[str]) -> None:
     where = closed_port()
     code = main(review("A1", "--verdict", "confirmed", "--by", "x", "--bootstrap", where,
                        "--timeout", "5"))  # fmt: skip
-    assert code == 1
+    assert code == 3
     err = capsys.readouterr().err
-    assert f"claimstream alerts review: not published: cannot reach the broker at {where}" in err
+    assert f"claimstream alerts review: cannot reach the broker at {where}" in err
 
 
 def test_help_names_the_choices(capsys: pytest.CaptureFixture[str]) -> None:

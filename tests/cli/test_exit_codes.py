@@ -1,5 +1,6 @@
 """The exit-code table (docs/cli.md, `claimstream.cli.exits`), one row at a time, on real
-commands."""
+commands. Rows 3 for every command that talks to a service: tests/cli/test_unreachable.py;
+130 on a real Ctrl-C: tests/integration/test_cli_broker.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from claimstream.cli import exits
 from claimstream.cli.main import main
-from tests.cli.support import claimstream, simulated, write_lines
+from tests.cli.support import claimstream, closed_port, simulated, write_lines
 
 
 def test_0_a_check_that_finds_nothing_wrong(tmp_path: Path) -> None:
@@ -47,6 +48,12 @@ def test_2_a_misspelt_variable(
     err = capsys.readouterr().err
     assert err.startswith("claimstream topics list: CLAIMSTREAM_REDIS_ULR (did you mean ")
     assert "CLAIMSTREAM_REDIS_URL?" in err
+
+
+def test_3_an_unreachable_broker(capsys: pytest.CaptureFixture[str]) -> None:
+    where = closed_port()
+    assert main(["topics", "apply", "--bootstrap", where]) == exits.UNREACHABLE == 3
+    assert f"cannot reach the broker at {where}" in capsys.readouterr().err
 
 
 def test_70_an_internal_error_is_one_line_then_the_traceback(

@@ -10,7 +10,7 @@ import pytest
 from claimstream.cli.main import build_parser, main
 from claimstream.kafka.actions import parse_scope, unfreeze_from_input
 from claimstream.model.outputs import Scope
-from tests.cli.test_alerts_review import closed_port
+from tests.cli.support import closed_port
 
 UTC8 = ZoneInfo("Asia/Shanghai")
 
@@ -46,11 +46,11 @@ def test_reason_and_by_are_required(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--reason" in capsys.readouterr().err
 
 
-def test_an_unreachable_broker_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreachable_broker_is_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
     where = closed_port()
     code = main(["unfreeze", "doctor:D1", "--reason", "r", "--by", "x", "--bootstrap", where])
-    assert code == 1
-    assert f"not published: cannot reach the broker at {where}" in capsys.readouterr().err
+    assert code == 3
+    assert f"claimstream unfreeze: cannot reach the broker at {where}" in capsys.readouterr().err
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,9 +79,9 @@ def test_a_missing_topic_is_reported_not_created(
         ["unfreeze", "institution:H1", "--reason", "r", "--by", "x", "--topic", "no.such.topic",
          "--timeout", "5", "--bootstrap", local_broker.bootstrap]
     )  # fmt: skip
-    assert code == 1
+    assert code == 2  # a missing topic is a usage error (docs/cli.md)
     err = capsys.readouterr().err
-    assert "not published" in err and "no.such.topic" in err
+    assert "nothing published" in err and "no.such.topic" in err
 
 
 # --- the worker's API ----------------------------------------------------------------------

@@ -1,15 +1,15 @@
 """What `claimstream alerts review` and `claimstream unfreeze` share: the broker and time-zone
 options, and publishing one action with a plain report of where it went.
 
-Exit status of both commands: 0 published, 1 the broker refused or could not be reached,
-2 the input was refused (nothing published).
+Exit status of both commands (the table of `claimstream.cli.exits`): 0 published, 2 the input
+was refused or names an unknown alert or a missing topic (nothing published), 3 the broker
+could not be reached or did not acknowledge in time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable
 from datetime import tzinfo
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from claimstream.sanctions.codec import PersonAction
 
-EXIT_OK, EXIT_BROKER, EXIT_REFUSED = 0, 1, 2
+EXIT_OK, EXIT_REFUSED, EXIT_BROKER = 0, 2, 3
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,11 +54,20 @@ def configured_zone() -> tzinfo:
 
 
 def build_and_publish(
-    command: str, args: argparse.Namespace, build: Callable[[tzinfo], PersonAction]
+    command: str,
+    args: argparse.Namespace,
+    build: Callable[[tzinfo], PersonAction],
+    check: Callable[[str, PersonAction], None] | None = None,
 ) -> int:
-    """Validate (`build` raises `ValueError`), publish, report. Returns the exit status."""
-    from claimstream.kafka.actions import ACTIONS_TOPIC, ActionPublishError, publish_action
-    from claimstream.kafka.url import bootstrap_servers
+    """Validate (`build` raises `ValueError`), reach the broker, `check` the action against
+    what the broker holds (raising `CommandError`), publish, report. Returns the exit status."""
+    from claimstream.cli.exits import CommandError, Unreachable, broker_address, require_broker
+    from claimstream.kafka.actions import (
+        ACTIONS_TOPIC,
+        ActionPublishError,
+        ActionTopicMissing,
+        publish_action,
+    )
     from claimstream.model.config import ConfigError
     from claimstream.sanctions.codec import action_to_dict
 
@@ -67,19 +76,21 @@ def build_and_publish(
     try:
         tz = configured_zone()
         action = build(tz)
-        bootstrap = bootstrap_servers(args.bootstrap)
-    except (ValueError, ConfigError) as exc:
+        broker_address(args.bootstrap)
+    except (ValueError, ConfigError, CommandError) as exc:
         return refuse(command, str(exc))
+    bootstrap = require_broker(args.bootstrap, timeout=min(args.timeout, 5.0))
+    if check is not None:
+        check(bootstrap, action)
     topic = args.topic or ACTIONS_TOPIC
-    # aiokafka logs each failed connection attempt; the error below says it once, plainly
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         receipt = asyncio.run(
             publish_action(bootstrap, action, topic=topic, ack_timeout=args.timeout)
         )
+    except ActionTopicMissing as exc:
+        return refuse(command, str(exc))
     except ActionPublishError as exc:
-        print(f"claimstream {command}: not published: {exc}", file=sys.stderr)
-        return EXIT_BROKER
+        raise Unreachable(f"not published: {exc}") from None
     if args.json:
         import orjson
 

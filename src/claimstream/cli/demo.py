@@ -6,17 +6,14 @@ import argparse
 import os
 
 HELP = "run the whole pipeline locally on a simulated stream and show alerts live"
+EXAMPLE = "claimstream demo --events 3000 --keep-running"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--events", type=int, default=6000, help="simulated events (default 6000)")
-    parser.add_argument(
-        "--rate", type=float, default=1500.0, help="events per second (default 1500)"
-    )
-    parser.add_argument(
-        "--partitions", type=int, default=4, help="partitions per topic (default 4)"
-    )
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--events", type=int, default=6000, help="simulated events")
+    parser.add_argument("--rate", type=float, default=1500.0, help="events per second")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the simulation")
     parser.add_argument(
         "--lateness-hours",
         type=float,

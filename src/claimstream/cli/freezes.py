@@ -3,13 +3,15 @@
 Asks Redis directly when `CLAIMSTREAM_REDIS_URL` (or `--redis-url`) is set, the same keys a
 settlement system reads; otherwise asks a running worker's `GET /freezes` API (`--worker`,
 default `http://127.0.0.1:$CLAIMSTREAM_WEB_PORT`), which serves its in-process registry.
-Exit status: 0 frozen (or listing), 1 not frozen, 2 usage or connection error.
+Exit status: 0 frozen (or listing), 1 not frozen, 2 usage error, 3 Redis or the worker's
+HTTP API did not answer.
 
 `claimstream freezes rebuild` rebuilds the Redis registry from the commands topic
 (`claimstream.freezes.rebuild`): it reads every partition of the topic from the beginning,
 replays it into the commands ledger, reports how the registry differs and swaps the differing
 keys in one atomic step; `--dry-run` only reports. Exit status: 0 rebuilt (or, with
-`--dry-run`, no drift), 1 drift found by `--dry-run`, 2 usage or connection error.
+`--dry-run`, no drift), 1 drift found by `--dry-run`, 2 usage error or a missing topic, 3 the
+broker or Redis did not answer.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ import urllib.request
 from typing import Any
 
 HELP = "show freezes in force (one subject, or all) from Redis or a running worker"
+EXAMPLE = (
+    "claimstream freezes --kind institution --id H0012   # exit 0 frozen, 1 not\n"
+    "         claimstream freezes rebuild --dry-run --redis-url redis://127.0.0.1:6379/0"
+)
 
 
 REBUILD_HELP = "rebuild the Redis freeze registry from the commands topic"
@@ -40,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "force: differing freeze keys are set or deleted in one atomic step (a reader never "
         "sees an empty or half-rebuilt registry), and the 'already applied' markers of the "
         "last 30 days' commands are set. Workers may keep running. Reports what changed.",
+        epilog="example: claimstream freezes rebuild --dry-run   # exit 1 when the registry "
+        "differs",
     )
     rebuild.add_argument(
         "--bootstrap",
@@ -73,14 +81,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=("patient", "doctor", "institution"))
     parser.add_argument("--id", dest="subject_id", help="the patient / doctor / institution id")
     parser.add_argument("--drug-code", help="also consider freezes of this drug for the subject")
-    parser.add_argument("--redis-url", default=os.environ.get("CLAIMSTREAM_REDIS_URL") or None)
     parser.add_argument(
-        "--redis-prefix", default=os.environ.get("CLAIMSTREAM_REDIS_PREFIX", "claimstream")
+        "--redis-url",
+        default=os.environ.get("CLAIMSTREAM_REDIS_URL") or None,
+        metavar="URL",
+        help="ask this Redis registry (default: $CLAIMSTREAM_REDIS_URL; unset: ask the worker)",
+    )
+    parser.add_argument(
+        "--redis-prefix",
+        default=os.environ.get("CLAIMSTREAM_REDIS_PREFIX", "claimstream"),
+        help="registry key prefix (default: $CLAIMSTREAM_REDIS_PREFIX, else claimstream)",
     )
     parser.add_argument(
         "--worker",
         default=f"http://127.0.0.1:{os.environ.get('CLAIMSTREAM_WEB_PORT', '6066')}",
-        help="worker web address, used when no Redis URL is set",
+        metavar="URL",
+        help="worker web address, used when no Redis URL is set "
+        "(default: http://127.0.0.1:$CLAIMSTREAM_WEB_PORT, port 6066 when unset)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -91,12 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.kind is None) != (args.subject_id is None):
         print("claimstream freezes: give both --kind and --id, or neither", file=sys.stderr)
         return 2
-    try:
-        answer = _from_redis(args) if args.redis_url else _from_worker(args)
-    except (OSError, ValueError) as exc:
-        where = args.redis_url or args.worker
-        print(f"claimstream freezes: cannot ask {where}: {exc}", file=sys.stderr)
-        return 2
+    answer = _from_redis(args) if args.redis_url else _from_worker(args)
     if args.json:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
@@ -125,13 +137,21 @@ def _from_redis(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await registry.close()
 
+    from claimstream.cli.exits import CommandError, redis_unreachable
+
     try:
         return asyncio.run(ask())
-    except RedisError as exc:
-        raise OSError(str(exc)) from exc
+    except ValueError as exc:  # a URL redis-py cannot parse
+        raise CommandError(f"--redis-url: {exc}") from None
+    except (RedisError, OSError) as exc:
+        raise redis_unreachable(args.redis_url, exc) from None
 
 
 def _from_worker(args: argparse.Namespace) -> dict[str, Any]:
+    from urllib.error import HTTPError
+
+    from claimstream.cli.exits import CommandError, Unreachable, worker_unreachable
+
     base = args.worker.rstrip("/")
     if args.kind is None:
         url = f"{base}/freezes"
@@ -140,9 +160,18 @@ def _from_worker(args: argparse.Namespace) -> dict[str, Any]:
         if args.drug_code:
             url += "?" + urllib.parse.urlencode({"drug_code": args.drug_code})
     if not url.startswith(("http://", "https://")):
-        raise ValueError("--worker must be an http(s) URL")
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - scheme checked
-        answer: dict[str, Any] = json.loads(response.read())
+        raise CommandError("--worker must be an http(s) URL")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - scheme checked
+            answer: dict[str, Any] = json.loads(response.read())
+    except HTTPError as exc:  # it answered, with an error
+        if exc.code < 500:
+            raise CommandError(
+                f"the worker at {base} refused the question: HTTP {exc.code}"
+            ) from None
+        raise Unreachable(f"the worker at {base} failed to answer: HTTP {exc.code}") from None
+    except (OSError, ValueError) as exc:  # URLError, refused, timed out, not JSON
+        raise worker_unreachable(base, exc) from None
     return answer
 
 
@@ -166,9 +195,10 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
     from redis.exceptions import RedisError
 
+    from claimstream.cli.exits import broker_unreachable, redis_unreachable, require_broker
     from claimstream.freezes.rebuild import RebuildConflict
     from claimstream.kafka.reader import TopicReadError
-    from claimstream.kafka.url import bootstrap_servers
+    from claimstream.kafka.url import BrokerUnreachable, bootstrap_servers
 
     def fail(message: str) -> int:
         print(f"claimstream freezes rebuild: {message}", file=sys.stderr)
@@ -183,12 +213,17 @@ def run_rebuild(args: argparse.Namespace) -> int:
         bootstrap = bootstrap_servers(args.rebuild_bootstrap)
     except ValueError as exc:
         return fail(str(exc))
+    bootstrap = require_broker(args.rebuild_bootstrap)
     try:
         result = asyncio.run(_rebuild(args, bootstrap))
+    except BrokerUnreachable as exc:
+        raise broker_unreachable(exc, args.rebuild_bootstrap) from None
     except TopicReadError as exc:
         return fail(str(exc))
+    except ValueError as exc:  # a Redis URL redis-py cannot parse
+        return fail(f"--redis-url: {exc}")
     except (RedisError, OSError) as exc:
-        return fail(f"cannot use Redis at {args.rebuild_redis_url}: {exc}")
+        raise redis_unreachable(args.rebuild_redis_url, exc) from None
     except RebuildConflict as exc:
         return fail(str(exc))
     if args.rebuild_json:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 HELP = "run the detection rules over a JSON-lines file of events (backtest, audit, debugging)"
+EXAMPLE = "claimstream replay events.jsonl --clock event --alerts alerts.jsonl"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--clock",
         choices=("wall", "event"),
         default="wall",
-        help="stamp detected_at with the wall clock (default) or the event time, which makes "
-        "two runs diffable",
+        help="stamp detected_at with the wall clock or the event time, which makes two runs "
+        "diffable",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 

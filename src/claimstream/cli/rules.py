@@ -1,4 +1,8 @@
-"""`claimstream rules list|set`: the detection configuration in force, and changing it live."""
+"""`claimstream rules list|set`: the detection configuration in force, and changing it live.
+
+Exit status: 0 shown or published, 2 a change refused (nothing published) or a bad setting in
+the environment, 3 the broker did not answer.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import sys
 from typing import Any
 
 HELP = "show the rules' configuration in force, or change a threshold on the control topic"
+EXAMPLE = "claimstream rules set readmission_24h max_gap_hours=48 --reason 'circular 2026-07'"
 
 _COMMON = ("enabled", "mode", "severity", "issue_commands")
 
@@ -21,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="show every rule's settings and the configuration version",
         description="Show the configuration in force: the newest snapshot on the control "
         "topic, or, when none was published, the defaults with CLAIMSTREAM_RULE__* applied.",
+        epilog="example: claimstream rules list --json > config.json   # replay --config reads it",
     )
     listing.add_argument(
         "--json",
@@ -33,10 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Validate the change against the configuration in force and publish the "
         "new configuration on the control topic; every worker applies it within seconds. An "
         "invalid change is refused here and nothing is published.",
+        epilog="example: claimstream rules set high_frequency_consultation enabled=false "
+        "--reason 'under review'",
     )
     setting.add_argument("rule", help="rule name (see `claimstream rules list`)")
     setting.add_argument("assignments", nargs="+", metavar="SETTING=VALUE")
-    setting.add_argument("--by", default=os.environ.get("USER"), help="who makes the change")
+    setting.add_argument(
+        "--by", default=os.environ.get("USER"), help="who makes the change (default: $USER)"
+    )
     setting.add_argument("--reason", help="why (kept with the change)")
     for sub_parser in (listing, setting):
         sub_parser.add_argument(
@@ -47,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from claimstream.cli.exits import CommandError, Unreachable, broker_unreachable, require_broker
     from claimstream.kafka.control import (
         CONTROL_TOPIC,
         Snapshot,
@@ -54,26 +67,21 @@ def run(args: argparse.Namespace) -> int:
         parse_assignments,
         publish,
     )
-    from claimstream.kafka.url import bootstrap_servers
     from claimstream.model.config import ConfigError
     from claimstream.stream.settings import detection_from_env
 
-    try:
-        bootstrap = bootstrap_servers(args.bootstrap)
-    except ValueError as exc:
-        print(f"claimstream rules: {exc}", file=sys.stderr)
-        return 2
+    bootstrap = require_broker(args.bootstrap)
     topic = args.topic or CONTROL_TOPIC
     try:
         latest = asyncio.run(_read_latest(bootstrap, topic))
-    except Exception as exc:  # noqa: BLE001  (any broker failure: say it plainly)
-        print(f"claimstream rules: cannot read {topic} at {bootstrap}: {exc}", file=sys.stderr)
-        return 1
+    except TimeoutError:
+        raise Unreachable(f"no answer from the broker at {bootstrap} within 15 s") from None
+    except KafkaError as exc:  # a client failure once connected: say it plainly
+        raise broker_unreachable(exc, args.bootstrap) from None
     try:
         current = latest or Snapshot(detection_from_env(os.environ))
     except ConfigError as exc:
-        print(f"claimstream rules: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     if args.action == "list":
         _print_config(current, from_topic=latest is not None, topic=topic, as_json=args.json)
         return 0
@@ -83,7 +91,12 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"claimstream rules set: refused, nothing published: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(publish(bootstrap, snapshot, topic))
+    try:
+        asyncio.run(asyncio.wait_for(publish(bootstrap, snapshot, topic), 15))
+    except TimeoutError:
+        raise Unreachable(f"not published: no acknowledgement from {bootstrap} in 15 s") from None
+    except KafkaError as exc:
+        raise broker_unreachable(exc, args.bootstrap) from None
     print(
         f"published configuration version {snapshot.version} on {topic}: {args.rule} "
         + " ".join(f"{k}={v}" for k, v in changes.items())

@@ -7,13 +7,16 @@ import sys
 from datetime import datetime
 
 HELP = "generate a synthetic stream of settlement events with injected abuse cases"
+EXAMPLE = "claimstream simulate 5000 -o events.jsonl && claimstream produce events.jsonl"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("count", type=int, help="number of events to generate")
     parser.add_argument("-o", "--out", metavar="FILE", help="output file (default: stdout)")
-    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.add_argument("--patients", type=int, help="size of the patient population")
+    parser.add_argument("--seed", type=int, default=7, help="random seed")
+    parser.add_argument(
+        "--patients", type=int, help="size of the patient population (default: from the count)"
+    )
     parser.add_argument(
         "--start",
         type=datetime.fromisoformat,
@@ -40,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
         patients=args.patients,
         inject=not args.no_inject,
     )
-    out = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
+    try:
+        out = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
+    except OSError as exc:
+        print(f"claimstream simulate: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
     try:
         for event in sim.events():
             out.write(orjson.dumps(event))

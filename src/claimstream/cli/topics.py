@@ -2,6 +2,10 @@
 
 Run `topics apply` before the first worker or producer: brokers that auto-create topics on a
 metadata request (Tansu always) would otherwise create them with the wrong partition count.
+
+Exit status: 0 applied (or, with `--check`, everything as declared), 1 drift or a topic missing
+(`--check`) or a topic that could not be created, 2 a bad topics file or argument, 3 the
+broker did not answer.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import argparse
 from claimstream.kafka.topology import Topology, TopologyError, load_topology
 from claimstream.kafka.url import DEFAULT_BROKER_URL, ENV_BROKER_URL
 
-HELP = "Create the topics declared in topics/topics.toml, report drift, or list them."
+HELP = "create the topics declared in topics/topics.toml, report drift, or list them"
+EXAMPLE = "claimstream topics apply --check"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="create missing topics and report drift",
         description="Create missing topics and report drift (partition count, replication "
         "factor, configs the broker describes). Existing topics are never changed.",
+        epilog="example: claimstream topics apply --bootstrap kafka://127.0.0.1:9092\n"
+        "         claimstream topics apply --check   # create nothing; exit 1 on drift",
     )
     apply.add_argument(
         "--bootstrap",
@@ -33,9 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="create nothing; exit 1 if any topic is missing or drifted",
     )
-    apply.add_argument("--timeout", type=float, default=30.0, help="seconds (default: 30)")
+    apply.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="longest wait for the broker"
+    )
     _add_file_options(apply)
-    listing = actions.add_parser("list", help="print the declaration")
+    listing = actions.add_parser(
+        "list",
+        help="print the declaration (no broker needed)",
+        description="Print the topics topics.toml declares: name, role, partitions, cleanup "
+        "policy, retention, key and value schema. Reads the file only.",
+        epilog="example: claimstream topics list --partitions 4",
+    )
     _add_file_options(listing)
 
 
@@ -53,11 +68,12 @@ def _add_file_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from claimstream.cli.exits import CommandError
+
     try:
         topology = load_topology(args.file, args.partitions, args.replication_factor)
     except TopologyError as exc:
-        print(f"claimstream topics: {exc}")
-        return 2
+        raise CommandError(str(exc)) from None
     if args.topics_action == "list":
         print(format_declaration(topology))
         return 0
@@ -65,22 +81,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace, topology: Topology) -> int:
+    from claimstream.cli.exits import CommandError, broker_unreachable, require_broker
     from claimstream.kafka.admin import apply_topics_sync
-    from claimstream.kafka.url import bootstrap_servers
+    from claimstream.kafka.url import BrokerUnreachable
 
-    bootstrap = bootstrap_servers(args.bootstrap)
+    if args.timeout <= 0:
+        raise CommandError("--timeout must be greater than 0")
+    bootstrap = require_broker(args.bootstrap, timeout=min(args.timeout, 5.0))
     try:
         report = apply_topics_sync(
             bootstrap, topology, create=not args.check, request_timeout=args.timeout
         )
-    except (OSError, TimeoutError) as exc:
-        print(f"claimstream topics: cannot reach the broker at {bootstrap}: {exc!r}")
-        return 2
-    except Exception as exc:
-        if type(exc).__module__.startswith("aiokafka"):  # KafkaConnectionError and friends
-            print(f"claimstream topics: broker {bootstrap}: {exc!r}")
-            return 2
-        raise
+    except (BrokerUnreachable, TimeoutError) as exc:
+        if isinstance(exc, TimeoutError):
+            exc = BrokerUnreachable(bootstrap, f"no answer within {args.timeout:g} s")
+        raise broker_unreachable(exc, args.bootstrap) from None
     print(report.format_table())
     if report.with_status("error"):
         return 1

@@ -7,7 +7,8 @@ registry. `--ground appeal` records that the subject's appeal was upheld; `revie
 default) that a reviewer lifted it of their own motion. Who (`--by`), why (`--reason`) and when
 (`--at`) are kept with the action; its id is derived from them, so a repeat changes nothing.
 
-Exit status: 0 published, 1 broker unreachable or refused, 2 input refused (nothing published).
+Exit status: 0 published, 2 input refused or the actions topic missing (nothing published),
+3 the broker did not answer or acknowledge.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from claimstream.sanctions.codec import PersonAction
 
 HELP = "lift a freeze or suspension by hand (appeal upheld, or a reviewer's decision)"
+EXAMPLE = (
+    "claimstream unfreeze institution:H0012 --ground appeal --by wang.fang "
+    "--reason 'appeal 2026-041 upheld: invoices supplied'"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,10 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "claimstream.actions.v1. The worker owning the subject ends the freezes in force and "
         "lifts a suspension, within seconds. Bad input is refused before anything is "
         "published."
-    )
-    parser.epilog = (
-        "example: claimstream unfreeze institution:H0012 --ground appeal --by wang.fang "
-        "--reason 'appeal 2026-041 upheld: invoices supplied'"
     )
     parser.add_argument(
         "scope",

@@ -4,7 +4,12 @@ Runs one faust worker of the app built by `create_app(Settings.from_env())` unti
 SIGINT, then stops cleanly (agents finish their batch, offsets of handled batches are
 committed, connections closed). Before starting it checks that every declared topic exists as
 declared (`--apply-topics` creates missing ones), because a worker touching a missing topic
-makes auto-creating brokers create it with the wrong partition count.
+makes auto-creating brokers create it with the wrong partition count; and, when
+`CLAIMSTREAM_REDIS_URL` is set, that Redis answers.
+
+Exit status: 0 stopped cleanly, 1 the topics differ from topics.toml (nothing started), 2 an
+invalid setting or a `CLAIMSTREAM_*` variable that is none, 3 the broker or Redis did not
+answer.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "run the stream worker (configured by CLAIMSTREAM_* environment variables)"
+EXAMPLE = "claimstream worker --apply-topics   # with CLAIMSTREAM_REDIS_URL etc. set"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,39 +37,70 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from claimstream.cli.exits import CommandError, require_broker
     from claimstream.model.config import ConfigError
     from claimstream.stream.settings import Settings
 
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
-        print(f"claimstream worker: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     if args.loglevel:
         settings = settings.replace(log_level=args.loglevel)
+    require_broker(None)  # None: $CLAIMSTREAM_BROKER_URL or the default, as Settings read it
+    if settings.redis_url:
+        check_redis(settings.redis_url)
     if not args.skip_topic_check:
         problem = check_topics(settings, create=args.apply_topics)
         if problem:
             print(f"claimstream worker: {problem}", file=sys.stderr)
-            return 3
+            return 1
     return run_worker(settings)
 
 
-def check_topics(settings: object, *, create: bool) -> str | None:
-    """None when every declared topic exists as declared, else what is wrong."""
-    from aiokafka.errors import KafkaError
+def check_redis(url: str) -> None:
+    """Return when Redis at `url` answers a PING; else `Unreachable` (exit 3)."""
+    import asyncio
 
+    from redis.exceptions import RedisError
+
+    from claimstream.cli.exits import CommandError, redis_unreachable
+
+    async def ping() -> None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(ping())
+    except ValueError as exc:  # a URL redis-py cannot parse
+        raise CommandError(f"CLAIMSTREAM_REDIS_URL: {exc}") from None
+    except (RedisError, OSError) as exc:
+        raise redis_unreachable(url, exc) from None
+
+
+def check_topics(settings: object, *, create: bool) -> str | None:
+    """None when every declared topic exists as declared, else what is wrong (an unreachable
+    broker raises `Unreachable`)."""
+    from claimstream.cli.exits import CommandError, broker_unreachable
     from claimstream.kafka.admin import apply_topics_sync
-    from claimstream.kafka.topology import load_topology
-    from claimstream.kafka.url import bootstrap_servers
+    from claimstream.kafka.topology import TopologyError, load_topology
+    from claimstream.kafka.url import BrokerUnreachable, bootstrap_servers
     from claimstream.stream.settings import Settings
 
     assert isinstance(settings, Settings)
-    topology = load_topology(settings.topics_file, partitions=settings.partitions)
+    try:
+        topology = load_topology(settings.topics_file, partitions=settings.partitions)
+    except TopologyError as exc:
+        raise CommandError(str(exc)) from None
     try:
         report = apply_topics_sync(bootstrap_servers(settings.broker_url), topology, create=create)
-    except (OSError, TimeoutError, KafkaError) as exc:
-        return f"cannot check topics on {settings.broker_url}: {type(exc).__name__}: {exc}"
+    except (BrokerUnreachable, TimeoutError) as exc:
+        raise broker_unreachable(exc, None) from None
     if report.in_sync:
         return None
     return (
