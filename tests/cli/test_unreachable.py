@@ -15,7 +15,10 @@ BROKER_COMMANDS = [
     ["topics", "apply", "--check"],
     ["rules", "list"],
     ["rules", "set", "readmission_24h", "max_gap_hours=48"],
+    ["alerts", "list"],
+    ["alerts", "show", "alt-0"],
     ["alerts", "review", "alt-0", "--verdict", "confirmed", "--by", "li.na"],
+    ["alerts", "review", "alt-0", "--verdict", "confirmed", "--by", "li.na", "--no-check"],
     ["unfreeze", "institution:H1", "--reason", "appeal upheld", "--by", "li.na"],
 ]
 
