@@ -140,6 +140,19 @@ class LocalBroker:
         """`kafka://host:port`, as faust's `broker` setting and CLAIMSTREAM_BROKER_URL want it."""
         return f"kafka://{self.bootstrap}"
 
+    def environment(self) -> dict[str, str]:
+        """The `CLAIMSTREAM_*` variables that point every command and worker at this broker:
+        its URL, and the `tansu` flavour (the worker's workaround for Tansu's end offsets)."""
+        return {"CLAIMSTREAM_BROKER_URL": self.url, "CLAIMSTREAM_BROKER_FLAVOR": "tansu"}
+
+    def export_block(self, extra: dict[str, str] | None = None) -> str:
+        """`environment()` (and `extra`) as `export NAME=value` lines a POSIX shell can source
+        (`. broker.env`) or `eval`; every value is shell-quoted."""
+        import shlex
+
+        variables = {**self.environment(), **(extra or {})}
+        return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
+
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
