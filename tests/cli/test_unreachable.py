@@ -21,6 +21,7 @@ BROKER_COMMANDS = [
     ["alerts", "review", "alt-0", "--verdict", "confirmed", "--by", "li.na", "--no-check"],
     ["unfreeze", "institution:H1", "--reason", "appeal upheld", "--by", "li.na"],
     ["produce", "EVENTS"],
+    ["audit", "verify", "--topic", "claimstream.audit.v1"],
 ]
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from claimstream.audit.keys import HmacKeyRing, PublicKeys
 
 HELP = "verify the tamper-evident audit trail (keyed hash chain, signed checkpoints); make keys"
+EXAMPLE = "claimstream audit verify --topic claimstream.audit.v1"
 
 
 class _Exit(Exception):
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "every chain against the signed checkpoints; name the first record that was changed, "
         "removed, reordered, rewritten and re-hashed, or forged, a chain truncated or dropped. "
         "Exit 0 intact, 1 tampered, 2 unusable input, 3 broker unreachable.",
+        epilog="example: claimstream audit verify --topic claimstream.audit.v1",
     )
     _add_source(check)
     check.add_argument(
@@ -86,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "append a new HMAC key (the last one writes), replace the signing key and append its "
         "public key to public.pem (the old ones keep verifying older records and checkpoints). "
         "No secret is printed.",
+        epilog="example: claimstream audit keygen --dir /etc/claimstream/audit-keys",
     )
     keygen.add_argument("--dir", required=True, metavar="DIR", help="where to write the keys")
     keygen.add_argument("--rotate", action="store_true", help="add new keys to existing ones")
@@ -96,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Verify the trail (as `verify` does) and, when it is intact, write a "
         "signed checkpoint of each partition's chain heads: how a trail written before the "
         "keys is pinned at the cut-over. Exit 1 (nothing written) when it is not intact.",
+        epilog="example: claimstream audit checkpoint --topic claimstream.audit.v1",
     )
     _add_source(point)
 
@@ -320,6 +324,7 @@ def _read_topic(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
 
     import orjson
 
+    from claimstream.cli.exits import require_broker
     from claimstream.kafka.reader import ProgressLine, TopicReader, TopicReadError
     from claimstream.kafka.url import bootstrap_servers
 
@@ -327,6 +332,7 @@ def _read_topic(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
         bootstrap = bootstrap_servers(args.bootstrap)
     except ValueError as exc:
         raise _Exit(2, str(exc)) from None
+    require_broker(args.bootstrap)  # nothing there: the one line every command says, exit 3
     progress = ProgressLine(f"reading {args.topic}")
 
     async def read() -> list[Any]:
