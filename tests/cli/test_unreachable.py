@@ -57,6 +57,7 @@ def test_the_worker_against_a_closed_broker(
 ) -> None:
     where = closed_port()
     monkeypatch.setenv("CLAIMSTREAM_BROKER_URL", where)
+    monkeypatch.setenv("CLAIMSTREAM_AUDIT_UNKEYED", "true")
     assert main(["worker"]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1

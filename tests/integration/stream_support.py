@@ -121,6 +121,9 @@ class WorkerProcess:
             "CLAIMSTREAM_SESSION_TIMEOUT": "6",
             **self.env,
         }
+        if not any(name.startswith("CLAIMSTREAM_AUDIT_") for name in self.env):
+            # tests of the audit's keys pass their own; the others chain unkeyed
+            env["CLAIMSTREAM_AUDIT_UNKEYED"] = "true"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "claimstream", "worker", "--skip-topic-check"],

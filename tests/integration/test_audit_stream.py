@@ -26,6 +26,7 @@ from claimstream.audit import AuditChain
 from claimstream.audit.canonical import digest
 from claimstream.audit.checkpoint import Checkpointer
 from claimstream.audit.intake import AuditIntake
+from claimstream.audit.keyfiles import write_key_files
 from claimstream.audit.keys import HmacKey, HmacKeyRing, Signer
 from claimstream.audit.store import DirectoryStore
 from claimstream.cli.main import main
@@ -429,4 +430,49 @@ def test_a_keyed_trail_on_the_topic_is_checked_against_its_checkpoints(
         assert main([*argv, "--topic", cut]) == 1
         assert "truncated: " in capsys.readouterr().out
     finally:
+        broker.stop()
+
+
+def test_a_keyed_worker_writes_macs_and_signed_checkpoints_that_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker itself, given keys: every record carries a MAC, checkpoints are signed into
+    the directory (at once, and at shutdown), and `verify` with the keys passes the trail
+    without a warning, then names a record forged on the topic without the HMAC key."""
+    keys = write_key_files(tmp_path / "keys")
+    checkpoints = tmp_path / "keys" / "checkpoints"
+    env = {"CLAIMSTREAM_SANCTIONS_ENABLED": "false", **keys.environment(checkpoints)}
+    broker = start_broker()
+    worker = WorkerProcess(broker.url, env=env, log_path=tmp_path / "worker.log")
+    try:
+        worker.start()
+        messages = many_actions(300)
+        produce(broker.bootstrap, messages)
+        wait_for(
+            lambda: len(chained(read(broker.bootstrap, AUDIT))) >= len(messages),
+            120,
+            "every action chained",
+        )
+        assert worker.stop() == 0
+        audit = [orjson.loads(r.value or b"") for r in read(broker.bootstrap, AUDIT)]
+        assert {r["key_id"] for r in audit} == {keys.hmac_key_id}
+        assert all(r.get("mac") for r in audit)
+        assert any(checkpoints.iterdir())
+        argv = [
+            "audit", "verify", "--topic", AUDIT, "--bootstrap", broker.bootstrap,
+            "--hmac-key-file", str(keys.ring), "--public-key", str(keys.public),
+            "--checkpoints", str(checkpoints),
+        ]  # fmt: skip
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("OK: ") and "WARNING" not in out, out
+        last = audit[-1]
+        fake = {**last, "seq": last["seq"] + 1, "prev_hash": last["hash"], "record_id": "x"}
+        fake["hash"] = digest({k: v for k, v in fake.items() if k != "mac"})
+        partition = read(broker.bootstrap, AUDIT)[-1].partition
+        produce_to(broker.bootstrap, AUDIT, [(partition, b"x", orjson.dumps(fake))])
+        assert main(argv) == 1
+        assert "forged: " in capsys.readouterr().out
+    finally:
+        worker.stop()
         broker.stop()

@@ -172,6 +172,7 @@ def worker_endpoint(workdir: Path, events: int = 3000) -> Iterator[LiveTarget]:
             "CLAIMSTREAM_WEB_PORT": str(port),
             "CLAIMSTREAM_DATA_DIR": str(workdir / "data"),
             "CLAIMSTREAM_LOG_LEVEL": "WARNING",
+            "CLAIMSTREAM_AUDIT_UNKEYED": "true",
         }
         env.pop("CLAIMSTREAM_REDIS_URL", None)  # the in-process freeze registry
         with log_path.open("ab") as log:

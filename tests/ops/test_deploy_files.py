@@ -288,8 +288,7 @@ def _settings_variables() -> set[str]:
     settings = pytest.importorskip(
         "claimstream.stream.settings", reason="worker settings not built yet"
     )
-    names = {f"CLAIMSTREAM_{f.name.upper()}" for f in dataclasses.fields(settings.Settings)}
-    return names | {"CLAIMSTREAM_TIMEZONE", "CLAIMSTREAM_TOPICS_FILE"}
+    return set(settings.known_variables())
 
 
 def test_compose_and_dockerfile_set_only_real_settings(compose: dict[str, Any]) -> None:
@@ -317,6 +316,10 @@ STACK_WIRING = frozenset(
         "CLAIMSTREAM_REDIS_URL",
         "CLAIMSTREAM_WEB_HOST",
         "CLAIMSTREAM_WEB_PORT",
+        # the audit's keys (Docker secrets) and checkpoint volume, mounted by compose
+        "CLAIMSTREAM_AUDIT_HMAC_KEY_FILE",
+        "CLAIMSTREAM_AUDIT_SIGNING_KEY_FILE",
+        "CLAIMSTREAM_AUDIT_CHECKPOINT_DIR",
     }
 )
 ENV_FILE = "./claimstream.env"
@@ -345,7 +348,7 @@ def worker_defaults() -> dict[str, object]:
     base = Settings()
     out: dict[str, object] = {}
     for f in dataclasses.fields(Settings):
-        if f.name not in ("detection", "sanctions"):
+        if f.name not in ("detection", "sanctions", "audit_keys"):
             out[f"CLAIMSTREAM_{f.name.upper()}"] = getattr(base, f.name)
     engine = base.detection.to_dict()
     out["CLAIMSTREAM_TIMEZONE"] = engine["timezone"]

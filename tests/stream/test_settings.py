@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
+from claimstream.audit.keyfiles import write_key_files
+from claimstream.cli.main import main
 from claimstream.model.config import ConfigError
 from claimstream.stream.settings import Settings, known_variables, unknown_variables
 
@@ -152,3 +155,36 @@ def test_the_audit_keys_variables_are_known() -> None:
     names = {n for n in names if isinstance(n, str) and n.startswith("CLAIMSTREAM_AUDIT_")}
     assert names - {audit.PREFIX} <= known_variables()
     assert len(names) > 5
+
+
+def test_the_audit_keys_are_read_when_given(tmp_path: Path) -> None:
+    keys = write_key_files(tmp_path / "keys")
+    settings = Settings.from_env(keys.environment(tmp_path / "checkpoints"))
+    assert settings.audit_keys is not None and settings.audit_keys.hmac is not None
+    assert settings.audit_keys.hmac.current.key_id == keys.hmac_key_id
+    assert settings.audit_problem() is None
+
+
+def test_a_worker_without_audit_keys_is_told_which_to_set() -> None:
+    problem = Settings.from_env({}).audit_problem()
+    assert problem is not None
+    assert "CLAIMSTREAM_AUDIT_HMAC_KEY_FILE" in problem and "claimstream audit keygen" in problem
+
+
+def test_the_unkeyed_development_trail_must_be_asked_for() -> None:
+    settings = Settings.from_env({"CLAIMSTREAM_AUDIT_UNKEYED": "true"})
+    assert settings.audit_keys is not None and settings.audit_keys.unkeyed
+    assert settings.audit_problem() is None
+
+
+def test_no_audit_no_keys_needed() -> None:
+    assert Settings.from_env({"CLAIMSTREAM_AUDIT_ENABLED": "false"}).audit_problem() is None
+
+
+def test_the_worker_command_refuses_to_start_without_audit_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("CLAIMSTREAM_")]:
+        monkeypatch.delenv(name)
+    assert main(["worker"]) == 2
+    assert "the audit trail needs its keys" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,10 +89,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "append a new HMAC key (the last one writes), replace the signing key and append its "
         "public key to public.pem (the old ones keep verifying older records and checkpoints). "
         "No secret is printed.",
-        epilog="example: claimstream audit keygen --dir /etc/claimstream/audit-keys",
+        epilog="example: claimstream audit keygen --dir keys --export > audit.env && . ./audit.env",
     )
     keygen.add_argument("--dir", required=True, metavar="DIR", help="where to write the keys")
     keygen.add_argument("--rotate", action="store_true", help="add new keys to existing ones")
+    keygen.add_argument(
+        "--export",
+        action="store_true",
+        help="print only `export CLAIMSTREAM_AUDIT_...` lines for a worker writing with these "
+        "keys (checkpoints in DIR/checkpoints), to source in a shell; the rest goes to stderr",
+    )
 
     point = actions.add_parser(
         "checkpoint",
@@ -358,63 +365,35 @@ def _read_topic(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
     return records, [r.where() for r in topic_records]
 
 
-# --- keygen --------------------------------------------------------------------------------
-
-_RING_HEADER = (
-    "# claimstream audit HMAC key ring: base64 keys, one a line; the LAST one writes,\n"
-    "# the earlier ones verify older records. Keep secret (workers and the verifier only).\n"
-)
+# --- keygen ---------------------------------------------------------------------------------
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from claimstream.audit.keys import Signer, hmac_key_id, new_hmac_line
+    from claimstream.audit.keyfiles import KeyFilesError, write_key_files
 
-    folder = Path(args.dir)
-    ring, private, public = folder / "hmac.keys", folder / "signing.pem", folder / "public.pem"
-    existing = [p for p in (ring, private, public) if p.exists()]
-    if existing and not args.rotate:
-        names = ", ".join(str(p) for p in existing)
-        raise _Exit(2, f"{names} already exist(s): add --rotate to add new keys to them")
-    if args.rotate and len(existing) != 3:
-        missing = ", ".join(str(p) for p in (ring, private, public) if not p.exists())
-        raise _Exit(2, f"--rotate needs the existing keys; missing: {missing}")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        line = new_hmac_line()
-        if args.rotate:
-            with open(ring, "a", encoding="ascii") as out:
-                out.write(line + "\n")
-        else:
-            _write_private(ring, (_RING_HEADER + line + "\n").encode())
-        signer = Signer.generate()
-        _write_private(private, signer.private_pem(), replace=args.rotate)
-        with open(public, "ab") as out:
-            out.write(signer.public_pem())
-    except OSError as exc:
-        raise _Exit(2, f"cannot write the keys in {folder}: {exc.strerror or exc}") from None
-    import base64
-
-    key_id = hmac_key_id(base64.b64decode(line))
+        keys = write_key_files(args.dir, rotate=args.rotate)
+    except KeyFilesError as exc:
+        raise _Exit(2, str(exc)) from None
     verb = "rotated to" if args.rotate else "wrote"
-    print(f"{verb} HMAC key {key_id} ({ring}) and signing key {signer.key_id} ({private})")
-    print(f"give auditors {public}; restart the workers to write with the new keys")
-    print(f"CLAIMSTREAM_AUDIT_HMAC_KEY_FILE={ring}")
-    print(f"CLAIMSTREAM_AUDIT_SIGNING_KEY_FILE={private}")
-    print(f"CLAIMSTREAM_AUDIT_PUBLIC_KEY_FILE={public}")
+    human = sys.stderr if args.export else sys.stdout
+    print(
+        f"{verb} HMAC key {keys.hmac_key_id} ({keys.ring}) and signing key "
+        f"{keys.signing_key_id} ({keys.private})",
+        file=human,
+    )
+    print(
+        f"give auditors {keys.public}; restart the workers to write with the new keys", file=human
+    )
+    if args.export:
+        checkpoints = Path(args.dir).resolve() / "checkpoints"
+        for name, value in keys.environment(checkpoints).items():
+            print(f"export {name}={shlex.quote(str(Path(value).resolve()))}")
+        return 0
+    print(f"CLAIMSTREAM_AUDIT_HMAC_KEY_FILE={keys.ring}")
+    print(f"CLAIMSTREAM_AUDIT_SIGNING_KEY_FILE={keys.private}")
+    print(f"CLAIMSTREAM_AUDIT_PUBLIC_KEY_FILE={keys.public}")
     return 0
-
-
-def _write_private(path: Path, data: bytes, *, replace: bool = False) -> None:
-    """Write a secret file with mode 0600 (atomically replacing it when `replace`)."""
-    target = path.with_name(f".{path.name}.new") if replace else path
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if replace:
-        os.replace(target, path)
 
 
 # --- checkpoint ----------------------------------------------------------------------------

@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if args.loglevel:
         settings = settings.replace(log_level=args.loglevel)
+    if (problem := settings.audit_problem()) is not None:
+        raise CommandError(problem)
     require_broker(None)  # None: $CLAIMSTREAM_BROKER_URL or the default, as Settings read it
     if settings.redis_url:
         check_redis(settings.redis_url)

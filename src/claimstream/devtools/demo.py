@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from claimstream.audit.keyfiles import write_key_files
 from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
 from claimstream.kafka.admin import apply_topics_sync
@@ -81,8 +82,15 @@ def run_demo(options: DemoOptions) -> int:
             say(report.format_table())
             return 1
         say(f"topics     {len(topology.topics)} created ({options.partitions} partitions each)")
+        keydir = workdir / "audit-keys"
+        keys = write_key_files(keydir)
+        say(
+            f"audit      keyed trail: HMAC key {keys.hmac_key_id}, checkpoints signed by "
+            f"{keys.signing_key_id} (keys and checkpoints in {keydir})"
+        )
         port = free_port()
-        worker = _start_worker(broker.url, port, options, workdir / "worker.log")
+        audit_env = keys.environment(keydir / "checkpoints")
+        worker = _start_worker(broker.url, port, options, workdir / "worker.log", audit_env)
         registry = "Redis at " + options.redis_url if options.redis_url else "in-process"
         say(f"worker     pid {worker.pid}, http://127.0.0.1:{port}  (freeze registry: {registry})")
         _wait_assigned(port, worker, timeout=120)
@@ -105,11 +113,14 @@ def _printer(out: TextIO) -> Any:
     return say
 
 
-def _start_worker(url: str, port: int, options: DemoOptions, log: Path) -> Any:
+def _start_worker(
+    url: str, port: int, options: DemoOptions, log: Path, audit_env: dict[str, str]
+) -> Any:
     import subprocess
 
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("CLAIMSTREAM_AUDIT_")},
+        **audit_env,
         "CLAIMSTREAM_BROKER_URL": url,
         "CLAIMSTREAM_BROKER_FLAVOR": "tansu",
         "CLAIMSTREAM_WEB_PORT": str(port),

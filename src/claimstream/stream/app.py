@@ -111,6 +111,7 @@ def create_app(
             sinks=outputs,
             metrics=metrics,
             batching=batching,
+            keys=settings.audit_keys,
         )
     install_gauges(
         app,

@@ -18,7 +18,8 @@ Per batch, in the at-least-once order of `Pipeline`:
    delivery (retried until it succeeds: a record must not be dropped);
 3. dead letters go to every sink, retried likewise;
 4. each changed partition's chain state is stored once in the table and its changelog
-   partition p;
+   partition p, and the checkpointer notes the new chain heads (a signed checkpoint of a
+   partition is written outside Kafka at most every interval, and at shutdown);
 5. the caller acks the batch; faust commits only acked offsets, after flushing the producer.
 
 A crash between 2 and 5 makes the next owner recompute the same records from the last stored
@@ -37,7 +38,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from claimstream.audit.chain import AuditChain
+from claimstream.audit.checkpoint import Checkpointer
 from claimstream.audit.intake import SOURCES, AuditIntake, Input, IntakeResult
+from claimstream.audit.settings import WriterSettings
 from claimstream.detection.sinks.base import Outputs, Sink
 from claimstream.kafka.topology import Topology
 from claimstream.observability.metrics import Metrics
@@ -82,8 +86,10 @@ class AuditWriter:
         changelog_topic: str,
         pointer: PartitionPointer,
         metrics: Any = None,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         self.intake = intake
+        self.checkpoints = checkpoints
         self.table = table
         self.publisher = publisher
         self.sinks = tuple(sinks)
@@ -112,6 +118,8 @@ class AuditWriter:
                     f"sink {sink.name}", partial(sink.write, outputs), self._stopping
                 )
         await self.write(result.states)
+        if self.checkpoints is not None:
+            self.checkpoints.observe(result.states)
         c = self.counters
         c.batches += 1
         c.inputs += len(inputs)
@@ -139,8 +147,13 @@ def install_audit(
     sinks: SinkSet,
     metrics: Metrics,
     batching: Batching,
+    keys: WriterSettings | None = None,
 ) -> AuditWriter:
-    """Add the audit agent and its chain-state table to `app`; returns its writer."""
+    """Add the audit agent and its chain-state table to `app`; returns its writer.
+
+    With `keys`, records carry an HMAC under the ring's current key and signed checkpoints go
+    to the configured directory; without them (or in the unkeyed mode) the trail is unkeyed.
+    """
     partitions = topology.default_partitions
     sources = tuple(SOURCES)
     for name in (*sources, AUDIT_TOPIC):
@@ -152,8 +165,10 @@ def install_audit(
             )
     table, changelog_name, _ = state_table(app, topology, TABLE)
     topic = raw_topic(app, *sources, partitions=partitions)
+    key = keys.hmac.current if keys is not None and keys.hmac is not None else None
+    checkpoints = keys.checkpointer() if keys is not None else None
     writer = AuditWriter(
-        AuditIntake(lambda p: table.data.get(str(p))),
+        AuditIntake(lambda p: table.data.get(str(p)), chain=AuditChain(dedup_days=None, key=key)),
         table,
         publisher=publisher,
         sinks=sinks.sinks,
@@ -161,10 +176,13 @@ def install_audit(
         changelog_topic=changelog_name,
         pointer=PartitionPointer(sources[0]),
         metrics=metrics,
+        checkpoints=checkpoints,
     )
 
     async def stopping(sender: Any, *args: Any, **kwargs: Any) -> None:
         writer.stopping = True
+        if checkpoints is not None:
+            checkpoints.flush(force=True)
 
     app.on_before_shutdown.connect(cast(Any, stopping))
 
@@ -182,4 +200,10 @@ def install_audit(
         await each_batch(app, stream, batching, handle)
 
     app.agent(topic, name="claimstream.audit", concurrency=1)(audit)
+    if checkpoints is not None and keys is not None:
+
+        async def checkpoint_due() -> None:
+            checkpoints.flush()  # partitions quiet since their last batch, once due
+
+        app.timer(keys.interval)(checkpoint_due)
     return writer

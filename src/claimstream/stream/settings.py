@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from claimstream.audit.settings import WriterSettings
 from claimstream.detection.config import DetectionConfig
 from claimstream.kafka.url import DEFAULT_BROKER_URL, broker_url
 from claimstream.model.config import ConfigError
@@ -34,6 +35,19 @@ _RULE_PREFIX = "CLAIMSTREAM_RULE__"
 _ENGINE_PREFIX = "CLAIMSTREAM_ENGINE__"
 _SANCTIONS_PREFIX = "CLAIMSTREAM_SANCTIONS__"
 _VARIABLE_PREFIXES = (_RULE_PREFIX, _ENGINE_PREFIX, _SANCTIONS_PREFIX)
+#: the variables `claimstream.audit.settings.WriterSettings.from_env` reads
+AUDIT_WRITER_VARIABLES = tuple(
+    _PREFIX + "AUDIT_" + name
+    for name in (
+        "HMAC_KEY",
+        "HMAC_KEY_FILE",
+        "SIGNING_KEY",
+        "SIGNING_KEY_FILE",
+        "CHECKPOINT_DIR",
+        "CHECKPOINT_INTERVAL",
+        "UNKEYED",
+    )
+)
 #: `CLAIMSTREAM_*` variables that are no `Settings` field: the detection's time zone shorthand,
 #: and those only tools, tests and the deployment files read (`grep -rhoE 'CLAIMSTREAM_[A-Z_]+'
 #: src tests deploy Makefile` lists them all; tests/stream/test_settings.py keeps this in step).
@@ -45,21 +59,12 @@ OTHER_VARIABLES = frozenset(
         _PREFIX + "REAL_KAFKA",  # tests: a real Kafka to run the broker tests against
         _PREFIX + "BROKER_PID",  # `claimstream broker --detach`: the process that stops it
         # the audit trail's keys and checkpoints (claimstream.audit.settings reads them)
-        *(
-            _PREFIX + "AUDIT_" + name
-            for name in (
-                "HMAC_KEY",
-                "HMAC_KEY_FILE",
-                "SIGNING_KEY",
-                "SIGNING_KEY_FILE",
-                "PUBLIC_KEY_FILE",
-                "CHECKPOINT_DIR",
-                "CHECKPOINT_INTERVAL",
-                "UNKEYED",
-            )
-        ),
+        *AUDIT_WRITER_VARIABLES,
+        _PREFIX + "AUDIT_PUBLIC_KEY_FILE",  # `claimstream audit verify` only
     )
 )
+#: `Settings` fields read from their own families of variables, not from one variable each
+NESTED = ("detection", "sanctions", "audit_keys")
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off", ""))
 
@@ -126,6 +131,10 @@ class Settings:
     detection: DetectionConfig = field(default_factory=DetectionConfig.default)
     #: the ladder, doctor points and credit grades (`CLAIMSTREAM_SANCTIONS__...`)
     sanctions: SanctionSettings = field(default_factory=SanctionSettings)
+    #: the audit trail's HMAC key ring, checkpoint signer and store (`CLAIMSTREAM_AUDIT_*`,
+    #: see `claimstream.audit.settings`); None writes an unkeyed trail (tests that build
+    #: Settings in code). `from_env` requires keys, or `CLAIMSTREAM_AUDIT_UNKEYED=true`.
+    audit_keys: WriterSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -139,7 +148,7 @@ class Settings:
         base = cls()
         values: dict[str, object] = {}
         for f in dataclasses.fields(cls):
-            if f.name in ("detection", "sanctions"):
+            if f.name in NESTED:
                 continue
             name = _PREFIX + f.name.upper()
             if name in env:
@@ -162,7 +171,25 @@ class Settings:
             raise ConfigError(f"{_PREFIX}BROKER_FLAVOR must be kafka or tansu")
         values["detection"] = detection_from_env(env)
         values["sanctions"] = sanctions_from_env(env)
+        if values.get("audit_enabled", base.audit_enabled) and any(
+            env.get(name) for name in AUDIT_WRITER_VARIABLES
+        ):
+            values["audit_keys"] = WriterSettings.from_env(env)
         return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+
+    def audit_problem(self) -> str | None:
+        """Why a worker with these settings must not start its audit trail (None: it may).
+
+        A production worker chains with keys; without them it would write a trail anyone
+        who can reach the audit topic could rewrite, so it refuses unless told otherwise."""
+        if not self.audit_enabled or self.audit_keys is not None:
+            return None
+        return (
+            "the audit trail needs its keys: set CLAIMSTREAM_AUDIT_HMAC_KEY_FILE, "
+            "CLAIMSTREAM_AUDIT_SIGNING_KEY_FILE and CLAIMSTREAM_AUDIT_CHECKPOINT_DIR "
+            "(`claimstream audit keygen --dir DIR` makes the keys; docs/audit.md), or "
+            "CLAIMSTREAM_AUDIT_UNKEYED=true for development only"
+        )
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -172,7 +199,7 @@ def known_variables() -> frozenset[str]:
     """Every exact `CLAIMSTREAM_*` name we read (besides the `RULE__`, `ENGINE__` and
     `SANCTIONS__` families, whose members `from_env` checks one by one)."""
     fields = dataclasses.fields(Settings)
-    names = {_PREFIX + f.name.upper() for f in fields if f.name not in ("detection", "sanctions")}
+    names = {_PREFIX + f.name.upper() for f in fields if f.name not in NESTED}
     return frozenset(names) | OTHER_VARIABLES
 
 
