@@ -105,6 +105,8 @@ def feed_everything(m: Metrics) -> None:
     for notice in ("warning.v1", "grade-change.v1", PATIENT):
         m.sanction_notice(notice)
     m.dead_letter("unknown_alert")
+    for reason in ("unsigned_action", "bad_signature", PATIENT):
+        m.action_refused(reason)
 
 
 def test_no_id_ever_becomes_a_label_value(registry: CollectorRegistry) -> None:
@@ -279,3 +281,13 @@ def test_reviewed_alerts_gauge_and_review_counter(registry: CollectorRegistry) -
     assert value(registry, gauge, rule="repeat_dispensing", verdict="confirmed") == 0
     m.sanction_notice("warning.v1")
     assert value(registry, "claimstream_sanction_notices_total", notice="warning.v1") == 1
+
+
+def test_refused_actions_are_counted_by_a_bounded_reason(registry: CollectorRegistry) -> None:
+    m = Metrics(registry, rules=["repeat_dispensing"], topics=["settlement.claims.v1"])
+    counter = "claimstream_refused_actions_total"
+    assert registry.get_sample_value(counter, {"reason": "bad_signature"}) == 0
+    m.action_refused("unsigned_action")
+    m.action_refused(f"unsigned {PATIENT}")
+    assert value(registry, counter, reason="unsigned_action") == 1
+    assert value(registry, counter, reason=OTHER) == 1

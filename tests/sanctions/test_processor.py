@@ -6,6 +6,7 @@ three processors as the worker feeds them, with plain dicts as tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,10 +28,15 @@ from claimstream.sanctions.processor import (
     Result,
     RouteProcessor,
     SubjectProcessor,
+    Verify,
     count_verdict,
     precision,
 )
+from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring, TrustedKey
 from tests.sanctions.support import alert, at, ts, unfreeze, verdict
+
+#: the verifier of the tests that are not about signatures: unsigned actions pass
+UNSIGNED_OK = ActionVerifier(lambda: Keyring({}), accept_unsigned=True).check
 
 DAY = 86_400.0
 
@@ -38,13 +44,20 @@ DAY = 86_400.0
 class Flow:
     """The three processors over dict tables, with results applied like the worker does."""
 
-    def __init__(self, escalation: Escalation | None = None) -> None:
+    def __init__(
+        self,
+        escalation: Escalation | None = None,
+        verify: Verify = UNSIGNED_OK,
+        sign: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.escalation = escalation or Escalation()
         self.index_table: dict[str, Any] = {}
         self.subject_table: dict[str, Any] = {}
         self.route = RouteProcessor()
-        self.index = IndexProcessor(self.escalation, self.index_table.get, 365 * DAY)
-        self.subjects = SubjectProcessor(self.escalation, self.subject_table.get)
+        self.index = IndexProcessor(self.escalation, self.index_table.get, 365 * DAY, verify=verify)
+        self.subjects = SubjectProcessor(self.escalation, self.subject_table.get, verify=verify)
+        #: what `action` does to a record before publishing it (a signer's `sign`)
+        self.sign = sign or (lambda record: record)
         self.offset = 0
 
     def record(self, topic: str, key: str | None, value: Any, partition: int = 0) -> Record:
@@ -79,7 +92,7 @@ class Flow:
         return self.run_subjects(indexed.forwards)
 
     def action(self, action: Any, key: str | None = None) -> tuple[Result, Result]:
-        data = action_to_dict(action)
+        data = self.sign(action_to_dict(action))
         key = key or getattr(action, "alert_id", None) or f"{action.scope.kind}:{action.scope.id}"
         indexed = self.run_index([self.record(ACTIONS, key, data)])
         return indexed, self.run_subjects(indexed.forwards)
@@ -415,3 +428,95 @@ def test_a_remediation_raises_the_grade_and_marks_the_alert() -> None:
     assert [(n["old"], n["new"], n["score"]) for _, n in fixed.notices] == [("B", "A", 90.0)]
     held = flow.subject_table["institution:H1"]["al"][many[0].alert_id]
     assert held["remediated"] is True and held["status"] == "open"
+
+
+# -- signed actions -----------------------------------------------------------------------------
+
+PERSON = ActionSigner.generate()
+
+
+def signed_flow(**changes: Any) -> Flow:
+    """A flow whose workers require signatures and trust wang.supervisor's key, and whose
+    `action` publishes what `sign` makes of a record (default: signed by that key)."""
+    ring = Keyring.of([TrustedKey("wang.supervisor", PERSON.public_key)])
+    return Flow(verify=ActionVerifier(lambda: ring).check, **({"sign": PERSON.sign} | changes))
+
+
+def frozen(flow: Flow) -> list[Command]:
+    flow.alerts(alert("a1", 0, doctor=None, patient=None))
+    return flow.alerts(alert("a2", 1, doctor=None, patient=None)).commands
+
+
+@pytest.mark.parametrize(
+    ("sign", "reason"),
+    [
+        (lambda record: record, "unsigned_action"),
+        (
+            lambda record: {**PERSON.sign(record), "reason": "changed after signing"},
+            "bad_signature",
+        ),
+        (ActionSigner.generate().sign, "unknown_key"),
+    ],
+)
+def test_an_unfreeze_that_is_not_properly_signed_is_dead_lettered_and_lifts_nothing(
+    sign: Callable[[dict[str, Any]], dict[str, Any]], reason: str
+) -> None:
+    flow = signed_flow(sign=sign)
+    assert [c.action for c in frozen(flow)] == ["FREEZE"]
+    before = orjson.dumps(flow.subject_table)
+    indexed, decided = flow.action(unfreeze("institution", "H1", 1.1))
+    assert [d.reason for d in indexed.dead_letters] == [reason]
+    assert indexed.dead_letters[0].origin["topic"] == ACTIONS
+    assert not indexed.forwards and not decided.commands
+    assert orjson.dumps(flow.subject_table) == before
+
+
+def test_a_signed_unfreeze_lifts_the_freeze() -> None:
+    flow = signed_flow()
+    frozen(flow)
+    indexed, lifted = flow.action(unfreeze("institution", "H1", 1.1))
+    assert not indexed.dead_letters
+    assert [(c.action, c.rule) for c in lifted.commands] == [("UNFREEZE", "manual")]
+
+
+def test_an_unsigned_unfreeze_put_straight_on_the_subject_topic_is_dead_lettered() -> None:
+    flow = signed_flow()
+    frozen(flow)
+    envelope = {"type": "unfreeze", "action": action_to_dict(unfreeze("institution", "H1", 1.1))}
+    out = flow.subjects.process([flow.record(REPARTITION_SUBJECT, "institution:H1", envelope)])
+    assert [d.reason for d in out.dead_letters] == ["unsigned_action"]
+    assert not out.commands
+
+
+def test_the_signed_record_is_what_reaches_the_subject() -> None:
+    flow = signed_flow()
+    frozen(flow)
+    indexed, _ = flow.action(unfreeze("institution", "H1", 1.1))
+    envelope = orjson.loads(indexed.forwards[0][2])
+    assert envelope["action"]["key_id"] == PERSON.key_id and envelope["action"]["signature"]
+
+
+def test_a_signed_unfreeze_replayed_after_the_subject_forgot_it_is_stale() -> None:
+    flow = signed_flow()
+    frozen(flow)
+    old = unfreeze("institution", "H1", 1.1)
+    _, lifted = flow.action(old)
+    assert lifted.commands
+    flow.alerts(alert("a3", 40, doctor=None, patient=None))
+    again = flow.alerts(alert("a4", 41, doctor=None, patient=None))
+    assert [c.action for c in again.commands] == ["FREEZE"]
+    _, replayed = flow.action(old)  # 40 days later: past the 30 days of remembered actions
+    assert [d.reason for d in replayed.dead_letters] == ["stale_action"]
+    assert not replayed.commands
+
+
+def test_a_verdict_older_than_the_one_on_record_changes_nothing() -> None:
+    flow = signed_flow()
+    a = alert("a1", 0)
+    flow.alerts(a)
+    first = verdict(a, "false_positive", 2, by="wang.supervisor")
+    flow.action(first)
+    flow.action(verdict(a, "confirmed", 3, by="wang.supervisor"))
+    replayed, decided = flow.action(first)
+    assert not replayed.forwards and not replayed.verdicts and not decided.notices
+    assert flow.index_table[a.alert_id]["verdict"] == "confirmed"

@@ -22,6 +22,7 @@ from claimstream.sanctions.processor import (
     REPARTITION_SUBJECT,
     Result,
 )
+from claimstream.sanctions.signatures import ActionVerifier, Keyring
 from claimstream.stream.sanctions.runtime import SanctionsRuntime
 from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter
@@ -93,6 +94,7 @@ def world(detection: dict[int, float] | None = None) -> tuple[SanctionsRuntime, 
         metrics=metrics,
         watermarks=lambda: [("patient", p, wm) for p, wm in watermarks.items()],
         detection_topics={INPUT: "patient"},
+        verifier=ActionVerifier(lambda: Keyring({}), accept_unsigned=True),
         tick_delay=60.0,
     )
     world = SimpleNamespace(

@@ -5,7 +5,10 @@ the builders here (`verdict_from_input`, `unfreeze_from_input`), so the CLI and 
 the same bad input with the same words before anything is published: an unknown verdict or
 ground, a malformed scope `KIND:ID[:DRUG]`, an empty `by` or reason, a time without a UTC
 offset. The record is `action_to_dict(action)` (topics/schemas/action.v1.json) keyed by
-`action_key(action)` (the alert id, or the scope `kind:id` of an unfreeze).
+`action_key(action)` (the alert id, or the scope `kind:id` of an unfreeze), signed by the
+publisher's Ed25519 key when it has one (`action_record`; `claimstream.sanctions.signatures`):
+workers refuse unsigned actions unless told to accept them. `read_signer` reads the key file
+(`CLAIMSTREAM_ACTION_SIGNING_KEY_FILE`, PKCS#8 PEM) for the command line and the worker alike.
 
 `publish_action` is the command-line path: its own aiokafka producer with `acks=all` and no
 idempotence (Tansu refuses idempotent producers), stopped before it returns; an unreachable
@@ -19,12 +22,14 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from aiokafka.partitioner import murmur2
 
+from claimstream.model.config import ConfigError
 from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.model.outputs import Scope
 from claimstream.sanctions.actions import (
@@ -34,24 +39,30 @@ from claimstream.sanctions.actions import (
     Verdict,
 )
 from claimstream.sanctions.codec import PersonAction, action_key, action_to_dict
+from claimstream.sanctions.signatures import ActionSigner
 
 __all__ = [
     "ACTIONS_TOPIC",
     "GROUNDS",
+    "SIGNING_KEY_FILE",
     "ActionPublishError",
     "ActionTopicMissing",
     "Receipt",
+    "action_record",
     "encode_action",
     "local_now",
     "normalize_at",
     "parse_scope",
     "partition_of",
     "publish_action",
+    "read_signer",
     "unfreeze_from_input",
     "verdict_from_input",
 ]
 
 ACTIONS_TOPIC = "claimstream.actions.v1"
+#: the Ed25519 private key (PKCS#8 PEM) this process signs people's actions with
+SIGNING_KEY_FILE = "CLAIMSTREAM_ACTION_SIGNING_KEY_FILE"
 GROUNDS: tuple[UnfreezeGround, ...] = ("appeal", "reviewer")
 #: longest the command line waits for the broker (connect + acknowledgement), seconds
 DEFAULT_TIMEOUT = 15.0
@@ -199,9 +210,25 @@ def unfreeze_from_input(
 # --- records -------------------------------------------------------------------------------
 
 
-def encode_action(action: PersonAction) -> tuple[bytes, bytes]:
-    """The actions topic record of `action`: (key, value) as bytes."""
-    return action_key(action).encode(), orjson.dumps(action_to_dict(action))
+def read_signer(path: str, variable: str = SIGNING_KEY_FILE) -> ActionSigner:
+    """The signing key at `path`; `ConfigError` names the variable (or option) and the file,
+    never the key."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror or exc}") from None
+    return ActionSigner.from_pem(data, f"{variable} ({path})")
+
+
+def action_record(action: PersonAction, signer: ActionSigner | None = None) -> dict[str, Any]:
+    """The action.v1 record of `action`, signed by `signer` when given."""
+    record = action_to_dict(action)
+    return signer.sign(record) if signer is not None else record
+
+
+def encode_action(action: PersonAction, signer: ActionSigner | None = None) -> tuple[bytes, bytes]:
+    """The actions topic record of `action` (signed by `signer` when given): (key, value)."""
+    return action_key(action).encode(), orjson.dumps(action_record(action, signer))
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -215,8 +242,10 @@ async def publish_action(
     *,
     topic: str = ACTIONS_TOPIC,
     ack_timeout: float = DEFAULT_TIMEOUT,
+    signer: ActionSigner | None = None,
 ) -> Receipt:
-    """Publish one action and wait for the broker's acknowledgement (acks=all).
+    """Publish one action (signed by `signer` when given) and wait for the broker's
+    acknowledgement (acks=all).
 
     Raises `ActionPublishError` when the broker cannot be reached, the topic does not exist,
     or nothing is acknowledged within `ack_timeout` seconds.
@@ -224,7 +253,7 @@ async def publish_action(
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
-    key, value = encode_action(action)
+    key, value = encode_action(action, signer)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",

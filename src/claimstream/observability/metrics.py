@@ -27,7 +27,10 @@ What the worker calls, and when:
   the alerts of this worker's partitions whose latest verdict is `confirmed` /
   `false_positive`; per-rule precision is `claimstream:rule_precision:ratio`, a recording rule
   summing them over workers (deploy/prometheus/rules/claimstream.rules.yml);
-- `sanction_notice(schema)` for every warning, grade change and points change published.
+- `sanction_notice(schema)` for every warning, grade change and points change published;
+- `action_refused(reason)` for every person's action the sanctions agents refused before it
+  changed anything (`unsigned_action`, `unknown_key`, `bad_signature`, `stale_action`; each is
+  also a dead letter): someone without a key tried to act, or a keyring is missing a key.
 
 The exposition is `exposition()` (body and content type) for any web server, e.g. a
 `GET /metrics` route on the worker's own web server.
@@ -67,6 +70,7 @@ __all__ = [
     "MODES",
     "NOTICES",
     "OTHER",
+    "REFUSED_ACTIONS",
     "VERDICTS",
     "ConsumerLike",
     "Metrics",
@@ -87,7 +91,14 @@ DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
     "invalid_action",
     "invalid_envelope",
     "unknown_alert",
+    # people's actions refused (claimstream.sanctions.signatures.REFUSED)
+    "unsigned_action",
+    "unknown_key",
+    "bad_signature",
+    "stale_action",
 )
+#: Why a person's action was refused (claimstream.sanctions.signatures.REFUSED).
+REFUSED_ACTIONS: Final = ("unsigned_action", "unknown_key", "bad_signature", "stale_action")
 #: Review outcomes, as in action.v1: precision of a rule = confirmed / reviewed.
 VERDICTS: Final = ("confirmed", "false_positive")
 #: Escalation notices on claimstream.sanctions.v1, by schema.
@@ -315,6 +326,14 @@ class Metrics:
             ("rule", "verdict"),
             registry=registry,
         )
+        self.refused_actions = Counter(
+            "claimstream_refused_actions_total",
+            "People's actions (reviews, unfreezes, remediations) refused before they changed "
+            "anything, by reason (unsigned_action, unknown_key, bad_signature, stale_action); "
+            "each is also a dead letter.",
+            ("reason",),
+            registry=registry,
+        )
         self.sanction_notices = Counter(
             "claimstream_sanction_notices_total",
             "Escalation notices published on claimstream.sanctions.v1, by schema (warning.v1, "
@@ -342,6 +361,8 @@ class Metrics:
             self.sanction_notices.labels(notice)
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason)
+        for reason in REFUSED_ACTIONS:
+            self.refused_actions.labels(reason)
         for action in ACTIONS:
             for kind in KEY_KINDS:
                 self.commands.labels(action, kind)
@@ -414,6 +435,9 @@ class Metrics:
 
     def review_recorded(self, rule: str, verdict: str) -> None:
         self.reviews.labels(self._rule(rule), _bounded(verdict, VERDICTS)).inc()
+
+    def action_refused(self, reason: str) -> None:
+        self.refused_actions.labels(_bounded(reason, REFUSED_ACTIONS)).inc()
 
     def sanction_notice(self, schema: str) -> None:
         self.sanction_notices.labels(_bounded(schema, NOTICES)).inc()

@@ -13,6 +13,15 @@ Envelopes on repartition.subject (JSON): `{"type": "alert", "alert": <alert.v1>}
 `{"type": "review" | "remediation", "action": <action.v1>, "alert": <alert.v1>}`,
 `{"type": "unfreeze", "action": <action.v1>}`.
 
+People's actions are signed (`claimstream.sanctions.signatures`): both steps that take one
+(the index from actions.v1, the subject from repartition.subject) verify its signature with
+`verify` before it changes anything, and forward the record as signed. An unsigned, unknown-key
+or badly signed action is dead-lettered (`unsigned_action`, `unknown_key`, `bad_signature`), so
+write access to a topic alone lifts no freeze. A signed action published again later changes
+nothing either: a verdict older (by `at`) than the one on record is ignored, and an unfreeze or
+remediation older than the subject's memory of applied actions (`manual_retention_days` behind
+its event time, where a repeat could no longer be recognised) is dead-lettered `stale_action`.
+
 Every record is handled inside its own `try`: a record that cannot be used becomes a dead
 letter (reason, detail, origin topic/partition/offset, raw bytes) and the batch goes on. Each
 key's state is returned once per batch (`writes`), to be written after the outputs. Inputs are
@@ -34,10 +43,12 @@ import orjson
 from claimstream.model.events import KEY_KINDS
 from claimstream.model.outputs import Alert, Command, DeadLetter, Subject
 from claimstream.model.records import Record, origin
+from claimstream.model.timefmt import DAY
 from claimstream.sanctions import state as st
 from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
-from claimstream.sanctions.codec import action_from_dict, action_to_dict, alert_from_dict, to_ts
+from claimstream.sanctions.codec import action_from_dict, alert_from_dict, to_ts
 from claimstream.sanctions.ladder import Escalation
+from claimstream.sanctions.signatures import REFUSED, STALE, SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +58,16 @@ REPARTITION_ALERT = "claimstream.repartition.alert"
 REPARTITION_SUBJECT = "claimstream.repartition.subject"
 NOTICES = "claimstream.sanctions.v1"
 
-#: dead-letter reasons the sanctions steps add to the core's
-REASONS = ("invalid_alert", "invalid_action", "invalid_envelope", "unknown_alert")
+#: dead-letter reasons the sanctions steps add to the core's (`REFUSED`: signatures, replays)
+REASONS = ("invalid_alert", "invalid_action", "invalid_envelope", "unknown_alert", *REFUSED)
 #: alert-index keys holding a partition's per-rule review counts (alert ids never start so)
 PRECISION_PREFIX = "~precision:"
 
 Json = dict[str, Any]
 Load = Callable[[str], Any]
+#: checks a person's action record before it is used: raises `SignatureError` to refuse it
+#: (`claimstream.sanctions.signatures.ActionVerifier.check`)
+Verify = Callable[[Json], object]
 
 
 class Refused(Exception):
@@ -104,6 +118,13 @@ def _json(raw: bytes | None, reason: str) -> Json:
     return data
 
 
+def _verified(verify: Verify, data: Json) -> None:
+    try:
+        verify(data)
+    except SignatureError as refused:
+        raise Refused(refused.reason, str(refused)) from None
+
+
 def _alert(data: Any, reason: str = "invalid_alert") -> Alert:
     if not isinstance(data, dict):
         raise Refused(reason, "alert must be an object")
@@ -121,12 +142,23 @@ def _each(records: Iterable[Record], out: Result, one: Callable[[Record], None])
             out.dead_letters.append(
                 DeadLetter(refused.reason, str(refused), origin(record), record.value or b"")
             )
-        except Exception as exc:  # a bug hit by one record must not stop the stream
-            log.exception("sanctions processing failed at %s", origin(record))
+        except Exception as exc:  # noqa: BLE001  (a bug hit by one record must not stop the stream)
+            log.error(
+                "sanctions processing failed at %s (the dead letter has the message)\n%s",
+                origin(record),
+                frames(exc),
+            )
             detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
             out.dead_letters.append(
                 DeadLetter("processing_error", detail[:2000], origin(record), record.value or b"")
             )
+
+
+def frames(exc: BaseException) -> str:
+    """An exception's type and traceback frames for a log line, without its message: the
+    message may quote a record or a key (an id), the frames only name our code."""
+    where = "".join(traceback.format_tb(exc.__traceback__, limit=-6))
+    return f"Traceback (message left out: it may hold an id):\n{where}{type(exc).__name__}"
 
 
 class RouteProcessor:
@@ -148,16 +180,20 @@ class IndexProcessor:
     """Joins people's actions with the alerts they are about, then fans out to subjects.
 
     Table `alert-index`: `alert_id -> {"alert": <alert.v1>, "ts": occurred_at seconds,
-    "verdict": null|confirmed|false_positive, "remediated": bool}`; plus, per partition p,
+    "verdict": null|confirmed|false_positive, "verdict_at": its `at` in seconds (absent before
+    the first verdict), "remediated": bool}`; plus, per partition p,
     `~precision:p -> {rule: [confirmed, reviewed]}` (alerts whose latest verdict is confirmed,
     alerts reviewed at all). Entries are forgotten `horizon` seconds of event time after the
     alert (the partition's watermark: the latest alert or action time seen there).
     """
 
-    def __init__(self, escalation: Escalation, load: Load, horizon: float) -> None:
+    def __init__(
+        self, escalation: Escalation, load: Load, horizon: float, *, verify: Verify
+    ) -> None:
         self.escalation = escalation
         self.load = load
         self.horizon = horizon
+        self.verify = verify
         self.watermarks: dict[int, float] = {}
 
     def process(self, records: Iterable[Record]) -> Result:
@@ -199,15 +235,15 @@ class IndexProcessor:
 
     def _action(self, record: Record, get: Load, states: dict[str, Any], out: Result) -> None:
         data = _json(record.value, "invalid_action")
+        _verified(self.verify, data)  # before anything is read from it
         try:
             action = action_from_dict(data)
         except (ValueError, TypeError) as exc:
             raise Refused("invalid_action", f"not an action.v1 record: {exc}") from None
         self._seen(record.partition, to_ts(action.at))
-        normal = action_to_dict(action)
         if isinstance(action, ManualUnfreeze):
             key = f"{action.scope.kind}:{action.scope.id}"
-            envelope = orjson.dumps({"type": "unfreeze", "action": normal})
+            envelope = orjson.dumps({"type": "unfreeze", "action": data})
             out.forwards.append((REPARTITION_SUBJECT, key, envelope))
             return
         entry = get(action.alert_id)
@@ -221,9 +257,13 @@ class IndexProcessor:
             previous = entry["verdict"]
             if previous == action.verdict:
                 return  # the verdict on record already: nothing changes
+            at = to_ts(action.at)
+            if entry.get("verdict_at") is not None and at < entry["verdict_at"]:
+                return  # older than the verdict on record (a redelivery or a replay)
             rule = str(entry["alert"].get("rule", ""))
             self._count(record.partition, rule, previous, action.verdict, get, states, out)
             entry["verdict"] = action.verdict
+            entry["verdict_at"] = at
             out.verdicts.append((rule, action.verdict))
             kind = "review"
         else:
@@ -233,7 +273,7 @@ class IndexProcessor:
             kind = "remediation"
         out.writes[action.alert_id] = (entry, record.partition)
         alert = _alert(entry["alert"])
-        envelope = orjson.dumps({"type": kind, "action": normal, "alert": entry["alert"]})
+        envelope = orjson.dumps({"type": kind, "action": data, "alert": entry["alert"]})
         for subject in self.escalation.subjects(alert):
             out.forwards.append((REPARTITION_SUBJECT, subject_key(subject), envelope))
 
@@ -310,10 +350,13 @@ def subject_is_empty(state: Json) -> bool:
 
 
 class SubjectProcessor:
-    def __init__(self, escalation: Escalation, load: Load, max_alerts: int = 1000) -> None:
+    def __init__(
+        self, escalation: Escalation, load: Load, max_alerts: int = 1000, *, verify: Verify
+    ) -> None:
         self.escalation = escalation
         self.load = load
         self.max_alerts = max_alerts
+        self.verify = verify
         #: latest input time seen per partition of repartition.subject
         self.watermarks: dict[int, float] = {}
 
@@ -343,8 +386,9 @@ class SubjectProcessor:
         kind = envelope.get("type")
         e = state["e"]
         if kind == "unfreeze":
-            action = _action(envelope, ManualUnfreeze)
+            action = _action(envelope, ManualUnfreeze, self.verify)
             ts = to_ts(action.at)
+            self._fresh(e, action.at)
             decisions = esc.on_unfreeze(e, action, ts)
         elif kind in ("alert", "review", "remediation"):
             alert = _alert(envelope.get("alert"), "invalid_envelope")
@@ -353,15 +397,16 @@ class SubjectProcessor:
                 decisions = esc.on_alert(e, alert, ts)
                 self._hold(state, envelope["alert"], ts)
             elif kind == "review":
-                verdict = _action(envelope, Verdict)
+                verdict = _action(envelope, Verdict, self.verify)
                 ts = to_ts(verdict.at)
                 decisions = esc.on_verdict(e, alert, verdict, ts)
                 held = state["al"].get(alert.alert_id)
                 if held is not None:
                     held["status"] = verdict.verdict
             else:
-                remediation = _action(envelope, Remediation)
+                remediation = _action(envelope, Remediation, self.verify)
                 ts = to_ts(remediation.at)
+                self._fresh(e, remediation.at)
                 decisions = esc.on_remediation(e, remediation, ts)
                 held = state["al"].get(alert.alert_id)
                 if held is not None:
@@ -373,6 +418,17 @@ class SubjectProcessor:
             )
         self._decided(key, decisions, out)
         return ts
+
+    def _fresh(self, e: Json, at: str) -> None:
+        """Refuse a manual action the subject could no longer recognise as a repeat: its
+        applied action ids are kept `manual_retention_days` behind its event time."""
+        keep = self.escalation.settings.manual_retention_days * DAY
+        if e["wm"] is not None and to_ts(at) < e["wm"] - keep:
+            raise Refused(
+                STALE,
+                f"the action takes effect at {at}, more than {keep / DAY:g} days before the "
+                "subject's event time: too old to tell from a replay",
+            )
 
     def _hold(self, state: Json, alert: Json, ts: float) -> None:
         held: dict[str, Json] = state["al"]
@@ -433,8 +489,13 @@ class SubjectProcessor:
                 if unchanged and not self._ages(state):
                     continue  # only the clock moved: not worth a changelog record
                 self._settle(key, state, partition_of(key), out)
-            except Exception:  # one broken state must not stop the ticks of the others
-                log.exception("sanctions tick failed for %s", key)
+            except Exception as exc:  # noqa: BLE001  (one broken state must not stop the others)
+                # the partition, not the key: a key is a subject's id
+                log.error(
+                    "sanctions tick failed for a subject of partition %d\n%s",
+                    partition_of(key),
+                    frames(exc),
+                )
         return out
 
     def _ages(self, state: Json) -> bool:
@@ -455,10 +516,11 @@ def _set_clocks(e: Json, clocks: tuple[Any, Any]) -> None:
         e["g"][2] = clocks[1]
 
 
-def _action(envelope: Json, expected: type[Any]) -> Any:
+def _action(envelope: Json, expected: type[Any], verify: Verify) -> Any:
     data = envelope.get("action")
     if not isinstance(data, dict):
         raise Refused("invalid_envelope", "action must be an object")
+    _verified(verify, data)
     try:
         action = action_from_dict(data)
     except (ValueError, TypeError) as exc:

@@ -44,6 +44,7 @@ from claimstream.stream.http.routes import Forwarder, api_routes, router_owner
 from claimstream.stream.http.views import worker_routes
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.sanctions.agents import install_sanctions
+from claimstream.stream.sanctions.keys import action_keys
 from claimstream.stream.sanctions.runtime import ALERT_INDEX, SUBJECT_STATE, SanctionsRuntime
 from claimstream.stream.settings import Settings
 from claimstream.stream.sinks import SinkSet
@@ -63,6 +64,11 @@ def create_app(
     the freeze registry (default: Redis at `settings.redis_url`, else in-process); `metrics` a
     `Metrics` on a registry the caller owns (default: a fresh one, served at `/metrics`).
     """
+    keys = action_keys(
+        signing_key_file=settings.action_signing_key_file,
+        keys_file=settings.action_keys_file,
+        accept_unsigned=settings.accept_unsigned_actions,
+    )
     topology = topology or load_topology(settings.topics_file, partitions=settings.partitions)
     registry = registry or registry_from_url(settings.redis_url, settings.redis_prefix)
     metrics = metrics or Metrics(CollectorRegistry())
@@ -96,6 +102,7 @@ def create_app(
             metrics=metrics,
             watermarks=detection.watermarks,
             detection_topics=detection.topic_kinds(),
+            verifier=keys.verifier,
             batching=batching,
             sweep_interval=settings.sweep_interval,
             sweep_slice=settings.sweep_slice,

@@ -126,8 +126,18 @@ class Settings:
     sanctions_alerts_per_subject: int = 1000
     #: append every alert, command, review and manual action to the audit hash chain
     audit_enabled: bool = True
-    #: bearer token the API's write calls (POST review / unfreeze) require; unset: writes refused
+    #: deprecated: one bearer token with the `reviewer` role (docs/security.md)
     api_token: str | None = None
+    #: the API's tokens, `NAME ROLES sha256:HEX` a line, re-read when the file changes
+    api_tokens_file: str | None = None
+    #: the same lines inline, separated by `;` (read once)
+    api_tokens: str | None = None
+    #: Ed25519 private key (PEM) the API signs people's actions with
+    action_signing_key_file: str | None = None
+    #: keyring of the public keys people's actions are accepted from (re-read when it changes)
+    action_keys_file: str | None = None
+    #: development only: apply unsigned people's actions
+    accept_unsigned_actions: bool = False
     detection: DetectionConfig = field(default_factory=DetectionConfig.default)
     #: the ladder, doctor points and credit grades (`CLAIMSTREAM_SANCTIONS__...`)
     sanctions: SanctionSettings = field(default_factory=SanctionSettings)
@@ -158,7 +168,15 @@ class Settings:
                 values["broker_url"] = broker_url(str(values["broker_url"]))
             except ValueError as exc:
                 raise ConfigError(f"{_PREFIX}BROKER_URL: {exc}") from None
-        for optional in ("redis_url", "api_token"):
+        optional_text = (
+            "redis_url",
+            "api_token",
+            "api_tokens_file",
+            "api_tokens",
+            "action_signing_key_file",
+            "action_keys_file",
+        )
+        for optional in optional_text:
             if values.get(optional) == "":
                 values[optional] = None
         guarantee = values.get("processing_guarantee")

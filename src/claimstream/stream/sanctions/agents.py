@@ -16,6 +16,7 @@ from claimstream.sanctions.processor import (
     REPARTITION_SUBJECT,
 )
 from claimstream.sanctions.settings import SanctionSettings
+from claimstream.sanctions.signatures import ActionVerifier
 from claimstream.stream.batches import Batching, ack_all, queue_batches, records_of
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.sanctions.runtime import (
@@ -40,6 +41,7 @@ def install_sanctions(
     metrics: Metrics,
     watermarks: Watermarks,
     detection_topics: dict[str, str],
+    verifier: ActionVerifier,
     batching: Batching,
     sweep_interval: float,
     sweep_slice: int,
@@ -48,7 +50,8 @@ def install_sanctions(
     alerts_per_subject: int,
 ) -> SanctionsRuntime:
     """Add the sanctions agents and tables to `app`; returns their shared runtime (the API's
-    `SanctionsView`)."""
+    `SanctionsView`). People's actions are applied only when `verifier` accepts them
+    (`claimstream.stream.sanctions.keys`)."""
     for name in (ALERTS, ACTIONS, REPARTITION_ALERT, REPARTITION_SUBJECT, NOTICES):
         topology.topic(name)  # KeyError if topics.toml no longer declares it
     index_table, index_changelog, alert_partitions = state_table(app, topology, ALERT_INDEX)
@@ -65,6 +68,7 @@ def install_sanctions(
         metrics=metrics,
         watermarks=watermarks,
         detection_topics=detection_topics,
+        verifier=verifier,
         tick_delay=tick_delay,
         tick_interval=tick_interval,
         alerts_per_subject=alerts_per_subject,

@@ -38,6 +38,7 @@ from claimstream.sanctions.processor import (
     SubjectProcessor,
     precision,
 )
+from claimstream.sanctions.signatures import REFUSED, ActionVerifier
 from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter
 
@@ -75,6 +76,7 @@ class SanctionsRuntime:
         metrics: Metrics,
         watermarks: Watermarks,
         detection_topics: Mapping[str, str],
+        verifier: ActionVerifier,
         tick_delay: float = 60.0,
         tick_interval: float = 10.0,
         alerts_per_subject: int = 1000,
@@ -93,8 +95,11 @@ class SanctionsRuntime:
         self.tick_delay = tick_delay
         self.route = RouteProcessor()
         horizon = max(escalation.keep_seconds(k) for k in ("patient", "doctor", "institution"))
-        self.index = IndexProcessor(escalation, _copying(index_table), horizon)
-        self.subjects = SubjectProcessor(escalation, _copying(subject_table), alerts_per_subject)
+        verify = verifier.check
+        self.index = IndexProcessor(escalation, _copying(index_table), horizon, verify=verify)
+        self.subjects = SubjectProcessor(
+            escalation, _copying(subject_table), alerts_per_subject, verify=verify
+        )
         self.lock = asyncio.Lock()
         #: (topic, partition) -> next offset to read, for "has the sanctions flow caught up"
         self.positions: dict[tuple[str, int], int] = {}
@@ -253,6 +258,8 @@ class SanctionsRuntime:
         metrics = self.metrics
         for letter in result.dead_letters:
             metrics.dead_letter(letter.reason)
+            if letter.reason in REFUSED:
+                metrics.action_refused(letter.reason)
         for command in result.commands:
             metrics.command_issued(command)
         for rule, verdict in result.verdicts:
