@@ -5,8 +5,11 @@ Each test serves the routes the worker adds to its web server (`api_routes`, `wo
 with the `json_errors` middleware) on a plain aiohttp application through aiohttp's test server
 on a free loopback port; the sanctions state is a small fake `SanctionsView`, the publisher a
 fake that keeps what it was given and the owner lookup a plain function, so every answer and
-every published record is checked. The OpenAPI document (`stream/http/openapi.json`) is checked
-against the routes the worker's real app registers and the answers it gives.
+every published record is checked. The routes sit behind the access control the worker adds
+(`claimstream.stream.http.access`): reads here present an admin token, writes the deprecated
+single token (whose actions take `by` from the body) unless a test says otherwise; the roles
+themselves are tested in `test_access.py`. The OpenAPI document (`stream/http/openapi.json`) is
+checked against the routes the worker's real app registers and the answers it gives.
 """
 
 from __future__ import annotations
@@ -31,16 +34,28 @@ from claimstream.freezes.memory import MemoryRegistry
 from claimstream.kafka.topology import load_topology
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_from_dict
+from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring, TrustedKey
 from claimstream.stream.app import create_app
 from claimstream.stream.http import api as http_api
+from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
 from claimstream.stream.http.api import Api, ApiSettings, openapi_document
 from claimstream.stream.http.errors import json_errors
 from claimstream.stream.http.routes import FORWARDED, WORKER, Forwarder, api_routes
 from claimstream.stream.http.views import worker_routes
 from claimstream.stream.settings import Settings
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token"  # the deprecated single token (CLAIMSTREAM_API_TOKEN): role reviewer
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+#: a token per role, named after it (`settlement`, `supervisor`, `reviewer`, `admin`)
+ROLE_TOKENS = {
+    role: f"cs_{role}-token" for role in ("settlement", "supervisor", "reviewer", "admin")
+}
+TOKEN_LINES = "\n".join(token_line(role, role, token) for role, token in ROLE_TOKENS.items())
+#: what reads present unless a test says otherwise
+READ_AUTH = {"Authorization": f"Bearer {ROLE_TOKENS['admin']}"}
+#: the key the served APIs sign actions with, and a verifier that trusts it
+API_KEY = ActionSigner.generate()
+VERIFY = ActionVerifier(lambda: Keyring.of([TrustedKey("api", API_KEY.public_key, True)]))
 
 
 # --- fakes ---------------------------------------------------------------------------------
@@ -164,7 +179,6 @@ TOPOLOGY = load_topology()
 def api_settings(**changes: Any) -> ApiSettings:
     """What the worker's API reads, as `create_app` gives it (repo topics.toml)."""
     values: dict[str, Any] = {
-        "token": TOKEN,
         "sanctions_enabled": False,
         "actions_partitions": TOPOLOGY.topic("claimstream.actions.v1").partitions,
         "partitions": {
@@ -183,6 +197,7 @@ class Served:
     url: str
 
     async def get(self, path: str, **kwargs: Any) -> tuple[int, Any, Any]:
+        kwargs["headers"] = {**READ_AUTH, **kwargs.get("headers", {})}
         async with self.client.get(path, **kwargs) as response:
             return response.status, await response.json(), response.headers
 
@@ -209,14 +224,24 @@ async def serve(owner_of: dict[str, Any]) -> AsyncIterator[Serve]:
     started: list[Served] = []
     session = aiohttp.ClientSession()  # the forwarding client
 
-    async def start(sanctions: Any = "fake", **changes: Any) -> Served:
+    async def start(
+        sanctions: Any = "fake",
+        token: str | None = TOKEN,
+        tokens: str | None = TOKEN_LINES,
+        access: Access | None = None,
+        signer: ActionSigner | None = API_KEY,
+        **changes: Any,
+    ) -> Served:
         view = fake_sanctions() if sanctions == "fake" else sanctions
         publisher = FakePublisher()
         tz = Settings().detection.tz
-        api = Api(view, publisher.send_and_wait, api_settings(**changes), lambda: tz)
+        api = Api(view, publisher.send_and_wait, api_settings(**changes), lambda: tz, signer)
+        if access is None:
+            inline = parse_tokens(tokens.encode(), "test") if tokens else None
+            access = Access(None, inline, token)
         port = unused_port()
         url = f"http://127.0.0.1:{port}"
-        app = web.Application(middlewares=[json_errors])
+        app = web.Application(middlewares=[json_errors, access_control(access)])
         app.add_routes(
             [
                 *worker_routes(  # the worker's other routes, as create_app adds them
@@ -458,10 +483,10 @@ async def test_writes_without_the_right_token_are_401(
 
 
 async def test_writes_are_refused_when_no_token_is_configured(serve: Serve) -> None:
-    api = await serve(token=None)
+    api = await serve(token=None, tokens=None)
     status, body, headers = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
     assert status == 401
-    assert "CLAIMSTREAM_API_TOKEN is unset" in body["error"]
+    assert "CLAIMSTREAM_API_TOKEN are unset" in body["error"]
     assert "WWW-Authenticate" in headers
     assert api.publisher.sent == []
 
@@ -487,8 +512,10 @@ async def test_review_publishes_the_verdict_and_answers_202(
     assert record == answer["record"]
     assert action_from_dict(record) == expected
     assert record["by"] == "li.na" and record["note"] == "records checked on site"
+    assert VERIFY.check(record) == "api"  # signed with the worker's key
     logged = caplog.text
-    assert expected.action_id in logged and "li.na" in logged and "records checked" in logged
+    assert expected.action_id in logged and "li.na" in logged and "CLAIMSTREAM_API_TOKEN" in logged
+    assert "records checked" not in logged  # free text may quote an id: the record has it
 
 
 async def test_review_defaults_at_to_now_in_the_configured_zone(serve: Serve) -> None:
@@ -643,14 +670,18 @@ def test_every_registered_route_is_documented_and_vice_versa() -> None:
         assert path in routes
 
 
-def test_write_operations_require_the_bearer_token() -> None:
+def test_the_document_names_the_role_of_every_operation_as_the_policy_does() -> None:
+    from claimstream.stream.http.access import POLICY
+
     document = openapi_document()
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            secured = operation.get("security") == [{"bearer": []}]
-            assert secured == (method == "post"), f"{method} {path}"
-            if secured:
-                assert "401" in operation["responses"]
+            role = POLICY[path]
+            if role is None:
+                assert operation["security"] == [], f"{method} {path} is open"
+                continue
+            assert operation["security"] == [{"bearer": [role]}], f"{method} {path}"
+            assert {"401", "403"} <= set(operation["responses"]), f"{method} {path}"
 
 
 def schema_check(name: str, value: Any) -> None:
@@ -725,3 +756,61 @@ def test_fake_sanctions_has_the_view_protocol() -> None:
     view: SanctionsView = FakeSanctions()
     assert view.subject("institution", "H1") is None
     assert fake_sanctions().subject("institution", "H1") is not None
+
+
+# --- writes in the caller's name, signed --------------------------------------------------------
+
+
+def as_role(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ROLE_TOKENS[role]}"}
+
+
+async def test_a_named_tokens_action_is_made_in_its_name(serve: Serve) -> None:
+    api = await serve()
+    body = {"verdict": "confirmed", "note": "checked"}
+    status, answer, _ = await api.post("/alerts/alt-1/review", body, headers=as_role("reviewer"))
+    assert status == 202, answer
+    assert answer["record"]["by"] == "reviewer"
+    status, answer, _ = await api.post(
+        "/alerts/alt-1/review", {**body, "by": "reviewer"}, headers=as_role("reviewer")
+    )
+    assert status == 202, answer
+
+
+async def test_a_write_in_someone_elses_name_is_403_and_publishes_nothing(serve: Serve) -> None:
+    api = await serve()
+    status, answer, _ = await api.post(
+        "/unfreeze",
+        {"scope": "institution:H1", "reason": "r", "by": "wang.fang"},
+        headers=as_role("reviewer"),
+    )
+    assert status == 403
+    assert "by must be the caller's own name (reviewer)" in answer["error"]
+    assert api.publisher.sent == []
+
+
+async def test_a_worker_without_a_signing_key_refuses_writes(serve: Serve) -> None:
+    api = await serve(signer=None)
+    status, answer, _ = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
+    assert status == 503
+    assert "CLAIMSTREAM_ACTION_SIGNING_KEY_FILE is unset" in answer["error"]
+    assert api.publisher.sent == []
+
+
+async def test_in_the_development_mode_a_worker_without_a_key_publishes_unsigned(
+    serve: Serve,
+) -> None:
+    api = await serve(signer=None, accept_unsigned=True)
+    status, answer, _ = await api.post("/alerts/alt-1/review", REVIEW, headers=AUTH)
+    assert status == 202
+    assert "signature" not in answer["record"]
+
+
+async def test_a_forwarded_read_is_checked_again_by_the_owner(
+    serve: Serve, owner_of: dict[str, Any]
+) -> None:
+    owner = await serve(tokens=None)  # knows none of the role tokens
+    asked = await serve(sanctions=FakeSanctions())
+    owner_of.update(owner=owner.url, here=False)
+    status, _, _ = await asked.get("/subjects/institution/H1")
+    assert status == 401  # the owner's own refusal, relayed

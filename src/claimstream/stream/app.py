@@ -7,7 +7,10 @@ Wiring only, and explicit: each part gets what it uses and nothing else.
   whose runtime is also the API's `SanctionsView`;
 * `audit.py`: the audit agent; `gauges.py`: the periodic gauges;
 * `http/`: the routes on faust's web server (an aiohttp application): the API, freezes,
-  status and metrics, `/health` and `/ready`, every error as JSON.
+  status and metrics, `/health` and `/ready`, every error as JSON, each route behind the role
+  `http/access.py` gives it; faust's own web views (tables, graph, stats) are switched off;
+* `sanctions/keys.py`: the key the API signs people's actions with, and the keyring the
+  sanctions agents verify them against.
 
 The output sinks (Kafka topics and the freeze registry by default) are one `SinkSet`, opened by
 the first agent that runs and closed at shutdown.
@@ -37,6 +40,7 @@ from claimstream.stream.batches import Batching
 from claimstream.stream.consumer import consumer_class
 from claimstream.stream.detection.agents import Detection, follow_control_topic, install_detection
 from claimstream.stream.gauges import install_gauges
+from claimstream.stream.http.access import Access, access_control
 from claimstream.stream.http.api import ALERT, ALERT_TOPIC, SUBJECT, SUBJECT_TOPIC, Api, ApiSettings
 from claimstream.stream.http.errors import json_errors
 from claimstream.stream.http.health import health_routes, worker_checks
@@ -44,7 +48,7 @@ from claimstream.stream.http.routes import Forwarder, api_routes, router_owner
 from claimstream.stream.http.views import worker_routes
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.sanctions.agents import install_sanctions
-from claimstream.stream.sanctions.keys import action_keys
+from claimstream.stream.sanctions.keys import ActionKeys, action_keys
 from claimstream.stream.sanctions.runtime import ALERT_INDEX, SUBJECT_STATE, SanctionsRuntime
 from claimstream.stream.settings import Settings
 from claimstream.stream.sinks import SinkSet
@@ -63,11 +67,21 @@ def create_app(
     `sinks` replaces the default output sinks (Kafka topics + freeze registry); `registry`
     the freeze registry (default: Redis at `settings.redis_url`, else in-process); `metrics` a
     `Metrics` on a registry the caller owns (default: a fresh one, served at `/metrics`).
+    Raises `ConfigError` when a token file, key or keyring cannot be used.
     """
     keys = action_keys(
         signing_key_file=settings.action_signing_key_file,
         keys_file=settings.action_keys_file,
         accept_unsigned=settings.accept_unsigned_actions,
+    )
+    access = (
+        Access.configure(
+            tokens_file=settings.api_tokens_file,
+            tokens=settings.api_tokens,
+            legacy=settings.api_token,
+        )
+        if settings.web_enabled
+        else Access()
     )
     topology = topology or load_topology(settings.topics_file, partitions=settings.partitions)
     registry = registry or registry_from_url(settings.redis_url, settings.redis_prefix)
@@ -128,7 +142,9 @@ def create_app(
         input_topics=detection.input_topics,
         state_tables=detection.tables,
     )
-    _serve(app, settings, topology, detection, sanctions, publisher, registry, metrics)
+    _serve(
+        app, settings, topology, detection, sanctions, publisher, registry, metrics, keys, access
+    )
     metrics.worker_started(
         app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
     )
@@ -164,6 +180,14 @@ def _faust_app(settings: Settings, topology: Topology) -> faust.App:
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,
+        # faust's own views: /table serves table values (ids, histories), /graph, /stats and
+        # /performance the worker's internals; all off (`http/access.py` answers 404 for any
+        # route it has no policy for, should one come back). /router (which worker holds which
+        # partitions) stays, for admins only.
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         key_serializer="raw",
         value_serializer="raw",
         table_cleanup_interval=3600.0,
@@ -200,8 +224,10 @@ def _serve(
     publisher: BatchPublisher,
     registry: FreezeRegistry,
     metrics: Metrics,
+    keys: ActionKeys,
+    access: Access,
 ) -> None:
-    """Add every route, and the JSON errors, to faust's web server."""
+    """Add every route, the access control and the JSON errors to faust's web server."""
     if not settings.web_enabled:
         return
     worker_url = str(app.conf.canonical_url)
@@ -216,12 +242,13 @@ def _serve(
         sanctions,
         publisher.send_and_wait,
         ApiSettings(
-            token=settings.api_token,
+            accept_unsigned=settings.accept_unsigned_actions,
             sanctions_enabled=settings.sanctions_enabled,
             actions_partitions=partitions(ACTIONS_TOPIC) or 1,
             partitions={SUBJECT: partitions(SUBJECT_TOPIC), ALERT: partitions(ALERT_TOPIC)},
         ),
         tz=lambda: detection.engine.config.tz,
+        signer=keys.signer,
     )
 
     def status() -> dict[str, Any]:
@@ -236,6 +263,7 @@ def _serve(
 
     web_app = cast(Any, app.web).web_app
     web_app.middlewares.append(json_errors)
+    web_app.middlewares.append(access_control(access))
     web_app.add_routes(
         [
             *worker_routes(

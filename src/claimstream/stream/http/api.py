@@ -12,14 +12,18 @@ Reads, answered from the sanctions state (a `SanctionsView`; None while sanction
 
 Writes, published as people's actions on `claimstream.actions.v1` (the stream applies them):
 
-* `POST /alerts/{alert_id}/review` `{verdict, by, note?, at?}`
-* `POST /unfreeze` `{scope: "KIND:ID[:DRUG]" | {kind, id, drug_code?}, reason, by, ground?, at?}`
+* `POST /alerts/{alert_id}/review` `{verdict, by?, note?, at?}`
+* `POST /unfreeze` `{scope: "KIND:ID[:DRUG]" | {kind, id, drug_code?}, reason, by?, ground?, at?}`
 
 both answering 202 with the action id: accepted, applied by the worker owning the subject
-within seconds. They need `Authorization: Bearer <CLAIMSTREAM_API_TOKEN>` (compared in
-constant time); without a configured token every write is refused. Each write is logged with
-who, why and from where (never the subject's id), and the action record itself carries `by` and
-the note or reason.
+within seconds. Who may call what is `claimstream.stream.http.access` (a write needs the
+`reviewer` role); the action is made in the caller's name: `by` is the token's name, and a body
+that names someone else is refused (403). (The deprecated `CLAIMSTREAM_API_TOKEN` has no name of
+its own: its actions take `by` from the body, as before.) The record is signed with the
+worker's action key (`claimstream.sanctions.signatures`), which the sanctions agents verify;
+a worker without one refuses writes (503) unless unsigned actions are accepted (development).
+Each write is logged with the action id, the type, `by`, the caller and the peer, never the
+subject's id or the free text (a note may quote an id: the record itself carries it).
 
 `GET /openapi.json` serves the OpenAPI 3.1 document of every route (package data
 `claimstream/stream/http/openapi.json`).
@@ -28,7 +32,6 @@ the note or reason.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -40,13 +43,16 @@ from typing import Any
 
 from claimstream.kafka.actions import (
     ACTIONS_TOPIC,
+    SIGNING_KEY_FILE,
+    action_record,
     encode_action,
     partition_of,
     unfreeze_from_input,
     verdict_from_input,
 )
 from claimstream.model.events import KEY_KINDS
-from claimstream.sanctions.codec import PersonAction, action_to_dict
+from claimstream.sanctions.codec import PersonAction
+from claimstream.sanctions.signatures import ActionSigner
 from claimstream.stream.http.sanctions_view import SanctionsView
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,6 @@ SUBJECT_TOPIC = "claimstream.repartition.subject"
 ALERT_TOPIC = "claimstream.repartition.alert"
 TOPICS = {SUBJECT: SUBJECT_TOPIC, ALERT: ALERT_TOPIC}
 ALERT_STATUSES = ("open", "confirmed", "false_positive")
-REALM = 'Bearer realm="claimstream"'
 #: a write's longest wait for the broker's acknowledgement, seconds
 PUBLISH_TIMEOUT = 15.0
 
@@ -89,8 +94,8 @@ Send = Callable[[Iterable[tuple[str, bytes | None, bytes | None, int | None]]], 
 class ApiSettings:
     """What the API reads of the worker's configuration and topology."""
 
-    #: the bearer token writes need (CLAIMSTREAM_API_TOKEN); None refuses every write
-    token: str | None = None
+    #: publish unsigned actions when the worker has no signing key (development only)
+    accept_unsigned: bool = False
     #: whether this worker runs the sanctions agents (says why reads answer 503)
     sanctions_enabled: bool = True
     #: partitions of the actions topic, and of each key space's topic (None: unknown)
@@ -99,8 +104,23 @@ class ApiSettings:
     publish_timeout: float = PUBLISH_TIMEOUT
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who made a request: the name of the token presented, and its roles."""
+
+    name: str
+    roles: frozenset[str]
+    #: the deprecated single `CLAIMSTREAM_API_TOKEN` (its actions take `by` from the body)
+    legacy: bool = False
+
+
+class NotTheCaller(ValueError):
+    """A write that names someone other than its caller as `by` (answered 403)."""
+
+
 class Api:
-    """The API's logic: reads of `view`, writes through `send`, the time zone from `tz`."""
+    """The API's logic: reads of `view`, writes through `send` signed by `signer`, the time
+    zone from `tz`."""
 
     def __init__(
         self,
@@ -108,10 +128,12 @@ class Api:
         send: Send,
         settings: ApiSettings,
         tz: Callable[[], tzinfo],
+        signer: ActionSigner | None = None,
     ) -> None:
         self.view = view
         self.send = send
         self.settings = settings
+        self.signer = signer
         self._tz = tz
         self.partitions = dict(settings.partitions or {})
 
@@ -210,59 +232,43 @@ class Api:
 
     # --- writes -----------------------------------------------------------------------------
 
-    def authorize(self, header: str | None) -> Reply | None:
-        """None when `header` carries the configured bearer token, else the 401 to answer."""
-        token = self.settings.token
-        if not token:
-            return Reply(
-                401,
-                {"error": "writes are disabled on this worker: CLAIMSTREAM_API_TOKEN is unset"},
-                {"WWW-Authenticate": REALM},
-            )
-        scheme, _, given = (header or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            return Reply(
-                401,
-                {"error": "this call needs Authorization: Bearer <token>"},
-                {"WWW-Authenticate": REALM},
-            )
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
-            return Reply(
-                401,
-                {"error": "the bearer token is not valid"},
-                {"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
-            )
-        return None
-
     @property
     def tz(self) -> tzinfo:
         return self._tz()
 
-    def review_action(self, alert_id: str, body: Any) -> PersonAction:
+    def review_action(self, alert_id: str, body: Any, caller: Caller) -> PersonAction:
         data = _object(body)
         return verdict_from_input(
             alert_id,
             data.get("verdict"),
-            data.get("by"),
+            _by(data, caller),
             note=data.get("note"),
             at=_at(data),
             tz=self.tz,
         )
 
-    def unfreeze_action(self, body: Any) -> PersonAction:
+    def unfreeze_action(self, body: Any, caller: Caller) -> PersonAction:
         data = _object(body)
         return unfreeze_from_input(
             data.get("scope"),
             data.get("reason"),
-            data.get("by"),
+            _by(data, caller),
             ground=data.get("ground"),
             at=_at(data),
             tz=self.tz,
         )
 
-    async def publish(self, action: PersonAction, remote: str | None) -> Reply:
-        key, value = encode_action(action)
-        record = action_to_dict(action)
+    async def publish(self, action: PersonAction, remote: str | None, caller: str) -> Reply:
+        if self.signer is None and not self.settings.accept_unsigned:
+            log.warning("API write refused (503): no action signing key (%s)", SIGNING_KEY_FILE)
+            body = {
+                "error": f"this worker cannot sign actions ({SIGNING_KEY_FILE} is unset), and "
+                "workers refuse unsigned ones: nothing was published",
+                "action_id": action.action_id,
+            }
+            return Reply(503, body)
+        record = action_record(action, self.signer)
+        key, value = encode_action(action, self.signer)
         try:
             async with asyncio.timeout(self.settings.publish_timeout):
                 await self.send([(ACTIONS_TOPIC, key, value, None)])
@@ -275,16 +281,17 @@ class Api:
                 "action_id": action.action_id,
             }
             return Reply(503, body, {"Retry-After": "5"})
-        why = record.get("reason") or record.get("note") or ""
         partition = partition_of(key, self.settings.actions_partitions)
-        # the key is left out: an unfreeze's key is the subject's id
+        # the key is left out (an unfreeze's key is the subject's id), and the free text too
+        # (a reason or a note may quote an id): the record on the topic holds both
         log.warning(
-            "API write: %s %s by %r from %s (why: %r) published to %s partition %d",
+            "API write: %s %s by %r (token %s) from %s, signed by %s, published to %s partition %d",
             record["type"],
             action.action_id,
             action.by,
+            caller,
             remote or "?",
-            why,
+            record.get("key_id", "nobody (unsigned)"),
             ACTIONS_TOPIC,
             partition,
         )
@@ -298,6 +305,19 @@ class Api:
                 "record": record,
             },
         )
+
+
+def _by(data: Mapping[str, Any], caller: Caller) -> object:
+    """Who the action is by: the caller; the body's `by` only with the legacy token."""
+    given = data.get("by")
+    if caller.legacy:
+        return given
+    if given is not None and given != caller.name:
+        raise NotTheCaller(
+            f"by must be the caller's own name ({caller.name}) or left out: actions are made "
+            "in the name of the token that calls"
+        )
+    return caller.name
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -29,10 +29,20 @@ from yarl import URL
 
 from claimstream.model.events import KEY_KINDS
 from claimstream.sanctions.codec import PersonAction
-from claimstream.stream.http.api import ALERT, SUBJECT, Api, Reply, openapi_document
+from claimstream.stream.http.api import (
+    ALERT,
+    SUBJECT,
+    Api,
+    Caller,
+    NotTheCaller,
+    Reply,
+    openapi_document,
+)
 
 log = logging.getLogger(__name__)
 
+#: where the access control (`claimstream.stream.http.access`) leaves the request's `Caller`
+CALLER = web.RequestKey("claimstream.caller", Caller)
 FORWARDED = "X-Claimstream-Forwarded"
 #: on every read: the worker that answered (the owner, for a forwarded read)
 WORKER = "X-Claimstream-Worker"
@@ -122,25 +132,27 @@ def api_routes(
         key = alert_id if api.view is not None else None
         return await routed(request, ALERT, key, lambda: api.alert(alert_id))
 
-    async def write(request: web.Request, build: Callable[[Any], PersonAction]) -> web.Response:
-        denied = api.authorize(request.headers.get("Authorization"))
-        if denied is not None:
-            log.warning("API write refused (401) %s %s from %s: %s", request.method,
-                        route_of(request), request.remote, denied.body["error"])  # fmt: skip
-            return reply(denied)
+    async def write(
+        request: web.Request, build: Callable[[Any, Caller], PersonAction]
+    ) -> web.Response:
+        caller = request[CALLER]  # set by the access control, which let it through
         try:
             body = await request.json()
         except ValueError:
             return reply(Reply(400, {"error": "the request body must be JSON"}))
         try:
-            action = build(body)
+            action = build(body, caller)
+        except NotTheCaller as exc:
+            log.warning("API write refused (403) %s %s from %s by %s: %s", request.method,
+                        route_of(request), request.remote, caller.name, exc)  # fmt: skip
+            return reply(Reply(403, {"error": str(exc)}))
         except ValueError as exc:
             return reply(Reply(400, {"error": str(exc)}))
-        return reply(await api.publish(action, request.remote))
+        return reply(await api.publish(action, request.remote, caller.name))
 
     async def review(request: web.Request) -> web.Response:
         alert_id = request.match_info["alert_id"]
-        return await write(request, lambda body: api.review_action(alert_id, body))
+        return await write(request, lambda body, caller: api.review_action(alert_id, body, caller))
 
     async def unfreeze(request: web.Request) -> web.Response:
         return await write(request, api.unfreeze_action)
@@ -175,6 +187,8 @@ class Forwarder:
     async def __call__(self, owner: str, request: web.Request) -> web.StreamResponse:
         target = URL(owner).with_path(request.path).with_query(request.query)
         headers = {FORWARDED: self.worker_url, "Accept": "application/json"}
+        if "Authorization" in request.headers:  # the owner checks the caller's token again
+            headers["Authorization"] = request.headers["Authorization"]
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         async with self.session().get(target, headers=headers, timeout=timeout) as response:
             body = await response.read()
