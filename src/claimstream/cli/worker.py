@@ -118,18 +118,23 @@ def run_worker(settings: object) -> int:
     partitions held per topic, web URL). When stdout or stderr is not a terminal (a container
     log, a file) mode's progress spinner is switched off: it writes cursor escapes and
     backspaces even there; the log lines themselves are uncoloured off a terminal.
+    Third-party libraries log at INFO or above whatever the level (their DEBUG output quotes
+    records, ids included); a token file, key or keyring that cannot be used exits 2.
     """
     import sys
 
-    import faust
-
     from claimstream.kafka.url import bootstrap_servers
+    from claimstream.model.config import ConfigError
     from claimstream.stream import create_app
     from claimstream.stream.settings import Settings
-    from claimstream.stream.startup import announce_when_assigned
+    from claimstream.stream.startup import announce_when_assigned, worker_class
 
     assert isinstance(settings, Settings)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"claimstream worker: {exc}", file=sys.stderr)
+        return 2
 
     def write(line: str) -> None:
         print(line, flush=True)
@@ -141,7 +146,7 @@ def run_worker(settings: object) -> int:
         web_url=str(app.conf.canonical_url),
         write=write,
     )
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = worker_class()(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
         worker.spinner = None
     worker.execute_from_commandline()  # returns only by SystemExit after shutdown

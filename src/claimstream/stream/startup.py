@@ -1,4 +1,5 @@
-"""The worker's one-line start-up message, written once its partitions are assigned.
+"""The worker's one-line start-up message, written once its partitions are assigned, and the
+worker class whose logging keeps ids out (`worker_class`).
 
 `claimstream worker: ready: broker HOST:PORT, consumer group G, 26 partitions
 (settlement.claims.v1: 2, ...), web http://HOST:PORT` tells an operator reading a container log
@@ -14,6 +15,21 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 log = logging.getLogger(__name__)
+
+
+def worker_class() -> type[Any]:
+    """faust's `Worker`, with third-party loggers kept at INFO or above once it has set up
+    logging (`claimstream.observability.logs`: their DEBUG output quotes records)."""
+    import faust
+
+    from claimstream.observability.logs import quiet_third_party
+
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            quiet_third_party(level, logger.handlers)
+
+    return Worker
 
 
 def startup_line(*, broker: str, group: str, assignment: Iterable[Any], web_url: str) -> str:
