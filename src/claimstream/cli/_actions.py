@@ -1,5 +1,10 @@
-"""What `claimstream alerts review` and `claimstream unfreeze` share: the broker and time-zone
-options, and publishing one action with a plain report of where it went.
+"""What `claimstream alerts review` and `claimstream unfreeze` share: the broker, time-zone and
+signing-key options, and publishing one action with a plain report of where it went.
+
+The action is signed with the person's own Ed25519 key (`--signing-key` or
+`$CLAIMSTREAM_ACTION_SIGNING_KEY_FILE`, PKCS#8 PEM) whose public half the workers' keyring lists
+under the same name as `--by`; workers refuse unsigned actions unless they run in the
+development mode that accepts them (docs/security.md).
 
 Exit status of both commands (the table of `claimstream.cli.exits`): 0 published, 2 the input
 was refused or names an unknown alert or a missing topic (nothing published), 3 the broker
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from claimstream.sanctions.codec import PersonAction
+    from claimstream.sanctions.signatures import ActionSigner
 
 EXIT_OK, EXIT_REFUSED, EXIT_BROKER = 0, 2, 3
 
@@ -42,6 +48,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="longest wait for the broker's acknowledgement (default 15)",
     )
     parser.add_argument("--json", action="store_true", help="print the published record as JSON")
+    parser.add_argument(
+        "--signing-key",
+        metavar="PEM",
+        help="your Ed25519 private key, to sign the action with (default: "
+        "$CLAIMSTREAM_ACTION_SIGNING_KEY_FILE; without one the action goes unsigned, and "
+        "workers refuse it unless they accept unsigned actions)",
+    )
 
 
 def configured_zone() -> tzinfo:
@@ -60,22 +73,24 @@ def build_and_publish(
     check: Callable[[str, PersonAction], None] | None = None,
 ) -> int:
     """Validate (`build` raises `ValueError`), reach the broker, `check` the action against
-    what the broker holds (raising `CommandError`), publish, report. Returns the exit status."""
+    what the broker holds (raising `CommandError`), sign, publish, report. Returns the exit
+    status."""
     from claimstream.cli.exits import CommandError, Unreachable, broker_address, require_broker
     from claimstream.kafka.actions import (
         ACTIONS_TOPIC,
         ActionPublishError,
         ActionTopicMissing,
+        action_record,
         publish_action,
     )
     from claimstream.model.config import ConfigError
-    from claimstream.sanctions.codec import action_to_dict
 
     if args.timeout <= 0:
         return refuse(command, "--timeout must be greater than 0")
     try:
         tz = configured_zone()
         action = build(tz)
+        signer = signing_key(args)
         broker_address(args.bootstrap)
     except (ValueError, ConfigError, CommandError) as exc:
         return refuse(command, str(exc))
@@ -85,12 +100,18 @@ def build_and_publish(
     topic = args.topic or ACTIONS_TOPIC
     try:
         receipt = asyncio.run(
-            publish_action(bootstrap, action, topic=topic, ack_timeout=args.timeout)
+            publish_action(bootstrap, action, topic=topic, ack_timeout=args.timeout, signer=signer)
         )
     except ActionTopicMissing as exc:
         return refuse(command, str(exc))
     except ActionPublishError as exc:
         raise Unreachable(f"not published: {exc}") from None
+    if signer is None:
+        print(
+            f"claimstream {command}: published UNSIGNED (no --signing-key): workers refuse it "
+            "unless they accept unsigned actions",
+            file=sys.stderr,
+        )
     if args.json:
         import orjson
 
@@ -99,7 +120,7 @@ def build_and_publish(
             "partition": receipt.partition,
             "offset": receipt.offset,
             "key": receipt.key,
-            "record": action_to_dict(action),
+            "record": action_record(action, signer),
         }
         print(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -109,6 +130,18 @@ def build_and_publish(
             f"(key {receipt.key}) at {bootstrap}"
         )
     return EXIT_OK
+
+
+def signing_key(args: argparse.Namespace) -> ActionSigner | None:
+    """The key of `--signing-key` or `$CLAIMSTREAM_ACTION_SIGNING_KEY_FILE`, or None."""
+    import os
+
+    from claimstream.kafka.actions import SIGNING_KEY_FILE, read_signer
+
+    if getattr(args, "signing_key", None):
+        return read_signer(args.signing_key, "--signing-key")
+    path = os.environ.get(SIGNING_KEY_FILE, "").strip()
+    return read_signer(path) if path else None
 
 
 def refuse(command: str, why: str) -> int:
