@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -31,6 +33,8 @@ from claimstream.kafka.admin import apply_topics_sync
 from claimstream.kafka.topology import load_topology
 from claimstream.model.events import Event
 from claimstream.rules import RULES
+from claimstream.sanctions.signatures import ActionSigner
+from claimstream.stream.http.access import token_line
 from tests.support.services import unavailable
 
 TOPIC_OF = {
@@ -46,6 +50,23 @@ TOPIC_OF = {
 #: the allowed lateness, which is what this makes true).
 LATENESS_HOURS = 100_000
 PARTITIONS = 4
+#: what every test worker is given unless its test sets its own: an admin token (presented by
+#: `WorkerProcess.get` and `auth`) and the key its API signs people's actions with; all test
+#: workers share the key, so each trusts the others' actions (a worker trusts its own key), and
+#: a test can sign an action as the API would with `TEST_SIGNER.sign(record)`
+TEST_TOKEN = "cs_integration-tests-admin"
+TEST_SIGNER = ActionSigner.generate()
+#: a person every test worker trusts (its keyring lists this key under this name), for the
+#: command line: `claimstream unfreeze ... --by wang.fang --signing-key person_key(folder)`
+PERSON = "wang.fang"
+PERSON_SIGNER = ActionSigner.generate()
+
+
+def person_key(folder: Path) -> Path:
+    """`PERSON`'s private key as a PEM file in `folder`."""
+    path = folder / f"{PERSON}.pem"
+    path.write_bytes(PERSON_SIGNER.private_pem())
+    return path
 
 
 def detection_config() -> DetectionConfig:
@@ -107,6 +128,29 @@ class WorkerProcess:
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    #: the bearer token `get` presents (None: none)
+    token: str | None = TEST_TOKEN
+    _keys: str | None = None
+
+    def auth(self) -> dict[str, str]:
+        """The Authorization header of `token` (empty without one)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _defaults(self) -> dict[str, str]:
+        """The test token and signing key, unless the test configures its own."""
+        defaults: dict[str, str] = {}
+        tokens = ("CLAIMSTREAM_API_TOKENS", "CLAIMSTREAM_API_TOKENS_FILE")
+        if not any(name in self.env for name in tokens):
+            defaults["CLAIMSTREAM_API_TOKENS"] = token_line("tests", "admin", TEST_TOKEN)
+        keys = ("CLAIMSTREAM_ACTION_SIGNING_KEY_FILE", "CLAIMSTREAM_ACTION_KEYS_FILE")
+        if not any(name in self.env for name in keys):
+            self._keys = tempfile.mkdtemp(prefix="claimstream-test-key-")
+            key, ring = Path(self._keys) / "api.pem", Path(self._keys) / "keyring.pem"
+            key.write_bytes(TEST_SIGNER.private_pem())
+            ring.write_text(PERSON_SIGNER.keyring_entry(PERSON))
+            defaults["CLAIMSTREAM_ACTION_SIGNING_KEY_FILE"] = str(key)
+            defaults["CLAIMSTREAM_ACTION_KEYS_FILE"] = str(ring)
+        return defaults
 
     def start(self) -> WorkerProcess:
         env = {
@@ -119,6 +163,7 @@ class WorkerProcess:
             "CLAIMSTREAM_BATCH_WITHIN": "0.05",
             "CLAIMSTREAM_COMMIT_INTERVAL": "0.5",
             "CLAIMSTREAM_SESSION_TIMEOUT": "6",
+            **self._defaults(),
             **self.env,
         }
         if not any(name.startswith("CLAIMSTREAM_AUDIT_") for name in self.env):
@@ -146,7 +191,8 @@ class WorkerProcess:
             return None
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=self.auth())
+        with urllib.request.urlopen(request, timeout=5) as r:
             return orjson.loads(r.read())
 
     def wait_records(self, at_least: int, timeout: float = 90) -> dict[str, Any]:
@@ -167,6 +213,9 @@ class WorkerProcess:
         if self.proc is None:
             return None
         terminate_group(self.proc, timeout=20)
+        if self._keys is not None:
+            shutil.rmtree(self._keys, ignore_errors=True)
+            self._keys = None
         return self.proc.returncode
 
 

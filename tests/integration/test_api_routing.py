@@ -25,7 +25,7 @@ from claimstream.cli.main import main
 from claimstream.devtools.localbroker import LocalBroker
 from claimstream.kafka.actions import partition_of
 from claimstream.kafka.topology import Topology
-from tests.integration.stream_support import WorkerProcess, wait_for
+from tests.integration.stream_support import WorkerProcess, person_key, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ TOKEN = "routing-token"
 def get(
     worker: WorkerProcess, path: str, post: dict[str, Any] | None = None
 ) -> tuple[int, Any, dict[str, str]]:
-    request = urllib.request.Request(f"http://127.0.0.1:{worker.port}{path}")
+    request = urllib.request.Request(f"http://127.0.0.1:{worker.port}{path}", headers=worker.auth())
     if post is not None:
         request.data = orjson.dumps(post)
         request.method = "POST"
@@ -241,6 +241,7 @@ def test_cli_unfreeze_lifts_the_freeze_the_api_shows(
     workers: tuple[WorkerProcess, WorkerProcess],
     local_broker: LocalBroker,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     """A rule that freezes at once (readmission_24h) leaves the institution frozen; a manual
     unfreeze from the command line ends it, as both workers then answer."""
@@ -255,7 +256,8 @@ def test_cli_unfreeze_lifts_the_freeze_the_api_shows(
     wait_for(lambda: level(a) == "frozen", 60, "the institution frozen")
     code = main(
         ["unfreeze", "institution:H-unfreeze", "--ground", "appeal", "--by", "wang.fang",
-         "--reason", "appeal upheld", "--bootstrap", local_broker.bootstrap]
+         "--reason", "appeal upheld", "--bootstrap", local_broker.bootstrap,
+         "--signing-key", str(person_key(tmp_path))]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     wait_for(lambda: level(b) not in (None, "frozen"), 60, "the freeze lifted")

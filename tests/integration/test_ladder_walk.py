@@ -76,6 +76,7 @@ from claimstream.freezes.base import epoch_ms
 from claimstream.model.outputs import Command, stable_id
 from claimstream.model.timefmt import end_of_local_day
 from claimstream.sanctions.ledger import FreezeLedger, compare
+from tests.integration.stream_support import person_key
 from tests.integration.test_sanctions_stream import (
     ACTIONS,
     COMMANDS,
@@ -326,6 +327,9 @@ class Walk:
     def __init__(self, world: SanctionsWorld, zone: tzinfo) -> None:
         self.world = world
         self.zone = zone
+        #: the key `claimstream unfreeze` signs with (a person every test worker trusts)
+        assert world.log_path is not None
+        self.person_key = person_key(world.log_path.parent)
         self.redis = redis.Redis.from_url(world.redis_url)
         self.freeze_prefix = f"{world.prefix}:freeze:"
         #: the scope's command ids so far, in topic order
@@ -507,7 +511,7 @@ class Walk:
         cli = subprocess.run(
             [sys.executable, "-m", "claimstream", "unfreeze", SCOPE, "--ground", "appeal",
              "--reason", "appeal 2026-041 upheld: invoices supplied", "--by", "wang.fang",
-             "--bootstrap", self.world.bootstrap],
+             "--bootstrap", self.world.bootstrap, "--signing-key", str(self.person_key)],
             env=env, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert cli.returncode == 0, cli.stdout + cli.stderr

@@ -31,6 +31,7 @@ from claimstream.model.outputs import Scope
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_key, action_to_dict
 from tests.integration.stream_support import (
+    TEST_SIGNER,
     WorkerProcess,
     event_messages,
     produce,
@@ -165,7 +166,9 @@ class SanctionsWorld:
         produce(self.bootstrap, event_messages(events))
 
     def actions(self, *actions: tuple[str, dict[str, Any]]) -> None:
-        produce(self.bootstrap, [(ACTIONS, k.encode(), orjson.dumps(v)) for k, v in actions])
+        """Publish actions signed as the workers' API signs them (every test worker trusts it)."""
+        signed = [(ACTIONS, k.encode(), orjson.dumps(TEST_SIGNER.sign(v))) for k, v in actions]
+        produce(self.bootstrap, signed)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -247,8 +250,9 @@ class SanctionsWorld:
         """GET `path` on the worker's HTTP API: (status, decoded JSON body)."""
         assert self.worker is not None
         url = f"http://127.0.0.1:{self.worker.port}{path}"
+        request = urllib.request.Request(url, headers=self.worker.auth())
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, orjson.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, orjson.loads(exc.read() or b"null")

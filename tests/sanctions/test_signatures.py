@@ -169,3 +169,18 @@ def test_a_private_key_file_that_is_not_one_is_refused_without_quoting_it() -> N
     with pytest.raises(ConfigError) as caught:
         ActionSigner.from_pem(b"secret-material", "key.pem")
     assert "secret-material" not in str(caught.value)
+
+
+def test_signed_and_unsigned_records_match_the_action_schema() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    path = Path(__file__).parents[2] / "topics" / "schemas" / "action.v1.json"
+    schema = json.loads(path.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.validate(record())
+    validator.validate(PERSON.sign(record()))
+    half = {k: v for k, v in PERSON.sign(record()).items() if k != "signature"}
+    assert not validator.is_valid(half)  # a key id without a signature
