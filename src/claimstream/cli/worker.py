@@ -123,6 +123,7 @@ def run_worker(settings: object) -> int:
     """
     import sys
 
+    from claimstream.cli.exits import CommandError
     from claimstream.kafka.url import bootstrap_servers
     from claimstream.model.config import ConfigError
     from claimstream.stream import create_app
@@ -132,9 +133,8 @@ def run_worker(settings: object) -> int:
     assert isinstance(settings, Settings)
     try:
         app = create_app(settings)
-    except ConfigError as exc:
-        print(f"claimstream worker: {exc}", file=sys.stderr)
-        return 2
+    except ConfigError as exc:  # a token file, key or keyring that cannot be used
+        raise CommandError(str(exc)) from None
 
     def write(line: str) -> None:
         print(line, flush=True)
