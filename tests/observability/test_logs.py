@@ -16,6 +16,8 @@ from claimstream.observability.logs import THIRD_PARTY, OwnDebugOnly, quiet_thir
 def captured() -> Iterator[tuple[logging.Handler, io.StringIO]]:
     """A handler on the root logger at DEBUG; the third-party levels are put back after."""
     levels = {name: logging.getLogger(name).level for name in THIRD_PARTY}
+    for name in THIRD_PARTY:  # as a fresh process has them (other tests may have changed them)
+        logging.getLogger(name).setLevel(logging.NOTSET)
     root = logging.getLogger()
     old_level = root.level
     stream = io.StringIO()
