@@ -34,3 +34,40 @@ def test_rebuild_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     for option in ("--bootstrap", "--redis-url", "--prefix", "--dry-run", "--json"):
         assert option in out
+
+
+async def test_asking_a_worker_presents_the_client_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`claimstream freezes --worker` against the real worker app's web server, which needs the
+    settlement role: refused without CLAIMSTREAM_CLIENT_TOKEN, answered with it."""
+    import asyncio
+    from typing import Any
+
+    from aiohttp.test_utils import TestServer
+
+    from claimstream.freezes.memory import MemoryRegistry
+    from claimstream.stream.app import create_app
+    from claimstream.stream.http.access import new_token, token_line
+    from claimstream.stream.settings import Settings
+
+    token = new_token()
+    settings = Settings(
+        sanctions_enabled=False,
+        audit_enabled=False,
+        control_enabled=False,
+        api_tokens=token_line("his", "settlement", token),
+    )
+    app = create_app(settings, registry=MemoryRegistry(), sinks=[])
+    server = TestServer(app.web.web_app, host="127.0.0.1")  # type: ignore[attr-defined]
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        argv: Any = ["freezes", "--worker", url, "--json"]
+        assert await asyncio.to_thread(main, argv) == 2
+        assert "HTTP 401" in capsys.readouterr().err
+        monkeypatch.setenv("CLAIMSTREAM_CLIENT_TOKEN", token)
+        assert await asyncio.to_thread(main, argv) == 0
+        assert '"freezes"' in capsys.readouterr().out
+    finally:
+        await server.close()

@@ -161,10 +161,18 @@ def _from_worker(args: argparse.Namespace) -> dict[str, Any]:
             url += "?" + urllib.parse.urlencode({"drug_code": args.drug_code})
     if not url.startswith(("http://", "https://")):
         raise CommandError("--worker must be an http(s) URL")
+    token = os.environ.get("CLAIMSTREAM_CLIENT_TOKEN", "").strip()  # a settlement role or above
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - scheme checked
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - scheme checked
             answer: dict[str, Any] = json.loads(response.read())
     except HTTPError as exc:  # it answered, with an error
+        if exc.code in (401, 403):
+            raise CommandError(
+                f"the worker at {base} refused the question: HTTP {exc.code} (set "
+                "CLAIMSTREAM_CLIENT_TOKEN to a token with the settlement role; docs/security.md)"
+            ) from None
         if exc.code < 500:
             raise CommandError(
                 f"the worker at {base} refused the question: HTTP {exc.code}"

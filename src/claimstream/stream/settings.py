@@ -58,6 +58,7 @@ OTHER_VARIABLES = frozenset(
         _PREFIX + "IMAGE_TAG",  # deploy/compose.yaml: the worker image
         _PREFIX + "REAL_KAFKA",  # tests: a real Kafka to run the broker tests against
         _PREFIX + "BROKER_PID",  # `claimstream broker --detach`: the process that stops it
+        _PREFIX + "CLIENT_TOKEN",  # the bearer token the command line presents to a worker's API
         # the audit trail's keys and checkpoints (claimstream.audit.settings reads them)
         *AUDIT_WRITER_VARIABLES,
         _PREFIX + "AUDIT_PUBLIC_KEY_FILE",  # `claimstream audit verify` only
