@@ -31,6 +31,7 @@ from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
 from claimstream.kafka.admin import apply_topics_sync
 from claimstream.kafka.topology import load_topology
+from claimstream.stream.http.access import new_token, token_line
 
 TOPIC_OF = {
     "dispense": "settlement.dispensing.v1",
@@ -113,14 +114,20 @@ def _printer(out: TextIO) -> Any:
     return say
 
 
+#: the demo's own API token (the worker it starts accepts it with the settlement role)
+DEMO_TOKEN = new_token()
+
+
 def _start_worker(
     url: str, port: int, options: DemoOptions, log: Path, audit_env: dict[str, str]
 ) -> Any:
     import subprocess
 
+    inherited = ("CLAIMSTREAM_AUDIT_", "CLAIMSTREAM_API_TOKEN")  # the demo's own keys and token
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CLAIMSTREAM_AUDIT_")},
+        **{k: v for k, v in os.environ.items() if not k.startswith(inherited)},
         **audit_env,
+        "CLAIMSTREAM_API_TOKENS": token_line("demo", "settlement", DEMO_TOKEN),
         "CLAIMSTREAM_BROKER_URL": url,
         "CLAIMSTREAM_BROKER_FLAVOR": "tansu",
         "CLAIMSTREAM_WEB_PORT": str(port),
@@ -143,7 +150,9 @@ def _start_worker(
 
 
 def _get(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+    headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http, loopback
         return orjson.loads(response.read())
 
 
