@@ -142,13 +142,14 @@ class WorkerProcess:
         tokens = ("CLAIMSTREAM_API_TOKENS", "CLAIMSTREAM_API_TOKENS_FILE")
         if not any(name in self.env for name in tokens):
             defaults["CLAIMSTREAM_API_TOKENS"] = token_line("tests", "admin", TEST_TOKEN)
-        keys = ("CLAIMSTREAM_ACTION_SIGNING_KEY_FILE", "CLAIMSTREAM_ACTION_KEYS_FILE")
-        if not any(name in self.env for name in keys):
-            self._keys = tempfile.mkdtemp(prefix="claimstream-test-key-")
-            key, ring = Path(self._keys) / "api.pem", Path(self._keys) / "keyring.pem"
+        self._keys = tempfile.mkdtemp(prefix="claimstream-test-key-")
+        if "CLAIMSTREAM_ACTION_SIGNING_KEY_FILE" not in self.env:
+            key = Path(self._keys) / "api.pem"
             key.write_bytes(TEST_SIGNER.private_pem())
-            ring.write_text(PERSON_SIGNER.keyring_entry(PERSON))
             defaults["CLAIMSTREAM_ACTION_SIGNING_KEY_FILE"] = str(key)
+        if "CLAIMSTREAM_ACTION_KEYS_FILE" not in self.env:
+            ring = Path(self._keys) / "keyring.pem"
+            ring.write_text(PERSON_SIGNER.keyring_entry(PERSON))
             defaults["CLAIMSTREAM_ACTION_KEYS_FILE"] = str(ring)
         return defaults
 
@@ -166,7 +167,8 @@ class WorkerProcess:
             **self._defaults(),
             **self.env,
         }
-        if not any(name.startswith("CLAIMSTREAM_AUDIT_") for name in self.env):
+        audit_keys = [n for n in self.env if n.startswith("CLAIMSTREAM_AUDIT_")]
+        if not [n for n in audit_keys if n != "CLAIMSTREAM_AUDIT_ENABLED"]:  # a switch, not a key
             # tests of the audit's keys pass their own; the others chain unkeyed
             env["CLAIMSTREAM_AUDIT_UNKEYED"] = "true"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
