@@ -49,6 +49,11 @@ def test_a_new_episode_after_the_count_dips_alerts_again() -> None:
     assert len(alerts_of(RULE, run(events))) == 2
 
 
+def test_a_steady_rate_at_the_threshold_is_one_episode_with_one_alert() -> None:
+    # one every 36 h: from the 20th on, every trailing 30 days holds exactly 20
+    assert len(alerts_of(RULE, run(online(40, step=36.0)))) == 1
+
+
 def test_alerts_only_no_command() -> None:
     assert run(online(20)).commands == []
 

@@ -4,9 +4,11 @@ consultations for one patient within any trailing `window_days` (event time).
 The trailing count of a consultation at time t covers (t - window, t]. An episode starts at the
 consultation whose count reaches the threshold (the count just before it was one less) and lasts
 while the count stays at or above it; one alert per episode, none for the consultations that
-follow. A consultation arriving out of order recounts the later ones. Should it move an
-episode's start earlier than the consultation already alerted, that alert stands for the
-episode and no second one is sent. Alerts only: no settlement command.
+follow (see `rules._window`, which the other threshold-window rules share). A consultation
+arriving out of order recounts the later ones. Should it move an episode's start earlier than
+the consultation already alerted, that alert stands for the episode and no second one is sent.
+Alerts only: no settlement command. Rows are kept for two windows: the count of the row before
+a new one needs the window before it.
 
 State per patient: {"c": [[ts, event_id, occurred_at, institution_id], ...] sorted by
 (ts, event_id), "alerted": [event_id, ...]}.
@@ -14,7 +16,6 @@ State per patient: {"c": [[ts, event_id, occurred_at, institution_id], ...] sort
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -61,37 +62,13 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
         rows, position = inserted
         state["c"] = rows
         window = self.settings.window_days * DAY
-        threshold = self.settings.min_consultations
-        times = [row[0] for row in rows]
-        findings = []
-        # Counts change for the new row and every later row within one window of it.
-        end = bisect.bisect_left(times, event.ts + window)
-        for index in range(position, end):
-            start = bisect.bisect_right(times, times[index] - window)
-            count = index - start + 1
-            if count != threshold:
-                continue
-            if self._episode_alerted(rows, times, index, alerted):
-                continue
-            alerted = (*alerted, rows[index][1])
-            state["alerted"] = alerted
-            findings.append(self._finding(event, rows[start : index + 1]))
-        return findings
-
-    def _episode_alerted(
-        self, rows: _window.Rows, times: list[float], index: int, alerted: Sequence[str]
-    ) -> bool:
-        """Whether a later consultation of the episode starting at `index` was alerted."""
-        window = self.settings.window_days * DAY
-        threshold = self.settings.min_consultations
-        for later in range(index, len(rows)):
-            if later > index:
-                count = later - bisect.bisect_right(times, times[later] - window) + 1
-                if count <= threshold:  # the count dipped before `later`: the episode ended
-                    return False
-            if rows[later][1] in alerted:
-                return True
-        return False
+        episodes = _window.new_episodes(
+            rows, position, window, self.settings.min_consultations, _window.rows_count, alerted
+        )
+        if not episodes:
+            return []
+        state["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
+        return [self._finding(event, rows[start : index + 1]) for index, start in episodes]
 
     def _finding(self, event: Event, window_rows: _window.Rows) -> Finding:
         trigger = window_rows[-1]
@@ -122,14 +99,14 @@ class HighFrequencyConsultation(Rule[HighFrequencyConsultationSettings]):
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        window = self.settings.window_days * DAY
+        keep = 2 * self.settings.window_days * DAY
         rows = state.get("c", ())
-        if rows and rows[0][0] > cutoff - window:  # sorted: every row stays
-            alerted = state.get("alerted", ())  # and so do the ids alerted of them
+        if _window.nothing_expires(rows, cutoff - keep):
+            alerted = state.get("alerted", ())  # every row stays, so do the ids alerted of them
         else:
-            rows = tuple(row for row in rows if row[0] > cutoff - window)
+            rows = _window.expire_rows(rows, cutoff, keep)
             kept = {row[1] for row in rows}
-            alerted = tuple(event_id for event_id in state.get("alerted", ()) if event_id in kept)
+            alerted = tuple(e for e in state.get("alerted", ()) if e in kept)
         state.clear()
         if rows:
             state["c"] = rows
