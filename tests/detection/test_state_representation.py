@@ -17,7 +17,8 @@ from claimstream.detection.decode import decode_event
 from claimstream.detection.detector import Detector
 from claimstream.devtools.simulate import Simulator
 from claimstream.model.events import Event
-from claimstream.rules import RULES, _window
+from claimstream.rules import RULES
+from claimstream.rules.kit.rows import TUPLE_MAX
 from claimstream.testing import FIXED_NOW
 
 #: thresholds low enough that every stateful rule alerts on a short simulated stream
@@ -116,7 +117,7 @@ def test_rule_state_in_memory_is_tuples_the_collector_can_ignore() -> None:
                 continue  # running monthly sums, changed in place; one state per institution
             for seq in _sequences(rule_state):
                 if isinstance(seq, list):  # only the long sequences of a few busy keys
-                    assert len(seq) >= _window.TUPLE_MAX
+                    assert len(seq) >= TUPLE_MAX
                 else:
                     checked += 1
                     assert not gc.is_tracked(seq), seq
@@ -134,21 +135,3 @@ def test_stateless_rules_keep_no_state() -> None:
         "gender_age_restriction@1",
     }
     assert not any(stateless & state["r"].keys() for state in det.states.values())
-
-
-def test_window_insert_keeps_order_refuses_a_held_id_and_switches_to_a_list_when_long() -> None:
-    rows: _window.Rows = ()
-    for ts, event_id in [(5.0, "e"), (1.0, "a"), (5.0, "d"), (9.0, "z")]:
-        inserted = _window.insert(rows, (ts, event_id))
-        assert inserted is not None
-        rows = inserted[0]
-    assert rows == ((1.0, "a"), (5.0, "d"), (5.0, "e"), (9.0, "z"))
-    assert _window.insert(rows, (5.0, "d")) is None
-    assert _window.insert([list(r) for r in rows], (5.0, "e")) is None  # as read from JSON
-    long_rows = tuple((float(i), f"e{i:03d}") for i in range(_window.TUPLE_MAX))
-    inserted = _window.insert(long_rows, (3.5, "x"))
-    assert inserted is not None
-    as_list, position = inserted
-    assert isinstance(as_list, list) and position == 4 and as_list[4] == (3.5, "x")
-    assert _window.replace(as_list, 0, (0.0, "new")) is as_list and as_list[0] == (0.0, "new")
-    assert _window.replace(rows, 0, (0.0, "b")) == ((0.0, "b"), *rows[1:])

@@ -1,31 +1,42 @@
-"""chronic_polypharmacy (超常处方): one patient receives at least `min_distinct_drugs` distinct
-chronic-disease drugs within `window_days`.
+"""chronic_polypharmacy (超常处方): one patient receives at least `min_distinct_drugs` (5)
+distinct chronic-disease drugs within `window_days` (3).
 
 A dispensing is of a chronic-disease drug when the event says `chronic: true` or the reference
 data classes its drug code or ATC code as `chronic` (the region's 门诊慢特病 drug list). Drugs
-are told apart by drug_code. One alert per episode (see `rules._window`); the trigger is the
-newest prescription, the one that brings the count to the threshold.
+are told apart by drug_code. The window is trailing and excludes its start: five drugs within
+2 d 23 h 59 min alert, with the fifth exactly 3 days after the first they do not. One alert per
+episode (`rules.kit.episodes`); the trigger is the newest prescription, the one that brings the
+count to the threshold.
 
 Settlement of that newest prescription is held for manual review: a FREEZE whose scope names
 the patient and the drug, with no expiry. The reviewer lifts it with an UNFREEZE of the same
 scope (`claimstream freezes`); the rule never lifts it by itself.
 
-State per patient: {"r": [row...], "alerted": [event_id...]}, rows sorted by (ts, event_id);
-row = [ts, event_id, drug_code, occurred_at, institution_id, doctor_id, department_id].
+State per patient: an episode group {"rows": [row...], "alerted": [event_id...]}, one row per
+chronic-drug dispensing (layout below), kept one to two windows (`Episodes.expire`). A
+redelivered dispensing is already held and changes nothing; one arriving out of order is
+counted where it belongs and the later windows are recounted, so the alerts are the in-order
+ones (see `rules.kit.episodes` for the one exception, an episode's start moving earlier).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import ClassVar
 
 from claimstream.model.config import RuleSettings, positive
 from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import DAY
-from claimstream.rules import _window
-from claimstream.rules.base import CommandSpec, Finding, Rule, State
+from claimstream.rules.base import CommandSpec, Finding, Rule, RuleContext, State
+from claimstream.rules.kit.episodes import Episodes
+from claimstream.rules.kit.rows import Row, Rows
+
+# a row: one chronic-drug dispensing
+TS, EVENT_ID, DRUG_CODE, OCCURRED_AT, INSTITUTION_ID, DOCTOR_ID, DEPARTMENT_ID = range(7)
+_drug_code = itemgetter(DRUG_CODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +52,8 @@ class ChronicPolypharmacySettings(RuleSettings):
         positive("window_days", self.window_days)
 
 
-def _distinct_drugs(rows: Sequence[_window.Row]) -> float:
-    return len({row[2] for row in rows})
+def _distinct_drugs(rows: Sequence[Row]) -> float:
+    return len(set(map(_drug_code, rows)))
 
 
 class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
@@ -50,6 +61,12 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
     key_kind = "patient"
     event_types = frozenset({"dispense"})
     Settings = ChronicPolypharmacySettings
+    state_version = 2  # 2: named state keys ("rows", was "r")
+
+    def __init__(self, settings: ChronicPolypharmacySettings, context: RuleContext) -> None:
+        super().__init__(settings, context)
+        window = settings.window_days * DAY
+        self.episodes = Episodes(window, settings.min_distinct_drugs, _distinct_drugs)
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
@@ -58,8 +75,6 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
             body.drug_code, body.atc_code
         ):
             return []
-        held: _window.Rows = state.setdefault("r", ())
-        alerted: Sequence[str] = state.setdefault("alerted", ())
         row = (
             event.ts,
             event.event_id,
@@ -69,31 +84,17 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
             event.doctor_id,
             event.department_id,
         )
-        inserted = _window.insert(held, row)
-        if inserted is None:
-            return []
-        rows, position = inserted
-        state["r"] = rows
-        window = self.settings.window_days * DAY
-        episodes = _window.new_episodes(
-            rows, position, window, self.settings.min_distinct_drugs, _distinct_drugs, alerted
-        )
-        if not episodes:
-            return []
-        state["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
-        return [
-            self._finding(event.patient_id, rows[start : index + 1]) for index, start in episodes
-        ]
+        return [self._finding(event.patient_id, rows) for rows in self.episodes.add(state, row)]
 
-    def _finding(self, patient_id: str, rows: _window.Rows) -> Finding:
+    def _finding(self, patient_id: str, rows: Rows) -> Finding:
         trigger = rows[-1]
-        drugs = sorted({row[2] for row in rows})
-        drug_code = trigger[2]
+        drugs = sorted({row[DRUG_CODE] for row in rows})
+        drug_code = trigger[DRUG_CODE]
         return Finding(
             subject=Subject("patient", patient_id),
-            trigger_id=trigger[1],
-            occurred_at=trigger[3],
-            event_ids=tuple(row[1] for row in rows),
+            trigger_id=trigger[EVENT_ID],
+            occurred_at=trigger[OCCURRED_AT],
+            event_ids=tuple(row[EVENT_ID] for row in rows),
             message=(
                 f"Patient {patient_id} received {len(drugs)} distinct chronic-disease drugs "
                 f"within {self.settings.window_days:g} days "
@@ -107,20 +108,20 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
                 "drug_codes": drugs,
                 "held_drug_code": drug_code,
                 "dispensings": len(rows),
-                "institutions": sorted({row[4] for row in rows}),
-                "first_at": rows[0][3],
-                "last_at": trigger[3],
+                "institutions": sorted({row[INSTITUTION_ID] for row in rows}),
+                "first_at": rows[0][OCCURRED_AT],
+                "last_at": trigger[OCCURRED_AT],
                 "reference_version": self.context.reference.version,
             },
             patient_id=patient_id,
-            institution_id=trigger[4],
-            doctor_id=trigger[5],
-            department_id=trigger[6],
+            institution_id=trigger[INSTITUTION_ID],
+            doctor_id=trigger[DOCTOR_ID],
+            department_id=trigger[DEPARTMENT_ID],
             commands=(
                 CommandSpec(
                     action="FREEZE",
                     scope=Scope("patient", patient_id, drug_code),
-                    effective_from=trigger[3],
+                    effective_from=trigger[OCCURRED_AT],
                     expires_at=None,
                     reason=(
                         f"{len(drugs)} chronic-disease drugs within "
@@ -132,19 +133,7 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        keep = 2 * self.settings.window_days * DAY
-        rows = state.get("r", ())
-        if _window.nothing_expires(rows, cutoff - keep):
-            alerted = state.get("alerted", ())  # every row stays, so do the ids alerted of them
-        else:
-            rows = _window.expire_rows(rows, cutoff, keep)
-            kept = {row[1] for row in rows}
-            alerted = tuple(e for e in state.get("alerted", ()) if e in kept)
-        state.clear()
-        if rows:
-            state["r"] = rows
-        if alerted:
-            state["alerted"] = alerted
+        self.episodes.expire(state, cutoff)
 
     def size(self, state: State) -> int:
-        return len(state.get("r", ()))
+        return self.episodes.size(state)

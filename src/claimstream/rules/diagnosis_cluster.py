@@ -6,25 +6,34 @@ A real admission leaves lab and exam items on its claim; a run of same-diagnosis
 without any is the footprint of fabricated admissions (e.g. patients recruited with free
 check-ups and booked on paper). Only claims of `visit_types` (inpatient by default) with a
 diagnosis_code count. The diagnosis is compared on its full code, or on the ICD-10
-three-character category with `match_category`. One alert per episode (see `rules._window`);
+three-character category with `match_category`. The window is trailing and excludes its start;
+a patient counts once however many claims. One alert per episode (`rules.kit.episodes`);
 subject the institution; severity high; alerts only.
 
-State per institution: {diagnosis: {"r": [row...], "alerted": [event_id...]}}, rows sorted by
-(ts, event_id); row = [ts, event_id, patient_id, occurred_at, claim_id, total_amount].
+State per institution: {diagnosis: episode group {"rows": [row...], "alerted": [event_id...]}},
+one row per counted claim (layout below), kept one to two windows (`Episodes.expire`); a
+diagnosis goes when its rows do. A redelivered claim is already held and changes nothing; one
+arriving out of order is counted where it belongs and the later windows are recounted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import ClassVar
 
 from claimstream.model.config import ConfigError, RuleSettings, positive
 from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY
-from claimstream.rules import _window
-from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.base import Finding, Rule, RuleContext, State
+from claimstream.rules.kit.episodes import Episodes
+from claimstream.rules.kit.rows import Row, Rows
+
+# a row: one claim without evidence
+TS, EVENT_ID, PATIENT_ID, OCCURRED_AT, CLAIM_ID, TOTAL_AMOUNT = range(6)
+_patient = itemgetter(PATIENT_ID)
 
 _VISIT_TYPES = frozenset(("outpatient", "inpatient", "online"))
 _EVIDENCE_CATEGORIES = frozenset(("lab", "exam"))
@@ -50,8 +59,8 @@ class DiagnosisClusterSettings(RuleSettings):
             )
 
 
-def _distinct_patients(rows: Sequence[_window.Row]) -> float:
-    return len({row[2] for row in rows})
+def _distinct_patients(rows: Sequence[Row]) -> float:
+    return len(set(map(_patient, rows)))
 
 
 class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
@@ -59,6 +68,12 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
     key_kind = "institution"
     event_types = frozenset({"claim"})
     Settings = DiagnosisClusterSettings
+    state_version = 2  # 2: named state keys ("rows", was "r")
+
+    def __init__(self, settings: DiagnosisClusterSettings, context: RuleContext) -> None:
+        super().__init__(settings, context)
+        window = settings.window_days * DAY
+        self.episodes = Episodes(window, settings.min_patients, _distinct_patients)
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
@@ -71,7 +86,6 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
         diagnosis = code.strip().upper()
         if self.settings.match_category:
             diagnosis = diagnosis[:3]
-        group: State = state.setdefault(diagnosis, {"r": (), "alerted": ()})
         row = (
             event.ts,
             event.event_id,
@@ -80,36 +94,17 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
             body.claim_id,
             body.total_amount,
         )
-        inserted = _window.insert(group["r"], row)
-        if inserted is None:
-            return []
-        rows, position = inserted
-        group["r"] = rows
-        alerted: Sequence[str] = group["alerted"]
-        episodes = _window.new_episodes(
-            rows,
-            position,
-            self.settings.window_days * DAY,
-            self.settings.min_patients,
-            _distinct_patients,
-            alerted,
-        )
-        if not episodes:
-            return []
-        group["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
-        return [
-            self._finding(event.institution_id, diagnosis, rows[start : index + 1])
-            for index, start in episodes
-        ]
+        episodes = self.episodes.add(state.setdefault(diagnosis, {}), row)
+        return [self._finding(event.institution_id, diagnosis, rows) for rows in episodes]
 
-    def _finding(self, institution_id: str, diagnosis: str, rows: _window.Rows) -> Finding:
+    def _finding(self, institution_id: str, diagnosis: str, rows: Rows) -> Finding:
         trigger = rows[-1]
-        patients = len({row[2] for row in rows})
+        patients = len({row[PATIENT_ID] for row in rows})
         return Finding(
             subject=Subject("institution", institution_id),
-            trigger_id=trigger[1],
-            occurred_at=trigger[3],
-            event_ids=tuple(row[1] for row in rows),
+            trigger_id=trigger[EVENT_ID],
+            occurred_at=trigger[OCCURRED_AT],
+            event_ids=tuple(row[EVENT_ID] for row in rows),
             message=(
                 f"Institution {institution_id} billed {patients} patients with diagnosis "
                 f"{diagnosis} within {self.settings.window_days:g} days without any lab or "
@@ -121,27 +116,19 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
                 "min_patients": self.settings.min_patients,
                 "window_days": self.settings.window_days,
                 "claims": len(rows),
-                "total_amount": round(sum(row[5] for row in rows), 2),
-                "first_at": rows[0][3],
-                "last_at": trigger[3],
+                "total_amount": round(sum(row[TOTAL_AMOUNT] for row in rows), 2),
+                "first_at": rows[0][OCCURRED_AT],
+                "last_at": trigger[OCCURRED_AT],
             },
-            patient_id=trigger[2],
+            patient_id=trigger[PATIENT_ID],
             institution_id=institution_id,
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        keep = 2 * self.settings.window_days * DAY
-        for diagnosis in list(state):
-            group = state[diagnosis]
-            if _window.nothing_expires(group["r"], cutoff - keep):
-                continue
-            rows = _window.expire_rows(group["r"], cutoff, keep)
-            if not rows:
+        for diagnosis, group in list(state.items()):
+            self.episodes.expire(group, cutoff)
+            if not group:
                 del state[diagnosis]
-                continue
-            kept = {row[1] for row in rows}
-            group["r"] = rows
-            group["alerted"] = tuple(e for e in group["alerted"] if e in kept)
 
     def size(self, state: State) -> int:
-        return sum(len(group["r"]) for group in state.values())
+        return sum(self.episodes.size(group) for group in state.values())

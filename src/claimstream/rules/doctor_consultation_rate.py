@@ -3,15 +3,18 @@
 pattern of consultations billed without a real one behind them.
 
 Keyed by doctor (the stream re-keys consultations by doctor_id; ones without a doctor are not
-routed here). One alert per episode (see `rules._window`), subject the doctor. Alerts only.
+routed here). The window is trailing and excludes its start: 30 consultations spanning 59
+minutes alert, spanning 60 do not. One alert per episode (`rules.kit.episodes`), subject the
+doctor. Alerts only.
 
-State per doctor: {"r": [row...], "alerted": [event_id...]}, rows sorted by (ts, event_id);
-row = [ts, event_id, patient_id, occurred_at, institution_id, department_id].
+State per doctor: an episode group {"rows": [row...], "alerted": [event_id...]}, one row per
+online consultation (layout below), kept one to two windows (`Episodes.expire`). A redelivered
+consultation is already held and changes nothing; one arriving out of order is counted where
+it belongs and the later windows are recounted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -19,9 +22,12 @@ from claimstream.model.config import RuleSettings, positive
 from claimstream.model.events import Consultation, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import HOUR
-from claimstream.rules import _window
-from claimstream.rules._window import Rows
-from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.base import Finding, Rule, RuleContext, State
+from claimstream.rules.kit.episodes import Episodes
+from claimstream.rules.kit.rows import Rows
+
+# a row: one online consultation
+TS, EVENT_ID, PATIENT_ID, OCCURRED_AT, INSTITUTION_ID, DEPARTMENT_ID = range(6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +48,12 @@ class DoctorConsultationRate(Rule[DoctorConsultationRateSettings]):
     key_kind = "doctor"
     event_types = frozenset({"consultation"})
     Settings = DoctorConsultationRateSettings
+    state_version = 2  # 2: named state keys ("rows", was "r")
 
-    def _window(self) -> float:
-        return self.settings.window_minutes * HOUR / 60
+    def __init__(self, settings: DoctorConsultationRateSettings, context: RuleContext) -> None:
+        super().__init__(settings, context)
+        window = settings.window_minutes * HOUR / 60
+        self.episodes = Episodes(window, settings.min_consultations)
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
@@ -52,8 +61,6 @@ class DoctorConsultationRate(Rule[DoctorConsultationRateSettings]):
         doctor = event.doctor_id
         if body.mode != "online" or doctor is None:
             return []
-        held: Rows = state.setdefault("r", ())
-        alerted: Sequence[str] = state.setdefault("alerted", ())
         row = (
             event.ts,
             event.event_id,
@@ -62,32 +69,16 @@ class DoctorConsultationRate(Rule[DoctorConsultationRateSettings]):
             event.institution_id,
             event.department_id,
         )
-        inserted = _window.insert(held, row)
-        if inserted is None:
-            return []
-        rows, position = inserted
-        state["r"] = rows
-        episodes = _window.new_episodes(
-            rows,
-            position,
-            self._window(),
-            self.settings.min_consultations,
-            _window.rows_count,
-            alerted,
-        )
-        if not episodes:
-            return []
-        state["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
-        return [self._finding(doctor, rows[start : index + 1]) for index, start in episodes]
+        return [self._finding(doctor, rows) for rows in self.episodes.add(state, row)]
 
     def _finding(self, doctor_id: str, rows: Rows) -> Finding:
         trigger = rows[-1]
-        minutes = (trigger[0] - rows[0][0]) / 60
+        minutes = (trigger[TS] - rows[0][TS]) / 60
         return Finding(
             subject=Subject("doctor", doctor_id),
-            trigger_id=trigger[1],
-            occurred_at=trigger[3],
-            event_ids=tuple(row[1] for row in rows),
+            trigger_id=trigger[EVENT_ID],
+            occurred_at=trigger[OCCURRED_AT],
+            event_ids=tuple(row[EVENT_ID] for row in rows),
             message=(
                 f"Doctor {doctor_id} completed {len(rows)} online consultations in "
                 f"{minutes:.0f} minutes (threshold {self.settings.min_consultations} within "
@@ -98,30 +89,18 @@ class DoctorConsultationRate(Rule[DoctorConsultationRateSettings]):
                 "min_consultations": self.settings.min_consultations,
                 "window_minutes": self.settings.window_minutes,
                 "span_minutes": round(minutes, 2),
-                "patients": len({row[2] for row in rows}),
-                "institutions": sorted({row[4] for row in rows}),
-                "first_at": rows[0][3],
-                "last_at": trigger[3],
+                "patients": len({row[PATIENT_ID] for row in rows}),
+                "institutions": sorted({row[INSTITUTION_ID] for row in rows}),
+                "first_at": rows[0][OCCURRED_AT],
+                "last_at": trigger[OCCURRED_AT],
             },
-            institution_id=trigger[4],
+            institution_id=trigger[INSTITUTION_ID],
             doctor_id=doctor_id,
-            department_id=trigger[5],
+            department_id=trigger[DEPARTMENT_ID],
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        keep = 2 * self._window()
-        rows = state.get("r", ())
-        if _window.nothing_expires(rows, cutoff - keep):
-            alerted = state.get("alerted", ())  # every row stays, so do the ids alerted of them
-        else:
-            rows = _window.expire_rows(rows, cutoff, keep)
-            kept = {row[1] for row in rows}
-            alerted = tuple(e for e in state.get("alerted", ()) if e in kept)
-        state.clear()
-        if rows:
-            state["r"] = rows
-        if alerted:
-            state["alerted"] = alerted
+        self.episodes.expire(state, cutoff)
 
     def size(self, state: State) -> int:
-        return len(state.get("r", ()))
+        return self.episodes.size(state)

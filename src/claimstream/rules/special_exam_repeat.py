@@ -1,29 +1,39 @@
-"""special_exam_repeat (重复大型检查): one doctor orders at least `min_exams` special exams for
-the same patient within `window_days`.
+"""special_exam_repeat (重复大型检查): one doctor orders at least `min_exams` (3) special exams
+for the same patient within `window_days` (7).
 
 A special exam is a claim item with `special_exam: true`, or whose code is on the reference
 list of large-equipment exams (CT, MRI, PET-CT, DSA: `special_exams.csv`); each such item line
-counts as one exam. The pattern is per patient and doctor, so state is keyed by patient (one
-partition holds everything) and grouped by doctor inside; the alert's subject is the doctor.
-Claims without a doctor_id cannot name a subject and are ignored. One alert per episode (see
-`rules._window`). Alerts only.
+counts as one exam. The window is trailing and excludes its start (the third exam 6 d 23 h 59
+min after the first alerts, 7 d after it does not). The pattern is per patient and doctor, so
+state is keyed by patient (one partition holds everything) and grouped by doctor inside; the
+alert's subject is the doctor. Claims without a doctor_id cannot name a subject and are
+ignored. One alert per episode (`rules.kit.episodes`). Alerts only.
 
-State per patient: {doctor_id: {"r": [row...], "alerted": [event_id...]}}, rows sorted by
-(ts, event_id); row = [ts, event_id, exams, codes, occurred_at, institution_id, department_id].
+State per patient: {doctor_id: episode group {"rows": [row...], "alerted": [event_id...]}},
+one row per claim with special exams (layout below), kept one to two windows
+(`Episodes.expire`); a doctor's group goes when its rows do. A redelivered claim is already
+held and changes nothing; one arriving out of order is counted where it belongs and the later
+windows are recounted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import ClassVar
 
 from claimstream.model.config import RuleSettings, positive
 from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY
-from claimstream.rules import _window
-from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.base import Finding, Rule, RuleContext, State
+from claimstream.rules.kit.episodes import Episodes
+from claimstream.rules.kit.rows import Row, Rows
+
+# a row: one claim with special exams
+TS, EVENT_ID, EXAMS, CODES, OCCURRED_AT, INSTITUTION_ID, DEPARTMENT_ID = range(7)
+_exam_count = itemgetter(EXAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +49,8 @@ class SpecialExamRepeatSettings(RuleSettings):
         positive("window_days", self.window_days)
 
 
-def _exams(rows: Sequence[_window.Row]) -> float:
-    return float(sum(row[2] for row in rows))
+def _exams(rows: Sequence[Row]) -> float:
+    return float(sum(map(_exam_count, rows)))
 
 
 class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
@@ -48,6 +58,11 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
     key_kind = "patient"
     event_types = frozenset({"claim"})
     Settings = SpecialExamRepeatSettings
+    state_version = 2  # 2: named state keys ("rows", was "r")
+
+    def __init__(self, settings: SpecialExamRepeatSettings, context: RuleContext) -> None:
+        super().__init__(settings, context)
+        self.episodes = Episodes(settings.window_days * DAY, settings.min_exams, _exams)
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
@@ -59,7 +74,6 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
         codes = [item.code for item in body.items if item.special_exam or item.code in special]
         if not codes:
             return []
-        group: State = state.setdefault(doctor, {"r": (), "alerted": ()})
         row = (
             event.ts,
             event.event_id,
@@ -69,33 +83,19 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
             event.institution_id,
             event.department_id,
         )
-        inserted = _window.insert(group["r"], row)
-        if inserted is None:
-            return []
-        rows, position = inserted
-        group["r"] = rows
-        alerted: Sequence[str] = group["alerted"]
-        window = self.settings.window_days * DAY
-        episodes = _window.new_episodes(
-            rows, position, window, self.settings.min_exams, _exams, alerted
-        )
-        if not episodes:
-            return []
-        group["alerted"] = (*alerted, *(rows[index][1] for index, _ in episodes))
-        return [
-            self._finding(event.patient_id, doctor, rows[start : index + 1])
-            for index, start in episodes
-        ]
+        group = state.setdefault(doctor, {})
+        episodes = self.episodes.add(group, row)
+        return [self._finding(event.patient_id, doctor, rows) for rows in episodes]
 
-    def _finding(self, patient_id: str, doctor_id: str, rows: _window.Rows) -> Finding:
+    def _finding(self, patient_id: str, doctor_id: str, rows: Rows) -> Finding:
         trigger = rows[-1]
         exams = int(_exams(rows))
-        codes = sorted({code for row in rows for code in row[3]})
+        codes = sorted({code for row in rows for code in row[CODES]})
         return Finding(
             subject=Subject("doctor", doctor_id),
-            trigger_id=trigger[1],
-            occurred_at=trigger[4],
-            event_ids=tuple(row[1] for row in rows),
+            trigger_id=trigger[EVENT_ID],
+            occurred_at=trigger[OCCURRED_AT],
+            event_ids=tuple(row[EVENT_ID] for row in rows),
             message=(
                 f"Doctor {doctor_id} ordered {exams} special exams for patient {patient_id} "
                 f"within {self.settings.window_days:g} days "
@@ -107,29 +107,21 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
                 "window_days": self.settings.window_days,
                 "exam_codes": codes,
                 "claims": len(rows),
-                "institutions": sorted({row[5] for row in rows}),
-                "first_at": rows[0][4],
-                "last_at": trigger[4],
+                "institutions": sorted({row[INSTITUTION_ID] for row in rows}),
+                "first_at": rows[0][OCCURRED_AT],
+                "last_at": trigger[OCCURRED_AT],
             },
             patient_id=patient_id,
-            institution_id=trigger[5],
+            institution_id=trigger[INSTITUTION_ID],
             doctor_id=doctor_id,
-            department_id=trigger[6],
+            department_id=trigger[DEPARTMENT_ID],
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        keep = 2 * self.settings.window_days * DAY
-        for doctor in list(state):
-            group = state[doctor]
-            if _window.nothing_expires(group["r"], cutoff - keep):
-                continue
-            rows = _window.expire_rows(group["r"], cutoff, keep)
-            if not rows:
+        for doctor, group in list(state.items()):
+            self.episodes.expire(group, cutoff)
+            if not group:
                 del state[doctor]
-                continue
-            kept = {row[1] for row in rows}
-            group["r"] = rows
-            group["alerted"] = tuple(e for e in group["alerted"] if e in kept)
 
     def size(self, state: State) -> int:
-        return sum(len(group["r"]) for group in state.values())
+        return sum(self.episodes.size(group) for group in state.values())
