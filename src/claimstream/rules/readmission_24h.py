@@ -1,29 +1,41 @@
-"""readmission_24h (出院24小时内再入院): a patient admitted again less than 24 h after a
-discharge, at any institution.
+"""readmission_24h (出院24小时内再入院): a patient admitted again less than `max_gap_hours` (24)
+after a discharge, at any institution.
 
-Flags an admission when the patient's latest earlier discharge (of another stay) is less than
-`max_gap_hours` before it. Out of order is handled both ways: a discharge that arrives after
-the admission re-evaluates the admissions it precedes. The alert names both institutions; the
-command freezes the readmitting institution's settlement until the end of that local day, as
-the regulations describe.
+An admission is compared with the patient's latest discharge at or before it of another stay
+(`rules.kit.stays`); it is flagged when the gap is under the limit: 23 h 59 min alerts, 24 h 00
+does not. The alert names both institutions; the command freezes the readmitting institution's
+settlement until the end of that local day, as the regulations describe. `split_hospitalization`
+pairs the same stays for another question (the same illness within days); both may fire.
 
-State per patient: {"d": [discharge row...], "a": [admission row...]}, each sorted by
-(ts, event_id); row = [ts, event_id, institution_id, admission_id, occurred_at,
-diagnosis_code, doctor_id, department_id, alerted].
+State per patient: the stay pairs' {"discharges": [row...], "admissions": [row...]}: a discharge
+is kept while an admission can still come within the gap of it, an admission while a discharge
+arriving out of order (within the allowed lateness) can still precede it. A redelivered stay
+event is already held and changes nothing; a discharge arriving after the admission re-compares
+the admissions it precedes, so the alert is the in-order one, and an admission pairs once.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 from claimstream.model.config import RuleSettings, positive
 from claimstream.model.events import Event, Stay
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import HOUR, end_of_local_day, iso
-from claimstream.rules import _window
-from claimstream.rules.base import CommandSpec, Finding, Rule, State
+from claimstream.rules.base import CommandSpec, Finding, Rule, RuleContext, State
+from claimstream.rules.kit.rows import Row
+from claimstream.rules.kit.stays import (
+    ADMISSION_ID,
+    DEPARTMENT_ID,
+    DIAGNOSIS_CODE,
+    DOCTOR_ID,
+    EVENT_ID,
+    INSTITUTION_ID,
+    OCCURRED_AT,
+    TS,
+    StayPairs,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,137 +49,70 @@ class Readmission24hSettings(RuleSettings):
         positive("max_gap_hours", self.max_gap_hours)
 
 
-class StayRow(NamedTuple):
-    ts: float
-    event_id: str
-    institution_id: str
-    admission_id: str
-    occurred_at: str
-    diagnosis_code: str
-    doctor_id: str | None
-    department_id: str | None
-    alerted: bool
-
-
 class Readmission24h(Rule[Readmission24hSettings]):
     name: ClassVar[str] = "readmission_24h"
     key_kind = "patient"
     event_types = frozenset({"admission", "discharge"})
     Settings = Readmission24hSettings
-    state_version = 2  # 2: event_id moved to row[1], the layout rules/_window shares
+    state_version = 3  # 2: event_id at row[1]; 3: rules.kit.stays (named keys, its row layout)
+
+    def __init__(self, settings: Readmission24hSettings, context: RuleContext) -> None:
+        super().__init__(settings, context)
+        self.stays = StayPairs(settings.max_gap_hours * HOUR)
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Stay)
-        discharges: _window.Rows = state.setdefault("d", ())
-        admissions: _window.Rows = state.setdefault("a", ())
-        discharge = event.event_type == "discharge"
-        row = (
-            event.ts,
-            event.event_id,
-            event.institution_id,
-            body.admission_id,
-            event.occurred_at,
-            body.diagnosis_code,
-            event.doctor_id,
-            event.department_id,
-            False,
-        )
-        inserted = _window.insert(discharges if discharge else admissions, row)
-        if inserted is None:  # a redelivery: already held
-            return []
-        if discharge:  # a discharge can only make later admissions readmissions
-            discharges = state["d"] = inserted[0]
-            start = bisect.bisect_left(admissions, (event.ts, ""), key=_window.order)
-        else:
-            admissions = state["a"] = inserted[0]
-            start = inserted[1]
-        findings = []
-        for index in range(start, len(admissions) if discharge else start + 1):
-            admission = admissions[index]
-            if admission[8]:
-                continue
-            finding = self._evaluate(event.patient_id, discharges, StayRow(*admission))
-            if finding is not None:
-                admissions = _window.replace(admissions, index, (*admission[:8], True))
-                findings.append(finding)
-        if findings:
-            state["a"] = admissions
-        return findings
+        pairs = self.stays.add(state, event, body)
+        return [self._finding(event.patient_id, *pair) for pair in pairs]
 
-    def _evaluate(
-        self, patient_id: str, discharges: _window.Rows, admission: StayRow
-    ) -> Finding | None:
-        earlier = [
-            StayRow(*d)
-            for d in discharges
-            if d[0] <= admission.ts and d[3] != admission.admission_id
-        ]
-        if not earlier:
-            return None
-        discharge = earlier[-1]  # the latest discharge before the admission
-        gap = admission.ts - discharge.ts
-        if gap >= self.settings.max_gap_hours * HOUR:
-            return None
+    def _finding(self, patient_id: str, discharge: Row, admission: Row) -> Finding:
+        gap = admission[TS] - discharge[TS]
+        institution = admission[INSTITUTION_ID]
         tz = self.context.tz
-        day_end = iso(end_of_local_day(admission.ts, tz), tz)
-        same = discharge.institution_id == admission.institution_id
         return Finding(
             subject=Subject("patient", patient_id),
-            trigger_id=admission.event_id,
-            occurred_at=admission.occurred_at,
-            event_ids=(discharge.event_id, admission.event_id),
+            trigger_id=admission[EVENT_ID],
+            occurred_at=admission[OCCURRED_AT],
+            event_ids=(discharge[EVENT_ID], admission[EVENT_ID]),
             message=(
-                f"Patient {patient_id} was admitted to {admission.institution_id} "
-                f"{_hours_minutes(gap)} after discharge from {discharge.institution_id}."
+                f"Patient {patient_id} was admitted to {institution} "
+                f"{_hours_minutes(gap)} after discharge from {discharge[INSTITUTION_ID]}."
             ),
             details={
                 "gap_hours": round(gap / HOUR, 3),
                 "max_gap_hours": self.settings.max_gap_hours,
-                "discharge_institution_id": discharge.institution_id,
-                "admission_institution_id": admission.institution_id,
-                "same_institution": same,
-                "discharge_diagnosis_code": discharge.diagnosis_code,
-                "admission_diagnosis_code": admission.diagnosis_code,
-                "discharged_admission_id": discharge.admission_id,
-                "admission_id": admission.admission_id,
+                "discharge_institution_id": discharge[INSTITUTION_ID],
+                "admission_institution_id": institution,
+                "same_institution": discharge[INSTITUTION_ID] == institution,
+                "discharge_diagnosis_code": discharge[DIAGNOSIS_CODE],
+                "admission_diagnosis_code": admission[DIAGNOSIS_CODE],
+                "discharged_admission_id": discharge[ADMISSION_ID],
+                "admission_id": admission[ADMISSION_ID],
             },
             patient_id=patient_id,
-            institution_id=admission.institution_id,
-            doctor_id=admission.doctor_id,
-            department_id=admission.department_id,
+            institution_id=institution,
+            doctor_id=admission[DOCTOR_ID],
+            department_id=admission[DEPARTMENT_ID],
             commands=(
                 CommandSpec(
                     action="FREEZE",
-                    scope=Scope("institution", admission.institution_id),
-                    effective_from=admission.occurred_at,
-                    expires_at=day_end,
+                    scope=Scope("institution", institution),
+                    effective_from=admission[OCCURRED_AT],
+                    expires_at=iso(end_of_local_day(admission[TS], tz), tz),
                     reason=(
                         f"readmission within {self.settings.max_gap_hours:g} h: settlement of "
-                        f"{admission.institution_id} frozen for the day"
+                        f"{institution} frozen for the day"
                     ),
                 ),
             ),
         )
 
     def expire(self, state: State, cutoff: float) -> None:
-        horizon = self.settings.max_gap_hours * HOUR
-        # Rows are sorted: when the first one stays, they all do (and need no copy).
-        discharges = state.get("d", ())
-        if discharges and not discharges[0][0] + horizon > cutoff:
-            discharges = tuple(d for d in discharges if d[0] + horizon > cutoff)
-        # An admission before the cutoff can no longer be preceded by a newly arriving discharge.
-        admissions = state.get("a", ())
-        if admissions and not admissions[0][0] >= cutoff:
-            admissions = tuple(a for a in admissions if a[0] >= cutoff)
-        state.clear()
-        if discharges:
-            state["d"] = discharges
-        if admissions:
-            state["a"] = admissions
+        self.stays.expire(state, cutoff)
 
     def size(self, state: State) -> int:
-        return len(state.get("d", ())) + len(state.get("a", ()))
+        return self.stays.size(state)
 
 
 def _hours_minutes(seconds: float) -> str:

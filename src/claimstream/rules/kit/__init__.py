@@ -5,6 +5,7 @@
   and the keep-from/keep-after cuts expiry is made of.
 - `episodes`: "at least N within D", one alert per episode, over a trailing window
   (`Episodes`: add a row, expire, size).
+- `stays`: a discharge and the later admissions it may pair with (`StayPairs`).
 
 A rule built on the kit keeps to its regulation: what an event is, which rows it holds, what a
 finding says. `docs/rules.md` walks through writing one.
