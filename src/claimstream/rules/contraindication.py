@@ -1,24 +1,27 @@
 """contraindication (禁忌用药): drug-safety checks driven by the reference data.
 
 - Stateless: a quinolone (class `quinolone`: ATC J01MA or a listed drug code) dispensed to a
-  patient younger than `quinolone_min_age` (18) (喹诺酮类药物禁用于18岁以下患者).
+  patient younger than `quinolone_min_age` (18) (喹诺酮类药物禁用于18岁以下患者): 17 alerts,
+  18 does not.
 - Stateful: the two drugs of an interaction pair (`interaction_pairs.csv`; by default warfarin
   with aspirin) with overlapping supply for a patient aged `interaction_min_age` (65) or over.
-  A dispensing's supply runs from its time for `days_supply` days; the later dispensing of the
-  pair (in (ts, event_id) order) is the trigger, and its `patient_age` is the one compared.
+  A dispensing's supply runs from its time for `days_supply` days (the second dispensing 29 d
+  23 h 59 min after a 30-day first one overlaps, at 30 d it does not); the later dispensing of
+  the pair (in (ts, event_id) order) is the trigger, and its `patient_age` is the one compared.
   Evidence: every dispensing of the other class still running at the trigger.
 
 An unknown age never triggers. Alert ids are per (event, check), so one dispensing can be in
 several findings. Severity high; alerts only (the pharmacist's review decides).
 
-State per patient: {"rx": [row...]} sorted by (ts, event_id), holding only dispensings of
-pair classes; row = [ts, event_id, drug_code, classes, days_supply, age, occurred_at,
-institution_id, doctor_id, department_id, alerted pair ids].
+State per patient: {"dispensings": [row...]} sorted by (ts, event_id) (`rules.kit.rows`),
+holding only dispensings of pair classes (layout below), each until its supply runs out. A
+redelivered dispensing is already held and changes nothing; one arriving out of order checks
+the later dispensings its supply reaches, and each row records the pairs already alerted, so
+the alerts are the in-order ones.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -27,8 +30,23 @@ from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY
 from claimstream.reference.loader import InteractionPair
-from claimstream.rules import _window
 from claimstream.rules.base import Finding, Rule, RuleContext, State
+from claimstream.rules.kit.rows import Row, Rows, first_at, insert, replace
+
+# a row: one dispensing of a drug of a pair class
+(
+    TS,
+    EVENT_ID,
+    DRUG_CODE,
+    CLASSES,  # its drug classes, sorted
+    DAYS_SUPPLY,  # up to max_tracked_supply_days
+    AGE,
+    OCCURRED_AT,
+    INSTITUTION_ID,
+    DOCTOR_ID,
+    DEPARTMENT_ID,
+    ALERTED,  # the pair ids already alerted with this row as the trigger
+) = range(11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +70,7 @@ class Contraindication(Rule[ContraindicationSettings]):
     key_kind = "patient"
     event_types = frozenset({"dispense"})
     Settings = ContraindicationSettings
+    state_version = 2  # 2: named state key ("dispensings", was "rx")
 
     def __init__(self, settings: ContraindicationSettings, context: RuleContext) -> None:
         super().__init__(settings, context)
@@ -81,11 +100,11 @@ class Contraindication(Rule[ContraindicationSettings]):
                 event.department_id,
                 (),
             )
-            inserted = _window.insert(state.setdefault("rx", ()), row)
+            inserted = insert(state.get("dispensings", ()), row)
             if inserted is None:
                 return []
             rows, position = inserted
-            state["rx"], found = self._interactions(event.patient_id, rows, position)
+            state["dispensings"], found = self._interactions(event.patient_id, rows, position)
             findings.extend(found)
         age = event.patient_age
         if "quinolone" in classes and age is not None and age < self.settings.quinolone_min_age:
@@ -118,26 +137,26 @@ class Contraindication(Rule[ContraindicationSettings]):
         )
 
     def _interactions(
-        self, patient_id: str, rows: _window.Rows, position: int
-    ) -> tuple[_window.Rows, list[Finding]]:
+        self, patient_id: str, rows: Rows, position: int
+    ) -> tuple[Rows, list[Finding]]:
         """Check the new row and the later rows its supply reaches (out-of-order arrival).
 
         Returns the rows (with the pairs found recorded on their rows) and the findings."""
         new = rows[position]
-        end = bisect.bisect_left(rows, (new[0] + new[4] * DAY, ""), key=_window.order)
+        end = first_at(rows, new[TS] + new[DAYS_SUPPLY] * DAY)
         findings = []
         for index in range(position, max(end, position + 1)):
             current = rows[index]
-            age = current[5]
+            age = current[AGE]
             if age is None or age < self.settings.interaction_min_age:
                 continue
             for pair in self._pairs:
-                if pair.pair_id in current[10]:
+                if pair.pair_id in current[ALERTED]:
                     continue
                 partners = _partners(pair, rows, index)
                 if partners:
-                    current = (*current[:10], (*current[10], pair.pair_id))
-                    rows = _window.replace(rows, index, current)
+                    current = (*current[:ALERTED], (*current[ALERTED], pair.pair_id))
+                    rows = replace(rows, index, current)
                     findings.append(self._interaction(patient_id, pair, partners, current))
         return rows, findings
 
@@ -145,59 +164,62 @@ class Contraindication(Rule[ContraindicationSettings]):
         self,
         patient_id: str,
         pair: InteractionPair,
-        partners: list[_window.Row],
-        current: _window.Row,
+        partners: list[Row],
+        current: Row,
     ) -> Finding:
-        overlap = max(p[0] + p[4] * DAY for p in partners) - current[0]
+        overlap = max(p[TS] + p[DAYS_SUPPLY] * DAY for p in partners) - current[TS]
         return Finding(
             subject=Subject("patient", patient_id),
-            trigger_id=f"{current[1]}/{pair.pair_id}",
-            occurred_at=current[6],
-            event_ids=tuple(row[1] for row in (*partners, current)),
+            trigger_id=f"{current[EVENT_ID]}/{pair.pair_id}",
+            occurred_at=current[OCCURRED_AT],
+            event_ids=tuple(row[EVENT_ID] for row in (*partners, current)),
             message=(
-                f"Patient {patient_id}, aged {current[5]}, was dispensed {current[2]} at "
-                f"{current[7]} while a supply of {partners[-1][2]} was still running "
-                f"({pair.pair_id}, contraindicated from age {self.settings.interaction_min_age})."
+                f"Patient {patient_id}, aged {current[AGE]}, was dispensed "
+                f"{current[DRUG_CODE]} at {current[INSTITUTION_ID]} while a supply of "
+                f"{partners[-1][DRUG_CODE]} was still running ({pair.pair_id}, "
+                f"contraindicated from age {self.settings.interaction_min_age})."
             ),
             details={
                 "check": "interaction",
                 "pair_id": pair.pair_id,
                 "description": pair.description,
-                "drug_codes": sorted({row[2] for row in (*partners, current)}),
-                "patient_age": current[5],
+                "drug_codes": sorted({row[DRUG_CODE] for row in (*partners, current)}),
+                "patient_age": current[AGE],
                 "min_age": self.settings.interaction_min_age,
-                "overlap_days": round(min(overlap, current[4] * DAY) / DAY, 2),
-                "institutions": sorted({row[7] for row in (*partners, current)}),
+                "overlap_days": round(min(overlap, current[DAYS_SUPPLY] * DAY) / DAY, 2),
+                "institutions": sorted({row[INSTITUTION_ID] for row in (*partners, current)}),
                 "reference_version": self.context.reference.version,
             },
             patient_id=patient_id,
-            institution_id=current[7],
-            doctor_id=current[8],
-            department_id=current[9],
+            institution_id=current[INSTITUTION_ID],
+            doctor_id=current[DOCTOR_ID],
+            department_id=current[DEPARTMENT_ID],
         )
 
     def expire(self, state: State, cutoff: float) -> None:
         # A supply that ended before the cutoff overlaps no dispensing at or after it.
-        rows = tuple(row for row in state.get("rx", ()) if row[0] + row[4] * DAY > cutoff)
+        rows = tuple(
+            row for row in state.get("dispensings", ()) if row[TS] + row[DAYS_SUPPLY] * DAY > cutoff
+        )
         state.clear()
         if rows:
-            state["rx"] = rows
+            state["dispensings"] = rows
 
     def size(self, state: State) -> int:
-        return len(state.get("rx", ()))
+        return len(state.get("dispensings", ()))
 
 
-def _partners(pair: InteractionPair, rows: _window.Rows, index: int) -> list[_window.Row]:
+def _partners(pair: InteractionPair, rows: Rows, index: int) -> list[Row]:
     """Earlier rows of the pair's other class whose supply still runs at row `index`."""
     current = rows[index]
-    classes = current[3]
+    classes = current[CLASSES]
     wanted = {c for c, other in pair_sides(pair) if other in classes}
     if not wanted:
         return []
     return [
         row
         for row in rows[:index]
-        if row[0] + row[4] * DAY > current[0] and any(c in wanted for c in row[3])
+        if row[TS] + row[DAYS_SUPPLY] * DAY > current[TS] and any(c in wanted for c in row[CLASSES])
     ]
 
 

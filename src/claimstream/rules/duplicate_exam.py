@@ -4,26 +4,39 @@
 Results of exams and labs should be mutually recognised between institutions (检查检验结果互认),
 so repeating one elsewhere within the window is flagged; a repeat at the same institution is
 left to clinical judgement and not flagged. Items of category `exam` or `lab` are compared by
-code. Each (claim, item code) that repeats is one alert, so the alerts are the same whatever
-order the claims arrive in. Severity warning; alerts only.
+code. The window is trailing and excludes its start: a repeat 89 d 23 h 59 min later alerts, 90
+d later it does not. Each (claim, item code) that repeats is one alert, so the alerts are the
+same whatever order the claims arrive in. Severity warning; alerts only.
 
-State per patient: {item_code: [row...]} sorted by (ts, event_id); row = [ts, event_id,
-institution_id, occurred_at, claim_id, doctor_id, department_id, alerted].
+State per patient: {item_code: [row...]} sorted by (ts, event_id) (`rules.kit.rows`), layout
+below, each row kept one window. A redelivered claim is already held and changes nothing; one
+arriving out of order also re-evaluates the later claims of the code within a window of it,
+each (claim, code) flagged once.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import ClassVar
 
 from claimstream.model.config import RuleSettings, positive
 from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY
-from claimstream.rules import _window
 from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.kit.rows import Rows, first_after, first_at, insert, keep_from, replace
+
+# a row: one claim carrying the item code
+(
+    TS,
+    EVENT_ID,
+    INSTITUTION_ID,
+    OCCURRED_AT,
+    CLAIM_ID,
+    DOCTOR_ID,
+    DEPARTMENT_ID,
+    ALERTED,  # this (claim, code) was flagged
+) = range(8)
 
 _CATEGORIES = frozenset(("exam", "lab"))
 
@@ -64,7 +77,7 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
                 event.department_id,
                 False,
             )
-            inserted = _window.insert(state.setdefault(code, ()), row)
+            inserted = insert(state.get(code, ()), row)
             if inserted is None:
                 continue
             rows, position = inserted
@@ -72,70 +85,65 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
             end = (
                 position + 1  # the newest row: nothing after it
                 if position == len(rows) - 1
-                else bisect.bisect_left(rows, (event.ts + window, ""), key=_window.order)
+                else first_at(rows, event.ts + window)
             )
             for index in range(position, end):
-                if rows[index][7]:
+                if rows[index][ALERTED]:
                     continue
                 finding = self._evaluate(event.patient_id, code, rows, index, window)
                 if finding is not None:
-                    rows = _window.replace(rows, index, (*rows[index][:7], True))
+                    rows = replace(rows, index, (*rows[index][:ALERTED], True))
                     findings.append(finding)
             state[code] = rows
         return findings
 
     def _evaluate(
-        self, patient_id: str, code: str, rows: _window.Rows, index: int, window: float
+        self, patient_id: str, code: str, rows: Rows, index: int, window: float
     ) -> Finding | None:
         if index == 0:
             return None  # nothing earlier (the first claim of this code): the common case
         current = rows[index]
-        start = bisect.bisect_right(rows, current[0] - window, hi=index, key=_ts)
-        institution = current[2]
-        earlier = [row for row in rows[start:index] if row[2] != institution]
+        start = first_after(rows, current[TS] - window, hi=index)
+        institution = current[INSTITUTION_ID]
+        earlier = [row for row in rows[start:index] if row[INSTITUTION_ID] != institution]
         if not earlier:
             return None
         latest = earlier[-1]
-        days = (current[0] - latest[0]) / DAY
+        days = (current[TS] - latest[TS]) / DAY
         return Finding(
             subject=Subject("patient", patient_id),
-            trigger_id=f"{current[1]}/{code}",
-            occurred_at=current[3],
-            event_ids=tuple(row[1] for row in (*earlier, current)),
+            trigger_id=f"{current[EVENT_ID]}/{code}",
+            occurred_at=current[OCCURRED_AT],
+            event_ids=tuple(row[EVENT_ID] for row in (*earlier, current)),
             message=(
-                f"Patient {patient_id} had exam {code} at {current[2]} {days:.1f} days after "
-                f"the same exam at {latest[2]}; results should be mutually recognised."
+                f"Patient {patient_id} had exam {code} at {current[INSTITUTION_ID]} {days:.1f} "
+                f"days after the same exam at {latest[INSTITUTION_ID]}; results should be "
+                "mutually recognised."
             ),
             details={
                 "item_code": code,
                 "days_since_previous": round(days, 3),
                 "window_days": self.settings.window_days,
-                "previous_institution_id": latest[2],
-                "previous_claim_id": latest[4],
-                "claim_id": current[4],
+                "previous_institution_id": latest[INSTITUTION_ID],
+                "previous_claim_id": latest[CLAIM_ID],
+                "claim_id": current[CLAIM_ID],
                 "earlier_times": len(earlier),
-                "institutions": sorted({row[2] for row in (*earlier, current)}),
+                "institutions": sorted({row[INSTITUTION_ID] for row in (*earlier, current)}),
             },
             patient_id=patient_id,
-            institution_id=current[2],
-            doctor_id=current[5],
-            department_id=current[6],
+            institution_id=current[INSTITUTION_ID],
+            doctor_id=current[DOCTOR_ID],
+            department_id=current[DEPARTMENT_ID],
         )
 
     def expire(self, state: State, cutoff: float) -> None:
         window = self.settings.window_days * DAY
         for code, held in list(state.items()):
-            if _window.nothing_expires(held, cutoff - window):
-                continue
-            rows = _window.expire_rows(held, cutoff, window)
-            if rows:
-                state[code] = rows
-            else:
+            rows = keep_from(held, cutoff - window)
+            if not rows:
                 del state[code]
+            elif rows is not held:
+                state[code] = rows
 
     def size(self, state: State) -> int:
         return sum(len(rows) for rows in state.values())
-
-
-#: the event time of a row, as a C-level key for bisect
-_ts = itemgetter(0)

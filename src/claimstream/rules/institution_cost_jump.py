@@ -3,6 +3,7 @@ a calendar month is more than `max_increase` (30 %) above the previous month's.
 
 Months are local calendar months (the config's time zone) of event time; every claim is one
 visit and its `amount` field (`total_amount` by default, or `fund_amount`) its settled amount.
+"More than" is strict: 30 % exactly does not alert, 30.5 % does.
 
 When a month closes. "An event of the institution in a later month" is not enough on its own:
 with an allowed lateness L, claims of month M may still arrive after the first claim of M+1,
@@ -18,9 +19,10 @@ is not compared. Subject: the institution. Severity warning; alerts only.
 Claims are summed, not stored, so a redelivered claim must be caught before it gets here; the
 engine's per-key dedup does that (a repeat older than its retention is late, hence rejected).
 
-State per institution: {"wm": latest claim ts, "m": {"YYYY-MM": [visits, amount, top]},
-"done": ["YYYY-MM"...], "due": when the oldest open month closes (None: none open)},
-top = [[amount, event_id], ...] highest first.
+State per institution: {"watermark": latest claim ts, "months": {"YYYY-MM": stats},
+"closed": ["YYYY-MM"...], "next_close": when the oldest open month closes (None: none open)},
+stats = [visits, amount, top] (a list, summed in place), top = [[amount, event_id], ...]
+highest first. Kept: the month holding the cutoff and the one before it (its comparison base).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import iso
 from claimstream.rules.base import Finding, Rule, RuleContext, State
+
+# a month's stats, and one of its top claims
+VISITS, AMOUNT, TOP = range(3)
+TOP_AMOUNT, TOP_EVENT_ID = range(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,7 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
     key_kind = "institution"
     event_types = frozenset({"claim"})
     Settings = InstitutionCostJumpSettings
+    state_version = 2  # 2: named state keys ("months", "watermark", ... were "m", "wm", ...)
 
     def __init__(self, settings: InstitutionCostJumpSettings, context: RuleContext) -> None:
         super().__init__(settings, context)
@@ -77,28 +84,28 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
         body = event.body
         assert isinstance(body, Claim)
         amount = body.total_amount if self.settings.amount == "total_amount" else body.fund_amount
-        months: dict[str, list[Any]] = state.setdefault("m", {})
+        months: dict[str, list[Any]] = state.setdefault("months", {})
         label = self._month(event.ts)
         stats = months.get(label)
         if stats is None:
             stats = months[label] = [0, 0.0, []]
             closes = _month_end(label, self.context) + self.context.lateness
-            pending = state.get("due")
-            state["due"] = closes if pending is None else min(pending, closes)
-        stats[0] += 1
-        stats[1] += amount
-        top: list[list[Any]] = stats[2]
-        if len(top) < self.settings.evidence_claims or amount > top[-1][0]:
+            pending = state.get("next_close")
+            state["next_close"] = closes if pending is None else min(pending, closes)
+        stats[VISITS] += 1
+        stats[AMOUNT] += amount
+        top: list[list[Any]] = stats[TOP]
+        if len(top) < self.settings.evidence_claims or amount > top[-1][TOP_AMOUNT]:
             top.append([amount, event.event_id])
-            top.sort(key=lambda t: (-t[0], t[1]))
+            top.sort(key=lambda t: (-t[TOP_AMOUNT], t[TOP_EVENT_ID]))
             del top[self.settings.evidence_claims :]
-        wm = state.get("wm")
+        wm = state.get("watermark")
         if wm is None or event.ts > wm:
-            state["wm"] = wm = event.ts
-        due_at = state.get("due")
+            state["watermark"] = wm = event.ts
+        due_at = state.get("next_close")
         if due_at is None or wm < due_at:
             return []  # no month is due to close: the common case, one comparison
-        done: list[str] = state.setdefault("done", [])
+        done: list[str] = state.setdefault("closed", [])
         findings = []
         due = None
         for month in sorted(months):
@@ -112,7 +119,7 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
             finding = self._compare(event.institution_id, months, month)
             if finding is not None:
                 findings.append(finding)
-        state["due"] = due
+        state["next_close"] = due
         return findings
 
     def _compare(
@@ -134,7 +141,7 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
             subject=Subject("institution", institution_id),
             trigger_id=f"{institution_id}/{month}",
             occurred_at=iso(end, self.context.tz),
-            event_ids=tuple(t[1] for t in top),
+            event_ids=tuple(t[TOP_EVENT_ID] for t in top),
             message=(
                 f"Institution {institution_id}'s average settled amount per visit rose "
                 f"{increase:.0%} from {prev_average:.2f} in {previous} to {average:.2f} in "
@@ -158,17 +165,17 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
     def expire(self, state: State, cutoff: float) -> None:
         # Keep the month holding the cutoff and the one before it (the next comparison's base).
         keep_from = _previous(self._month(cutoff))
-        months = {m: s for m, s in state.get("m", {}).items() if m >= keep_from}
-        done = [m for m in state.get("done", []) if m in months]
-        wm, due = state.get("wm"), state.get("due")
+        months = {m: s for m, s in state.get("months", {}).items() if m >= keep_from}
+        done = [m for m in state.get("closed", []) if m in months]
+        wm, due = state.get("watermark"), state.get("next_close")
         state.clear()
         if months:
-            state.update(m=months, wm=wm, due=due)
+            state.update(months=months, watermark=wm, next_close=due)
         if done:
-            state["done"] = done
+            state["closed"] = done
 
     def size(self, state: State) -> int:
-        return len(state.get("m", ()))
+        return len(state.get("months", ()))
 
 
 def _previous(label: str) -> str:

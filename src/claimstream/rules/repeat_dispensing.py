@@ -2,30 +2,46 @@
 earlier dispensing's supply is still running.
 
 A dispensing B is an early refill of an earlier dispensing A (same patient, same drug) when
-B happens before `(1 - early_refill_tolerance) * A.days_supply` days have elapsed since A.
-B is flagged when it is an early refill of at least one A at a *different* institution; the
-evidence is every earlier dispensing of that drug still running at B (the seed case: 12 boxes
-of one insulin from 3 hospitals). Issues a FREEZE of that drug for that patient until the
-earlier supply runs out.
+B happens before `(1 - early_refill_tolerance) * A.days_supply` days have elapsed since A
+(tolerance 0.2: a refill at 79 % of a 30-day supply alerts, at 80 % it does not). B is flagged
+when it is an early refill of at least one A at a *different* institution; the evidence is
+every earlier dispensing of that drug still running at B (the seed case: 12 boxes of one
+insulin from 3 hospitals). Issues a FREEZE of that drug for that patient until the earlier
+supply runs out.
 
-State per patient: {drug_code: [row, ...]} sorted by (ts, event_id), row =
-[ts, institution_id, days_supply, event_id, quantity, alerted, occurred_at, doctor_id,
-department_id, runs_out]. A row is kept until its supply runs out (not only until its early-refill
-window closes), so a change of the tolerance at run time still finds it.
+State per patient: {drug_code: [row...]} sorted by (ts, event_id) (`rules.kit.rows`), layout
+below. A row is kept until its supply runs out (not only until its early-refill window
+closes), so a change of the tolerance at run time still finds it; `max_tracked_supply_days`
+bounds that. A redelivered dispensing is already held and changes nothing; one arriving out of
+order re-evaluates the later dispensings of the drug, each flagged once, so the alerts are the
+in-order ones.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar
 
 from claimstream.model.config import ConfigError, RuleSettings, positive
 from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import DAY, iso
 from claimstream.rules.base import CommandSpec, Finding, Rule, State
+from claimstream.rules.kit.rows import Rows, insert, replace
+
+# a row: one dispensing of the drug
+(
+    TS,
+    EVENT_ID,
+    INSTITUTION_ID,
+    DAYS_SUPPLY,
+    QUANTITY,
+    OCCURRED_AT,
+    DOCTOR_ID,
+    DEPARTMENT_ID,
+    RUNS_OUT,  # when its supply (up to max_tracked_supply_days) runs out
+    ALERTED,  # it was flagged as an early refill
+) = range(10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,26 +59,14 @@ class RepeatDispensingSettings(RuleSettings):
         positive("max_tracked_supply_days", self.max_tracked_supply_days)
 
 
-class Row(NamedTuple):
-    ts: float
-    institution_id: str
-    days_supply: int
-    event_id: str
-    quantity: float
-    alerted: bool
-    occurred_at: str
-    doctor_id: str | None
-    department_id: str | None
-    runs_out: float
-
-
 class RepeatDispensing(Rule[RepeatDispensingSettings]):
     name: ClassVar[str] = "repeat_dispensing"
     key_kind = "patient"
     event_types = frozenset({"dispense"})
     Settings = RepeatDispensingSettings
+    state_version = 2  # 2: rows start with (ts, event_id), the layout of rules.kit.rows
 
-    def _window(self, days_supply: int) -> float:
+    def _early(self, days_supply: int) -> float:
         """Seconds after a dispensing during which a refill elsewhere is too early."""
         days = min(days_supply, self.settings.max_tracked_supply_days)
         return (1.0 - self.settings.early_refill_tolerance) * days * DAY
@@ -70,97 +74,83 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Dispense)
-        held: Sequence[Sequence[Any]] = state.setdefault(body.drug_code, ())
-        event_id = event.event_id
-        for row in held:
-            if row[3] == event_id:
-                return []
         supply_days = min(body.days_supply, self.settings.max_tracked_supply_days)
-        new = (
+        row = (
             event.ts,
+            event.event_id,
             event.institution_id,
             body.days_supply,
-            event_id,
             body.quantity,
-            False,
             event.occurred_at,
             event.doctor_id,
             event.department_id,
             event.ts + supply_days * DAY,
+            False,
         )
-        last = held[-1] if held else None
-        if last is None or last[0] < event.ts or (last[0] == event.ts and last[3] < event_id):
-            position = len(held)  # in order: the common case, no search
-        else:
-            position = bisect.bisect_left(held, (event.ts, event_id), key=_order)
-        rows = (*held[:position], new, *held[position:])
+        inserted = insert(state.get(body.drug_code, ()), row)
+        if inserted is None:
+            return []
+        rows, position = inserted
         findings = []
         # The new row, and any later row it may now make an early refill (out-of-order arrival).
         for index in range(position, len(rows)):
-            if rows[index][5]:
+            if rows[index][ALERTED]:
                 continue
-            finding = self._evaluate(event.patient_id, body.drug_code, rows, index)
-            if finding is not None:
-                row = rows[index]
-                rows = (*rows[:index], (*row[:5], True, *row[6:]), *rows[index + 1 :])
-                findings.append(finding)
+            if self._early_elsewhere(rows, index):
+                rows = replace(rows, index, (*rows[index][:ALERTED], True))
+                findings.append(self._finding(event.patient_id, body.drug_code, rows, index))
         state[body.drug_code] = rows
         return findings
 
-    def _evaluate(
-        self, patient_id: str, drug_code: str, rows: Sequence[Sequence[Any]], index: int
-    ) -> Finding | None:
-        current = rows[index]
-        ts, institution_id = current[0], current[1]
-        # The common case first, without building anything: no earlier supply from another
-        # institution still runs.
-        for r in rows[:index]:
-            if r[1] != institution_id and ts - r[0] < self._window(r[2]):
-                break
-        else:
-            return None
-        return self._finding(patient_id, drug_code, rows, index)
+    def _early_elsewhere(self, rows: Rows, index: int) -> bool:
+        """Whether row `index` is an early refill of an earlier row from another institution
+        (the common case, no, found without building anything)."""
+        ts, institution_id = rows[index][TS], rows[index][INSTITUTION_ID]
+        for row in rows[:index]:
+            if row[INSTITUTION_ID] != institution_id and ts - row[TS] < self._early(
+                row[DAYS_SUPPLY]
+            ):
+                return True
+        return False
 
-    def _finding(
-        self, patient_id: str, drug_code: str, rows: Sequence[Sequence[Any]], index: int
-    ) -> Finding:
-        current = Row(*rows[index])
-        running = [Row(*r) for r in rows[:index] if current.ts - r[0] < self._window(r[2])]
+    def _finding(self, patient_id: str, drug_code: str, rows: Rows, index: int) -> Finding:
+        current = rows[index]
+        ts = current[TS]
+        running = [row for row in rows[:index] if ts - row[TS] < self._early(row[DAYS_SUPPLY])]
         evidence = [*running, current]
-        institutions = sorted({r.institution_id for r in evidence})
-        runs_out = max(r.runs_out for r in running)
-        total = sum(r.quantity for r in evidence)
-        first = running[0]
+        institutions = sorted({row[INSTITUTION_ID] for row in evidence})
+        runs_out = max(row[RUNS_OUT] for row in running)
+        total = sum(row[QUANTITY] for row in evidence)
         details = {
             "drug_code": drug_code,
             "dispensings": len(evidence),
             "institutions": institutions,
             "total_quantity": total,
-            "days_since_first": round((current.ts - first.ts) / DAY, 2),
-            "remaining_supply_days": round((runs_out - current.ts) / DAY, 2),
+            "days_since_first": round((ts - running[0][TS]) / DAY, 2),
+            "remaining_supply_days": round((runs_out - ts) / DAY, 2),
             "early_refill_tolerance": self.settings.early_refill_tolerance,
         }
         tz = self.context.tz
         return Finding(
             subject=Subject("patient", patient_id),
-            trigger_id=current.event_id,
-            occurred_at=current.occurred_at,
-            event_ids=tuple(r.event_id for r in evidence),
+            trigger_id=current[EVENT_ID],
+            occurred_at=current[OCCURRED_AT],
+            event_ids=tuple(row[EVENT_ID] for row in evidence),
             message=(
-                f"Patient {patient_id} received drug {drug_code} at {current.institution_id} "
+                f"Patient {patient_id} received drug {drug_code} at {current[INSTITUTION_ID]} "
                 f"while {len(running)} earlier supply(ies) still ran: {len(evidence)} "
                 f"dispensings, {total:g} units from {len(institutions)} institutions."
             ),
             details=details,
             patient_id=patient_id,
-            institution_id=current.institution_id,
-            doctor_id=current.doctor_id,
-            department_id=current.department_id,
+            institution_id=current[INSTITUTION_ID],
+            doctor_id=current[DOCTOR_ID],
+            department_id=current[DEPARTMENT_ID],
             commands=(
                 CommandSpec(
                     action="FREEZE",
                     scope=Scope("patient", patient_id, drug_code),
-                    effective_from=current.occurred_at,
+                    effective_from=current[OCCURRED_AT],
                     expires_at=iso(runs_out, tz),
                     reason=(
                         f"repeat dispensing of {drug_code}: earlier supply runs until "
@@ -171,8 +161,9 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
         )
 
     def expire(self, state: State, cutoff: float) -> None:
+        # Supplies are not sorted by when they run out: every row is looked at.
         for drug, rows in list(state.items()):
-            live = tuple(r for r in rows if r[9] > cutoff)
+            live = tuple(row for row in rows if row[RUNS_OUT] > cutoff)
             if not live:
                 del state[drug]
             elif len(live) < len(rows):
@@ -180,7 +171,3 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
 
     def size(self, state: State) -> int:
         return sum(len(rows) for rows in state.values())
-
-
-def _order(row: Sequence[Any]) -> tuple[float, str]:
-    return (row[0], row[3])

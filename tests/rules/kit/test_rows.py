@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
+from claimstream.rules import RULES
 from claimstream.rules.kit import rows as rows_kit
+from claimstream.rules.kit import stays
 
 
 def test_insert_keeps_order_refuses_a_held_id_and_switches_to_a_list_when_long() -> None:
@@ -28,3 +32,11 @@ def test_a_cut_that_keeps_every_row_hands_back_the_rows_themselves() -> None:
     assert rows_kit.keep_from(rows, 1.0) is rows and rows_kit.keep_after(rows, 0.5) is rows
     assert rows_kit.keep_from(rows, 1.5) == ([2.0, "b"],)
     assert rows_kit.keep_after(rows, 1.0) == ([2.0, "b"],)
+
+
+def test_every_row_layout_starts_with_the_event_time_and_the_event_id() -> None:
+    modules = {sys.modules[rule.__module__] for rule in RULES.values()} | {stays}
+    layouts = [m for m in modules if hasattr(m, "TS")]
+    assert len(layouts) >= 10
+    for module in layouts:
+        assert (module.TS, module.EVENT_ID) == (rows_kit.TS, rows_kit.EVENT_ID), module
