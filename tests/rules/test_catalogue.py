@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,9 @@ def test_default_severities_and_commands_follow_the_issue() -> None:
     assert rules["duplicate_exam"].severity == "warning"
     issuing = {name for name in CATALOGUE if rules[name].issue_commands}
     assert issuing == {"split_hospitalization", "chronic_polypharmacy"}
+
+
+def test_the_documented_catalogue_has_one_row_per_registered_rule() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \|", text, flags=re.MULTILINE)
+    assert sorted(rows) == sorted(RULES)

@@ -1,7 +1,9 @@
 """The rule catalogue: one module per rule, registered here by name.
 
-To add a rule: write `rules/<name>.py` with a `Rule` subclass and its `Settings`, and add it to
-`RULES`. Nothing else changes: the engine, config, replay and the worker read this registry.
+To add a rule: write `rules/<name>.py` with a `Rule` subclass and its `Settings` (on the shared
+pieces of `rules.kit` when it keeps state), and add it to `RULES`. Nothing else changes: the
+engine, config, replay and the worker read this registry. `docs/rules.md` has the catalogue
+and a worked example.
 """
 
 from __future__ import annotations
