@@ -71,9 +71,20 @@ class Episodes:
         rows, position = inserted
         group["rows"] = rows
         alerted: Sequence[str] = group.get("alerted", ())
-        starts = self._new_starts(rows, position, alerted)
-        if not starts:
-            return []
+        if position == len(rows) - 1:  # the newest row, the common case: no later row to recount
+            threshold = self.threshold
+            start = bisect.bisect_right(rows, row[TS] - self.window, hi=position, key=ts_of)
+            if self._count(rows, start, position) < threshold:
+                return []  # below the threshold: it starts nothing
+            if position > start and self._count_at(rows, position - 1) >= threshold:
+                return []  # the episode goes on
+            if row[EVENT_ID] in alerted:
+                return []
+            starts = [(position, start)]
+        else:
+            starts = self._new_starts(rows, position, alerted)
+            if not starts:
+                return []
         group["alerted"] = (*alerted, *(rows[index][EVENT_ID] for index, _ in starts))
         return [rows[start : index + 1] for index, start in starts]
 
@@ -81,16 +92,20 @@ class Episodes:
         """Drop what no row at or after `cutoff` needs (see the module docstring); a group left
         empty is emptied, so the caller can drop it."""
         rows: Rows = group.get("rows", ())
+        window = self.window
+        if not rows or rows[0][TS] > cutoff - window:
+            return  # every row is within a window of the cutoff: the common case
+        first = first_after(rows, cutoff - window)  # >= 1
         last_before = first_at(rows, cutoff) - 1
-        if last_before < 0:
-            return  # nothing before the cutoff: everything stays
-        keep_after = cutoff - self.window
         previous = rows[last_before][TS]
-        if previous > keep_after and self._count_at(rows, last_before) >= self.threshold:
-            keep_after = previous - self.window  # its count decides the next row's start
-        first = first_after(rows, keep_after)
-        if first == 0:
-            return
+        if (
+            previous > cutoff - window  # p is in the window of a row to come
+            and rows[first - 1][TS] > previous - window  # and its window reaches what goes
+            and self._count_at(rows, last_before) >= self.threshold
+        ):
+            first = first_after(rows, previous - window)  # p's count decides the next start
+            if first == 0:
+                return
         kept = tuple(rows[first:])
         if not kept:
             group.clear()
