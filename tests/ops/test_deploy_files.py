@@ -348,7 +348,13 @@ def worker_defaults() -> dict[str, object]:
     base = Settings()
     out: dict[str, object] = {}
     for f in dataclasses.fields(Settings):
-        if f.name not in ("detection", "sanctions", "audit_keys"):
+        if f.name not in (
+            "detection",
+            "sanctions",
+            "audit_keys",
+            "kafka_security",
+            "redis_options",
+        ):
             out[f"CLAIMSTREAM_{f.name.upper()}"] = getattr(base, f.name)
     engine = base.detection.to_dict()
     out["CLAIMSTREAM_TIMEZONE"] = engine["timezone"]
@@ -359,6 +365,7 @@ def worker_defaults() -> dict[str, object]:
         for key, value in settings.items():
             out[f"CLAIMSTREAM_RULE__{rule.upper()}__{key.upper()}"] = value
     out.update(audit_defaults())
+    out.update(transport_defaults())
     for f in dataclasses.fields(base.sanctions):
         if f.name.startswith("_"):
             continue  # derived, not a setting
@@ -370,6 +377,17 @@ def worker_defaults() -> dict[str, object]:
         else:
             out[f"CLAIMSTREAM_SANCTIONS__{f.name.upper()}"] = value
     return out
+
+
+def transport_defaults() -> dict[str, object]:
+    """Kafka's TLS and SASL (`CLAIMSTREAM_KAFKA_*`) and Redis's password and TLS files, read
+    by `claimstream.kafka.security` and `claimstream.freezes.connection` (an empty default:
+    unset)."""
+    from claimstream.freezes import connection
+    from claimstream.kafka import security
+
+    variables = {**security.VARIABLES, **connection.VARIABLES}
+    return {name: value or None for name, value in variables.items()}
 
 
 def audit_defaults() -> dict[str, object]:

@@ -22,6 +22,11 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claimstream.freezes.connection import RedisOptions
+    from claimstream.kafka.security import KafkaSecurity
 
 OK = 0
 FOUND = 1
@@ -66,20 +71,36 @@ def broker_address(value: str | None) -> str:
         raise CommandError(str(exc)) from None
 
 
-def require_broker(value: str | None, timeout: float = 5.0) -> str:
-    """`broker_address(value)`, once something accepts a connection there; else `Unreachable`.
+def require_broker(
+    value: str | None, timeout: float = 5.0, *, security: KafkaSecurity | None = None
+) -> str:
+    """`broker_address(value)`, once the broker there accepts a Kafka connection with the
+    `CLAIMSTREAM_KAFKA_*` settings (or `security`); else `Unreachable` (exit 3), or a usage
+    error (exit 2) when those settings are invalid or the broker refuses them.
 
-    Every command that talks to the broker calls this first: a closed port or a wrong host is
-    then one sentence with the address and its origin, not a Kafka client's retries.
+    Every command that talks to the broker calls this first: a closed port, a wrong host, an
+    untrusted certificate or a refused login is then one sentence with the address and what
+    to fix, not a Kafka client's retries.
     """
+    import asyncio
+
+    from claimstream.kafka.security import BrokerRefused, KafkaSecurity, check_connection
     from claimstream.kafka.url import BrokerUnreachable, check_reachable
+    from claimstream.model.config import ConfigError
 
     quiet_kafka_logs()
     bootstrap = broker_address(value)
     try:
+        security = security if security is not None else KafkaSecurity.from_env()
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    try:
         check_reachable(bootstrap, timeout=timeout)
+        asyncio.run(check_connection(bootstrap, security, within=max(timeout, 5.0)))
     except BrokerUnreachable as exc:
         raise broker_unreachable(exc, value) from None
+    except BrokerRefused as exc:
+        raise CommandError(f"{exc} (Kafka security: {security.describe()})") from None
     return bootstrap
 
 
@@ -104,13 +125,32 @@ def broker_unreachable(exc: Exception, value: str | bool | None = False) -> Unre
     )
 
 
-def redis_unreachable(url: str, exc: Exception) -> Unreachable:
-    """The one line for a Redis that did not answer (the URL's password is not shown)."""
+def redis_failure(url: str, exc: Exception) -> CommandError:
+    """The one line for a Redis that did not answer (exit 3), or that answered and refused
+    the login, a command or the TLS handshake (exit 2, a configuration to fix). The URL's
+    password is not shown."""
+    from claimstream.freezes.connection import refusal
+
+    refused = refusal(exc, url)
+    if refused is not None:
+        return CommandError(f"Redis at {redact(url)} refused the connection: {refused}")
     detail = _os_reason(exc) or str(exc).rstrip(".") or type(exc).__name__
     return Unreachable(
         f"cannot reach Redis at {redact(url)} ({detail}): is redis-server running? "
         "--redis-url or CLAIMSTREAM_REDIS_URL names another"
     )
+
+
+def redis_options(url: str) -> RedisOptions:
+    """The `CLAIMSTREAM_REDIS_*` password file and TLS files for `url` (a
+    `claimstream.freezes.connection.RedisOptions`), or a usage error naming the variable."""
+    from claimstream.freezes.connection import RedisOptions
+    from claimstream.model.config import ConfigError
+
+    try:
+        return RedisOptions.for_url(url)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def worker_unreachable(url: str, exc: Exception) -> Unreachable:

@@ -123,10 +123,13 @@ def _from_redis(args: argparse.Namespace) -> dict[str, Any]:
 
     from redis.exceptions import RedisError
 
+    from claimstream.cli.exits import redis_options
     from claimstream.freezes.redis import RedisRegistry
 
+    options = redis_options(args.redis_url)  # CLAIMSTREAM_REDIS_PASSWORD_FILE, _TLS_*
+
     async def ask() -> dict[str, Any]:
-        registry = RedisRegistry(args.redis_url, args.redis_prefix)
+        registry = RedisRegistry(args.redis_url, args.redis_prefix, options)
         await registry.start()
         try:
             now = time.time()
@@ -137,14 +140,14 @@ def _from_redis(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await registry.close()
 
-    from claimstream.cli.exits import CommandError, redis_unreachable
+    from claimstream.cli.exits import CommandError, redis_failure
 
     try:
         return asyncio.run(ask())
+    except (RedisError, OSError) as exc:  # before ValueError: a certificate error is both
+        raise redis_failure(args.redis_url, exc) from None
     except ValueError as exc:  # a URL redis-py cannot parse
         raise CommandError(f"--redis-url: {exc}") from None
-    except (RedisError, OSError) as exc:
-        raise redis_unreachable(args.redis_url, exc) from None
 
 
 def _from_worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -203,7 +206,12 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
     from redis.exceptions import RedisError
 
-    from claimstream.cli.exits import broker_unreachable, redis_unreachable, require_broker
+    from claimstream.cli.exits import (
+        broker_unreachable,
+        redis_failure,
+        redis_options,
+        require_broker,
+    )
     from claimstream.freezes.rebuild import RebuildConflict
     from claimstream.kafka.reader import TopicReadError
     from claimstream.kafka.url import BrokerUnreachable, bootstrap_servers
@@ -221,17 +229,18 @@ def run_rebuild(args: argparse.Namespace) -> int:
         bootstrap = bootstrap_servers(args.rebuild_bootstrap)
     except ValueError as exc:
         return fail(str(exc))
+    options = redis_options(args.rebuild_redis_url)  # CLAIMSTREAM_REDIS_PASSWORD_FILE, _TLS_*
     bootstrap = require_broker(args.rebuild_bootstrap)
     try:
-        result = asyncio.run(_rebuild(args, bootstrap))
+        result = asyncio.run(_rebuild(args, bootstrap, options))
     except BrokerUnreachable as exc:
         raise broker_unreachable(exc, args.rebuild_bootstrap) from None
     except TopicReadError as exc:
         return fail(str(exc))
+    except (RedisError, OSError) as exc:  # before ValueError: a certificate error is both
+        raise redis_failure(args.rebuild_redis_url, exc) from None
     except ValueError as exc:  # a Redis URL redis-py cannot parse
         return fail(f"--redis-url: {exc}")
-    except (RedisError, OSError) as exc:
-        raise redis_unreachable(args.rebuild_redis_url, exc) from None
     except RebuildConflict as exc:
         return fail(str(exc))
     if args.rebuild_json:
@@ -242,13 +251,13 @@ def run_rebuild(args: argparse.Namespace) -> int:
     return 1 if args.dry_run and drift else 0
 
 
-async def _rebuild(args: argparse.Namespace, bootstrap: str) -> Any:
+async def _rebuild(args: argparse.Namespace, bootstrap: str, options: Any) -> Any:
     from claimstream.freezes.rebuild import rebuild
     from claimstream.freezes.redis import RedisRegistry
     from claimstream.kafka.reader import ProgressLine, TopicReader
 
     progress = ProgressLine(f"reading {args.rebuild_topic}")
-    registry = RedisRegistry(args.rebuild_redis_url, args.rebuild_prefix)
+    registry = RedisRegistry(args.rebuild_redis_url, args.rebuild_prefix, options)
     await registry.start()
     try:
         async with TopicReader(bootstrap, args.rebuild_topic, progress=progress) as reader:

@@ -221,6 +221,7 @@ async def _publish(
     from aiokafka.errors import KafkaError
 
     from claimstream.cli.exits import CommandError, Unreachable, broker_unreachable
+    from claimstream.kafka.security import KafkaSecurity
 
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -228,6 +229,7 @@ async def _publish(
         enable_idempotence=False,  # Tansu refuses idempotent producers
         linger_ms=5,
         request_timeout_ms=int(args.timeout * 1000),
+        **KafkaSecurity.from_env().client_options(),  # checked by require_broker already
     )
     started = False
     try:

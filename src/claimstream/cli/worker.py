@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.replace(log_level=args.loglevel)
     if (problem := settings.audit_problem()) is not None:
         raise CommandError(problem)
-    require_broker(None)  # None: $CLAIMSTREAM_BROKER_URL or the default, as Settings read it
+    # None: $CLAIMSTREAM_BROKER_URL or the default, as Settings read it
+    require_broker(None, security=settings.kafka_security)
     if settings.redis_url:
-        check_redis(settings.redis_url)
+        check_redis(settings.redis_url, settings.redis_options)
     if not args.skip_topic_check:
         problem = check_topics(settings, create=args.apply_topics)
         if problem:
@@ -60,29 +61,32 @@ def run(args: argparse.Namespace) -> int:
     return run_worker(settings)
 
 
-def check_redis(url: str) -> None:
-    """Return when Redis at `url` answers a PING; else `Unreachable` (exit 3)."""
+def check_redis(url: str, options: object = None) -> None:
+    """Return when Redis at `url` (reached with `options`, a `RedisOptions`) answers a PING;
+    else `Unreachable` (exit 3), or a usage error (exit 2) when it refuses the login, a command
+    or the TLS handshake."""
     import asyncio
 
     from redis.exceptions import RedisError
 
-    from claimstream.cli.exits import CommandError, redis_unreachable
+    from claimstream.cli.exits import CommandError, redis_failure
+    from claimstream.freezes.connection import RedisOptions, close, connect
+
+    assert options is None or isinstance(options, RedisOptions)
 
     async def ping() -> None:
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        client = connect(url, options, socket_connect_timeout=5, socket_timeout=5)
         try:
             await client.ping()
         finally:
-            await client.aclose()
+            await close(client)
 
     try:
         asyncio.run(ping())
+    except (RedisError, OSError) as exc:  # before ValueError: a certificate error is both
+        raise redis_failure(url, exc) from None
     except ValueError as exc:  # a URL redis-py cannot parse
         raise CommandError(f"CLAIMSTREAM_REDIS_URL: {exc}") from None
-    except (RedisError, OSError) as exc:
-        raise redis_unreachable(url, exc) from None
 
 
 def check_topics(settings: object, *, create: bool) -> str | None:
@@ -100,7 +104,12 @@ def check_topics(settings: object, *, create: bool) -> str | None:
     except TopologyError as exc:
         raise CommandError(str(exc)) from None
     try:
-        report = apply_topics_sync(bootstrap_servers(settings.broker_url), topology, create=create)
+        report = apply_topics_sync(
+            bootstrap_servers(settings.broker_url),
+            topology,
+            create=create,
+            security=settings.kafka_security,
+        )
     except (BrokerUnreachable, TimeoutError) as exc:
         raise broker_unreachable(exc, None) from None
     if report.in_sync:

@@ -31,6 +31,7 @@ from claimstream.freezes.base import (
     is_active,
     marker_key,
 )
+from claimstream.freezes.connection import RedisOptions, close, connect
 from claimstream.model.outputs import Command
 
 #: how often a batch is decided again after a concurrent write before giving up
@@ -42,22 +43,29 @@ class RegistryConflict(RuntimeError):
 
 
 class RedisRegistry(FreezeRegistry):
-    """Freeze registry on a Redis server (`redis://host:port/db`)."""
+    """Freeze registry on a Redis server (`redis://host:port/db`, `rediss://user@host:port/db`
+    with TLS and the password and TLS files of `options`: `claimstream.freezes.connection`)."""
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, url: str, prefix: str = DEFAULT_PREFIX, options: RedisOptions | None = None
+    ) -> None:
         self.url = url
         self.prefix = prefix
+        self.options = options
         self._client: Any = None
 
     async def start(self) -> None:
-        import redis.asyncio as aioredis
-
-        self._client = aioredis.Redis.from_url(self.url)
-        await self._client.ping()
+        client = connect(self.url, self.options)
+        try:
+            await client.ping()
+        except BaseException:  # a refused login or handshake leaves a socket open: close it
+            await close(client)
+            raise
+        self._client = client
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
+            await close(self._client)
             self._client = None
 
     @property
@@ -200,10 +208,12 @@ def _active(pairs: Iterable[tuple[str, bytes | None]], now: float) -> list[Freez
     return found
 
 
-def registry_from_url(url: str | None, prefix: str = DEFAULT_PREFIX) -> FreezeRegistry:
-    """Redis when a URL is given, else the in-process registry."""
+def registry_from_url(
+    url: str | None, prefix: str = DEFAULT_PREFIX, options: RedisOptions | None = None
+) -> FreezeRegistry:
+    """Redis when a URL is given (reached with `options`), else the in-process registry."""
     if url:
-        return RedisRegistry(url, prefix)
+        return RedisRegistry(url, prefix, options)
     from claimstream.freezes.memory import MemoryRegistry
 
     return MemoryRegistry(prefix)

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from aiokafka.partitioner import murmur2
 
+from claimstream.kafka.security import KafkaSecurity, resolve
 from claimstream.model.config import ConfigError
 from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.model.outputs import Scope
@@ -243,12 +244,14 @@ async def publish_action(
     topic: str = ACTIONS_TOPIC,
     ack_timeout: float = DEFAULT_TIMEOUT,
     signer: ActionSigner | None = None,
+    security: KafkaSecurity | None = None,
 ) -> Receipt:
     """Publish one action (signed by `signer` when given) and wait for the broker's
     acknowledgement (acks=all).
 
     Raises `ActionPublishError` when the broker cannot be reached, the topic does not exist,
-    or nothing is acknowledged within `ack_timeout` seconds.
+    or nothing is acknowledged within `ack_timeout` seconds. `security`: TLS and SASL
+    (default: the `CLAIMSTREAM_KAFKA_*` variables).
     """
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
@@ -259,6 +262,7 @@ async def publish_action(
         acks="all",
         enable_idempotence=False,
         request_timeout_ms=int(ack_timeout * 1000),
+        **resolve(security).client_options(),
     )
     started = False
     try:

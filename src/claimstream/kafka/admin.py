@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from claimstream.kafka.security import KafkaSecurity, resolve
 from claimstream.kafka.topology import TopicSpec, Topology
 from claimstream.kafka.url import BrokerUnreachable
 
@@ -96,11 +97,13 @@ async def apply_topics(
     *,
     create: bool = True,
     request_timeout: float = 30.0,
+    security: KafkaSecurity | None = None,
 ) -> ApplyReport:
     """Create missing topics (unless `create` is False) and compare all of them to the broker.
 
     `request_timeout` bounds connecting and the whole apply, so an unreachable broker fails fast:
-    `BrokerUnreachable` when no connection could be made within it.
+    `BrokerUnreachable` when no connection could be made within it. `security`: TLS and SASL
+    (default: the `CLAIMSTREAM_KAFKA_*` variables, `claimstream.kafka.security`).
     """
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaConnectionError
@@ -109,6 +112,7 @@ async def apply_topics(
         bootstrap_servers=bootstrap,
         client_id="claimstream-topics",
         request_timeout_ms=int(request_timeout * 1000),
+        **resolve(security).client_options(),
     )
     try:
         async with asyncio.timeout(request_timeout):
@@ -131,11 +135,22 @@ async def apply_topics(
 
 
 def apply_topics_sync(
-    bootstrap: str, topology: Topology, *, create: bool = True, request_timeout: float = 30.0
+    bootstrap: str,
+    topology: Topology,
+    *,
+    create: bool = True,
+    request_timeout: float = 30.0,
+    security: KafkaSecurity | None = None,
 ) -> ApplyReport:
     """apply_topics for callers without an event loop (CLI, sync fixtures, LocalBroker users)."""
     return asyncio.run(
-        apply_topics(bootstrap, topology, create=create, request_timeout=request_timeout)
+        apply_topics(
+            bootstrap,
+            topology,
+            create=create,
+            request_timeout=request_timeout,
+            security=security,
+        )
     )
 
 

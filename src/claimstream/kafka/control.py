@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from claimstream.detection.config import DetectionConfig
+from claimstream.kafka.security import KafkaSecurity, resolve
 from claimstream.model.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -124,15 +125,21 @@ def next_snapshot(
 # --- broker I/O (aiokafka) ---------------------------------------------------------------
 
 
-async def read_latest(bootstrap: str, topic: str = CONTROL_TOPIC) -> Snapshot | None:
+async def read_latest(
+    bootstrap: str, topic: str = CONTROL_TOPIC, *, security: KafkaSecurity | None = None
+) -> Snapshot | None:
     """The newest valid snapshot on the control topic, or None when nothing was published.
 
-    Callers bound the wait with `asyncio.timeout`.
+    Callers bound the wait with `asyncio.timeout`. `security`: TLS and SASL (default: the
+    `CLAIMSTREAM_KAFKA_*` variables).
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        **resolve(security).client_options(),
     )
     await consumer.start()
     try:
@@ -166,11 +173,22 @@ def _newer(latest: Snapshot | None, raw: bytes | None) -> Snapshot | None:
     return snapshot if latest is None or snapshot.version > latest.version else latest
 
 
-async def publish(bootstrap: str, snapshot: Snapshot, topic: str = CONTROL_TOPIC) -> None:
+async def publish(
+    bootstrap: str,
+    snapshot: Snapshot,
+    topic: str = CONTROL_TOPIC,
+    *,
+    security: KafkaSecurity | None = None,
+) -> None:
     """Publish a snapshot and wait for the broker's acknowledgement."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=False,
+        acks="all",
+        **resolve(security).client_options(),
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topic, snapshot.encode(), key=CONTROL_KEY)
@@ -183,6 +201,7 @@ class ControlWatcher:
 
     `on_snapshot` is called with each snapshot whose version is above the last applied one;
     `on_invalid` with the reason a message was refused (the worker logs and counts it).
+    `security`: TLS and SASL (the worker passes its settings'; None: the environment's).
     """
 
     def __init__(
@@ -192,8 +211,10 @@ class ControlWatcher:
         on_invalid: Callable[[str], None] | None = None,
         topic: str = CONTROL_TOPIC,
         poll_ms: int = 500,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.topic = topic
         self.on_snapshot = on_snapshot
         self.on_invalid = on_invalid
@@ -205,7 +226,10 @@ class ControlWatcher:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            **resolve(self.security).client_options(),
         )
         await consumer.start()
         try:

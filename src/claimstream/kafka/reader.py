@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from claimstream.kafka.security import KafkaSecurity, resolve
 from claimstream.kafka.url import BrokerUnreachable
 
 
@@ -59,7 +60,10 @@ class TopicRecord:
 
 
 class TopicReader:
-    """`async with TopicReader(bootstrap, topic) as reader: records = await reader.read_new()`."""
+    """`async with TopicReader(bootstrap, topic) as reader: records = await reader.read_new()`.
+
+    `security`: TLS and SASL (default: the `CLAIMSTREAM_KAFKA_*` variables).
+    """
 
     def __init__(
         self,
@@ -69,8 +73,10 @@ class TopicReader:
         idle: float = 0.5,
         progress: Callable[[int], None] | None = None,
         connect_timeout: float = 10.0,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.topic = topic
         self.idle = idle
         self.progress = progress
@@ -89,6 +95,7 @@ class TopicReader:
             auto_offset_reset="earliest",
             request_timeout_ms=int(self.connect_timeout * 1000),
             metadata_max_age_ms=300_000,
+            **resolve(self.security).client_options(),
         )
         try:
             async with asyncio.timeout(self.connect_timeout):

@@ -84,7 +84,9 @@ def create_app(
         else Access()
     )
     topology = topology or load_topology(settings.topics_file, partitions=settings.partitions)
-    registry = registry or registry_from_url(settings.redis_url, settings.redis_prefix)
+    registry = registry or registry_from_url(
+        settings.redis_url, settings.redis_prefix, settings.redis_options
+    )
     metrics = metrics or Metrics(CollectorRegistry())
     app = _faust_app(settings, topology)
     publisher = _publisher(app, settings, topology)
@@ -104,7 +106,13 @@ def create_app(
         sweep_slice=settings.sweep_slice,
     )
     if settings.control_enabled:
-        follow_control_topic(app, bootstrap_servers(settings.broker_url), detection, metrics)
+        follow_control_topic(
+            app,
+            bootstrap_servers(settings.broker_url),
+            detection,
+            metrics,
+            security=settings.kafka_security,
+        )
     sanctions: SanctionsRuntime | None = None
     if settings.sanctions_enabled:
         sanctions = install_sanctions(
@@ -161,6 +169,8 @@ def _faust_app(settings: Settings, topology: Topology) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=broker_url(settings.broker_url),
+        # TLS and SASL (`CLAIMSTREAM_KAFKA_*`): faust hands them to each aiokafka client it makes
+        broker_credentials=settings.kafka_security.faust_credentials(),
         store=settings.store,
         datadir=settings.data_dir,
         autodiscover=False,

@@ -8,6 +8,11 @@ instead of patching the environment. Rule thresholds come from variables named
 from `CLAIMSTREAM_ENGINE__<SETTING>`; both go through
 `DetectionConfig.with_rule_changes` / `with_engine_changes`, which validate and refuse bad values.
 
+How the worker reaches Kafka and Redis securely (TLS, SASL, Redis ACL user and password file)
+comes from `CLAIMSTREAM_KAFKA_*` (`claimstream.kafka.security.KafkaSecurity`) and the
+`CLAIMSTREAM_REDIS_*` variables beside the URL (`claimstream.freezes.connection.RedisOptions`):
+the same parsers the commands use, so the worker and every command agree on them.
+
 A `CLAIMSTREAM_*` variable that is none of these (`CLAIMSTREAM_REDIS_ULR`) is refused by
 `check_variables`, naming it and the closest known name: ignored, it would leave the worker
 running with a default nobody chose (a registry nobody reads, a broker nobody meant).
@@ -24,6 +29,10 @@ from typing import Literal
 
 from claimstream.audit.settings import WriterSettings
 from claimstream.detection.config import DetectionConfig
+from claimstream.freezes import connection as redis_connection
+from claimstream.freezes.connection import RedisOptions
+from claimstream.kafka import security as kafka_security
+from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.url import DEFAULT_BROKER_URL, broker_url
 from claimstream.model.config import ConfigError
 from claimstream.sanctions.settings import SanctionSettings
@@ -64,8 +73,11 @@ OTHER_VARIABLES = frozenset(
         _PREFIX + "AUDIT_PUBLIC_KEY_FILE",  # `claimstream audit verify` only
     )
 )
+#: the transport's variables: Kafka's TLS and SASL, and Redis's password file and TLS files
+#: (read by `KafkaSecurity.from_env` and `RedisOptions.from_env`, as `Settings` fields)
+TRANSPORT_VARIABLES = frozenset(kafka_security.VARIABLES) | frozenset(redis_connection.VARIABLES)
 #: `Settings` fields read from their own families of variables, not from one variable each
-NESTED = ("detection", "sanctions", "audit_keys")
+NESTED = ("detection", "sanctions", "audit_keys", "kafka_security", "redis_options")
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off", ""))
 
@@ -146,6 +158,10 @@ class Settings:
     #: see `claimstream.audit.settings`); None writes an unkeyed trail (tests that build
     #: Settings in code). `from_env` requires keys, or `CLAIMSTREAM_AUDIT_UNKEYED=true`.
     audit_keys: WriterSettings | None = None
+    #: TLS and SASL of every Kafka connection (`CLAIMSTREAM_KAFKA_*`)
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    #: Redis's password file and TLS files (`CLAIMSTREAM_REDIS_PASSWORD_FILE`, `_TLS_*`)
+    redis_options: RedisOptions = field(default_factory=RedisOptions)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -190,6 +206,9 @@ class Settings:
             raise ConfigError(f"{_PREFIX}BROKER_FLAVOR must be kafka or tansu")
         values["detection"] = detection_from_env(env)
         values["sanctions"] = sanctions_from_env(env)
+        values["kafka_security"] = KafkaSecurity.from_env(env)
+        redis_url = values.get("redis_url", base.redis_url)
+        values["redis_options"] = RedisOptions.for_url(redis_url, env)  # type: ignore[arg-type]
         if values.get("audit_enabled", base.audit_enabled) and any(
             env.get(name) for name in AUDIT_WRITER_VARIABLES
         ):
@@ -219,7 +238,7 @@ def known_variables() -> frozenset[str]:
     `SANCTIONS__` families, whose members `from_env` checks one by one)."""
     fields = dataclasses.fields(Settings)
     names = {_PREFIX + f.name.upper() for f in fields if f.name not in NESTED}
-    return frozenset(names) | OTHER_VARIABLES
+    return frozenset(names) | OTHER_VARIABLES | TRANSPORT_VARIABLES
 
 
 def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:

@@ -22,6 +22,7 @@ from aiokafka.partitioner import murmur2
 
 from claimstream.detection.engine import Engine
 from claimstream.detection.processor import KeyedProcessor
+from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import Topology
 from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.observability.metrics import Metrics
@@ -157,12 +158,19 @@ def _add_agent(
     app.agent(topic, name=f"claimstream.detect-{kind}", concurrency=1)(detect)
 
 
-def follow_control_topic(app: Any, bootstrap: str, detection: Detection, metrics: Metrics) -> None:
+def follow_control_topic(
+    app: Any,
+    bootstrap: str,
+    detection: Detection,
+    metrics: Metrics,
+    security: KafkaSecurity | None = None,
+) -> None:
     """Apply every configuration snapshot published on the control topic (`claimstream rules`).
 
     The snapshot replaces the engine of every pipeline between two batches (all on the event
     loop, so no batch sees two configurations); per-key state carries over, since a rule's
-    state is stored under its own name and state version.
+    state is stored under its own name and state version. `security`: the worker's Kafka TLS
+    and SASL settings.
     """
     from claimstream.kafka.control import ControlWatcher, Snapshot
 
@@ -171,7 +179,7 @@ def follow_control_topic(app: Any, bootstrap: str, detection: Detection, metrics
         metrics.set_rule_config_version(snapshot.version)
         log.warning("detection configuration version %s in force", snapshot.version)
 
-    watcher = ControlWatcher(bootstrap, apply)
+    watcher = ControlWatcher(bootstrap, apply, security=security)
 
     async def follow() -> None:
         await watcher.run()
