@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite runs for real: redis-server, prometheus (promtool
-# and the server) and prometheus-alertmanager (amtool, which checks deploy/alertmanager).
+# and the server), prometheus-alertmanager (amtool, which checks deploy/alertmanager) and
+# stunnel4 (the TLS terminator in front of the local broker in the transport tests: Tansu
+# 0.6.0 serves no TLS itself).
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v stunnel4 >/dev/null 2>&1 || need+=(stunnel4)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -15,6 +18,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The packages start their own services on install; the tests start their own servers on free ports.
-for svc in redis-server prometheus prometheus-alertmanager; do
+for svc in redis-server prometheus prometheus-alertmanager stunnel4; do
   $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done

@@ -48,3 +48,22 @@ def test_broker_url_from_env_then_default(monkeypatch: pytest.MonkeyPatch) -> No
 def test_broker_url_rejects_other_schemes() -> None:
     with pytest.raises(ValueError, match="kafka://"):
         bootstrap_servers("http://x:1")
+
+
+def test_tls_without_stunnel_names_the_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    from claimstream.devtools import localbroker
+
+    monkeypatch.setattr(localbroker.shutil, "which", lambda name: None)
+    with pytest.raises(BrokerStartError, match=r"stunnel \(Debian package 'stunnel4'"):
+        localbroker.resolve_stunnel_binary()
+
+
+def test_a_tls_broker_tells_clients_the_protocol_and_ca(monkeypatch: pytest.MonkeyPatch) -> None:
+    from claimstream.devtools.localbroker import BrokerTls
+
+    broker = LocalBroker(tls=BrokerTls("server.pem", "server.key", "/pki/ca.pem"))
+    monkeypatch.setattr(broker, "_port", 19093)
+    env = broker.environment()
+    assert env["CLAIMSTREAM_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+    assert env["CLAIMSTREAM_KAFKA_SSL_CA_FILE"] == "/pki/ca.pem"
+    assert env["CLAIMSTREAM_BROKER_URL"] == "kafka://127.0.0.1:19093"
