@@ -6,7 +6,7 @@ What the SASL tests can and cannot show: Tansu 0.6.0 on its memory storage keeps
 credentials and offers no PLAIN, so no login can succeed against it. They show that the client
 performs the SCRAM exchange over TLS and that the broker's refusal, and a broker that wants a
 login the client does not attempt, are one line naming the variables (exit 2). A successful
-SASL login is tested against no broker here (docs/transport.md says so).
+SASL login is tested against no broker here (docs/security.md says so).
 """
 
 from __future__ import annotations

@@ -116,7 +116,8 @@ def test_two_workers_one_consumer_group_env_only(compose: dict[str, Any]) -> Non
         assert worker["command"] == ["worker"]
         assert all(key.startswith("CLAIMSTREAM_") for key in worker_env), name
         assert worker_env["CLAIMSTREAM_BROKER_URL"].startswith("kafka://kafka:")
-        assert worker_env["CLAIMSTREAM_REDIS_URL"].startswith("redis://redis:")
+        # TLS, as an ACL user (docs/security.md; tests/ops/test_deploy_transport.py)
+        assert worker_env["CLAIMSTREAM_REDIS_URL"].startswith("rediss://claimstream-worker@redis:")
         # configuration by environment only: nothing is mounted into a worker but its data dir
         for volume in worker.get("volumes", []):
             source = volume.split(":", 1)[0]
@@ -320,6 +321,14 @@ STACK_WIRING = frozenset(
         "CLAIMSTREAM_AUDIT_HMAC_KEY_FILE",
         "CLAIMSTREAM_AUDIT_SIGNING_KEY_FILE",
         "CLAIMSTREAM_AUDIT_CHECKPOINT_DIR",
+        # each service's Kafka and Redis login and the CA (Docker secrets, docs/security.md)
+        "CLAIMSTREAM_KAFKA_SECURITY_PROTOCOL",
+        "CLAIMSTREAM_KAFKA_SASL_MECHANISM",
+        "CLAIMSTREAM_KAFKA_SASL_USERNAME",
+        "CLAIMSTREAM_KAFKA_SASL_PASSWORD_FILE",
+        "CLAIMSTREAM_KAFKA_SSL_CA_FILE",
+        "CLAIMSTREAM_REDIS_PASSWORD_FILE",
+        "CLAIMSTREAM_REDIS_TLS_CA_FILE",
     }
 )
 ENV_FILE = "./claimstream.env"

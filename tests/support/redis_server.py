@@ -86,11 +86,14 @@ class RedisServer:
         startup_timeout: float = 10.0,
         tls: RedisTls | None = None,
         users: Sequence[str] = (),
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.startup_timeout = startup_timeout
         self.tls = tls
         self.users = tuple(users)
+        #: more redis-server arguments (`--aclfile PATH`: then give `users` nothing)
+        self.extra_args = tuple(extra_args)
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
@@ -162,6 +165,7 @@ class RedisServer:
             args += ["--user", "default", "off"]
             for rule in self.users:
                 args += ["--user", *rule.split()]
+        args += self.extra_args
         proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
@@ -176,7 +180,9 @@ class RedisServer:
             if self.tls is not None:
                 if redis_answers_tls(self.host, port, self.tls):
                     return True
-            elif redis_ping(self.host, port) or (self.users and _answers(self.host, port)):
+            elif redis_ping(self.host, port) or (
+                (self.users or self.extra_args) and _answers(self.host, port)
+            ):
                 return True
             time.sleep(0.02)
         terminate_group(proc, timeout=5.0)

@@ -235,7 +235,7 @@ def refusal(exc: BaseException, url: str | None = None) -> str | None:
     if isinstance(exc, exceptions.NoPermissionError):
         return (
             f"its ACL refused a command ({_first_line(exc)}): the user needs "
-            f"{' '.join('+' + c for c in REGISTRY_ACL_COMMANDS)} on ~PREFIX:* (docs/transport.md)"
+            f"{' '.join('+' + c for c in REGISTRY_ACL_COMMANDS)} on ~PREFIX:* (docs/security.md)"
         )
     seen: BaseException | None = exc
     for _ in range(6):

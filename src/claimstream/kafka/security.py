@@ -1,7 +1,7 @@
 """How claimstream talks to Kafka securely: TLS, SASL, and the `CLAIMSTREAM_KAFKA_*` settings.
 
 One set of variables configures every Kafka connection claimstream makes, the faust worker's
-and every command's and tool's alike (docs/transport.md has the table):
+and every command's and tool's alike (docs/security.md, "Transport: Kafka and Redis"):
 
 | variable | meaning |
 |---|---|
