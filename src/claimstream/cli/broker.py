@@ -183,12 +183,14 @@ def _tell(text: str) -> None:
 def _apply_topics(bootstrap: str, args: argparse.Namespace) -> bool:
     from claimstream.cli.exits import CommandError
     from claimstream.kafka.admin import apply_topics_sync
+    from claimstream.kafka.security import KafkaSecurity
     from claimstream.kafka.topology import TopologyError, load_topology
 
     try:
         topology = load_topology(args.file, args.partitions)
     except TopologyError as exc:
         raise CommandError(str(exc)) from None
-    report = apply_topics_sync(bootstrap, topology)
+    # the local broker is plaintext, whatever the shell's CLAIMSTREAM_KAFKA_* say
+    report = apply_topics_sync(bootstrap, topology, security=KafkaSecurity())
     _tell(report.format_table())
     return report.in_sync

@@ -40,6 +40,7 @@ from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.simulate import generate
 from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
 from claimstream.kafka.admin import apply_topics_sync
+from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import load_topology
 from claimstream.model.events import Event
 
@@ -151,7 +152,12 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     """A worker with every part on, the audit keyed (its cost is part of the figure)."""
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CLAIMSTREAM_AUDIT_")},
+        # its broker is a plaintext local one, whatever the shell's CLAIMSTREAM_KAFKA_* say
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CLAIMSTREAM_AUDIT_", "CLAIMSTREAM_KAFKA_"))
+        },
         **audit_env,
         "CLAIMSTREAM_BROKER_URL": url,
         "CLAIMSTREAM_BROKER_FLAVOR": "tansu",
@@ -219,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     backlog = messages(args.worker_events, seed=5, start=start)
     live = messages(int(args.rate * args.latency_seconds), seed=6, start=start + timedelta(days=35))
     with LocalBroker() as broker:
-        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=args.partitions))
+        topology = load_topology(partitions=args.partitions)
+        report = apply_topics_sync(broker.bootstrap, topology, security=KafkaSecurity())
         if not report.in_sync:
             say(report.format_table())
             return 1

@@ -30,6 +30,7 @@ from claimstream.audit.keyfiles import write_key_files
 from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
 from claimstream.kafka.admin import apply_topics_sync
+from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import load_topology
 from claimstream.stream.http.access import new_token, token_line
 
@@ -78,7 +79,7 @@ def run_demo(options: DemoOptions) -> int:
         broker.start()
         say(f"broker     Tansu on {broker.bootstrap}")
         topology = load_topology(partitions=options.partitions)
-        report = apply_topics_sync(broker.bootstrap, topology)
+        report = apply_topics_sync(broker.bootstrap, topology, security=KafkaSecurity())
         if not report.in_sync:
             say(report.format_table())
             return 1
@@ -123,7 +124,8 @@ def _start_worker(
 ) -> Any:
     import subprocess
 
-    inherited = ("CLAIMSTREAM_AUDIT_", "CLAIMSTREAM_API_TOKEN")  # the demo's own keys and token
+    # the demo's own keys and token; its broker is a plaintext local one, whatever the shell says
+    inherited = ("CLAIMSTREAM_AUDIT_", "CLAIMSTREAM_API_TOKEN", "CLAIMSTREAM_KAFKA_")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(inherited)},
         **audit_env,
