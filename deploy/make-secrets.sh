@@ -9,7 +9,11 @@
 # Kafka's PKCS12 keystore and its password, the Kafka admin's PLAIN login (kafka_jaas.conf, for
 # the one-shot kafka-users service only), one SCRAM password per claimstream service, and
 # Redis's ACL file (the registry user, and a read-only user for settlement systems' freeze
-# checks; passwords stored as SHA-256 hashes).
+# checks; passwords stored as SHA-256 hashes), the audit trail's HMAC key ring and checkpoint
+# signing key (audit_hmac.keys, audit_signing.pem, and audit_public.pem for auditors), the
+# workers' API signing key and the action keyring holding its public half, and the API's
+# token file (an `ops` admin token and a `settlement-gw` settlement token, stored hashed; the
+# tokens themselves go to api_token_ops and api_token_settlement-gw, for their holders).
 # Existing files are kept, so a rerun only fills in what is missing; to rotate one, delete it
 # and rerun (docs/security.md#rotating-passwords-and-certificates says what to restart).
 #
@@ -83,6 +87,30 @@ if [ ! -s redis_users.acl ]; then
   } > redis_users.acl
 fi
 
+# --- the audit trail: HMAC key ring, Ed25519 checkpoint key (docs/audit.md) ----------------
+if [ ! -s audit_hmac.keys ]; then
+  { echo "# claimstream audit HMAC key ring: the LAST key writes; keep secret"
+    openssl rand -base64 32; } > audit_hmac.keys
+fi
+[ -s audit_signing.pem ] || openssl genpkey -algorithm ed25519 -out audit_signing.pem
+[ -s audit_public.pem ] || openssl pkey -in audit_signing.pem -pubout -out audit_public.pem
+
+# --- people's actions: the API's signing key and the keyring (docs/security.md) -----------
+[ -s api_signing.pem ] || openssl genpkey -algorithm ed25519 -out api_signing.pem
+if [ ! -s action_keys.pem ]; then
+  # reviewers who sign with the CLI add `Signer: NAME` and their public key here
+  { echo "Service: api"; openssl pkey -in api_signing.pem -pubout; } > action_keys.pem
+fi
+
+# --- the API's tokens, stored hashed (docs/security.md#tokens) -----------------------------
+token() {  # NAME ROLES: a token for NAME (in api_token_NAME) and its hashed line
+  [ -s "api_token_$1" ] || { printf 'cs_%s' "$(openssl rand -hex 24)" > "api_token_$1"; }
+  printf '%s %s sha256:%s\n' "$1" "$2" "$(sha256 "api_token_$1")"
+}
+if [ ! -s api_tokens ]; then
+  { token ops admin; token settlement-gw settlement; } > api_tokens
+fi
+
 chmod 0644 ./*
-chmod 0600 ca.key
+chmod 0600 ca.key api_token_*
 echo "secrets in $out: $(ls | tr '\n' ' ')"

@@ -321,6 +321,10 @@ STACK_WIRING = frozenset(
         "CLAIMSTREAM_AUDIT_HMAC_KEY_FILE",
         "CLAIMSTREAM_AUDIT_SIGNING_KEY_FILE",
         "CLAIMSTREAM_AUDIT_CHECKPOINT_DIR",
+        # the API's token file, signing key and action keyring (Docker secrets)
+        "CLAIMSTREAM_API_TOKENS_FILE",
+        "CLAIMSTREAM_ACTION_SIGNING_KEY_FILE",
+        "CLAIMSTREAM_ACTION_KEYS_FILE",
         # each service's Kafka and Redis login and the CA (Docker secrets, docs/security.md)
         "CLAIMSTREAM_KAFKA_SECURITY_PROTOCOL",
         "CLAIMSTREAM_KAFKA_SASL_MECHANISM",

@@ -21,8 +21,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from claimstream.audit.keys import PublicKeys
+from claimstream.audit.settings import WriterSettings
 from claimstream.freezes.connection import REGISTRY_ACL_COMMANDS, RedisOptions
 from claimstream.freezes.redis import RedisRegistry
+from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, parse_keyring
+from claimstream.stream.http.access import parse_tokens
 from tests.ops.support import DEPLOY, load_yaml
 from tests.support.redis_server import RedisServer, RedisServerError, RedisTls
 from tests.support.services import unavailable
@@ -257,3 +261,41 @@ def test_the_made_secrets_leave_the_default_user_off(
     ):
         sock.sendall(b"PING\r\n")
         assert sock.recv(64).startswith(b"-NOAUTH")
+
+
+# --- the keys and tokens the workers read ---------------------------------------------------
+
+
+def test_the_made_audit_keys_are_what_a_worker_writes_with(secrets_dir: Path) -> None:
+    keys = WriterSettings.from_env(
+        {
+            "CLAIMSTREAM_AUDIT_HMAC_KEY_FILE": str(secrets_dir / "audit_hmac.keys"),
+            "CLAIMSTREAM_AUDIT_SIGNING_KEY_FILE": str(secrets_dir / "audit_signing.pem"),
+            "CLAIMSTREAM_AUDIT_CHECKPOINT_DIR": str(secrets_dir / "checkpoints"),
+        }
+    )
+    assert keys.hmac is not None and keys.signer is not None
+    public = PublicKeys.from_pem((secrets_dir / "audit_public.pem").read_bytes(), "public")
+    assert public.ids == [keys.signer.key_id]
+
+
+def test_an_action_the_made_api_key_signs_verifies_against_the_made_keyring(
+    secrets_dir: Path,
+) -> None:
+    signer = ActionSigner.from_pem((secrets_dir / "api_signing.pem").read_bytes(), "api key")
+    keyring = parse_keyring((secrets_dir / "action_keys.pem").read_bytes(), "keyring")
+    record = signer.sign({"schema": "action.v1", "action_id": "act-1", "by": "li.na"})
+    assert ActionVerifier(lambda: keyring).check(record) == "api"
+
+
+def test_the_made_tokens_are_stored_hashed_with_their_roles(secrets_dir: Path) -> None:
+    stored = (secrets_dir / "api_tokens").read_bytes()
+    tokens = parse_tokens(stored, "api_tokens")
+    ops = (secrets_dir / "api_token_ops").read_text()
+    gateway = (secrets_dir / "api_token_settlement-gw").read_text()
+    assert ops.encode() not in stored and gateway.encode() not in stored
+    found = tokens.find(ops)
+    assert found is not None and found.roles == frozenset({"admin"})
+    found = tokens.find(gateway)
+    assert found is not None and found.roles == frozenset({"settlement"})
+    assert (secrets_dir / "api_token_ops").stat().st_mode & 0o077 == 0
