@@ -244,3 +244,13 @@ def test_event_time_is_exactly_what_datetime_timestamp_gives() -> None:
         spellings.append(moment.isoformat(timespec=rng.choice(["seconds", "milliseconds", "auto"])))
     for text in spellings:
         assert _timestamp(text) == datetime.fromisoformat(text).timestamp(), text
+
+
+@pytest.mark.parametrize(
+    "field", ["event_id", "patient_id", "institution_id", "doctor_id", "department_id", "drug_code"]
+)
+@pytest.mark.parametrize("value", ["PV:XA10AE04", "P 1", "a/b", "x" * 65, "病人"])
+def test_an_id_outside_the_id_rule_is_refused_naming_the_field(field: str, value: str) -> None:
+    result = decode_event(changed(**{field: value}))
+    assert isinstance(result, Rejection) and result.reason == "invalid_field"
+    assert result.detail.startswith(field)

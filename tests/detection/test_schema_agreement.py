@@ -43,9 +43,20 @@ def test_every_simulated_event_is_valid_for_both() -> None:
         {"patient_gender": "X"},
         {"patient_age": 200},
         {"institution_id": ""},
+        {"patient_id": "PV:XA10AE04"},
+        {"doctor_id": "D 1"},
+        {"drug_code": "X/1"},
+        {"event_id": "e" * 65},
     ],
 )
 def test_both_refuse(fields: dict[str, Any]) -> None:
     obj = {k: v for k, v in {**VALID, **fields}.items() if v is not None}
     assert not VALIDATOR.is_valid(obj)
     assert not isinstance(decode_event(orjson.dumps(obj)), Event)
+
+
+@pytest.mark.parametrize("fields", [{"patient_id": "P.1_a-b", "doctor_id": "D" * 64}])
+def test_both_accept(fields: dict[str, Any]) -> None:
+    obj = {**VALID, **fields}
+    assert VALIDATOR.is_valid(obj), list(VALIDATOR.iter_errors(obj))
+    assert isinstance(decode_event(orjson.dumps(obj)), Event)

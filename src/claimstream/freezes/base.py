@@ -6,7 +6,10 @@ Key scheme (Redis, and the in-process registry mirrors it):
     {prefix}:freeze:{kind}:{id}:{drug_code}  one drug of it
     {prefix}:cmd:{command_id}                "already applied" marker (idempotency)
 
-`prefix` defaults to `claimstream`. The value of a freeze key is the JSON of the command that
+`prefix` defaults to `claimstream`. `{id}` and `{drug_code}` go in through `model.ids.key_part`
+(`%` and `:` percent-escaped), so `patient:PV` for drug `XA10AE04` and a patient whose id is
+`PV:XA10AE04` never share a key; ids the event contract accepts contain neither character, so
+their keys read exactly as above. The value of a freeze key is the JSON of the command that
 set it (action, scope, effective_from, expires_at, reason, rule, alert_ids, command_id); a
 FREEZE key expires at the command's `expires_at`, a SUSPEND key never expires, an UNFREEZE
 deletes the key of its scope unless what the key holds began after the UNFREEZE's
@@ -38,6 +41,7 @@ from typing import Any, Literal
 
 import orjson
 
+from claimstream.model.ids import key_part
 from claimstream.model.outputs import Command
 
 DEFAULT_PREFIX = "claimstream"
@@ -50,8 +54,8 @@ Applied = Literal["applied", "duplicate", "expired", "superseded", "invalid"]
 
 
 def freeze_key(prefix: str, kind: str, id_: str, drug_code: str | None = None) -> str:
-    base = f"{prefix}:freeze:{kind}:{id_}"
-    return f"{base}:{drug_code}" if drug_code else base
+    base = f"{prefix}:freeze:{kind}:{key_part(id_)}"
+    return f"{base}:{key_part(drug_code)}" if drug_code else base
 
 
 def marker_key(prefix: str, command_id: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from claimstream.model.events import KeyKind
+from claimstream.model.ids import key_part
 from claimstream.model.rejection import Rejection
 
 Severity = Literal["info", "warning", "high", "critical"]
@@ -78,9 +79,13 @@ class Scope:
     drug_code: str | None = None
 
     def key(self) -> str:
-        """`kind:id` or `kind:id:drug_code`: the message key and the registry's key suffix."""
-        base = f"{self.kind}:{self.id}"
-        return f"{base}:{self.drug_code}" if self.drug_code else base
+        """`kind:id` or `kind:id:drug_code`: the message key and the registry's key suffix.
+
+        Each part goes through `ids.key_part` (`%` and `:` escaped), so two scopes never share
+        a key; for ids the contract accepts that changes nothing.
+        """
+        base = f"{self.kind}:{key_part(self.id)}"
+        return f"{base}:{key_part(self.drug_code)}" if self.drug_code else base
 
 
 @dataclass(frozen=True, slots=True)
