@@ -73,3 +73,27 @@ def test_errors_name_the_file_and_the_problem(
         DetectionConfig.from_file(file)
     assert str(file) in str(raised.value)
     assert message in str(raised.value)
+
+
+def test_the_plausible_range_and_future_skew_are_engine_settings() -> None:
+    config = DetectionConfig.default().with_engine_changes(
+        {"earliest_event_time": "1995-01-01T00:00:00+08:00", "max_future_skew_minutes": "2"}
+    )
+    assert config.plausible[0] == 788889600.0  # 1994-12-31T16:00:00Z
+    assert config.max_future_skew_minutes == 2.0
+    assert DetectionConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"earliest_event_time": "soon"}, "must be an ISO-8601 time"),
+        ({"earliest_event_time": "2000-01-01T00:00:00"}, "needs a UTC offset"),
+        ({"latest_event_time": "2300-01-01T00:00:00Z"}, "within the years 1900..2199"),
+        ({"latest_event_time": "1999-01-01T00:00:00Z"}, "must be before latest_event_time"),
+        ({"max_future_skew_minutes": "-1"}, "must not be negative"),
+    ],
+)
+def test_an_impossible_plausible_range_is_refused(changes: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DetectionConfig.default().with_engine_changes(changes)

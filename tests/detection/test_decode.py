@@ -247,6 +247,28 @@ def test_event_time_is_exactly_what_datetime_timestamp_gives() -> None:
 
 
 @pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "9999-12-31T23:59:59+08:00",
+        "2200-01-01T00:00:00Z",
+        "1899-12-31T23:59:59Z",
+        "0001-01-01T00:00Z",
+    ],
+)
+def test_a_year_outside_the_contract_is_implausible(occurred_at: str) -> None:
+    result = decode_event(changed(occurred_at=occurred_at))
+    assert isinstance(result, Rejection) and result.reason == "implausible_timestamp"
+    assert "1900..2199" in result.detail
+
+
+@pytest.mark.parametrize(
+    "occurred_at", ["1900-01-01T00:00:00+23:59", "2199-12-31T23:59:59.999999-23:59"]
+)
+def test_the_contracts_first_and_last_years_are_accepted_in_any_offset(occurred_at: str) -> None:
+    assert isinstance(decode_event(changed(occurred_at=occurred_at)), Event)
+
+
+@pytest.mark.parametrize(
     "field", ["event_id", "patient_id", "institution_id", "doctor_id", "department_id", "drug_code"]
 )
 @pytest.mark.parametrize("value", ["PV:XA10AE04", "P 1", "a/b", "x" * 65, "病人"])

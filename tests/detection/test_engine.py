@@ -93,3 +93,11 @@ def test_lateness_is_judged_per_event_family_not_across_families() -> None:
     result = run([later_dispense, dispense("d1", 0.0, inst="H1", drug="MET")])
     assert result.rejection is not None and result.rejection.reason == "late"
     assert "dispensing" in result.rejection.detail
+
+
+def test_an_event_outside_the_plausible_range_is_refused_before_any_rule() -> None:
+    late_century = decode_event({**SEED_CASE[0].raw, "occurred_at": "2150-01-01T00:00:00Z"})
+    assert isinstance(late_century, Event)
+    result = run([late_century])
+    assert result.rejection is not None and result.rejection.reason == "implausible_timestamp"
+    assert "2000-01-01T00:00:00+00:00 .. 2100-01-01T00:00:00+00:00" in result.rejection.detail

@@ -93,3 +93,51 @@ def test_an_exception_in_one_event_dead_letters_it_and_the_batch_goes_on() -> No
     errors = [d for d in out.dead_letters if d.reason == "processing_error"]
     assert errors and all("store unavailable" in d.detail for d in errors)
     assert out.events > len(errors)
+
+
+def _dispense(event_id: str, occurred_at: str, patient: str = "P1", inst: str = "H1") -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "event_type": "dispense",
+            "occurred_at": occurred_at,
+            "patient_id": patient,
+            "institution_id": inst,
+            "drug_code": "INS",
+            "days_supply": 30,
+            "quantity": 4,
+            "chronic": True,
+        }
+    )
+
+
+NOW = 1_780_272_000.0  # 2026-06-01T00:00:00Z
+
+
+def at_clock(now: float, states: dict[str, State] | None = None) -> KeyedProcessor:
+    store = {} if states is None else states
+    return KeyedProcessor(
+        Engine(DetectionConfig.default(), lambda: now),
+        "patient",
+        store.get,
+        home_topics=frozenset({INPUT}),
+        forwards=True,
+    )
+
+
+def test_an_event_further_ahead_of_the_clock_than_the_skew_is_a_future_timestamp() -> None:
+    out = at_clock(NOW).process(
+        [
+            record(_dispense("ok", "2026-06-01T08:09:00+08:00"), b"P1", 1),  # 9 min ahead
+            record(_dispense("ahead", "2026-06-01T08:11:00+08:00"), b"P1", 2),  # 11 min
+        ]
+    )
+    assert [(d.reason, d.origin["offset"]) for d in out.dead_letters] == [("future_timestamp", 2)]
+    assert "10 min ahead" in out.dead_letters[0].detail
+    assert out.events == 1
+
+
+def test_an_event_outside_the_plausible_range_is_dead_lettered_by_the_worker_too() -> None:
+    out = at_clock(NOW).process([record(_dispense("old", "1999-12-31T23:00:00Z"), b"P1")])
+    assert [d.reason for d in out.dead_letters] == ["implausible_timestamp"]
+    assert not out.writes and not out.forwards

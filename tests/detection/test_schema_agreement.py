@@ -47,6 +47,9 @@ def test_every_simulated_event_is_valid_for_both() -> None:
         {"doctor_id": "D 1"},
         {"drug_code": "X/1"},
         {"event_id": "e" * 65},
+        {"occurred_at": "2200-01-01T00:00:00+08:00"},
+        {"occurred_at": "1899-12-31T23:00:00Z"},
+        {"occurred_at": "9999-12-31T23:59:59+08:00"},
     ],
 )
 def test_both_refuse(fields: dict[str, Any]) -> None:
@@ -55,7 +58,14 @@ def test_both_refuse(fields: dict[str, Any]) -> None:
     assert not isinstance(decode_event(orjson.dumps(obj)), Event)
 
 
-@pytest.mark.parametrize("fields", [{"patient_id": "P.1_a-b", "doctor_id": "D" * 64}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"occurred_at": "1900-01-01T00:00:00+08:00"},
+        {"occurred_at": "2199-12-31T23:59:59Z"},
+        {"patient_id": "P.1_a-b", "doctor_id": "D" * 64},
+    ],
+)
 def test_both_accept(fields: dict[str, Any]) -> None:
     obj = {**VALID, **fields}
     assert VALIDATOR.is_valid(obj), list(VALIDATOR.iter_errors(obj))

@@ -13,11 +13,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimstream.model.config import ConfigError, RuleSettings, replace_checked
+from claimstream.model.events import EARLIEST_YEAR, LATEST_YEAR
 from claimstream.rules import RULES
 
 __all__ = ["ConfigError", "DetectionConfig"]
@@ -27,7 +29,14 @@ S = TypeVar("S", bound=RuleSettings)
 
 @dataclass(frozen=True, slots=True)
 class DetectionConfig:
-    """Everything the engine needs besides the clock. Immutable: a change makes a new one."""
+    """Everything the engine needs besides the clock. Immutable: a change makes a new one.
+
+    Plausible event time: an event whose occurred_at is before `earliest_event_time` or not
+    before `latest_event_time` is dead-lettered as `implausible_timestamp` (replay and worker);
+    the worker also refuses one more than `max_future_skew_minutes` ahead of its wall clock
+    (`future_timestamp`). Both bounds are ISO-8601 times with an offset, inside the contract's
+    years (`events.EARLIEST_YEAR`..`LATEST_YEAR`).
+    """
 
     rules: Mapping[str, RuleSettings]
     allowed_lateness_hours: float = 1.0
@@ -36,23 +45,42 @@ class DetectionConfig:
     timezone: str = "Asia/Shanghai"
     #: a directory replacing the packaged reference data (see `claimstream.reference.loader`)
     reference_data_path: str | None = None
+    earliest_event_time: str = "2000-01-01T00:00:00+00:00"
+    latest_event_time: str = "2100-01-01T00:00:00+00:00"
+    max_future_skew_minutes: float = 10.0
     version: int = 1
     _tz: ZoneInfo = field(init=False, repr=False, compare=False)
+    _plausible: tuple[float, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "_tz", ZoneInfo(self.timezone))
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"unknown time zone {self.timezone!r}") from None
-        for name in ("allowed_lateness_hours", "dedup_retention_hours", "idle_expiry_grace_hours"):
+        for name in (
+            "allowed_lateness_hours",
+            "dedup_retention_hours",
+            "idle_expiry_grace_hours",
+            "max_future_skew_minutes",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        earliest = _instant("earliest_event_time", self.earliest_event_time)
+        latest = _instant("latest_event_time", self.latest_event_time)
+        if earliest >= latest:
+            raise ConfigError("earliest_event_time must be before latest_event_time")
+        object.__setattr__(self, "_plausible", (earliest, latest))
         for settings in self.rules.values():
             settings.validate()
 
     @property
     def tz(self) -> ZoneInfo:
         return self._tz
+
+    @property
+    def plausible(self) -> tuple[float, float]:
+        """[earliest, latest) event time in POSIX seconds."""
+        return self._plausible
 
     @classmethod
     def default(cls, **engine: Any) -> DetectionConfig:
@@ -87,6 +115,9 @@ class DetectionConfig:
             "idle_expiry_grace_hours": self.idle_expiry_grace_hours,
             "timezone": self.timezone,
             "reference_data_path": self.reference_data_path,
+            "earliest_event_time": self.earliest_event_time,
+            "latest_event_time": self.latest_event_time,
+            "max_future_skew_minutes": self.max_future_skew_minutes,
             "rules": {name: dataclasses.asdict(s) for name, s in sorted(self.rules.items())},
         }
 
@@ -136,3 +167,17 @@ class DetectionConfig:
             return cls.from_dict(data)
         except ValueError as exc:  # ConfigError, or a version that is not a number
             raise ConfigError(f"{file}: {exc}") from None
+
+
+def _instant(name: str, value: str) -> float:
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be an ISO-8601 time, got {value!r}") from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"{name} needs a UTC offset (e.g. 2000-01-01T00:00:00+00:00)")
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ConfigError(
+            f"{name} must be within the years {EARLIEST_YEAR}..{LATEST_YEAR} the contract accepts"
+        )
+    return moment.timestamp()

@@ -3,7 +3,13 @@
 Hand-written rather than run through a JSON Schema validator because it is on the hot path of
 every event (a schema validator costs ~20x more); `tests/detection/test_schema_agreement.py`
 keeps it in step with `topics/schemas/event.v1.json`. Never raises: bad input yields a
-`Rejection`. Ids match `model.ids.ID_PATTERN`, so composite keys built from them cannot collide.
+`Rejection`.
+
+What it lets through is safe downstream: ids match `model.ids.ID_PATTERN` (so composite keys
+cannot collide) and `occurred_at` is written with a year in `EARLIEST_YEAR..LATEST_YEAR` (so
+no calendar or formatting helper can overflow). The configured plausible range and the
+worker's future check are the engine's and the processor's, which have the configuration and
+the clock.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from typing import Any, TypeVar, cast
 import orjson
 
 from claimstream.model.events import (
+    EARLIEST_YEAR,
     EVENT_TYPES,
+    LATEST_YEAR,
     Body,
     Claim,
     ClaimItem,
@@ -86,7 +94,7 @@ def _event(obj: dict[str, Any]) -> Event:
             event_id,
             event_type,  # type: ignore[arg-type]  # checked against _BODIES above
             occurred_at,
-            _timestamp(occurred_at),
+            _event_time(occurred_at),
             patient_id,
             institution_id,
             body(obj),
@@ -108,7 +116,7 @@ def _event_with_reasons(obj: dict[str, Any]) -> Event:
             f"event_type {event_type!r} is not one of {', '.join(sorted(EVENT_TYPES))}",
         )
     occurred_at = _req_str(obj, "occurred_at")
-    ts = _timestamp(occurred_at)
+    ts = _event_time(occurred_at)
     age = _opt(obj, "patient_age", int)
     if age is not None and not 0 <= age <= 150:
         raise InvalidEvent("invalid_field", f"patient_age {age} is outside 0..150")
@@ -131,6 +139,19 @@ def _event_with_reasons(obj: dict[str, Any]) -> Event:
     )
 
 
+def _event_time(value: str) -> float:
+    """occurred_at as POSIX seconds, refused unless written with a year the contract accepts."""
+    ts = _timestamp(value)
+    # Every form fromisoformat parses starts with the four digits of the year.
+    if not EARLIEST_YEAR <= int(value[:4]) <= LATEST_YEAR:
+        raise InvalidEvent(
+            "implausible_timestamp",
+            f"occurred_at {value!r} is outside the years {EARLIEST_YEAR}..{LATEST_YEAR} the "
+            "contract accepts",
+        )
+    return ts
+
+
 def _timestamp(value: str) -> float:
     try:
         parsed = datetime.fromisoformat(value)
@@ -145,6 +166,7 @@ def _timestamp(value: str) -> float:
             "naive_timestamp",
             f"occurred_at {value!r} has no UTC offset (write e.g. 2026-03-01T08:00:00+08:00)",
         )
+
     # `parsed.timestamp()` exactly (the same whole number of microseconds since the epoch,
     # divided the same way), without building the intermediate timedelta: a third of the cost.
     offset = _OFFSET_US.get(zone)

@@ -1,5 +1,7 @@
 """In-memory driver of the engine over a single ordered stream (replay, tests, benchmark).
 
+An event outside the configured plausible range is refused (`implausible_timestamp`).
+
 Keeps every key's state in a dict and sweeps idle keys every `sweep_every` events against the
 stream's watermark, so memory stays flat on an endless stream. The stream worker does the same
 with changelog-backed tables instead of dicts.
@@ -37,6 +39,10 @@ class Detector:
         states = self.states
         result = StepResult()
         self.stats.events += 1
+        refused = engine.implausible(event)
+        if refused is not None:
+            result.rejection = refused
+            return result
         for kind, key_of in engine.dispatch.get(event.event_type, ()):
             key = key_of(event)
             if key is None:

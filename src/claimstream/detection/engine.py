@@ -67,6 +67,8 @@ class Engine:
     def __init__(self, config: DetectionConfig, clock: Clock) -> None:
         self.config = config
         self.clock = clock
+        self.plausible = config.plausible
+        self.future_skew = config.max_future_skew_minutes * 60
         self.lateness = config.allowed_lateness_hours * HOUR
         self.dedup_retention = max(config.dedup_retention_hours * HOUR, self.lateness)
         self.idle_grace = config.idle_expiry_grace_hours * HOUR
@@ -126,6 +128,29 @@ class Engine:
     def kinds_for(self, event: Event) -> tuple[KeyKind, ...]:
         """The kinds of key whose rules react to this event's type (often just one)."""
         return self._kinds_by_type.get(event.event_type, ())
+
+    def implausible(self, event: Event) -> Rejection | None:
+        """`implausible_timestamp` when occurred_at is outside the configured plausible range."""
+        earliest, latest = self.plausible
+        if earliest <= event.ts < latest:
+            return None
+        return Rejection(
+            "implausible_timestamp",
+            f"occurred_at {event.occurred_at} is outside the plausible range "
+            f"{self.config.earliest_event_time} .. {self.config.latest_event_time} "
+            "(earliest_event_time, latest_event_time)",
+        )
+
+    def in_future(self, event: Event, now: float) -> Rejection | None:
+        """`future_timestamp` when occurred_at is more than the allowed skew ahead of `now`."""
+        if event.ts <= now + self.future_skew:
+            return None
+        return Rejection(
+            "future_timestamp",
+            f"occurred_at {event.occurred_at} is more than "
+            f"{self.config.max_future_skew_minutes:g} min ahead of the worker's clock "
+            f"({iso(now)}; max_future_skew_minutes)",
+        )
 
     def step(
         self, kind: KeyKind, state: State, event: Event, into: StepResult | None = None

@@ -9,6 +9,11 @@ those to the changelog-backed table once per batch, not once per event).
 Every event is processed inside its own `try`: a bug or bad datum in one event dead-letters that
 event (reason `processing_error`) and the batch goes on, so one poison message never stops
 consumption.
+
+Before the rules, an event is refused when its time is outside the configured plausible range
+(`implausible_timestamp`) or further ahead of `clock` than the allowed skew
+(`future_timestamp`; the clock is the engine's wall clock unless one is given). `replay` has
+no "now" and never makes the second check, so replaying history keeps working.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from claimstream.detection.decode import decode_event
-from claimstream.detection.engine import Engine
+from claimstream.detection.engine import Clock, Engine
 from claimstream.model.events import Event, KeyKind
 from claimstream.model.outputs import Alert, Command, DeadLetter
 from claimstream.model.records import Record, origin
@@ -81,23 +86,29 @@ class KeyedProcessor:
         *,
         home_topics: frozenset[str],
         forwards: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.engine = engine
         self.kind = kind
         self.load = load
         self.home_topics = home_topics
         self.forwards = forwards
+        self.clock = clock
         #: highest event time seen per partition: the watermark idle keys are swept against
         self.watermarks: dict[int, float] = {}
         #: where each key touched since start lives (its changelog partition)
         self.homes: dict[str, int] = {}
 
+    def now(self) -> float:
+        return self.clock() if self.clock is not None else self.engine.clock()
+
     def process(self, records: list[Record]) -> BatchResult:
         out = BatchResult()
         states: dict[str, State] = {}
+        now = self.now()
         for record in records:
             try:
-                self._one(record, states, out)
+                self._one(record, states, out, now)
             except Exception as exc:  # one bad event must not stop the stream
                 log.exception("processing failed at %s", origin(record))
                 detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
@@ -108,7 +119,7 @@ class KeyedProcessor:
                 )
         return out
 
-    def _one(self, record: Record, states: dict[str, State], out: BatchResult) -> None:
+    def _one(self, record: Record, states: dict[str, State], out: BatchResult, now: float) -> None:
         raw = record.value
         if raw is None:
             self._reject(record, out, Rejection("not_json", "the message has no value"))
@@ -123,6 +134,10 @@ class KeyedProcessor:
             return
         if record.topic in self.home_topics and record.key != key.encode():
             out.forwards.append(Forward(self.kind, key, raw))
+            return
+        refused = self.engine.implausible(event) or self.engine.in_future(event, now)
+        if refused is not None:
+            self._reject(record, out, refused)
             return
         counter_key = (record.topic, event.event_type)
         out.consumed[counter_key] = out.consumed.get(counter_key, 0) + 1

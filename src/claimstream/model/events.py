@@ -26,6 +26,14 @@ FAMILY_OF: dict[str, str] = {
     "discharge": "stays",
     "claim": "claims",
 }
+#: The years `occurred_at` may be written with (as written, in its own offset): the decoder
+#: refuses any other as `implausible_timestamp`. Wide enough for any history and any sane
+#: future, narrow enough that every calendar and formatting helper downstream (and a rule's
+#: horizon of years beyond it) stays inside what `datetime` can represent (years 1..9999), so no
+#: accepted event can crash anything. The configured plausible range (`DetectionConfig`) lies
+#: within it.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2199
 KeyKind = Literal["patient", "doctor", "institution"]
 KEY_KINDS: tuple[KeyKind, ...] = ("patient", "doctor", "institution")
 

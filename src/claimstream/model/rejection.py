@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 #: Stable reason codes (they appear in dead-letter records and as a metric label).
+#: `implausible_timestamp`: occurred_at outside the contract's years or the configured
+#: plausible range (decoder, replay and worker); `future_timestamp`: further ahead of the
+#: worker's wall clock than the configured skew (worker only: replay of history has no "now").
 Reason = Literal[
     "not_utf8",
     "not_json",
@@ -13,6 +16,8 @@ Reason = Literal[
     "missing_field",
     "invalid_field",
     "naive_timestamp",
+    "implausible_timestamp",
+    "future_timestamp",
     "unknown_event_type",
     "late",
 ]
@@ -23,9 +28,14 @@ REASONS: tuple[Reason, ...] = (
     "missing_field",
     "invalid_field",
     "naive_timestamp",
+    "implausible_timestamp",
+    "future_timestamp",
     "unknown_event_type",
     "late",
 )
+#: What a dead letter says when processing an event raised (a bug, or data no check foresaw):
+#: the event is refused, the state of its keys is left as it was before it.
+PROCESSING_ERROR = "processing_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,9 @@
-"""Event-time helpers: POSIX seconds in, RFC 3339 strings out."""
+"""Event-time helpers: POSIX seconds in, RFC 3339 strings out.
+
+Total over event time the contract accepts (`events.EARLIEST_YEAR`..`LATEST_YEAR`, any UTC
+offset) and far beyond: they fail only outside `datetime`'s years 1..9999, which the decoder
+never lets an event near (tests/model/test_timefmt.py checks this over the whole range).
+"""
 
 from __future__ import annotations
 
