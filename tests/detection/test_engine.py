@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import orjson
+import pytest
+
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.decode import decode_event
 from claimstream.detection.detector import Detector
+from claimstream.detection.engine import Engine, StepResult
 from claimstream.devtools.simulate import Simulator
+from claimstream.model.config import RuleSettings
 from claimstream.model.events import Event
+from claimstream.rules import RULES
+from claimstream.rules.base import Finding, Rule, State
 from claimstream.testing import DAY_H, FIXED_NOW, consultation, dispense, run, with_rule
 
 SEED_CASE = [dispense("a", 0, inst="H1"), dispense("b", 2 * DAY_H, inst="H2")]
@@ -101,3 +108,57 @@ def test_an_event_outside_the_plausible_range_is_refused_before_any_rule() -> No
     result = run([late_century])
     assert result.rejection is not None and result.rejection.reason == "implausible_timestamp"
     assert "2000-01-01T00:00:00+00:00 .. 2100-01-01T00:00:00+00:00" in result.rejection.detail
+
+
+class _Explodes(Rule[RuleSettings]):
+    """A stateful rule that changes its state in place and then raises on events "boom*"."""
+
+    name = "explodes"
+    key_kind = "patient"
+    event_types = frozenset({"dispense"})
+    Settings = RuleSettings
+
+    def on_event(self, state: State, event: Event) -> list[Finding]:
+        state.setdefault("ids", []).append(event.event_id)
+        state["n"] = state.get("n", 0) + 1
+        if event.event_id.startswith("boom"):
+            raise RuntimeError("a bug in a rule")
+        return []
+
+    def expire(self, state: State, cutoff: float) -> None:
+        return None
+
+    def size(self, state: State) -> int:
+        return len(state.get("ids", ()))
+
+
+@pytest.fixture
+def explodes(monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """An engine whose last rule raises after every other rule has changed its state."""
+    monkeypatch.setitem(RULES, "explodes", _Explodes)
+    return Engine(DetectionConfig.default(), lambda: FIXED_NOW)
+
+
+def test_a_step_that_raises_leaves_the_keys_state_as_it_was_before_the_event(
+    explodes: Engine,
+) -> None:
+    state = explodes.new_state()
+    explodes.step("patient", state, dispense("a", 0, inst="H1"))
+    before = orjson.dumps(state)
+    result = StepResult()
+    with pytest.raises(RuntimeError, match="a bug in a rule"):
+        explodes.step("patient", state, dispense("boom", 2 * DAY_H, inst="H2"), into=result)
+    assert orjson.dumps(state) == before  # no dedup entry, no watermark, no half rule state
+    assert result.alerts == [] and result.commands == [] and not result.changed
+
+
+def test_the_next_event_of_a_key_whose_event_raised_is_processed_normally(
+    explodes: Engine,
+) -> None:
+    state = explodes.new_state()
+    explodes.step("patient", state, dispense("a", 0, inst="H1"))
+    with pytest.raises(RuntimeError):
+        explodes.step("patient", state, dispense("boom", 1 * DAY_H, inst="H3"))
+    result = explodes.step("patient", state, dispense("b", 2 * DAY_H, inst="H2"))
+    assert [a.rule for a in result.alerts] == ["repeat_dispensing"]  # the seed case, as ever
+    assert result.alerts[0].event_ids == ("a", "b")

@@ -141,3 +141,32 @@ def test_an_event_outside_the_plausible_range_is_dead_lettered_by_the_worker_too
     out = at_clock(NOW).process([record(_dispense("old", "1999-12-31T23:00:00Z"), b"P1")])
     assert [d.reason for d in out.dead_letters] == ["implausible_timestamp"]
     assert not out.writes and not out.forwards
+
+
+def test_a_key_whose_event_raised_processes_its_next_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    from claimstream.rules.repeat_dispensing import RepeatDispensing
+
+    real = RepeatDispensing.on_event
+
+    def flaky(self: RepeatDispensing, state: State, event: Any) -> Any:
+        findings = real(self, state, event)
+        if event.event_id == "boom":
+            raise ValueError("a datum no check foresaw")
+        return findings
+
+    monkeypatch.setattr(RepeatDispensing, "on_event", flaky)
+    states: dict[str, State] = {}
+    proc = at_clock(NOW, states)
+    first = proc.process([record(_dispense("a", "2026-03-01T08:00:00+08:00"), b"P1", 1)])
+    states.update({k: s for k, (s, _) in first.writes.items()})
+    stored = orjson.dumps(states["P1"])
+    poisoned = proc.process(
+        [record(_dispense("boom", "2026-03-02T08:00:00+08:00", inst="H3"), b"P1", 2)]
+    )
+    assert [(d.reason, d.raw) for d in poisoned.dead_letters] == [
+        ("processing_error", _dispense("boom", "2026-03-02T08:00:00+08:00", inst="H3"))
+    ]
+    assert orjson.dumps(states["P1"]) == stored and not poisoned.forwards
+    after = proc.process([record(_dispense("b", "2026-03-03T08:00:00+08:00", inst="H2"), b"P1", 3)])
+    assert after.dead_letters == []
+    assert [e.alert.event_ids for e in after.alerts] == [("a", "b")]

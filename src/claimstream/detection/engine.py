@@ -13,6 +13,13 @@ families interleave however the consumer fetches them (hours apart in event time
 catches up on a backlog). Judged per family, the late/not-late decision does not depend on that
 interleaving, so the stream and `replay` agree. Each rule's state expires against the
 watermarks of the families it reads.
+
+A step is all or nothing: when a rule (or anything else in the step) raises, the key's state is
+put back as it was before the event (no dedup entry, no watermark, no half-updated rule state)
+and the exception goes to the caller, which dead-letters the event as `processing_error`; the
+key's next event is processed normally. The price is a copy of the state of each rule the event
+reaches, taken before the rule runs (`_snapshot`: a shallow copy for the usual state of tuples,
+else orjson; measured in the commit).
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
+
+import orjson
 
 from claimstream.detection.config import DetectionConfig
 from claimstream.model.events import EVENT_TYPES, FAMILY_OF, KEY_KINDS, Event, KeyKind
@@ -31,7 +40,8 @@ from claimstream.reference.loader import ReferenceData
 from claimstream.rules import RULES
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 
-#: Wall clock or a test's fake: returns POSIX seconds. Used only for `detected_at`.
+#: Wall clock or a test's fake: returns POSIX seconds. Used only for `detected_at` (and by the
+#: stream's processor for its future check).
 Clock = Callable[[], float]
 #: one rule call on the hot path: the rule's state key, its bound `on_event`, and whether it
 #: is stateless (then it gets a throwaway dict and nothing is stored for it)
@@ -42,6 +52,46 @@ _KEY_OF: dict[KeyKind, Callable[[Event], str | None]] = {
     "doctor": attrgetter("doctor_id"),
     "institution": attrgetter("institution_id"),
 }
+
+_dumps = orjson.dumps
+
+
+def _snapshot(rule_state: State) -> State | bytes:
+    """What `rule_state` is now, to put back if the step fails.
+
+    Rules write rows as tuples of scalars and replace a row rather than change it
+    (tests/detection/test_state_representation.py checks that rule state tuples hold no
+    container). So dicts are copied, lists of rows (a tuple first and last) are copied without
+    their rows, and the rest is shared: a few dict and list copies, however many rows. A state
+    of any other shape (a list of counters, a state read back from a changelog) is copied
+    whole, by orjson.
+    """
+    try:
+        copy: State = _copy(rule_state)
+    except _NotRows:
+        return _dumps(rule_state)
+    return copy
+
+
+class _NotRows(Exception):
+    """A list `_copy` cannot copy without its items."""
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        copy = value.copy()
+        for key, item in copy.items():
+            inner = type(item)
+            if inner is dict or inner is list:
+                copy[key] = _copy(item)
+        return copy
+    if kind is list:
+        if value and (type(value[0]) is not tuple or type(value[-1]) is not tuple):
+            raise _NotRows
+        return value.copy()
+    return value
+
 
 #: How often (in event time) a key's state is swept for expired entries on the hot path.
 #: A key's state is bounded by its rules' horizons plus this interval.
@@ -107,6 +157,12 @@ class Engine:
         self.dispatch: dict[str, tuple[tuple[KeyKind, Callable[[Event], str | None]], ...]] = {
             t: tuple((k, _KEY_OF[k]) for k in kinds) for t, kinds in self._kinds_by_type.items()
         }
+        #: per kind and event type, the state keys of the stateful rules a step runs (copied
+        #: before the step, to undo it by)
+        self._stateful: dict[KeyKind, dict[str, tuple[str, ...]]] = {
+            kind: {t: tuple(key for key, _, stateless in c if not stateless) for t, c in by.items()}
+            for kind, by in self._calls.items()
+        }
         self._by_state_key = {rule.state_key: rule for rule in self.rules}
         self._families = {
             rule.state_key: tuple(sorted({FAMILY_OF[t] for t in rule.event_types}))
@@ -155,10 +211,11 @@ class Engine:
     def step(
         self, kind: KeyKind, state: State, event: Event, into: StepResult | None = None
     ) -> StepResult:
-        """Apply `event` to the state of its `kind` key. Mutates `state`; never raises on data.
+        """Apply `event` to the state of its `kind` key. Mutates `state`; all or nothing.
 
         What it produces is added to `into` when given (one result for all kinds of key of an
-        event, without a merge), else to a new result.
+        event, without a merge), else to a new result. When anything raises, `state` and
+        `into` are put back as they were and the exception propagates.
         """
         calls = self._calls[kind].get(event.event_type)
         result = StepResult() if into is None else into
@@ -181,30 +238,66 @@ class Engine:
                 f"{kind} {event.key(kind)} ({iso(wm)})",
             )
             return result
-        result.changed = True
-        seen[event_id] = ts
-        if wm is None or ts > wm:
-            watermarks[family] = wm = ts
+        # Everything below changes state: remember what it was, to put it back on an error.
         rule_states: dict[str, State] = state["r"]
-        for state_key, on_event, stateless in calls:
-            if stateless:
-                findings = on_event({}, event)
+        saved = [
+            (key, None if (held := rule_states.get(key)) is None else _snapshot(held))
+            for key in self._stateful[kind][event.event_type]
+        ]
+        gc = state["gc"]
+        changed = result.changed
+        alerts, shadows, commands = result.alerts, result.shadow_alerts, result.commands
+        counts = (len(alerts), len(shadows), len(commands))
+        try:
+            result.changed = True
+            seen[event_id] = ts
+            if wm is None or ts > wm:
+                watermarks[family] = ts
+            for state_key, on_event, stateless in calls:
+                if stateless:
+                    findings = on_event({}, event)
+                else:
+                    rule_state = rule_states.get(state_key)
+                    if rule_state is None:
+                        rule_state = rule_states[state_key] = {}
+                    findings = on_event(rule_state, event)
+                if findings:
+                    rule = self._by_state_key[state_key]
+                    for finding in findings:
+                        self._emit(rule, finding, result)
+            cutoff = watermarks[family] - self.lateness
+            if gc is None:
+                state["gc"] = cutoff
+            elif cutoff - gc >= _GC_INTERVAL and len(seen) >= _GC_MIN_SEEN:
+                self._expire_busy(state)  # a busy key; quiet ones are left to `sweep`
+        except BaseException:
+            seen.pop(event_id, None)
+            if wm is None:
+                watermarks.pop(family, None)
             else:
-                rule_state = rule_states.get(state_key)
-                if rule_state is None:
-                    rule_state = rule_states[state_key] = {}
-                findings = on_event(rule_state, event)
-            if findings:
-                rule = self._by_state_key[state_key]
-                for finding in findings:
-                    self._emit(rule, finding, result)
-        cutoff = wm - self.lateness
-        last = state["gc"]
-        if last is None:
-            state["gc"] = cutoff
-        elif cutoff - last >= _GC_INTERVAL and len(seen) >= _GC_MIN_SEEN:
-            self.expire(state)  # a busy key; quiet ones are left to `sweep`
+                watermarks[family] = wm
+            state["gc"] = gc
+            for key, snapshot in saved:
+                if snapshot is None:
+                    state["r"].pop(key, None)
+                elif type(snapshot) is bytes:
+                    state["r"][key] = orjson.loads(snapshot)
+                else:
+                    state["r"][key] = snapshot
+            result.changed = changed
+            del alerts[counts[0] :], shadows[counts[1] :], commands[counts[2] :]
+            raise
         return result
+
+    def _expire_busy(self, state: State) -> None:
+        """`expire` on the hot path, all or nothing (rare: a whole copy to undo it by)."""
+        whole = _dumps(state)
+        try:
+            self.expire(state)
+        except BaseException:
+            state.clear()
+            state.update(orjson.loads(whole))
+            raise
 
     def expire(self, state: State, floor: float | None = None) -> bool:
         """Drop what no future event can need. Returns True when nothing is left.

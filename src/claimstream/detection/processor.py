@@ -8,7 +8,8 @@ those to the changelog-backed table once per batch, not once per event).
 
 Every event is processed inside its own `try`: a bug or bad datum in one event dead-letters that
 event (reason `processing_error`) and the batch goes on, so one poison message never stops
-consumption.
+consumption; the engine's step is all or nothing, so the key's state is as before that event
+and its next event is processed normally.
 
 Before the rules, an event is refused when its time is outside the configured plausible range
 (`implausible_timestamp`) or further ahead of `clock` than the allowed skew
@@ -28,7 +29,7 @@ from claimstream.detection.engine import Clock, Engine
 from claimstream.model.events import Event, KeyKind
 from claimstream.model.outputs import Alert, Command, DeadLetter
 from claimstream.model.records import Record, origin
-from claimstream.model.rejection import Rejection
+from claimstream.model.rejection import PROCESSING_ERROR, Rejection
 from claimstream.rules.base import State
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,7 @@ class KeyedProcessor:
                 log.exception("processing failed at %s", origin(record))
                 detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
                 out.dead_letters.append(
-                    DeadLetter(
-                        "processing_error", detail[:2000], origin(record), record.value or b""
-                    )
+                    DeadLetter(PROCESSING_ERROR, detail[:2000], origin(record), record.value or b"")
                 )
         return out
 
