@@ -12,6 +12,7 @@ from claimstream.detection.engine import Engine, StepResult
 from claimstream.devtools.simulate import Simulator
 from claimstream.model.config import RuleSettings
 from claimstream.model.events import Event
+from claimstream.model.timefmt import iso
 from claimstream.rules import RULES
 from claimstream.rules.base import Finding, Rule, State
 from claimstream.testing import DAY_H, FIXED_NOW, consultation, dispense, run, with_rule
@@ -102,14 +103,6 @@ def test_lateness_is_judged_per_event_family_not_across_families() -> None:
     assert "dispensing" in result.rejection.detail
 
 
-def test_an_event_outside_the_plausible_range_is_refused_before_any_rule() -> None:
-    late_century = decode_event({**SEED_CASE[0].raw, "occurred_at": "2150-01-01T00:00:00Z"})
-    assert isinstance(late_century, Event)
-    result = run([late_century])
-    assert result.rejection is not None and result.rejection.reason == "implausible_timestamp"
-    assert "2000-01-01T00:00:00+00:00 .. 2100-01-01T00:00:00+00:00" in result.rejection.detail
-
-
 class _Explodes(Rule[RuleSettings]):
     """A stateful rule that changes its state in place and then raises on events "boom*"."""
 
@@ -162,3 +155,17 @@ def test_the_next_event_of_a_key_whose_event_raised_is_processed_normally(
     result = explodes.step("patient", state, dispense("b", 2 * DAY_H, inst="H2"))
     assert [a.rule for a in result.alerts] == ["repeat_dispensing"]  # the seed case, as ever
     assert result.alerts[0].event_ids == ("a", "b")
+
+
+def test_an_event_outside_the_plausible_range_is_refused_before_any_rule() -> None:
+    late_century = decode_event({**SEED_CASE[0].raw, "occurred_at": "2150-01-01T00:00:00Z"})
+    assert isinstance(late_century, Event)
+    result = run([late_century])
+    assert result.rejection is not None and result.rejection.reason == "implausible_timestamp"
+    assert "2000-01-01T00:00:00+00:00 .. 2100-01-01T00:00:00+00:00" in result.rejection.detail
+
+
+def test_detected_at_is_the_event_time_of_the_completing_event_without_a_clock() -> None:
+    det = Detector(DetectionConfig.default(), clock=None)
+    (alert,) = [a for e in SEED_CASE for a in det.process(e).alerts]
+    assert alert.detected_at == iso(SEED_CASE[1].ts)

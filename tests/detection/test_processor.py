@@ -170,3 +170,43 @@ def test_a_key_whose_event_raised_processes_its_next_event(monkeypatch: pytest.M
     after = proc.process([record(_dispense("b", "2026-03-03T08:00:00+08:00", inst="H2"), b"P1", 3)])
     assert after.dead_letters == []
     assert [e.alert.event_ids for e in after.alerts] == [("a", "b")]
+
+
+def test_forwarded_events_carry_their_source_partition_and_its_progress() -> None:
+    proc = processor()
+    batch = [
+        record(orjson.dumps(e), e["patient_id"].encode(), i)
+        for i, e in enumerate(events(40))
+        if e["event_type"] == "consultation"
+    ]
+    out = proc.process(batch)
+    doctor = [f for f in out.forwards if f.kind == "doctor"]
+    assert doctor
+    for forward in doctor:
+        headers = dict(forward.headers)
+        assert headers["cs-source"] == b"consultations/2"
+    assert "cs-progress" not in dict(doctor[0].headers)  # one record confirms nothing yet
+    assert float(dict(doctor[-1].headers)["cs-progress"]) > 0
+
+
+def test_one_record_dated_far_ahead_does_not_move_the_sweep_watermark() -> None:
+    clock = [NOW]
+    proc = KeyedProcessor(
+        Engine(DetectionConfig.default(), lambda: clock[0]),
+        "patient",
+        {}.get,
+        home_topics=frozenset({INPUT}),
+    )
+    days = ["2026-03-01", "2026-03-02", "2099-01-01", "2026-03-03"]
+    proc.process(
+        [
+            record(
+                _dispense(f"e{i}", f"{day}T08:00:00+08:00", patient=f"P{i}"), f"P{i}".encode(), i
+            )
+            for i, day in enumerate(days)
+        ]
+    )
+    assert proc.watermarks == {2: 1772409600.0}  # 2026-03-02T08:00+08:00
+    assert proc.sweep_mark(2) is None  # the other topics of partition 2 may still speak
+    clock[0] += 61  # they have been quiet for a minute: idle
+    assert proc.sweep_mark(2) == 1772409600.0

@@ -90,11 +90,28 @@ def run(args: argparse.Namespace) -> int:
             clock=args.clock,
             source=args.events,
             progress=lambda n: bar.update(lines.consumed, n) if bar.enabled else None,
+            partitions=_input_partitions(),
         )
         bar.close()
     if not args.quiet:
         print(summary.render(), file=sys.stderr)
     return 0
+
+
+def _input_partitions() -> int:
+    """The input topics' partition count the worker has (topics.toml, or
+    CLAIMSTREAM_PARTITIONS): event time is judged per input partition, as in the worker.
+    Without a topics.toml (an installed package), topics.toml's default."""
+    from claimstream.detection.align import DEFAULT_PARTITIONS
+    from claimstream.kafka.topology import TopologyError, load_topology
+
+    override = os.environ.get("CLAIMSTREAM_PARTITIONS", "").strip()
+    if override.isdigit() and int(override) > 0:
+        return int(override)
+    try:
+        return load_topology().by_role("input")[0].partitions
+    except (TopologyError, IndexError):
+        return DEFAULT_PARTITIONS
 
 
 class _CountingLines(Iterator[bytes]):

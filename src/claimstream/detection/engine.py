@@ -6,6 +6,8 @@ changelog-backed table unchanged, and `replay` in an ordinary dict:
     {"wm": {<event family>: <max event time seen>}, "seen": {event_id: ts},
      "gc": <last expiry cutoff>, "r": {"<rule>@<state version>": <rule state>}}
 
+(doctor and institution keys fed through `align.Aligner` also hold "src" and "rel", see there).
+
 Lateness is judged against the key's own watermark for the event's family (the input topic its
 type travels on, `events.FAMILY_OF`). Kafka keeps order per partition: the events of one key
 and one family are in order in the stream exactly as in a file, while events of different
@@ -41,7 +43,8 @@ from claimstream.rules import RULES
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 
 #: Wall clock or a test's fake: returns POSIX seconds. Used only for `detected_at` (and by the
-#: stream's processor for its future check).
+#: stream's processor for its future check). `Engine(config, None)` stamps `detected_at` with
+#: the event time of the event being stepped instead (`replay --clock event`).
 Clock = Callable[[], float]
 #: one rule call on the hot path: the rule's state key, its bound `on_event`, and whether it
 #: is stateless (then it gets a throwaway dict and nothing is stored for it)
@@ -114,7 +117,7 @@ class StepResult:
 class Engine:
     """Applies the enabled rules of a `DetectionConfig` to events, one key's state at a time."""
 
-    def __init__(self, config: DetectionConfig, clock: Clock) -> None:
+    def __init__(self, config: DetectionConfig, clock: Clock | None) -> None:
         self.config = config
         self.clock = clock
         self.plausible = config.plausible
@@ -264,7 +267,7 @@ class Engine:
                 if findings:
                     rule = self._by_state_key[state_key]
                     for finding in findings:
-                        self._emit(rule, finding, result)
+                        self._emit(rule, finding, result, ts)
             cutoff = watermarks[family] - self.lateness
             if gc is None:
                 state["gc"] = cutoff
@@ -318,6 +321,10 @@ class Engine:
             else:
                 for event_id in [e for e, ts in seen.items() if ts < keep_after]:
                     del seen[event_id]
+        sources: dict[str, float] | None = state.get("src")  # an aligned kind's lateness marks
+        if sources:
+            for source in [s for s, ts in sources.items() if ts < keep_after]:
+                del sources[source]
         rule_states: dict[str, State] = state["r"]
         expirers = self._expirers
         for key, rule_state in list(rule_states.items()):
@@ -336,7 +343,7 @@ class Engine:
                 expire(rule_state, cutoff)
             if not rule_state:
                 del rule_states[key]
-        return not seen and not rule_states
+        return not seen and not rule_states and not sources
 
     def sweep(self, state: State, watermark: float) -> bool:
         """Expire an idle key against a stream-wide watermark; True when the key can go.
@@ -349,7 +356,11 @@ class Engine:
         watermarks: dict[str, float] = state["wm"]
         cutoff = max(floor, max(watermarks.values()) - self.lateness) if watermarks else floor
         last: float | None = state["gc"]
-        if last is not None and cutoff - last < _GC_INTERVAL and (state["r"] or state["seen"]):
+        if (
+            last is not None
+            and cutoff - last < _GC_INTERVAL
+            and (state["r"] or state["seen"] or state.get("src"))
+        ):
             return False  # expired recently enough; bounded by the same interval as on events
         return self.expire(state, floor)
 
@@ -357,7 +368,7 @@ class Engine:
         by_key = self._by_state_key
         return sum(by_key[key].size(rs) for key, rs in state["r"].items() if key in by_key)
 
-    def _emit(self, rule: Rule[Any], finding: Finding, result: StepResult) -> None:
+    def _emit(self, rule: Rule[Any], finding: Finding, result: StepResult, ts: float) -> None:
         settings = rule.settings
         subject = finding.subject
         alert_id = stable_id("alr", rule.name, subject.kind, subject.id, finding.trigger_id)
@@ -373,7 +384,7 @@ class Engine:
             department_id=finding.department_id,
             event_ids=finding.event_ids,
             occurred_at=finding.occurred_at,
-            detected_at=iso(self.clock()),
+            detected_at=iso(ts if self.clock is None else self.clock()),
             message=finding.message,
             details=finding.details,
         )

@@ -11,37 +11,71 @@ event (reason `processing_error`) and the batch goes on, so one poison message n
 consumption; the engine's step is all or nothing, so the key's state is as before that event
 and its next event is processed normally.
 
-Before the rules, an event is refused when its time is outside the configured plausible range
-(`implausible_timestamp`) or further ahead of `clock` than the allowed skew
-(`future_timestamp`; the clock is the engine's wall clock unless one is given). `replay` has
-no "now" and never makes the second check, so replaying history keeps working.
+Event time (docs/time.md). Before the rules, an event is refused when its time is outside the
+configured plausible range (`implausible_timestamp`) or further ahead of `clock` than the
+allowed skew (`future_timestamp`; the clock is the engine's wall clock unless one is given).
+Each processor tracks the progress of the input partitions it reads (`align.Progress`) and
+sweeps idle keys against the least of them, which no single record can move. With
+`align=True` (doctor and institution processors, once the stream carries the headers below)
+re-keyed events wait in a `PendingBuffer` and reach the rules in event-time order once the
+watermark reported by the input partitions' owners has passed them, so these rules see the
+same sequence as `replay` however the partitions were paced.
+
+What travels on the repartition topics (`Forward.headers`, `marker`):
+
+* a forwarded event carries `cs-source` (`family/partition` of the input partition it was read
+  from) and `cs-progress` (that partition's progress after it, POSIX seconds, when known);
+* a marker is a record without key or value, with header `cs-marker` holding a JSON object
+  `{"family/partition": [progress or null, idle], ...}` for the input partitions its sender
+  owns; the stream sends one to every partition of the doctor and institution repartition
+  topics every few seconds (`marker`), whether or not anything else is flowing.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import orjson
+
+from claimstream.detection.align import (
+    DEFAULT_IDLE_SECONDS,
+    Aligner,
+    Held,
+    PendingBuffer,
+    Progress,
+    Reported,
+    sources,
+)
 from claimstream.detection.decode import decode_event
-from claimstream.detection.engine import Clock, Engine
-from claimstream.model.events import Event, KeyKind
+from claimstream.detection.engine import Clock, Engine, StepResult
+from claimstream.model.events import FAMILY_OF, Event, KeyKind
 from claimstream.model.outputs import Alert, Command, DeadLetter
+from claimstream.model.partitioning import partition_for
 from claimstream.model.records import Record, origin
 from claimstream.model.rejection import PROCESSING_ERROR, Rejection
 from claimstream.rules.base import State
 
 log = logging.getLogger(__name__)
 
+SOURCE_HEADER = "cs-source"
+PROGRESS_HEADER = "cs-progress"
+MARKER_HEADER = "cs-marker"
+_FAMILIES = tuple(sorted(set(FAMILY_OF.values())))
+
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """A record to re-publish, keyed by the id of `kind`, on that kind's repartition topic."""
+    """A record to re-publish, keyed by the id of `kind`, on that kind's repartition topic,
+    with `headers` (the event's source partition and its progress, see the module doc)."""
 
     kind: KeyKind
     key: str
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(slots=True)
@@ -66,6 +100,10 @@ class BatchResult:
     consumed: dict[tuple[str, str], int] = field(default_factory=dict)
     events: int = 0
     duplicates: int = 0
+    #: `align=True`: events that began waiting for the watermark in this batch, and those
+    #: released to the rules (what the stream persists to survive a restart: docs/time.md)
+    held: list[Held] = field(default_factory=list)
+    released: list[Held] = field(default_factory=list)
 
 
 class KeyedProcessor:
@@ -77,6 +115,10 @@ class KeyedProcessor:
     With `forwards=True` (the patient processor) each accepted event is also forwarded once,
     keyed by that kind's id, to the repartition topic of every other key kind the current
     engine needs (so a rule change that enables a doctor rule takes effect at once).
+
+    `partitions` is the input topics' partition count (topics.toml): with it a re-keyed event
+    without a `cs-source` header gets the source `replay` would give it. `align=True` holds
+    re-keyed events until the watermark passes (doctor and institution processors).
     """
 
     def __init__(
@@ -88,6 +130,9 @@ class KeyedProcessor:
         home_topics: frozenset[str],
         forwards: bool = False,
         clock: Clock | None = None,
+        partitions: int | None = None,
+        align: bool = False,
+        idle_after: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self.engine = engine
         self.kind = kind
@@ -95,13 +140,26 @@ class KeyedProcessor:
         self.home_topics = home_topics
         self.forwards = forwards
         self.clock = clock
-        #: highest event time seen per partition: the watermark idle keys are swept against
+        self.partitions = partitions
+        #: progress of the input partitions whose records this processor reads itself
+        self.progress = Progress(idle_after)
+        #: what the owners of the input partitions report (headers, markers), per channel
+        self.reported = Reported()
+        #: `align=True`: the partitions of the repartition topic this processor reads (`assign`)
+        self.channels: frozenset[int] | None = None
+        self.aligner: Aligner | None = Aligner(engine, kind, PendingBuffer()) if align else None
+        #: per partition of this processor's input, the event time its records have reached
+        #: (confirmed by two records, see `align.Progress`; for an aligned processor, the
+        #: latest released): what the sanctions agent's detection watermark reads
         self.watermarks: dict[int, float] = {}
         #: where each key touched since start lives (its changelog partition)
         self.homes: dict[str, int] = {}
 
-    def now(self) -> float:
-        return self.clock() if self.clock is not None else self.engine.clock()
+    def now(self) -> float | None:
+        clock = self.clock if self.clock is not None else self.engine.clock
+        return None if clock is None else clock()
+
+    # -- the batch ---------------------------------------------------------------------------
 
     def process(self, records: list[Record]) -> BatchResult:
         out = BatchResult()
@@ -110,16 +168,27 @@ class KeyedProcessor:
         for record in records:
             try:
                 self._one(record, states, out, now)
-            except Exception as exc:  # one bad event must not stop the stream
-                log.exception("processing failed at %s", origin(record))
-                detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
-                out.dead_letters.append(
-                    DeadLetter(PROCESSING_ERROR, detail[:2000], origin(record), record.value or b"")
-                )
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the stream
+                self._failed(record, exc, out)
+        if self.aligner is not None:
+            self._release(states, out)
         return out
 
-    def _one(self, record: Record, states: dict[str, State], out: BatchResult, now: float) -> None:
+    def _failed(self, record: Record, exc: Exception, out: BatchResult) -> None:
+        log.exception("processing failed at %s", origin(record))
+        detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
+        out.dead_letters.append(
+            DeadLetter(PROCESSING_ERROR, detail[:2000], origin(record), record.value or b"")
+        )
+
+    def _one(
+        self, record: Record, states: dict[str, State], out: BatchResult, now: float | None
+    ) -> None:
         raw = record.value
+        headers = dict(record.headers) if record.headers else None
+        if headers is not None and MARKER_HEADER in headers:
+            self._marker(headers[MARKER_HEADER], record.partition)
+            return
         if raw is None:
             self._reject(record, out, Rejection("not_json", "the message has no value"))
             return
@@ -134,27 +203,29 @@ class KeyedProcessor:
         if record.topic in self.home_topics and record.key != key.encode():
             out.forwards.append(Forward(self.kind, key, raw))
             return
-        refused = self.engine.implausible(event) or self.engine.in_future(event, now)
+        engine = self.engine
+        refused = engine.implausible(event)
+        if refused is None and now is not None and self.aligner is None:
+            refused = engine.in_future(event, now)  # judged once, where the event comes in
         if refused is not None:
             self._reject(record, out, refused)
             return
         counter_key = (record.topic, event.event_type)
         out.consumed[counter_key] = out.consumed.get(counter_key, 0) + 1
         out.events += 1
-        partition = record.partition
-        wm = self.watermarks.get(partition)
-        if wm is None or event.ts > wm:
-            self.watermarks[partition] = event.ts
-        engine = self.engine
-        if not engine.routes(self.kind, event):
-            self._forward_others(event, raw, out)
+        if self.aligner is not None:
+            self._aligned(record, headers, event, key, states, out)
             return
-        state = states.get(key)
-        if state is None:
-            state = self.load(key)
-            if state is None:
-                state = engine.new_state()
-            states[key] = state
+        partition = record.partition
+        source = f"{FAMILY_OF[event.event_type]}/{partition}"
+        self.progress.observe(source, event.ts, now if now is not None else 0.0)
+        reached = self.progress.progress.get(source)
+        if reached is not None and reached > self.watermarks.get(partition, -math.inf):
+            self.watermarks[partition] = reached
+        if not engine.routes(self.kind, event):
+            self._forward_others(event, raw, source, out)
+            return
+        state = self._state(key, states)
         result = engine.step(self.kind, state, event)
         if result.duplicate:
             out.duplicates += 1
@@ -162,7 +233,28 @@ class KeyedProcessor:
         if result.rejection is not None:
             self._reject(record, out, result.rejection, counted=True)
             return
-        self._forward_others(event, raw, out)
+        self._forward_others(event, raw, source, out)
+        self._emit(result, key, state, record, event, out, record.partition)
+
+    def _state(self, key: str, states: dict[str, State]) -> State:
+        state = states.get(key)
+        if state is None:
+            state = self.load(key)
+            if state is None:
+                state = self.engine.new_state()
+            states[key] = state
+        return state
+
+    def _emit(
+        self,
+        result: StepResult,
+        key: str,
+        state: State,
+        record: Record,
+        event: Event,
+        out: BatchResult,
+        partition: int,
+    ) -> None:
         if result.changed:
             out.writes[key] = (state, partition)
             self.homes[key] = partition
@@ -173,16 +265,20 @@ class KeyedProcessor:
             out.shadow_alerts.append(Emitted(alert, arrived, event.ts))
         out.commands.extend(result.commands)
 
-    def _forward_others(self, event: Event, raw: bytes, out: BatchResult) -> None:
+    def _forward_others(self, event: Event, raw: bytes, source: str, out: BatchResult) -> None:
         if not self.forwards:
             return
         engine = self.engine
+        headers: tuple[tuple[str, bytes], ...] = ((SOURCE_HEADER, source.encode()),)
+        progress = self.progress.progress.get(source)
+        if progress is not None:
+            headers += ((PROGRESS_HEADER, repr(progress).encode()),)
         for kind in engine.key_kinds:
             if kind == self.kind:
                 continue
             other = event.key(kind)
             if other is not None and engine.routes(kind, event):
-                out.forwards.append(Forward(kind, other, raw))
+                out.forwards.append(Forward(kind, other, raw, headers))
 
     def _reject(
         self, record: Record, out: BatchResult, rejection: Rejection, *, counted: bool = False
@@ -192,35 +288,178 @@ class KeyedProcessor:
             out.consumed[key] = out.consumed.get(key, 0) + 1
         out.dead_letters.append(DeadLetter.of(rejection, record.value or b"", origin(record)))
 
+    # -- alignment (doctor and institution processors) ---------------------------------------
+
+    def marker(self, partitions: Iterable[int]) -> tuple[tuple[str, bytes], ...]:
+        """The headers of a marker reporting the input partitions `partitions` (those this
+        worker owns) of every family: what the stream sends, on a timer, to every partition of
+        the doctor and institution repartition topics."""
+        now = self.now()
+        names = [f"{family}/{p}" for p in sorted(set(partitions)) for family in _FAMILIES]
+        report = self.progress.report(names, now if now is not None else 0.0)
+        body = {name: [mark, idle] for name, (mark, idle) in report.items()}
+        return ((MARKER_HEADER, orjson.dumps(body)),)
+
+    def assign(self, partitions: Iterable[int]) -> None:
+        """The partitions of the repartition topic this processor now reads (on every
+        rebalance): the watermark is the least over them, so nothing is released until each
+        has reported every source."""
+        self.channels = frozenset(partitions)
+
+    def _marker(self, value: bytes, channel: int) -> None:
+        try:
+            body = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            log.warning("a watermark marker that is not JSON was ignored")
+            return
+        if not isinstance(body, dict):
+            return
+        for name, report in body.items():
+            if (
+                isinstance(report, list)
+                and len(report) == 2
+                and (report[0] is None or isinstance(report[0], int | float))
+                and isinstance(report[1], bool)
+            ):
+                self.reported.set(channel, name, report[0], idle=report[1])
+
+    def _aligned(
+        self,
+        record: Record,
+        headers: dict[str, bytes] | None,
+        event: Event,
+        key: str,
+        states: dict[str, State],
+        out: BatchResult,
+    ) -> None:
+        assert self.aligner is not None
+        source = self._source(event, headers)
+        if headers is not None and PROGRESS_HEADER in headers:
+            try:
+                progress: float | None = float(headers[PROGRESS_HEADER])
+            except ValueError:
+                progress = None
+            self.reported.set(record.partition, source, progress, idle=False)
+        else:
+            self.reported.set(record.partition, source, None, idle=False)
+        state = self._state(key, states)
+        outcome = self.aligner.accept(state, key, event, source, record, record.partition)
+        if outcome is None:
+            return
+        out.writes[key] = (state, record.partition)  # its lateness marks changed at least
+        self.homes[key] = record.partition
+        if isinstance(outcome, Held):
+            out.held.append(outcome)
+            return
+        if outcome.duplicate:
+            out.duplicates += 1
+        elif outcome.rejection is not None:
+            self._reject(record, out, outcome.rejection, counted=True)
+        else:
+            self._emit(outcome, key, state, record, event, out, record.partition)
+
+    def _source(self, event: Event, headers: dict[str, bytes] | None) -> str:
+        if headers is not None and SOURCE_HEADER in headers:
+            return headers[SOURCE_HEADER].decode(errors="replace")
+        family = FAMILY_OF[event.event_type]
+        if self.partitions is None:
+            return f"{family}/?"
+        return f"{family}/{partition_for(event.patient_id, self.partitions)}"
+
+    def watermark(self) -> float | None:
+        """The reported watermark of the sources this kind's rules read (None: not yet)."""
+        if self.aligner is None or self.partitions is None or self.channels is None:
+            return None
+        names = sources(self.partitions, self.aligner.families())
+        return self.reported.watermark(self.channels, names)
+
+    def _release(self, states: dict[str, State], out: BatchResult) -> None:
+        assert self.aligner is not None
+        if not self.aligner.buffer:
+            return
+        mark = self.watermark()
+        if mark is None:
+            return
+        before = mark - self.engine.lateness if mark != math.inf else math.inf
+
+        def state_of(key: str) -> State:
+            return self._state(key, states)
+
+        for held, state, outcome in self.aligner.release(before, state_of):
+            out.released.append(held)
+            record: Record = held.tag
+            if isinstance(outcome, Exception):
+                self._failed(record, outcome, out)
+                continue
+            out.writes[held.key] = (state, held.home)
+            self.homes[held.key] = held.home
+            if held.ts > self.watermarks.get(held.home, -math.inf):
+                self.watermarks[held.home] = held.ts
+            if outcome.duplicate:
+                out.duplicates += 1
+            elif outcome.rejection is not None:
+                self._reject(record, out, outcome.rejection, counted=True)
+            else:
+                self._emit(outcome, held.key, state, record, held.event, out, held.home)
+
+    def restore(self, held: Iterable[Held]) -> None:
+        """Put back events that were waiting when the worker stopped (from the stream's store)."""
+        if self.aligner is not None:
+            for entry in held:
+                self.aligner.buffer.add(entry)
+
+    def forget(self, keep: Callable[[int], bool]) -> list[Held]:
+        """Drop the waiting events of partitions no longer assigned (`keep(partition)` False)."""
+        if self.aligner is None:
+            return []
+        return self.aligner.buffer.drop(lambda held: keep(held.home))
+
+    # -- idle keys ---------------------------------------------------------------------------
+
+    def sweep_mark(self, partition: int) -> float | None:
+        """What the keys of `partition` expire against: for the patient processor the least
+        progress of that partition's four input topics (the only sources of its keys), for an
+        aligned processor the reported watermark of every input partition."""
+        if self.aligner is not None:
+            if self.partitions is None or self.channels is None:
+                return None
+            return self.reported.floor(self.channels, sources(self.partitions))
+        now = self.now()
+        names = [f"{family}/{partition}" for family in _FAMILIES]
+        return self.progress.floor(names, now if now is not None else 0.0)
+
     def sweep(
         self,
         keys: list[str],
         load: Callable[[str], State | None],
         partition_of: Callable[[str], int],
     ) -> tuple[dict[str, tuple[State, int]], dict[str, int]]:
-        """Expire `keys` against their partition's watermark.
+        """Expire `keys` against their partition's watermark (`sweep_mark`).
 
         Returns (states to write back because they shrank, keys to delete with their
-        partition). Keys of partitions with no watermark yet (nothing consumed since start)
-        are left alone: without event time there is nothing to expire against.
+        partition). Keys of partitions without a watermark yet are left alone: without event
+        time there is nothing to expire against.
         """
         writes: dict[str, tuple[State, int]] = {}
         deletes: dict[str, int] = {}
         engine = self.engine
+        marks: dict[int, float | None] = {}
         for key in keys:
             partition = self.homes.get(key)
             if partition is None:
                 partition = partition_of(key)
-            wm = self.watermarks.get(partition)
+            if partition not in marks:
+                marks[partition] = self.sweep_mark(partition)
+            wm = marks[partition]
             if wm is None:
                 continue
             state = load(key)
             if state is None:
                 continue
-            before = len(state["seen"]) + engine.size(state)
+            before = len(state["seen"]) + engine.size(state) + len(state.get("src", ()))
             if engine.sweep(state, wm):
                 deletes[key] = partition
                 self.homes.pop(key, None)
-            elif len(state["seen"]) + engine.size(state) != before:
+            elif len(state["seen"]) + engine.size(state) + len(state.get("src", ())) != before:
                 writes[key] = (state, partition)
         return writes, deletes

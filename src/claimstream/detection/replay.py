@@ -1,8 +1,12 @@
 """Run the detection core over a JSON-lines file, in file order.
 
-This is the batch twin of the stream worker: same decoder, same engine, same rules, so the
-alerts it writes are the ones the worker emits for the same events (ids included). Analysts
-use it to backtest a threshold change on history (`--config`).
+This is the batch twin of the stream worker: same decoder, same engine, same rules, and the
+same handling of event time (`Detector.feed`: each event's input partition computed from its
+patient id as Kafka's partitioner does, doctor and institution rules fed in event-time order
+once the partitions' watermark has passed), so the alerts it writes are the ones the worker
+emits for the same events (ids included), however the worker's partitions were paced. An
+event whose processing raises is dead-lettered as `processing_error` and the replay goes on,
+as in the worker. Analysts use it to backtest a threshold change on history (`--config`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from claimstream.detection.align import DEFAULT_PARTITIONS
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.decode import decode_event
-from claimstream.detection.detector import Detector
+from claimstream.detection.detector import Detector, Fed
 from claimstream.model.outputs import DeadLetter
 from claimstream.model.rejection import Rejection
 
@@ -84,16 +89,22 @@ def replay(
     clock: str = "wall",
     source: str = "-",
     progress: Callable[[int], None] | None = None,
+    partitions: int = DEFAULT_PARTITIONS,
+    sweep_every: int = 10_000,
 ) -> ReplaySummary:
     """Process `lines` (one JSON event each) in order and write what they produce to `sinks`.
 
-    `clock="event"` stamps `detected_at` with the event time of the event being processed
-    instead of the wall clock, so two backtests of the same file can be diffed line by line.
+    `clock="event"` stamps `detected_at` with the event time of the event that completed the
+    alert instead of the wall clock, so two backtests of the same file can be diffed line by
+    line. `partitions` is the input topics' partition count (topics.toml), which decides how
+    event time is judged, as in the worker. Idle keys are swept about every `sweep_every`
+    events (it changes memory, never what is detected).
     """
-    now = [0.0]
-    wall = clock == "wall"
     detector = Detector(
-        config or DetectionConfig.default(), clock=time.time if wall else lambda: now[0]
+        config or DetectionConfig.default(),
+        clock=time.time if clock == "wall" else None,
+        sweep_every=sweep_every,
+        partitions=partitions,
     )
     summary = ReplaySummary()
     started = time.perf_counter()
@@ -104,37 +115,40 @@ def replay(
         summary.events_read += 1
         event = decode_event(stripped)
         if isinstance(event, Rejection):
-            _dead_letter(sinks, summary, event, stripped, source, line_no)
+            _dead_letter(sinks, summary, event.reason, event.detail, (stripped, line_no), source)
             continue
-        now[0] = event.ts
-        result = detector.process(event)
-        if result.duplicate:
-            summary.duplicates += 1
-        if result.rejection is not None:
-            _dead_letter(sinks, summary, result.rejection, stripped, source, line_no)
-        for alert in result.alerts:
-            summary.alerts[alert.rule] += 1
-            sinks.alerts(alert.to_dict())
-        for alert in result.shadow_alerts:
-            summary.shadow_alerts[alert.rule] += 1
-            sinks.shadow_alerts(alert.to_dict())
-        for command in result.commands:
-            summary.commands[command.action] += 1
-            sinks.commands(command.to_dict())
+        _write(detector.feed(event, (stripped, line_no)), sinks, summary, source)
         if progress is not None and line_no % 4096 == 0:
             progress(line_no)
+    _write(detector.finish(), sinks, summary, source)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _write(fed: Fed, sinks: ReplaySinks, summary: ReplaySummary, source: str) -> None:
+    summary.duplicates += fed.duplicates
+    for reason, detail, tag in fed.refused:
+        _dead_letter(sinks, summary, reason, detail, tag, source)
+    for alert in fed.alerts:
+        summary.alerts[alert.rule] += 1
+        sinks.alerts(alert.to_dict())
+    for alert in fed.shadow_alerts:
+        summary.shadow_alerts[alert.rule] += 1
+        sinks.shadow_alerts(alert.to_dict())
+    for command in fed.commands:
+        summary.commands[command.action] += 1
+        sinks.commands(command.to_dict())
 
 
 def _dead_letter(
     sinks: ReplaySinks,
     summary: ReplaySummary,
-    rejection: Rejection,
-    raw: bytes,
+    reason: str,
+    detail: str,
+    tag: tuple[bytes, int],
     source: str,
-    line_no: int,
 ) -> None:
-    summary.dead_letters[rejection.reason] += 1
+    raw, line_no = tag
+    summary.dead_letters[reason] += 1
     origin = {"file": source, "line": line_no}
-    sinks.dead_letters(DeadLetter.of(rejection, raw, origin).to_dict())
+    sinks.dead_letters(DeadLetter(reason, detail, origin, raw).to_dict())

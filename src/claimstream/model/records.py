@@ -20,6 +20,9 @@ class Record:
     offset: int
     #: wall-clock seconds when the worker received it (for arrival-to-alert latency)
     arrived_at: float = 0.0
+    #: the record's Kafka headers; on the repartition topics they carry event-time progress
+    #: (`claimstream.detection.align`: the source of a re-keyed event, watermark markers)
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def origin(record: Record) -> dict[str, object]:
