@@ -210,3 +210,26 @@ def test_one_record_dated_far_ahead_does_not_move_the_sweep_watermark() -> None:
     assert proc.sweep_mark(2) is None  # the other topics of partition 2 may still speak
     clock[0] += 61  # they have been quiet for a minute: idle
     assert proc.sweep_mark(2) == 1772409600.0
+
+
+def test_an_event_late_for_its_patient_still_goes_to_its_doctors_rules() -> None:
+    """Each kind judges lateness itself: a patient made "ahead" by one odd event must not
+    keep its later events from its doctor's and institution's rules."""
+
+    def consult(event_id: str, occurred_at: str) -> bytes:
+        raw = {"event_id": event_id, "event_type": "consultation", "occurred_at": occurred_at}
+        return orjson.dumps(
+            {**raw, "patient_id": "P1", "institution_id": "H1", "doctor_id": "D1", "mode": "online"}
+        )
+
+    out = at_clock(NOW).process(
+        [
+            record(consult("ahead", "2026-05-01T08:00:00+08:00"), b"P1", 1),
+            record(consult("normal", "2026-03-01T08:00:00+08:00"), b"P1", 2),
+        ]
+    )
+    assert [d.reason for d in out.dead_letters] == ["late"]
+    assert [orjson.loads(f.value)["event_id"] for f in out.forwards if f.kind == "doctor"] == [
+        "ahead",
+        "normal",
+    ]

@@ -136,7 +136,7 @@ class Detector:
                 out.failed(exc, tag)
                 return out
             out.add(result, tag)
-            if result.duplicate or result.rejection is not None:
+            if result.duplicate:  # late for the patient still goes on, as in the worker
                 self._count(out)
                 return out
         for kind in kinds:

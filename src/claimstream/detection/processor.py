@@ -230,10 +230,13 @@ class KeyedProcessor:
         if result.duplicate:
             out.duplicates += 1
             return
+        # Late for the patient's rules is not late for its doctor's or institution's: they judge
+        # it on their own (per key and input partition), so one event dated far ahead cannot,
+        # by making a patient's later events late, keep them from anyone else's rules.
+        self._forward_others(event, raw, source, out)
         if result.rejection is not None:
             self._reject(record, out, result.rejection, counted=True)
             return
-        self._forward_others(event, raw, source, out)
         self._emit(result, key, state, record, event, out, record.partition)
 
     def _state(self, key: str, states: dict[str, State]) -> State:
