@@ -49,6 +49,9 @@ TOPIC_OF = {
 #: spans hours of event time (see the report: the rules agree whenever reordering stays within
 #: the allowed lateness, which is what this makes true).
 LATENESS_HOURS = 100_000
+#: the worker's future check (`max_future_skew_minutes`, 10 by default) would refuse the
+#: simulated month's last days, which `recent_start` puts ahead of the wall clock on purpose
+FUTURE_SKEW_MINUTES = 40 * 24 * 60
 PARTITIONS = 4
 #: what every test worker is given unless its test sets its own: an admin token (presented by
 #: `WorkerProcess.get` and `auth`) and the key its API signs people's actions with; all test
@@ -161,6 +164,8 @@ class WorkerProcess:
             "CLAIMSTREAM_WEB_PORT": str(self.port),
             "CLAIMSTREAM_PARTITIONS": str(PARTITIONS),
             "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(LATENESS_HOURS),
+            # the simulated month reaches days past the wall clock (recent_start): not a skew
+            "CLAIMSTREAM_ENGINE__MAX_FUTURE_SKEW_MINUTES": str(FUTURE_SKEW_MINUTES),
             "CLAIMSTREAM_BATCH_WITHIN": "0.05",
             "CLAIMSTREAM_COMMIT_INTERVAL": "0.5",
             "CLAIMSTREAM_SESSION_TIMEOUT": "6",

@@ -135,6 +135,8 @@ def _start_worker(
         "CLAIMSTREAM_WEB_PORT": str(port),
         "CLAIMSTREAM_PARTITIONS": str(options.partitions),
         "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(options.lateness_hours),
+        # the simulated month ends days past the wall clock: accept it (docs/time.md)
+        "CLAIMSTREAM_ENGINE__MAX_FUTURE_SKEW_MINUTES": str(40 * 24 * 60),
     }
     if options.redis_url:
         env["CLAIMSTREAM_REDIS_URL"] = options.redis_url
