@@ -206,7 +206,6 @@ def test_one_record_dated_far_ahead_does_not_move_the_sweep_watermark() -> None:
             for i, day in enumerate(days)
         ]
     )
-    assert proc.watermarks == {2: 1772409600.0}  # 2026-03-02T08:00+08:00
     assert proc.sweep_mark(2) is None  # the other topics of partition 2 may still speak
     clock[0] += 61  # they have been quiet for a minute: idle
     assert proc.sweep_mark(2) == 1772409600.0

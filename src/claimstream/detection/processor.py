@@ -148,9 +148,10 @@ class KeyedProcessor:
         #: `align=True`: the partitions of the repartition topic this processor reads (`assign`)
         self.channels: frozenset[int] | None = None
         self.aligner: Aligner | None = Aligner(engine, kind, PendingBuffer()) if align else None
-        #: per partition of this processor's input, the event time its records have reached
-        #: (confirmed by two records, see `align.Progress`; for an aligned processor, the
-        #: latest released): what the sanctions agent's detection watermark reads
+        #: per partition of this processor's input, the highest event time of an accepted
+        #: record (for an aligned processor, of a released one): what the sanctions agent's
+        #: detection watermark reads. Unlike `progress`, one record moves it, so the sanctions
+        #: ladder's clock is only as safe as the future check keeps it (docs/time.md, limits)
         self.watermarks: dict[int, float] = {}
         #: where each key touched since start lives (its changelog partition)
         self.homes: dict[str, int] = {}
@@ -219,9 +220,8 @@ class KeyedProcessor:
         partition = record.partition
         source = f"{FAMILY_OF[event.event_type]}/{partition}"
         self.progress.observe(source, event.ts, now if now is not None else 0.0)
-        reached = self.progress.progress.get(source)
-        if reached is not None and reached > self.watermarks.get(partition, -math.inf):
-            self.watermarks[partition] = reached
+        if event.ts > self.watermarks.get(partition, -math.inf):
+            self.watermarks[partition] = event.ts
         if not engine.routes(self.kind, event):
             self._forward_others(event, raw, source, out)
             return
