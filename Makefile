@@ -1,4 +1,4 @@
-# Entry points: `make demo`, `make test`, `make lint`, `make bench`.
+# Entry points: `make demo`, `make test`, `make lint`, `make bench`, `make soak`.
 # Everything the project needs is installed from here; nothing is assumed to be on the machine
 # beyond Python 3.11+ and (for the Redis-backed tests) Debian's apt.
 PYTHON ?= python3
@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench system-deps clean
+.PHONY: venv demo test lint format bench soak system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: $(STAMP) system-deps lint
 
 bench: $(STAMP)
 	$(BIN)/python -m claimstream.devtools.bench
+
+# Does a worker's memory stay flat when it cannot keep up? Minutes of overload (SOAK_ARGS=
+# "--minutes 10 --rate 15000" to change them); prints RSS and lag, and a verdict.
+soak: $(STAMP)
+	$(BIN)/python -m claimstream.devtools.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

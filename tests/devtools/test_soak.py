@@ -1,0 +1,42 @@
+"""The soak's verdict (`claimstream.devtools.soak`) from its samples; the soak itself takes
+minutes and is run by hand (`make soak`)."""
+
+from __future__ import annotations
+
+from claimstream.devtools.soak import Sample, Soak
+
+
+def soak(rss: list[float], lag: list[int]) -> Soak:
+    result = Soak(rate=10_000, minutes=5, warmup=10)
+    result.samples = [
+        Sample(5.0 * n, r, g, None) for n, (r, g) in enumerate(zip(rss, lag, strict=True))
+    ]
+    return result
+
+
+GROWING_LAG = [1000 * n for n in range(14)]
+
+
+def test_rss_within_10_percent_while_the_lag_grows_is_flat() -> None:
+    rss = [60, 80, 140, 141, 139, 150, 142, 141, 143, 145, 147, 146, 148, 150]
+    ok, why = soak(rss, GROWING_LAG).verdict()
+    assert ok, why
+    assert why.startswith("flat within 10%")
+
+
+def test_rss_growing_by_more_than_10_percent_is_not_flat() -> None:
+    rss = [60, 80, 140, 141, 139, 150, 160, 170, 175, 180, 185, 190, 195, 200]
+    ok, why = soak(rss, GROWING_LAG).verdict()
+    assert not ok and why.startswith("NOT flat")
+
+
+def test_a_lag_that_did_not_grow_was_no_overload() -> None:
+    ok, why = soak([100.0] * 14, [500] * 14).verdict()
+    assert not ok and "not above capacity" in why
+
+
+def test_one_transient_peak_does_not_decide() -> None:
+    rss = [60, 80, 140, 141, 139, 200, 142, 141, 143, 145, 147, 146, 148, 150]
+    ok, _ = soak(rss, GROWING_LAG).verdict()
+    assert ok
+    assert "highest" in soak(rss, GROWING_LAG).report()
