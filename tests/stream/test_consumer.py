@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import faust
+import pytest
 from faust.types import TP
 
-from claimstream.stream.consumer import consumer_class
+from claimstream.stream.consumer import (
+    RESPONSE_BYTES,
+    Bounds,
+    consumer_class,
+    map_large_allocations,
+)
 
 TP0 = TP("settlement.claims.v1", 0)
 
@@ -98,3 +105,63 @@ def test_a_partition_with_nothing_committed_resumes_at_its_first_unprocessed_off
         assert consumer._first_unprocessed(TP0, 10) == 10  # the log starts later
 
     _with_consumer(body)
+
+
+# -- bounds on what a worker holds of input it has not processed yet --------------------------
+
+
+def _bounded_app(**changes: Any) -> Any:
+    from claimstream.freezes.memory import MemoryRegistry
+    from claimstream.stream.app import create_app
+    from claimstream.stream.settings import Settings
+
+    settings = Settings(
+        sanctions_enabled=False, audit_enabled=False, control_enabled=False, web_enabled=False
+    ).replace(**changes)
+    return create_app(settings, registry=MemoryRegistry(), sinks=[])
+
+
+def test_the_bounds_follow_the_batch_size_and_fetch_size() -> None:
+    bounds = Bounds.for_batches(batch_size=3000, fetch_bytes=32768)
+    assert bounds == Bounds(
+        channel_events=6000,
+        poll_records=3000,
+        partition_fetch_bytes=32768,
+        response_bytes=RESPONSE_BYTES,
+        producer_messages=12_000,
+    )
+
+
+def test_the_worker_app_carries_the_bounds() -> None:
+    async def run() -> None:
+        app = _bounded_app(batch_size=3000, fetch_bytes=32768)
+        bounds = Bounds.for_batches(3000, 32768)
+        assert app.conf.stream_buffer_maxsize == bounds.channel_events
+        assert app.conf.broker_max_poll_records == bounds.poll_records
+        assert app.conf.consumer_max_fetch_size == bounds.partition_fetch_bytes
+        assert app.producer.buffer.max_messages == bounds.producer_messages
+        app.consumer._thread.thread_loop.close()
+
+    asyncio.run(run())
+
+
+def test_the_aiokafka_consumer_is_built_with_the_bounds() -> None:
+    async def run() -> None:
+        app = _bounded_app(batch_size=3000, fetch_bytes=32768, fetch_wait_ms=80)
+        thread = app.consumer._thread
+        consumer = thread._create_worker_consumer(app.transport)
+        try:
+            assert consumer._fetch_max_bytes == RESPONSE_BYTES  # faust leaves aiokafka's 50 MB
+            assert consumer._max_partition_fetch_bytes == 32768
+            assert consumer._max_poll_records == 3000
+            assert consumer._fetch_max_wait_ms == 80
+        finally:
+            await consumer.stop()
+            thread.thread_loop.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_large_allocations_get_their_own_mapping_on_glibc() -> None:
+    assert map_large_allocations() is True

@@ -37,7 +37,7 @@ from claimstream.kafka.url import bootstrap_servers, broker_url
 from claimstream.observability.metrics import Metrics
 from claimstream.stream.audit import install_audit
 from claimstream.stream.batches import Batching
-from claimstream.stream.consumer import consumer_class
+from claimstream.stream.consumer import Bounds, consumer_class
 from claimstream.stream.detection.agents import Detection, follow_control_topic, install_detection
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.http.access import Access, access_control
@@ -166,6 +166,7 @@ def create_app(
 
 
 def _faust_app(settings: Settings, topology: Topology) -> faust.App:
+    bounds = Bounds.for_batches(settings.batch_size, settings.fetch_bytes)
     app = faust.App(
         settings.app_id,
         broker=broker_url(settings.broker_url),
@@ -180,9 +181,7 @@ def _faust_app(settings: Settings, topology: Topology) -> faust.App:
         processing_guarantee=settings.processing_guarantee,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.commit_interval,
-        stream_buffer_maxsize=max(4096, settings.batch_size * 2),
-        broker_max_poll_records=max(500, settings.batch_size),
-        consumer_max_fetch_size=settings.fetch_bytes,
+        **bounds.faust_settings(),
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 5),
         producer_linger_ms=0,
@@ -202,11 +201,10 @@ def _faust_app(settings: Settings, topology: Topology) -> faust.App:
         value_serializer="raw",
         table_cleanup_interval=3600.0,
     )
-    # Every table write is a changelog record queued in faust's producer buffer, and faust
-    # stops feeding agents while that buffer holds more than `max_messages` (default 100):
-    # with one write per key per batch that throttles consumption to a crawl.
-    app.producer.buffer.max_messages = max(10_000, settings.batch_size * 4)
-    cast(Any, app.transport).Consumer = consumer_class(settings.fetch_wait_ms)
+    bounds.apply(app)
+    cast(Any, app.transport).Consumer = consumer_class(
+        settings.fetch_wait_ms, bounds.response_bytes
+    )
     return app
 
 

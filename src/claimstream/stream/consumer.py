@@ -1,4 +1,15 @@
-"""faust's aiokafka consumer with a configurable fetch wait and a complete seek after rebalances.
+"""faust's aiokafka consumer: bounded buffers, a configurable fetch wait and a complete seek
+after rebalances.
+
+* What a worker holds of input it has not processed yet is bounded (`Bounds`), whatever the
+  lag: at most one fetch response per partition in aiokafka's fetcher, each at most
+  `response_bytes` (aiokafka's `fetch_max_bytes`, default 50 MB: Tansu ignores the
+  per-partition limit and answers a lagging partition with up to that much, so a worker
+  that fell behind held more the further behind it was), at most `poll_records` records
+  handed to faust at a time, at most `channel_events` events queued per agent (faust's
+  `stream_buffer_maxsize`; above 80 % faust stops fetching the partition until the agent
+  caught up) and at most `producer_messages` in faust's producer buffer. docs/resilience.md
+  has the figures a soak measured.
 
 * faust creates its aiokafka consumer with `fetch_max_wait_ms=1500` hard-coded. A fetch that
   finds some of its partitions empty may be held by the broker that long (Tansu does), and
@@ -30,20 +41,103 @@
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP, Message
 
+#: the most one fetch response may carry (aiokafka's `fetch_max_bytes`); a broker still
+#: answers with a whole record batch when one is larger
+RESPONSE_BYTES = 1024 * 1024
+#: records faust's producer buffer may hold before it holds the agents back
+PRODUCER_MESSAGES = 10_000
 
-def consumer_class(fetch_wait_ms: int) -> type[Consumer]:
-    """A faust Consumer class whose aiokafka consumer waits at most `fetch_wait_ms` per fetch."""
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """How much input one worker may hold before processing it (see the module docstring)."""
+
+    #: events queued per agent channel (faust's `stream_buffer_maxsize`)
+    channel_events: int
+    #: records handed to faust per fetch call (`broker_max_poll_records`)
+    poll_records: int
+    #: bytes fetched per partition per request (`consumer_max_fetch_size`; Kafka honours it)
+    partition_fetch_bytes: int
+    #: bytes per fetch response (aiokafka's `fetch_max_bytes`; Kafka and Tansu honour it)
+    response_bytes: int
+    #: records in faust's producer buffer before the agents wait (`max_messages`)
+    producer_messages: int
+
+    @classmethod
+    def for_batches(cls, batch_size: int, fetch_bytes: int) -> Bounds:
+        """Bounds for agents taking `batch_size` events at a time, fetching `fetch_bytes` per
+        partition: a batch being processed and the next one queued behind it."""
+        return cls(
+            channel_events=max(4096, batch_size * 2),
+            poll_records=max(500, batch_size),
+            partition_fetch_bytes=fetch_bytes,
+            response_bytes=max(RESPONSE_BYTES, fetch_bytes),
+            producer_messages=max(PRODUCER_MESSAGES, batch_size * 4),
+        )
+
+    def faust_settings(self) -> dict[str, Any]:
+        """The faust `App` settings that carry these bounds."""
+        return {
+            "stream_buffer_maxsize": self.channel_events,
+            "broker_max_poll_records": self.poll_records,
+            "consumer_max_fetch_size": self.partition_fetch_bytes,
+        }
+
+    def apply(self, app: Any) -> None:
+        """Bound `app`'s producer buffer (faust has no setting for it) and keep fetch buffers
+        out of the C heap (`map_large_allocations`).
+
+        Every table write is a changelog record queued in faust's producer buffer, and faust
+        stops feeding agents while that buffer holds more than `max_messages` (default 100):
+        with one write per key per batch that throttles consumption to a crawl.
+        """
+        app.producer.buffer.max_messages = self.producer_messages
+        map_large_allocations()
+
+
+#: allocations of at least this many bytes get their own memory mapping (glibc's default
+#: starting value, kept instead of letting it grow)
+MMAP_THRESHOLD = 128 * 1024
+_M_MMAP_THRESHOLD = -3
+
+
+def map_large_allocations(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Give every allocation of `threshold` bytes or more its own mapping, returned to the
+    system when freed (glibc only; elsewhere nothing happens and False is returned).
+
+    glibc starts with this threshold but raises it to the size of every mapped block freed, up
+    to 32 MB: after the first fetch responses (hundreds of KB to a MB) were freed, the next
+    ones came from the heap, between the smaller objects decoded from them, and the heap kept
+    growing with holes nothing reused (the soak measured glibc's free heap growing from 15 to
+    56 MB in 4 minutes while what was in use stayed at 25 MB). Setting the threshold keeps it
+    fixed.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to set
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, threshold))
+
+
+def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> type[Consumer]:
+    """A faust Consumer class whose aiokafka consumer waits at most `fetch_wait_ms` per fetch
+    and takes at most `response_bytes` per fetch response."""
 
     class _Thread(AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
-            consumer._fetch_max_wait_ms = fetch_wait_ms  # read by start() to build its Fetcher
+            # read by start() to build its Fetcher; faust passes neither
+            consumer._fetch_max_wait_ms = fetch_wait_ms
+            consumer._fetch_max_bytes = response_bytes
             return consumer
 
     class _Consumer(Consumer):
