@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -10,6 +11,7 @@ from claimstream.freezes.base import Write
 from claimstream.freezes.memory import MemoryRegistry
 from claimstream.freezes.rebuild import rebuild
 from claimstream.sanctions.ledger import FreezeLedger, compare
+from tests.freezes.test_guard import COMMANDS, Topic, agrees_with_the_topic, worker_applies
 from tests.freezes.test_memory import SCOPES, _base, contract_command
 
 
@@ -83,3 +85,55 @@ async def test_a_worker_racing_the_rebuild_is_not_overwritten() -> None:
     result = await rebuild(registry, read, clock=lambda: _base)
     assert result.applied and result.attempts == 2 and result.commands == 2
     assert [f.command["command_id"] for f in await registry.active(_base)] == ["cmd-s"]
+
+
+# -- a rebuild racing a worker or another rebuild (the guard runs one on every worker) ---------
+
+
+class Interrupted(MemoryRegistry):
+    """A registry whose first `stored()` lets `meanwhile` run first: whatever happens between a
+    rebuild's reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Any = None
+
+    async def stored(self) -> dict[str, bytes]:
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return await super().stored()
+
+
+NEWER = contract_command("s3", "SUSPEND", -0.1)  # the scope of COMMANDS[0]
+
+
+async def test_a_worker_applying_a_command_during_a_rebuild_is_not_undone() -> None:
+    registry, topic = Interrupted(), Topic(COMMANDS)
+
+    async def worker() -> None:
+        await worker_applies(registry, topic, [NEWER])
+
+    registry.meanwhile = worker
+    async with topic.open() as read:
+        await rebuild(registry, read, clock=lambda: _base)
+    held = await registry.lookup("institution", "H1", now=_base)
+    assert [f.command["command_id"] for f in held] == ["cmd-s3"]
+
+
+async def test_two_rebuilds_at_once_leave_what_the_whole_topic_says() -> None:
+    """Rebuild B runs (and a worker applies a newer command) while rebuild A is between its
+    reads: A must not put back what it read before them."""
+    registry, topic = Interrupted(), Topic(COMMANDS)
+
+    async def rebuild_b_then_worker() -> None:
+        async with topic.open() as read:
+            await rebuild(registry, read, clock=lambda: _base)
+        await worker_applies(registry, topic, [NEWER])
+
+    registry.meanwhile = rebuild_b_then_worker
+    async with topic.open() as read:
+        await rebuild(registry, read, clock=lambda: _base)
+    assert await agrees_with_the_topic(registry, topic)
+    held = await registry.lookup("institution", "H1", now=_base)
+    assert [f.command["command_id"] for f in held] == ["cmd-s3"]

@@ -5,6 +5,11 @@ Key scheme (Redis, and the in-process registry mirrors it):
     {prefix}:freeze:{kind}:{id}              a whole patient / doctor / institution
     {prefix}:freeze:{kind}:{id}:{drug_code}  one drug of it
     {prefix}:cmd:{command_id}                "already applied" marker (idempotency)
+    {prefix}:registry                        the sentinel: which Redis server (`run_id`) the
+                                             registry was last rebuilt or confirmed on
+                                             (`freezes.guard`); missing: the registry lost
+                                             its data (or is new)
+    {prefix}:registry:rebuild-lock           held by the worker rebuilding the registry
 
 `prefix` defaults to `claimstream`. `{id}` and `{drug_code}` go in through `model.ids.key_part`
 (`%` and `:` percent-escaped), so `patient:PV` for drug `XA10AE04` and a patient whose id is
@@ -60,6 +65,34 @@ def freeze_key(prefix: str, kind: str, id_: str, drug_code: str | None = None) -
 
 def marker_key(prefix: str, command_id: str) -> str:
     return f"{prefix}:cmd:{command_id}"
+
+
+def sentinel_key(prefix: str) -> str:
+    return f"{prefix}:registry"
+
+
+def rebuild_lock_key(prefix: str) -> str:
+    return f"{prefix}:registry:rebuild-lock"
+
+
+class RegistryUnavailable(ConnectionError):
+    """The registry's server cannot be reached, or cannot answer yet (Redis loading its data):
+    nothing was read or changed; try again later. A `ConnectionError` (so an `OSError`), as
+    any other service that does not answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What one look at the registry's server found (`freezes.guard`).
+
+    `run_id` identifies the server process (Redis changes it at every restart; None when the
+    server does not say), `marked_on` the `run_id` the sentinel was written on (None: no
+    sentinel, the registry lost its data or is new).
+    """
+
+    run_id: str | None
+    marked_on: str | None
+    marked: bool
 
 
 def command_value(command: Command) -> bytes:
@@ -204,6 +237,24 @@ class FreezeRegistry(ABC):
         """Apply `writes` and set the "already applied" markers of `markers` (command ids) in
         one atomic step, provided every key of `seen` still holds the value given (None: no
         key); False, changing nothing, when one does not (another writer came in between)."""
+
+    # -- what the guard needs (`freezes.guard`) -----------------------------------------
+
+    @abstractmethod
+    async def look(self) -> Look:
+        """The server's `run_id` and the sentinel (`RegistryUnavailable` when unreachable)."""
+
+    @abstractmethod
+    async def mark(self, run_id: str | None, at: float) -> None:
+        """Write the sentinel: the registry is whole on the server `run_id` (since `at`)."""
+
+    @abstractmethod
+    async def lock(self, token: str, ttl: float) -> bool:
+        """Take the rebuild lock for `ttl` s as `token`; False when another holder has it."""
+
+    @abstractmethod
+    async def unlock(self, token: str) -> None:
+        """Release the rebuild lock if `token` still holds it."""
 
     def keys_for(self, kind: str, id_: str, drug_code: str | None) -> list[str]:
         keys = [freeze_key(self.prefix, kind, id_)]

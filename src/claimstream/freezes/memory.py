@@ -2,11 +2,14 @@
 
 Same key scheme, same idempotency and precedence rules as `RedisRegistry` (both apply
 `base.decide`, the commands ledger's rule), with expiry checked against the `now` the caller
-passes, so tests drive time explicitly.
+passes, so tests drive time explicitly. It also plays the guard's part (`look`, `mark`,
+`lock`, `unlock`, see `freezes.guard`) and can `restart` like a Redis server, keeping or
+losing what it held, so the guard's tests need no server.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,6 +23,7 @@ from claimstream.freezes.base import (
     Delete,
     Freeze,
     FreezeRegistry,
+    Look,
     Store,
     Write,
     decide,
@@ -28,6 +32,8 @@ from claimstream.freezes.base import (
 )
 from claimstream.model.outputs import Command
 
+_RUNS = itertools.count(1)
+
 
 class MemoryRegistry(FreezeRegistry):
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
@@ -35,6 +41,36 @@ class MemoryRegistry(FreezeRegistry):
         #: key -> (value, expires at in epoch seconds or None)
         self.data: dict[str, tuple[bytes, float | None]] = {}
         self.markers: dict[str, float] = {}
+        #: the "server process" (Redis's run_id), the sentinel's run_id, the rebuild lock
+        self.run_id = f"memory-{next(_RUNS)}"
+        self.sentinel: str | None = None
+        self.lock_holder: str | None = None
+
+    def restart(self, *, keep: bool) -> None:
+        """What a Redis restart does: a new `run_id`; everything lost unless `keep`."""
+        self.run_id = f"memory-{next(_RUNS)}"
+        self.lock_holder = None
+        if not keep:
+            self.data.clear()
+            self.markers.clear()
+            self.sentinel = None
+
+    async def look(self) -> Look:
+        marked = self.sentinel is not None
+        return Look(run_id=self.run_id, marked=marked, marked_on=self.sentinel)
+
+    async def mark(self, run_id: str | None, at: float) -> None:
+        self.sentinel = run_id or ""
+
+    async def lock(self, token: str, ttl: float) -> bool:
+        if self.lock_holder is not None:
+            return False
+        self.lock_holder = token
+        return True
+
+    async def unlock(self, token: str) -> None:
+        if self.lock_holder == token:
+            self.lock_holder = None
 
     def _get(self, key: str, now: float) -> bytes | None:
         item = self.data.get(key)

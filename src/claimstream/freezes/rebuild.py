@@ -8,10 +8,13 @@ sees either the old or the rebuilt value of every key, never an empty registry o
 rebuild. The "already applied" markers of the topic's recent commands (the marker window) are
 set in the same step, so a worker redelivering one of them after the rebuild changes nothing.
 
-Workers may keep running: if one of them changes a key the rebuild is about to write (it
-applied a command the rebuild has not read yet; a worker publishes a command before applying
-it), the swap fails, the rebuild reads the commands that arrived since and tries again. A key
-no command touches during the rebuild is never raced.
+Workers may keep running, and so may another rebuild (the workers' guards run one when Redis
+lost the registry, `freezes.guard`). Each attempt reads the registry first and the commands
+topic after it: a worker publishes a command before applying it, so every command whose effect
+the registry showed is read too, and the plan never writes a key back to an older command
+than the one already there. If a worker (or another rebuild) changes a key the rebuild is
+about to write after that read, the swap fails, the rebuild reads the commands that arrived
+since and tries again. A key no command touches during the rebuild is never raced.
 """
 
 from __future__ import annotations
@@ -158,11 +161,13 @@ async def rebuild(
             except ValueError as exc:
                 result.unreadable.append((where, str(exc)))
 
-    feed(await read())
     for attempt in range(1, attempts + 1):
         now = clock()
         result.attempts = attempt
-        result.plan = plan(ledger, await registry.stored(), registry.prefix, now)
+        stored = await registry.stored()
+        # What the registry showed was published before it was applied: read up to here.
+        feed(await read())
+        result.plan = plan(ledger, stored, registry.prefix, now)
         if dry_run:
             return result
         window = now - MARKER_TTL_SECONDS
@@ -171,5 +176,5 @@ async def rebuild(
             result.markers = len(markers)
             result.applied = True
             return result
-        feed(await read())  # a worker changed a key meanwhile: read what it published
+        # a worker changed a key meanwhile: the next attempt reads what it published
     raise RebuildConflict(f"the registry kept changing; gave up after {attempts} attempts")

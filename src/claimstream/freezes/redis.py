@@ -7,13 +7,21 @@ rule), then MULTI: set the `cmd:{command_id}` markers and SET / DEL the scope ke
 expiry; EXEC. If another writer touched a watched key in between, EXEC fails and the batch is
 decided again on the new values, so two workers racing on one scope can neither shorten a
 freeze nor apply a command twice. Three round trips per batch of commands.
+
+A Redis that cannot be reached (refused, timed out after `SOCKET_TIMEOUT`, still loading its
+data after a restart) raises `RegistryUnavailable` from every call, never redis-py's own
+errors: the worker retries its writes and answers look-ups with 503 until Redis is back.
+`look`, `mark`, `lock` and `unlock` serve the guard that notices a Redis which lost the
+registry (`freezes.guard`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -24,18 +32,30 @@ from claimstream.freezes.base import (
     Delete,
     Freeze,
     FreezeRegistry,
+    Look,
+    RegistryUnavailable,
     Store,
     Write,
     decide,
     freeze_key,
     is_active,
     marker_key,
+    rebuild_lock_key,
+    sentinel_key,
 )
-from claimstream.freezes.connection import RedisOptions, close, connect
+from claimstream.freezes.connection import RedisOptions, close, connect, refusal
 from claimstream.model.outputs import Command
 
 #: how often a batch is decided again after a concurrent write before giving up
 MAX_ATTEMPTS = 50
+#: seconds a connection attempt or a command may take before Redis counts as unreachable
+SOCKET_TIMEOUT = 5.0
+#: releases the rebuild lock only if it still holds our token (another worker may hold it
+#: once ours expired)
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class RegistryConflict(RuntimeError):
@@ -53,15 +73,49 @@ class RedisRegistry(FreezeRegistry):
         self.prefix = prefix
         self.options = options
         self._client: Any = None
+        parts = urlsplit(url)
+        #: host:port only: the URL may carry a password
+        self.where = f"Redis at {parts.hostname or 'localhost'}:{parts.port or 6379}"
 
     async def start(self) -> None:
-        client = connect(self.url, self.options)
+        """Connect and PING. Redis not answering: `RegistryUnavailable` (call again); Redis
+        answering and refusing us (the login, the ACL, the TLS handshake): redis-py's error as
+        it is, for `connection.refusal` to explain."""
+        client = connect(
+            self.url,
+            self.options,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+        )
         try:
-            await client.ping()
+            async with self._translated():
+                await client.ping()
         except BaseException:  # a refused login or handshake leaves a socket open: close it
             await close(client)
             raise
         self._client = client
+
+    @contextlib.asynccontextmanager
+    async def reachable(self) -> AsyncIterator[None]:
+        """Around every call to a started registry: see `_translated`."""
+        if self._client is None:
+            raise RegistryUnavailable(f"{self.where}: not connected yet")
+        async with self._translated():
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _translated(self) -> AsyncIterator[None]:
+        """Turn redis-py's "cannot reach / timed out / still loading" errors into
+        `RegistryUnavailable`; a refusal (`connection.refusal`) is left as it is."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+            if isinstance(exc, RegistryUnavailable) or refusal(exc, self.url) is not None:
+                raise
+            raise RegistryUnavailable(f"{self.where}: {exc}") from exc
 
     async def close(self) -> None:
         if self._client is not None:
@@ -75,9 +129,12 @@ class RedisRegistry(FreezeRegistry):
         return self._client
 
     async def apply(self, commands: Iterable[Command], now: float) -> list[Applied]:
+        async with self.reachable():
+            return await self._apply(list(commands), now)
+
+    async def _apply(self, batch: list[Command], now: float) -> list[Applied]:
         from redis.exceptions import WatchError
 
-        batch = list(commands)
         if not batch:
             return []
         markers = [marker_key(self.prefix, c.command_id) for c in batch]
@@ -123,7 +180,8 @@ class RedisRegistry(FreezeRegistry):
         self, kind: str, id_: str, drug_code: str | None = None, *, now: float
     ) -> list[Freeze]:
         keys = self.keys_for(kind, id_, drug_code)
-        values = await self.client.mget(keys)
+        async with self.reachable():
+            values = await self.client.mget(keys)
         return _active(zip(keys, values, strict=True), now)
 
     async def _freeze_keys(self, limit: int | None = None) -> list[str]:
@@ -136,22 +194,34 @@ class RedisRegistry(FreezeRegistry):
         return keys
 
     async def active(self, now: float, limit: int = 1000) -> list[Freeze]:
-        keys = await self._freeze_keys(limit)
-        if not keys:
-            return []
-        values = await self.client.mget(keys)
+        async with self.reachable():
+            keys = await self._freeze_keys(limit)
+            if not keys:
+                return []
+            values = await self.client.mget(keys)
         return _active(zip(keys, values, strict=True), now)
 
     async def stored(self) -> dict[str, bytes]:
-        keys = await self._freeze_keys()
         stored: dict[str, bytes] = {}
-        for start in range(0, len(keys), 1000):
-            chunk = keys[start : start + 1000]
-            values = await self.client.mget(chunk)
-            stored.update((k, v) for k, v in zip(chunk, values, strict=True) if v is not None)
+        async with self.reachable():
+            keys = await self._freeze_keys()
+            for start in range(0, len(keys), 1000):
+                chunk = keys[start : start + 1000]
+                values = await self.client.mget(chunk)
+                stored.update((k, v) for k, v in zip(chunk, values, strict=True) if v is not None)
         return stored
 
     async def swap(
+        self,
+        seen: Mapping[str, bytes | None],
+        writes: Mapping[str, Write],
+        markers: Iterable[str],
+        now: float,
+    ) -> bool:
+        async with self.reachable():
+            return await self._swap(seen, writes, markers, now)
+
+    async def _swap(
         self,
         seen: Mapping[str, bytes | None],
         writes: Mapping[str, Write],
@@ -180,6 +250,52 @@ class RedisRegistry(FreezeRegistry):
                 return True
             except WatchError:
                 return False
+
+    # -- the guard's part (`freezes.guard`) -------------------------------------------------
+
+    async def look(self) -> Look:
+        """The server's `run_id` and the sentinel, in one round trip."""
+        from redis.exceptions import ResponseError
+
+        async with self.reachable(), self.client.pipeline(transaction=False) as pipe:
+            pipe.info("server")
+            pipe.get(sentinel_key(self.prefix))
+            info, mark = await pipe.execute(raise_on_error=False)
+        if isinstance(mark, Exception):
+            raise mark
+        run_id = None if isinstance(info, ResponseError) else info.get("run_id")
+        return _look(run_id, mark)
+
+    async def mark(self, run_id: str | None, at: float) -> None:
+        """Write the sentinel: the registry is whole on the server `run_id`."""
+        value = orjson.dumps({"run_id": run_id, "at": at})
+        async with self.reachable():
+            await self.client.set(sentinel_key(self.prefix), value)
+
+    async def lock(self, token: str, ttl: float) -> bool:
+        """Take the rebuild lock for `ttl` seconds unless another worker holds it."""
+        async with self.reachable():
+            taken = await self.client.set(
+                rebuild_lock_key(self.prefix), token, nx=True, px=int(ttl * 1000)
+            )
+        return bool(taken)
+
+    async def unlock(self, token: str) -> None:
+        async with self.reachable():
+            await self.client.eval(_UNLOCK, 1, rebuild_lock_key(self.prefix), token)
+
+
+def _look(run_id: Any, mark: bytes | None) -> Look:
+    if run_id is not None and not isinstance(run_id, str):
+        run_id = str(run_id)
+    if mark is None:
+        return Look(run_id=run_id, marked=False, marked_on=None)
+    try:
+        data = orjson.loads(mark)
+        on = data.get("run_id") if isinstance(data, dict) else None
+    except orjson.JSONDecodeError:
+        on = None
+    return Look(run_id=run_id, marked=True, marked_on=on if isinstance(on, str) else None)
 
 
 def _queue(pipe: Any, key: str, write: Write) -> None:
