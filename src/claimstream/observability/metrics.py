@@ -30,7 +30,12 @@ What the worker calls, and when:
 - `sanction_notice(schema)` for every warning, grade change and points change published;
 - `action_refused(reason)` for every person's action the sanctions agents refused before it
   changed anything (`unsigned_action`, `unknown_key`, `bad_signature`, `stale_action`; each is
-  also a dead letter): someone without a key tried to act, or a keyring is missing a key.
+  also a dead letter): someone without a key tried to act, or a keyring is missing a key;
+- `set_sink_up(sink, up)` when an output sink (the Kafka topics, the freeze registry) starts
+  failing or is back (`stream.sinks`: once per outage, not per retry);
+- `registry_rebuilding(trigger)` and `registry_rebuilt(trigger, outcome)` around every rebuild
+  of the freeze registry the worker's guard runs on its own (`freezes.guard`: Redis lost the
+  registry, or restarted).
 
 The exposition is `exposition()` (body and content type) for any web server, e.g. a
 `GET /metrics` route on the worker's own web server.
@@ -70,7 +75,10 @@ __all__ = [
     "MODES",
     "NOTICES",
     "OTHER",
+    "REBUILD_OUTCOMES",
+    "REBUILD_TRIGGERS",
     "REFUSED_ACTIONS",
+    "SINKS",
     "VERDICTS",
     "ConsumerLike",
     "Metrics",
@@ -103,6 +111,13 @@ REFUSED_ACTIONS: Final = ("unsigned_action", "unknown_key", "bad_signature", "st
 VERDICTS: Final = ("confirmed", "false_positive")
 #: Escalation notices on claimstream.sanctions.v1, by schema.
 NOTICES: Final = ("warning.v1", "grade-change.v1", "doctor-points.v1")
+#: The worker's output sinks (`Sink.name`): Kafka topics, the freeze registry, in-process.
+SINKS: Final = ("kafka", "registry", "memory")
+#: Why the worker's guard rebuilt the freeze registry (`freezes.guard.TRIGGERS`): it held
+#: nothing when the worker started, it lost its data, its Redis restarted with data.
+REBUILD_TRIGGERS: Final = ("start", "lost", "restart")
+#: How a rebuild ended (`freezes.guard.OUTCOMES`): nothing differed, keys were written, failed.
+REBUILD_OUTCOMES: Final = ("clean", "repaired", "failed")
 #: Every label name any claimstream metric may carry (the test checks the exposition).
 LABEL_NAMES: Final = frozenset(
     {
@@ -120,6 +135,9 @@ LABEL_NAMES: Final = frozenset(
         "version",
         "app_id",
         "store",
+        "sink",
+        "trigger",
+        "outcome",
     }
 )
 
@@ -342,6 +360,30 @@ class Metrics:
             registry=registry,
         )
 
+        self.sink_up = Gauge(
+            "claimstream_sink_up",
+            "1 while the output sink's writes succeed, 0 from its first failed write until one "
+            "succeeds again (writes are retried meanwhile and consumption waits), by sink "
+            "(kafka, registry).",
+            ("sink",),
+            registry=registry,
+        )
+        self.registry_rebuilds = Counter(
+            "claimstream_registry_rebuilds_total",
+            "Rebuilds of the freeze registry from the commands topic this worker ran on its own, "
+            "by trigger (start: empty when the worker started; lost: Redis lost its data; "
+            "restart: Redis restarted with its data) and outcome (clean: nothing differed; "
+            "repaired: keys were written; failed: tried again shortly).",
+            ("trigger", "outcome"),
+            registry=registry,
+        )
+        self.registry_rebuilding_gauge = Gauge(
+            "claimstream_registry_rebuilding",
+            "1 while this worker rebuilds the freeze registry (from a loss until the rebuild "
+            "succeeded, failed attempts included), else 0.",
+            registry=registry,
+        )
+
         # Every bounded combination starts at zero, so rate()/increase() see the first event
         # and dashboards show 0 rather than "no data".
         labelled_rules = (*self.rules, OTHER)
@@ -370,6 +412,10 @@ class Metrics:
             self.active_freezes.labels(kind)
         for rule in self.rules:
             self.state_keys.labels(rule)
+        for trigger in REBUILD_TRIGGERS:
+            for outcome in REBUILD_OUTCOMES:
+                self.registry_rebuilds.labels(trigger, outcome)
+        self.registry_rebuilding_gauge.set(0)
 
         now = time.time()
         self.start_time.set(now)
@@ -454,6 +500,23 @@ class Metrics:
             confirmed, reviewed = totals.get(rule, (0, 0))
             self.reviewed_alerts.labels(rule, "confirmed").set(confirmed)
             self.reviewed_alerts.labels(rule, "false_positive").set(reviewed - confirmed)
+
+    # -- outputs and the freeze registry ----------------------------------------------------
+
+    def set_sink_up(self, sink: str, up: bool) -> None:
+        self.sink_up.labels(_bounded(sink, SINKS)).set(1 if up else 0)
+
+    def registry_rebuilding(self, trigger: str) -> None:
+        """A rebuild of the freeze registry starts (`trigger`: why)."""
+        self.registry_rebuilding_gauge.set(1)
+
+    def registry_rebuilt(self, trigger: str, outcome: str) -> None:
+        """A rebuild ended; a failed one leaves the gauge at 1 (it is tried again)."""
+        self.registry_rebuilds.labels(
+            _bounded(trigger, REBUILD_TRIGGERS), _bounded(outcome, REBUILD_OUTCOMES)
+        ).inc()
+        if outcome != "failed":
+            self.registry_rebuilding_gauge.set(0)
 
     # -- periodic ---------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ Wiring only, and explicit: each part gets what it uses and nothing else.
   sanctions agents verify them against.
 
 The output sinks (Kafka topics and the freeze registry by default) are one `SinkSet`, opened by
-the first agent that runs and closed at shutdown.
+the first agent that runs and closed at shutdown. A Redis registry is looked after by a guard
+that rebuilds it from the commands topic when Redis lost it (`sinks.watch_registry`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from prometheus_client import CollectorRegistry
 from claimstream.detection.engine import Engine
 from claimstream.detection.sinks.base import Sink
 from claimstream.freezes.base import FreezeRegistry
-from claimstream.freezes.redis import registry_from_url
+from claimstream.freezes.guard import RegistryGuard
+from claimstream.freezes.redis import RedisRegistry, registry_from_url
 from claimstream.freezes.sink import RegistrySink
 from claimstream.kafka.actions import ACTIONS_TOPIC
 from claimstream.kafka.sink import KafkaSink, OutputTopics
@@ -51,7 +53,7 @@ from claimstream.stream.sanctions.agents import install_sanctions
 from claimstream.stream.sanctions.keys import ActionKeys, action_keys
 from claimstream.stream.sanctions.runtime import ALERT_INDEX, SUBJECT_STATE, SanctionsRuntime
 from claimstream.stream.settings import Settings
-from claimstream.stream.sinks import SinkSet
+from claimstream.stream.sinks import SinkSet, watch_registry
 
 
 def create_app(
@@ -91,8 +93,18 @@ def create_app(
     app = _faust_app(settings, topology)
     publisher = _publisher(app, settings, topology)
     outputs = SinkSet(
-        [KafkaSink(publisher, OutputTopics()), RegistrySink(registry)] if sinks is None else sinks
+        [KafkaSink(publisher, OutputTopics()), RegistrySink(registry)] if sinks is None else sinks,
+        metrics,
     )
+    guard = None
+    if isinstance(registry, RedisRegistry):
+        guard = watch_registry(
+            app,
+            registry,
+            outputs,
+            bootstrap=bootstrap_servers(settings.broker_url),
+            topic=OutputTopics().commands,
+        )
     batching = Batching(settings.batch_size, settings.batch_within, settings.batch_reader)
     detection = install_detection(
         app,
@@ -151,7 +163,17 @@ def create_app(
         state_tables=detection.tables,
     )
     _serve(
-        app, settings, topology, detection, sanctions, publisher, registry, metrics, keys, access
+        app,
+        settings,
+        topology,
+        detection,
+        sanctions,
+        publisher,
+        registry,
+        metrics,
+        keys,
+        access,
+        guard,
     )
     metrics.worker_started(
         app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
@@ -234,6 +256,7 @@ def _serve(
     metrics: Metrics,
     keys: ActionKeys,
     access: Access,
+    guard: RegistryGuard | None,
 ) -> None:
     """Add every route, the access control and the JSON errors to faust's web server."""
     if not settings.web_enabled:
@@ -275,7 +298,10 @@ def _serve(
     web_app.add_routes(
         [
             *worker_routes(
-                registry=registry, status=status, exposition=lambda: metrics.exposition()[0]
+                registry=registry,
+                status=status,
+                exposition=lambda: metrics.exposition()[0],
+                registry_state=guard.trusted if guard is not None else lambda: None,
             ),
             *api_routes(
                 api,

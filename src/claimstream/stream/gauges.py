@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from claimstream.freezes.base import FreezeRegistry
+from claimstream.freezes.base import FreezeRegistry, RegistryUnavailable
 from claimstream.model.events import KEY_KINDS
 from claimstream.observability.metrics import Metrics
 
@@ -41,6 +41,8 @@ def install_gauges(
             kinds = Counter(f.key.split(":")[2] for f in freezes if f.key.count(":") >= 3)
             for kind in KEY_KINDS:
                 metrics.set_active_freezes(kind, kinds.get(kind, 0))
+        except RegistryUnavailable:
+            pass  # Redis is down: claimstream_sink_up and one log line already say so
         except Exception:  # a gauge must never take the worker down
             log.exception("sampling gauges failed")
 
