@@ -78,6 +78,8 @@ def feed(m: Metrics) -> None:
     m.set_consumer_lag("settlement.dispensing.v1", 0, 3)
     m.set_assigned_partitions("settlement.dispensing.v1", 8)
     m.review_recorded("repeat_dispensing", "confirmed")
+    m.set_sink_up("kafka", True)
+    m.set_sink_up("registry", True)
 
 
 @contextlib.contextmanager
