@@ -195,6 +195,30 @@ async def test_a_failed_rebuild_is_tried_again_at_the_next_look() -> None:
     assert await agrees_with_the_topic(registry, topic)
 
 
+async def test_a_registry_lost_during_its_rebuild_is_not_marked_whole() -> None:
+    registry, topic = MemoryRegistry(), Topic(COMMANDS)
+    guard, events = guard_of(registry, topic)
+
+    @contextlib.asynccontextmanager
+    async def lost_while_reading() -> AsyncIterator[Read]:
+        async with topic.open() as read:
+
+            async def read_then_lose() -> Iterable[tuple[str, bytes | None]]:
+                records = await read()
+                registry.restart(keep=False)  # Redis restarts empty mid-rebuild
+                return records
+
+            yield read_then_lose
+
+    guard.commands = lost_while_reading
+    await guard.step()
+    assert events.failures and "not marked whole" in events.failures[0]
+    guard.commands = topic.open
+    await guard.step()
+    assert events.ended == [("lost", "clean")]  # seen as a loss; the first swap had refilled it
+    assert await agrees_with_the_topic(registry, topic)
+
+
 class Unreachable(MemoryRegistry):
     async def look(self) -> Look:
         raise RegistryUnavailable("Redis at 127.0.0.1:1: connection refused")

@@ -245,8 +245,10 @@ class FreezeRegistry(ABC):
         """The server's `run_id` and the sentinel (`RegistryUnavailable` when unreachable)."""
 
     @abstractmethod
-    async def mark(self, run_id: str | None, at: float) -> None:
-        """Write the sentinel: the registry is whole on the server `run_id` (since `at`)."""
+    async def mark(self, run_id: str | None, at: float, token: str) -> bool:
+        """Write the sentinel (the registry is whole on the server `run_id`, since `at`) if
+        `token` still holds the rebuild lock; False, writing nothing, when it does not (the
+        lock expired, or the server lost it with everything else during the rebuild)."""
 
     @abstractmethod
     async def lock(self, token: str, ttl: float) -> bool:

@@ -21,15 +21,16 @@ the server's `run_id` from INFO and the sentinel key `{prefix}:registry`, which 
 On a trigger the guard takes the rebuild lock (`{prefix}:registry:rebuild-lock`, SET NX with
 a TTL, released only by its holder), runs `rebuild` (the same code as the command: replay the
 commands topic into the ledger, swap the differing keys in one step, set the markers) and
-writes the sentinel with the `run_id` it looked at. A worker that finds the lock taken looks
+writes the sentinel with the `run_id` it looked at, in one script with a check that it still
+holds the lock: a Redis that restarted empty during the rebuild has lost the lock too, so it is
+not marked whole, and the next look sees the loss. A worker that finds the lock taken looks
 again at its next turn, by which time the sentinel is usually back.
 
 The lock only saves the others the work: rebuilds are idempotent and safe when two run. Each
 reads the registry before the commands that go with it, so a rebuild never writes a key older
 than what a worker or another rebuild already put there (the swap fails on any key changed in
-between and the rebuild reads again); a lock that expired in the middle of a long rebuild,
-or a Redis that restarted between rebuild and sentinel (the sentinel then names the old
-server, which the next look sees as a restart), costs one more rebuild, never a wrong key.
+between and the rebuild reads again); a lock that expired in the middle of a long rebuild
+costs one more rebuild, never a wrong key.
 
 Meanwhile the workers go on applying new commands (a FREEZE applied to the emptied registry
 is corrected by the rebuild if the ledger says a SUSPEND was in force), and `trusted()` says
@@ -68,6 +69,10 @@ LOCK_TTL = 120.0
 Read = Callable[[], Awaitable[Iterable[tuple[str, bytes | None]]]]
 #: opens the commands topic for one rebuild
 Commands = Callable[[], AbstractAsyncContextManager[Read]]
+
+
+class RebuildUnconfirmed(RuntimeError):
+    """The rebuild ran but could not mark the registry whole: the next look decides again."""
 
 
 class GuardEvents:
@@ -161,19 +166,23 @@ class RegistryGuard:
         if trigger is None:
             self.pending = None
             return None
-        if self.pending not in ("start", "lost"):
-            self.pending = trigger
+        if trigger != "restart" or self.pending is None:
+            self.pending = trigger  # a loss outranks a restart until it is repaired
         try:
             if not await self.registry.lock(self.token, self.lock_ttl):
                 return None  # another worker rebuilds it: look again next time
         except RegistryUnavailable:
             return None
-        kind = self.pending or trigger
+        kind = trigger
         try:
             self.events.rebuilding(kind)
             async with self.commands() as read:
                 result = await rebuild(self.registry, read, clock=self.clock)
-            await self.registry.mark(look.run_id, self.clock())
+            if not await self.registry.mark(look.run_id, self.clock(), self.token):
+                raise RebuildUnconfirmed(
+                    "the rebuild lock was gone when the rebuild ended (Redis restarted or the "
+                    "lock expired); the registry is not marked whole"
+                )
         except Exception as exc:  # noqa: BLE001 - broker, Redis, conflict: tried again next look
             self.events.failed(kind, exc)
             return None

@@ -59,8 +59,11 @@ class MemoryRegistry(FreezeRegistry):
         marked = self.sentinel is not None
         return Look(run_id=self.run_id, marked=marked, marked_on=self.sentinel)
 
-    async def mark(self, run_id: str | None, at: float) -> None:
+    async def mark(self, run_id: str | None, at: float, token: str) -> bool:
+        if self.lock_holder != token:
+            return False
         self.sentinel = run_id or ""
+        return True
 
     async def lock(self, token: str, ttl: float) -> bool:
         if self.lock_holder is not None:

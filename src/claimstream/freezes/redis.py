@@ -50,6 +50,12 @@ from claimstream.model.outputs import Command
 MAX_ATTEMPTS = 50
 #: seconds a connection attempt or a command may take before Redis counts as unreachable
 SOCKET_TIMEOUT = 5.0
+#: writes the sentinel only while the rebuild lock holds our token: a server that restarted
+#: empty during the rebuild has no lock, and must not be marked whole
+_MARK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) return 1 end
+return 0
+"""
 #: releases the rebuild lock only if it still holds our token (another worker may hold it
 #: once ours expired)
 _UNLOCK = """
@@ -266,11 +272,12 @@ class RedisRegistry(FreezeRegistry):
         run_id = None if isinstance(info, ResponseError) else info.get("run_id")
         return _look(run_id, mark)
 
-    async def mark(self, run_id: str | None, at: float) -> None:
-        """Write the sentinel: the registry is whole on the server `run_id`."""
+    async def mark(self, run_id: str | None, at: float, token: str) -> bool:
+        """Write the sentinel if `token` still holds the rebuild lock (one script: atomic)."""
         value = orjson.dumps({"run_id": run_id, "at": at})
+        keys = (rebuild_lock_key(self.prefix), sentinel_key(self.prefix))
         async with self.reachable():
-            await self.client.set(sentinel_key(self.prefix), value)
+            return bool(await self.client.eval(_MARK, 2, *keys, token, value))
 
     async def lock(self, token: str, ttl: float) -> bool:
         """Take the rebuild lock for `ttl` seconds unless another worker holds it."""
