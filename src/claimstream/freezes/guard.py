@@ -173,9 +173,8 @@ class RegistryGuard:
                 return None  # another worker rebuilds it: look again next time
         except RegistryUnavailable:
             return None
-        kind = trigger
         try:
-            self.events.rebuilding(kind)
+            self.events.rebuilding(trigger)
             async with self.commands() as read:
                 result = await rebuild(self.registry, read, clock=self.clock)
             if not await self.registry.mark(look.run_id, self.clock(), self.token):
@@ -184,13 +183,13 @@ class RegistryGuard:
                     "lock expired); the registry is not marked whole"
                 )
         except Exception as exc:  # noqa: BLE001 - broker, Redis, conflict: tried again next look
-            self.events.failed(kind, exc)
+            self.events.failed(trigger, exc)
             return None
         finally:
             with contextlib.suppress(RegistryUnavailable):
                 await self.registry.unlock(self.token)
         self.pending = None
-        self.events.rebuilt(kind, "repaired" if result.plan.writes else "clean", result)
+        self.events.rebuilt(trigger, "repaired" if result.plan.writes else "clean", result)
         return result
 
     async def run(self, interval: float = INTERVAL) -> None:

@@ -146,9 +146,12 @@ class RegistryEvents(GuardEvents):
     def rebuilding(self, trigger: Trigger) -> None:
         if self.metrics is not None:
             self.metrics.registry_rebuilding(trigger)
-        if not self.failures:
-            log.warning(
-                "the freeze registry %s: rebuilding it from %s", describe(trigger), self.topic
+        if not self.failures:  # a new Redis at start-up is routine: INFO
+            log.log(
+                logging.INFO if trigger == "start" else logging.WARNING,
+                "the freeze registry %s: rebuilding it from %s",
+                describe(trigger),
+                self.topic,
             )
 
     def rebuilt(self, trigger: Trigger, outcome: Outcome, result: Rebuild) -> None:
@@ -156,7 +159,9 @@ class RegistryEvents(GuardEvents):
             self.metrics.registry_rebuilt(trigger, outcome)
         self.failures = 0
         report = result.to_dict()
-        log.warning(
+        routine = trigger == "start" and outcome == "clean"  # a new Redis, nothing missing
+        log.log(
+            logging.INFO if routine else logging.WARNING,
             "the freeze registry is rebuilt from %s (%s, %s): %d command(s) read, %d freeze(s) "
             "in force, %d key(s) missing, %d unexpected, %d set by another command; "
             "%d set and %d deleted in one step",
