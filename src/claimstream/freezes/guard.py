@@ -21,10 +21,13 @@ the server's `run_id` from INFO and the sentinel key `{prefix}:registry`, which 
 On a trigger the guard takes the rebuild lock (`{prefix}:registry:rebuild-lock`, SET NX with
 a TTL, released only by its holder), runs `rebuild` (the same code as the command: replay the
 commands topic into the ledger, swap the differing keys in one step, set the markers) and
-writes the sentinel with the `run_id` it looked at, in one script with a check that it still
-holds the lock: a Redis that restarted empty during the rebuild has lost the lock too, so it is
-not marked whole, and the next look sees the loss. A worker that finds the lock taken looks
-again at its next turn, by which time the sentinel is usually back.
+writes the sentinel with the `run_id` it looked at, in one transaction with a check that it
+still holds the lock (WATCH, read, MULTI: the registry's own commands, no script, so the ACL
+user of `connection.REGISTRY_ACL_COMMANDS` may run it): a Redis that restarted empty during
+the rebuild has lost the lock too, so it is not marked whole, and the next look sees the loss.
+A server that refuses INFO (that ACL user does) gives no `run_id`: a loss is still noticed, a
+restart that kept older data is not (the worker says so once). A worker that finds the lock
+taken looks again at its next turn, by which time the sentinel is usually back.
 
 The lock only saves the others the work: rebuilds are idempotent and safe when two run. Each
 reads the registry before the commands that go with it, so a rebuild never writes a key older
@@ -145,11 +148,16 @@ class RegistryGuard:
         it cannot be reached)."""
         try:
             look = await self.registry.look()
-        except RegistryUnavailable as exc:
+        except Exception as exc:  # unreachable, or refused (an ACL): the sink's outage says so
             self.events.reachable(exc)
             raise
         self.events.reachable(None)
         first, self._looked = not self._looked, True
+        if first and look.run_id is None:
+            log.warning(
+                "Redis does not tell its run_id (INFO refused?): a loss of the freeze registry "
+                "is noticed, a restart that kept older data is not"
+            )
         if not look.marked:
             return ("start" if first else "lost"), look
         if look.run_id is not None and look.marked_on != look.run_id:
@@ -161,8 +169,8 @@ class RegistryGuard:
         holds the lock); the rebuild's result, else None."""
         try:
             trigger, look = await self.check()
-        except RegistryUnavailable:
-            return None  # Redis is down: the sink's outage says so; look again later
+        except Exception:  # noqa: BLE001 - reported by check; look again later
+            return None
         if trigger is None:
             self.pending = None
             return None
@@ -172,6 +180,9 @@ class RegistryGuard:
             if not await self.registry.lock(self.token, self.lock_ttl):
                 return None  # another worker rebuilds it: look again next time
         except RegistryUnavailable:
+            return None
+        except Exception as exc:  # noqa: BLE001 - refused (an ACL): said once, tried again
+            self.events.failed(trigger, exc)
             return None
         try:
             self.events.rebuilding(trigger)
@@ -186,7 +197,7 @@ class RegistryGuard:
             self.events.failed(trigger, exc)
             return None
         finally:
-            with contextlib.suppress(RegistryUnavailable):
+            with contextlib.suppress(Exception):  # it expires anyway
                 await self.registry.unlock(self.token)
         self.pending = None
         self.events.rebuilt(trigger, "repaired" if result.plan.writes else "clean", result)

@@ -50,18 +50,6 @@ from claimstream.model.outputs import Command
 MAX_ATTEMPTS = 50
 #: seconds a connection attempt or a command may take before Redis counts as unreachable
 SOCKET_TIMEOUT = 5.0
-#: writes the sentinel only while the rebuild lock holds our token: a server that restarted
-#: empty during the rebuild has no lock, and must not be marked whole
-_MARK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) return 1 end
-return 0
-"""
-#: releases the rebuild lock only if it still holds our token (another worker may hold it
-#: once ours expired)
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class RegistryConflict(RuntimeError):
@@ -260,24 +248,27 @@ class RedisRegistry(FreezeRegistry):
     # -- the guard's part (`freezes.guard`) -------------------------------------------------
 
     async def look(self) -> Look:
-        """The server's `run_id` and the sentinel, in one round trip."""
+        """The server's `run_id` (None when INFO is refused, as the deploy's ACL user does) and
+        the sentinel, in one round trip."""
         from redis.exceptions import ResponseError
 
         async with self.reachable(), self.client.pipeline(transaction=False) as pipe:
             pipe.info("server")
-            pipe.get(sentinel_key(self.prefix))
-            info, mark = await pipe.execute(raise_on_error=False)
-        if isinstance(mark, Exception):
-            raise mark
+            pipe.mget([sentinel_key(self.prefix)])
+            info, marks = await pipe.execute(raise_on_error=False)
+        if isinstance(marks, Exception):
+            raise marks
         run_id = None if isinstance(info, ResponseError) else info.get("run_id")
-        return _look(run_id, mark)
+        return _look(run_id, marks[0])
 
     async def mark(self, run_id: str | None, at: float, token: str) -> bool:
-        """Write the sentinel if `token` still holds the rebuild lock (one script: atomic)."""
+        """Write the sentinel if `token` still holds the rebuild lock (WATCH, read, MULTI:
+        the registry's own commands, no script)."""
         value = orjson.dumps({"run_id": run_id, "at": at})
-        keys = (rebuild_lock_key(self.prefix), sentinel_key(self.prefix))
         async with self.reachable():
-            return bool(await self.client.eval(_MARK, 2, *keys, token, value))
+            return await self._while_locked(
+                token, lambda pipe: pipe.set(sentinel_key(self.prefix), value)
+            )
 
     async def lock(self, token: str, ttl: float) -> bool:
         """Take the rebuild lock for `ttl` seconds unless another worker holds it."""
@@ -289,7 +280,27 @@ class RedisRegistry(FreezeRegistry):
 
     async def unlock(self, token: str) -> None:
         async with self.reachable():
-            await self.client.eval(_UNLOCK, 1, rebuild_lock_key(self.prefix), token)
+            await self._while_locked(token, lambda pipe: pipe.delete(rebuild_lock_key(self.prefix)))
+
+    async def _while_locked(self, token: str, queue: Any) -> bool:
+        """Run `queue(pipe)` in one MULTI/EXEC if the lock holds `token` until EXEC; False,
+        doing nothing, if it does not (or another client changed the lock meanwhile)."""
+        from redis.exceptions import WatchError
+
+        lock = rebuild_lock_key(self.prefix)
+        async with self.client.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(lock)
+                (held,) = await pipe.mget([lock])
+                if held != token.encode():
+                    await pipe.unwatch()
+                    return False
+                pipe.multi()
+                queue(pipe)
+                await pipe.execute()
+                return True
+            except WatchError:
+                return False
 
 
 def _look(run_id: Any, mark: bytes | None) -> Look:

@@ -104,6 +104,7 @@ def create_app(
             outputs,
             bootstrap=bootstrap_servers(settings.broker_url),
             topic=OutputTopics().commands,
+            security=settings.kafka_security,
         )
     batching = Batching(settings.batch_size, settings.batch_within, settings.batch_reader)
     detection = install_detection(

@@ -190,14 +190,15 @@ class RegistryEvents(GuardEvents):
             )
 
 
-def topic_commands(bootstrap: str, topic: str) -> Any:
-    """Opens `topic` for one rebuild: a `Commands` for the guard, on `kafka.reader`."""
+def topic_commands(bootstrap: str, topic: str, security: Any = None) -> Any:
+    """Opens `topic` for one rebuild: a `Commands` for the guard, on `kafka.reader` (with the
+    worker's `KafkaSecurity`; None: the `CLAIMSTREAM_KAFKA_*` variables)."""
 
     @contextlib.asynccontextmanager
     async def commands() -> AsyncIterator[Read]:
         from claimstream.kafka.reader import TopicReader
 
-        async with TopicReader(bootstrap, topic) as reader:
+        async with TopicReader(bootstrap, topic, security=security) as reader:
 
             async def read() -> Iterable[tuple[str, bytes | None]]:
                 return [(r.where(), r.value) for r in await reader.read_new()]
@@ -214,13 +215,14 @@ def watch_registry(
     *,
     bootstrap: str,
     topic: str,
+    security: Any = None,
     interval: float = INTERVAL,
 ) -> RegistryGuard:
     """Run a `RegistryGuard` on `registry` as a task of faust `app`, once the sinks (and so
     the registry) are open; its events go to the sinks' outages and metrics."""
     guard = RegistryGuard(
         registry,
-        topic_commands(bootstrap, topic),
+        topic_commands(bootstrap, topic, security),
         RegistryEvents(sinks.outages, sinks.metrics, topic),
     )
 
