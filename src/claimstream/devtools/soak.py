@@ -52,6 +52,7 @@ from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
 from claimstream.devtools.simulate import Simulator
 from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
 from claimstream.kafka.admin import apply_topics_sync
+from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import load_topology
 
 TOPIC_OF = {
@@ -263,7 +264,12 @@ def start_worker(
     extra_env: dict[str, str],
 ) -> subprocess.Popen[bytes]:
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CLAIMSTREAM_AUDIT_")},
+        # its broker is a plaintext local one, whatever the shell's CLAIMSTREAM_KAFKA_* say
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CLAIMSTREAM_AUDIT_", "CLAIMSTREAM_KAFKA_"))
+        },
         "CLAIMSTREAM_BROKER_URL": broker_url,
         "CLAIMSTREAM_BROKER_FLAVOR": "tansu",
         "CLAIMSTREAM_WEB_PORT": str(port),
@@ -458,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"soak: {exc}")
             return 3
         try:
-            report = apply_topics_sync(broker.bootstrap, load_topology(partitions=args.partitions))
+            topology = load_topology(partitions=args.partitions)
+            report = apply_topics_sync(broker.bootstrap, topology, security=KafkaSecurity())
             if not report.in_sync:
                 say(report.format_table())
                 return 3
