@@ -81,7 +81,7 @@ if [ ! -s redis_users.acl ]; then
   {
     echo "user default off"
     # the workers and `claimstream freezes rebuild`: the registry's commands on its keys
-    echo "user claimstream-worker on #$(sha256 redis_worker_password) ~claimstream:* resetchannels -@all +ping +mget +set +del +watch +unwatch +multi +exec +scan"
+    echo "user claimstream-worker on #$(sha256 redis_worker_password) ~claimstream:* resetchannels -@all +ping +mget +set +del +watch +unwatch +multi +exec +scan +info"
     # settlement systems asking whether someone is frozen: read the freeze keys, nothing else
     echo "user claimstream-settlement on #$(sha256 redis_settlement_password) ~claimstream:freeze:* resetchannels -@all +ping +get +mget"
   } > redis_users.acl

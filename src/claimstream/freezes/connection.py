@@ -67,7 +67,9 @@ VARIABLES: dict[str, str] = {
     TLS_CHECK_HOSTNAME: "true",
 }
 #: every command the freeze registry sends (`RedisRegistry`, `freezes rebuild`, readiness)
-REGISTRY_ACL_COMMANDS = ("ping", "mget", "set", "del", "watch", "unwatch", "multi", "exec", "scan")
+REGISTRY_ACL_COMMANDS = (
+    "ping", "mget", "set", "del", "watch", "unwatch", "multi", "exec", "scan", "info",
+)  # fmt: skip
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off"))
 
