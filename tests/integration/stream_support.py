@@ -226,15 +226,32 @@ class WorkerProcess:
         return self.proc.returncode
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+def wait_for(
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """`check()` once it is truthy; on timeout an AssertionError naming `what`, with what
+    `explain()` says of the state at that moment (for a failure seen only on CI)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            detail = f"\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
         time.sleep(interval)
+
+
+def log_tail(path: Path | None, lines: int = 40) -> str:
+    """The last `lines` lines of a worker's log (for a timeout's message)."""
+    if path is None or not path.exists():
+        return "(no log)"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(line[:300] for line in text[-lines:])
 
 
 Message = tuple[str, bytes | None, bytes]  # topic, key, value

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,
     event_messages,
+    log_tail,
     produce,
     recent_start,
     start_broker,
@@ -301,6 +303,14 @@ def end_offsets(bootstrap: str, topic: str) -> int:
     return asyncio.run(run())
 
 
+def action_origins(broker: LocalBroker) -> list[dict[str, Any]]:
+    """The origin of every record on the actions topic."""
+    return [
+        {"topic": r.topic, "partition": r.partition, "offset": r.offset}
+        for r in read(broker.bootstrap, ACTIONS)
+    ]
+
+
 def trickle(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:
     """Produce `messages` 20 at a time, every 50 ms (the worker is killed while they flow)."""
     for start in range(0, len(messages), 20):
@@ -331,11 +341,24 @@ def test_sigkill_mid_trail_leaves_copies_not_forks(
         workers[1].start()
         feeder.join(timeout=60)
         assert not feeder.is_alive()
+
+        def explain() -> str:
+            seen = chained(read(broker.bootstrap, AUDIT))
+            expected = {(o["topic"], o["partition"], o["offset"]) for o in action_origins(broker)}
+            missing = sorted(expected - seen)
+            alive = workers[1].proc is not None and workers[1].proc.poll() is None
+            return (
+                f"missing {len(missing)} of {len(expected)}, first {missing[:5]}, "
+                f"per partition {Counter(p for _, p, _ in missing)}; second worker alive: "
+                f"{alive}, status {workers[1].status()}\n{log_tail(workers[1].log_path)}"
+            )
+
         wait_for(
             lambda: len(chained(read(broker.bootstrap, AUDIT))) >= total,
             180,
             "every action chained after the restart",
             interval=1,
+            explain=explain,
         )
         audit = read(broker.bootstrap, AUDIT)
         assert len(chained(audit)) == total
