@@ -276,3 +276,34 @@ def test_an_id_outside_the_id_rule_is_refused_naming_the_field(field: str, value
     result = decode_event(changed(**{field: value}))
     assert isinstance(result, Rejection) and result.reason == "invalid_field"
     assert result.detail.startswith(field)
+
+
+@pytest.mark.parametrize(
+    ("price", "decoded"),
+    [(None, None), (0, 0.0), (12, 12.0), (3.75, 3.75), (1e300, 1e300)],  # 1e300: checked path
+)
+def test_a_dispensing_may_carry_a_unit_price(price: Any, decoded: float | None) -> None:
+    event = decode_event({**VALID, "unit_price": price})
+    assert isinstance(event, Event) and isinstance(event.body, Dispense)
+    assert event.body.unit_price == decoded
+
+
+def test_a_dispensing_without_a_unit_price_has_none() -> None:
+    event = decode_event(orjson.dumps(VALID))
+    assert isinstance(event, Event) and isinstance(event.body, Dispense)
+    assert event.body.unit_price is None
+
+
+@pytest.mark.parametrize(
+    ("price", "detail"),
+    [
+        (-1, "unit_price must not be negative, got -1"),
+        ("12.5", "unit_price must be a number"),
+        (True, "unit_price must be a number"),
+        (float("inf"), "unit_price must be a number"),
+    ],
+)
+def test_a_bad_unit_price_is_refused_naming_it(price: Any, detail: str) -> None:
+    result = decode_event({**VALID, "unit_price": price})
+    assert isinstance(result, Rejection)
+    assert (result.reason, result.detail) == ("invalid_field", detail)

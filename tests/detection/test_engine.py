@@ -169,3 +169,23 @@ def test_detected_at_is_the_event_time_of_the_completing_event_without_a_clock()
     det = Detector(DetectionConfig.default(), clock=None)
     (alert,) = [a for e in SEED_CASE for a in det.process(e).alerts]
     assert alert.detected_at == iso(SEED_CASE[1].ts)
+
+
+def test_an_alert_carries_the_findings_amount_and_the_rules_law() -> None:
+    priced = [
+        dispense("a", 0, inst="H1", unit_price=10.0),
+        dispense("b", 2 * DAY_H, inst="H2", unit_price=12.5),
+    ]
+    config = with_rule("repeat_dispensing", legal_basis="《某地办法》", behaviour="重复配药")
+    (alert,) = run(priced, config).alerts
+    assert (alert.amount, alert.legal_basis, alert.behaviour) == (50.0, "《某地办法》", "重复配药")
+
+
+def test_a_shadow_alert_carries_money_and_law_too() -> None:
+    (alert,) = run(SEED_CASE, with_rule("repeat_dispensing", mode="shadow")).shadow_alerts
+    assert alert.behaviour == "重复开药" and alert.legal_basis
+
+
+def test_money_and_law_leave_the_alert_id_as_it_was() -> None:
+    changed = with_rule("repeat_dispensing", legal_basis="《另一部办法》", on_check="reject")
+    assert run(SEED_CASE, changed).alerts[0].alert_id == run(SEED_CASE).alerts[0].alert_id

@@ -50,6 +50,8 @@ def test_every_simulated_event_is_valid_for_both() -> None:
         {"occurred_at": "2200-01-01T00:00:00+08:00"},
         {"occurred_at": "1899-12-31T23:00:00Z"},
         {"occurred_at": "9999-12-31T23:59:59+08:00"},
+        {"unit_price": -0.01},
+        {"unit_price": "3.50"},
     ],
 )
 def test_both_refuse(fields: dict[str, Any]) -> None:
@@ -64,6 +66,9 @@ def test_both_refuse(fields: dict[str, Any]) -> None:
         {"occurred_at": "1900-01-01T00:00:00+08:00"},
         {"occurred_at": "2199-12-31T23:59:59Z"},
         {"patient_id": "P.1_a-b", "doctor_id": "D" * 64},
+        {"unit_price": 0},
+        {"unit_price": 12.5},
+        {"unit_price": None},
     ],
 )
 def test_both_accept(fields: dict[str, Any]) -> None:

@@ -291,3 +291,19 @@ def test_metrics_endpoint_counts_without_ids(run: Run) -> None:
     assert "claimstream_alerts_total{" in text
     for event in run.events[:50]:
         assert event["patient_id"] not in text
+
+
+def test_metrics_add_up_the_amounts_of_the_alerts(run: Run) -> None:
+    import urllib.request
+
+    url = f"http://127.0.0.1:{run.worker.port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    flagged = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("claimstream_violation_amount_yuan_total{") and 'source="stream"' in line
+    )
+    expected = sum(v["amount"] for _, v in run.alerts if v.get("amount") is not None)
+    assert expected > 0  # the simulated stream has priced alerts (a duplicate exam)
+    assert flagged == pytest.approx(expected)

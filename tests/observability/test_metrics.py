@@ -107,6 +107,9 @@ def feed_everything(m: Metrics) -> None:
     m.dead_letter("unknown_alert")
     for reason in ("unsigned_action", "bad_signature", PATIENT):
         m.action_refused(reason)
+    for rule in ("repeat_dispensing", PATIENT):
+        for source in ("stream", "check", INSTITUTION):
+            m.violation_amount(rule, 120.5, source)
 
 
 def test_no_id_ever_becomes_a_label_value(registry: CollectorRegistry) -> None:
@@ -291,3 +294,44 @@ def test_refused_actions_are_counted_by_a_bounded_reason(registry: CollectorRegi
     m.action_refused(f"unsigned {PATIENT}")
     assert value(registry, counter, reason="unsigned_action") == 1
     assert value(registry, counter, reason=OTHER) == 1
+
+
+def test_violation_amounts_add_up_per_rule_and_source(registry: CollectorRegistry) -> None:
+    m = Metrics(registry, rules=["repeat_dispensing", "duplicate_exam"])
+    m.violation_amount("repeat_dispensing", 226.5)
+    m.violation_amount("repeat_dispensing", 73.5, "stream")
+    m.violation_amount("repeat_dispensing", 40.0, "check")
+    name = "claimstream_violation_amount_yuan_total"
+    assert value(registry, name, rule="repeat_dispensing", source="stream") == 300.0
+    assert value(registry, name, rule="repeat_dispensing", source="check") == 40.0
+    assert value(registry, name, rule="duplicate_exam", source="stream") == 0.0
+
+
+@pytest.mark.parametrize("amount", [None, 0.0, -5.0, float("nan"), float("inf")])
+def test_a_violation_without_a_usable_amount_adds_nothing(
+    registry: CollectorRegistry, amount: float | None
+) -> None:
+    m = Metrics(registry, rules=["excess_quantity"])
+    m.violation_amount("excess_quantity", amount)
+    assert value(registry, "claimstream_violation_amount_yuan_total",
+                 rule="excess_quantity", source="stream") == 0.0  # fmt: skip
+
+
+def test_violation_amount_sources_are_a_closed_set(registry: CollectorRegistry) -> None:
+    feed_everything(Metrics(registry))
+    sources = {
+        labels["source"]
+        for name, labels, _ in samples(registry)
+        if name == "claimstream_violation_amount_yuan_total"
+    }
+    assert sources == {"stream", "check", OTHER}
+
+
+def test_violation_amount_series_exist_at_zero_for_every_rule(registry: CollectorRegistry) -> None:
+    Metrics(registry)
+    for rule in RULES:
+        for source in ("stream", "check"):
+            got = registry.get_sample_value(
+                "claimstream_violation_amount_yuan_total", {"rule": rule, "source": source}
+            )
+            assert got == 0, (rule, source)

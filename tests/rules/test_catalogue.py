@@ -77,5 +77,97 @@ def test_default_severities_and_commands_follow_the_issue() -> None:
 
 def test_the_documented_catalogue_has_one_row_per_registered_rule() -> None:
     text = (Path(__file__).parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `([a-z0-9_]+)` \|", text, flags=re.MULTILINE)
+    catalogue = text.split("## Catalogue", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \|", catalogue, flags=re.MULTILINE)
     assert sorted(rows) == sorted(RULES)
+
+
+# -- money and law ------------------------------------------------------------------------------
+
+REGULATION = "《医疗保障基金使用监督管理条例》"
+#: rule -> (behaviour, the articles its default legal basis cites after the regulation, on_check)
+LAW = {
+    "repeat_dispensing": ("重复开药", "第十五条、第三十八条第二项", "hold"),
+    "high_frequency_consultation": ("高频问诊", "", "warn"),
+    "readmission_24h": ("分解住院", "第十五条、第三十八条第一项", "hold"),
+    "split_hospitalization": ("分解住院", "第十五条、第三十八条第一项", "hold"),
+    "special_exam_repeat": ("过度检查", "第十五条、第三十八条第二项", "warn"),
+    "chronic_polypharmacy": ("超常处方", "第十五条、第三十八条第二项", "hold"),
+    "excess_quantity": ("超量开药", "第十五条、第三十八条第二项", "hold"),
+    "duplicate_exam": ("重复检查", "第十五条、第三十八条第二项", "warn"),
+    "drg_high_multiplier": ("过度诊疗", "第十五条、第三十八条第二项", "hold"),
+    "contraindication": ("禁忌用药", "第十五条、第三十八条第二项", "reject"),
+    "gender_age_restriction": ("超限定支付范围", "第十五条、第三十八条第六项", "reject"),
+    "doctor_consultation_rate": ("虚构医药服务项目", "第四十条第三项", "warn"),
+    "institution_cost_jump": ("次均费用异常增长", "", "warn"),
+    "diagnosis_cluster": ("虚假住院", "第十五条、第四十条第一项", "hold"),
+}
+
+
+def test_every_registered_rule_has_its_law_in_the_table() -> None:
+    assert set(LAW) == set(RULES)
+
+
+@pytest.mark.parametrize(("name", "expected"), LAW.items())
+def test_defaults_cite_the_regulation_name_the_behaviour_and_say_what_a_check_does(
+    name: str, expected: tuple[str, str, str]
+) -> None:
+    behaviour, articles, on_check = expected
+    settings = DetectionConfig.default().rules[name]
+    assert settings.legal_basis.startswith(REGULATION + articles)
+    assert (settings.behaviour, settings.on_check) == (behaviour, on_check)
+
+
+def test_legal_basis_behaviour_and_on_check_change_as_text_like_any_setting() -> None:
+    changes = {
+        "legal_basis": "《某省医疗保障基金监管办法》第十条",
+        "behaviour": "超量开药",
+        "on_check": "reject",
+    }
+    changed = DetectionConfig.default().with_rule_changes("repeat_dispensing", changes)
+    settings = changed.rules["repeat_dispensing"]
+    assert (settings.legal_basis, settings.behaviour, settings.on_check) == tuple(changes.values())
+
+
+def test_they_come_from_the_environment_as_well() -> None:
+    from claimstream.stream.settings import detection_from_env
+
+    config = detection_from_env(
+        {
+            "CLAIMSTREAM_RULE__DUPLICATE_EXAM__ON_CHECK": "hold",
+            "CLAIMSTREAM_RULE__DUPLICATE_EXAM__LEGAL_BASIS": "《某市检查检验结果互认实施细则》",
+        }
+    )
+    assert config.rules["duplicate_exam"].on_check == "hold"
+    assert config.rules["duplicate_exam"].legal_basis == "《某市检查检验结果互认实施细则》"
+
+
+def test_and_from_a_replay_configuration_file(tmp_path: Path) -> None:
+    file = tmp_path / "rules.toml"
+    file.write_text('[rules.excess_quantity]\non_check = "warn"\n', encoding="utf-8")
+    assert DetectionConfig.from_file(file).rules["excess_quantity"].on_check == "warn"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("on_check", "block"), ("legal_basis", ""), ("legal_basis", "  "), ("behaviour", "")],
+)
+def test_an_unknown_decision_or_an_empty_citation_is_refused(setting: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        DetectionConfig.default().with_rule_changes("readmission_24h", {setting: value})
+
+
+def test_the_documentation_gives_every_rule_its_amount_formula_and_legal_basis() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = text.split("## Money and law", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        match[0]: match[1]
+        for match in re.findall(r"^\| `([a-z0-9_]+)` \|(.*)$", section, flags=re.MULTILINE)
+    }
+    assert set(rows) == set(RULES)
+    for name, row in rows.items():
+        behaviour, articles, on_check = LAW[name]
+        cells = [cell.strip() for cell in row.split("|")]
+        assert behaviour in cells[0], name
+        assert f"`{on_check}`" in row, name
+        assert (articles or "without an article") in row, name

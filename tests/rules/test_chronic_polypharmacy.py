@@ -82,3 +82,19 @@ def test_duplicates_change_nothing() -> None:
 def test_state_is_bounded_by_the_window() -> None:
     later = dispense("x", 30 * DAY_H, patient_id="P2")
     assert drains(RULE, drugs(5), later) == (5, 0)
+
+
+def test_the_amount_is_the_cost_of_the_prescription_held_for_review() -> None:
+    priced = [
+        dispense(f"e{i}", i * 6.0, drug=f"DRUG{i}", quantity=2, unit_price=10.0 * (i + 1))
+        for i in range(5)
+    ]
+    (alert,) = alerts(RULE, priced)
+    assert alert.amount == 100.0  # the fifth drug: 2 x 50.00
+    assert alert.behaviour == "超常处方"
+    assert alert.legal_basis.endswith("第十五条、第三十八条第二项")
+
+
+def test_without_prices_the_amount_is_null() -> None:
+    (alert,) = alerts(RULE, drugs(5))
+    assert alert.amount is None

@@ -6,8 +6,14 @@ from typing import Any
 
 import pytest
 
-from claimstream.testing import DAY_H, dispense, with_rule
-from tests.rules._catalogue import alerts, drains, duplicated, same_alerts_in_every_order
+from claimstream.testing import DAY_H, alerts_of, detector, dispense, with_rule
+from tests.rules._catalogue import (
+    alerts,
+    drains,
+    duplicated,
+    same_alerts_in_every_order,
+    written_before,
+)
 
 RULE = "contraindication"
 
@@ -82,3 +88,40 @@ def test_state_is_bounded_by_the_supply() -> None:
     assert drains(RULE, events, soon) == (2, 2)
     later = dispense("x", 60 * DAY_H, patient_id="P2")
     assert drains(RULE, events, later) == (2, 0)
+
+
+def test_the_amount_of_a_quinolone_to_a_minor_is_the_whole_dispensing() -> None:
+    (alert,) = alerts(RULE, [quinolone(12, quantity=10, unit_price=3.2)])
+    assert alert.amount == 32.0
+    assert alert.behaviour == "禁忌用药"
+    assert alert.legal_basis.endswith("第十五条、第三十八条第二项")
+
+
+def test_the_amount_of_an_interaction_is_the_later_dispensing() -> None:
+    first = dispense("w", 0, drug="WARF", atc_code="B01AA03", days=30, patient_age=70)
+    later = dispense(
+        "a",
+        24,
+        drug="ASA",
+        atc_code="B01AC06",
+        days=30,
+        patient_age=70,
+        unit_price=1.5,
+        quantity=30,
+    )
+    (alert,) = alerts(RULE, [first, later])
+    assert alert.amount == 45.0
+
+
+def test_an_unpriced_contraindicated_dispensing_has_a_null_amount() -> None:
+    (alert,) = alerts(RULE, [warfarin("w", 0), aspirin("a", 24)])
+    assert alert.amount is None
+
+
+def test_a_dispensing_held_from_before_amounts_existed_alerts_with_a_null_amount() -> None:
+    det = detector()
+    det.process(dispense("a", 0.5, drug="ASA", atc_code="B01AC06", patient_age=70, unit_price=1.0))
+    written_before(det, RULE, 11)  # the layout before AMOUNT
+    later = det.process(warfarin("w", 0))
+    (alert,) = alerts_of(RULE, later)
+    assert alert.event_ids == ("w", "a") and alert.amount is None

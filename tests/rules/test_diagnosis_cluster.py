@@ -122,3 +122,10 @@ def test_duplicates_change_nothing() -> None:
 def test_state_is_bounded_by_the_window() -> None:
     later = claim("x", 120 * DAY_H, inst="H9")
     assert drains(RULE, admissions(10), later) == (10, 0)
+
+
+def test_the_amount_is_what_the_episodes_claims_billed() -> None:
+    (alert,) = alerts(RULE, admissions(10, step=1.0, total=1_234.5))
+    assert alert.amount == 12_345.0
+    assert alert.behaviour == "虚假住院"
+    assert alert.legal_basis.endswith("第十五条、第四十条第一项")

@@ -78,3 +78,10 @@ def test_duplicates_change_nothing() -> None:
 def test_state_is_bounded_by_the_window() -> None:
     later = consultation("x", 3 * DAY_H, doctor_id="D9")
     assert drains(RULE, sessions(30), later) == (30, 0)
+
+
+def test_consultations_carry_no_price_so_the_amount_is_null() -> None:
+    (alert,) = alerts(RULE, sessions(30))
+    assert alert.amount is None
+    assert alert.behaviour == "虚构医药服务项目"
+    assert alert.legal_basis.endswith("第四十条第三项")

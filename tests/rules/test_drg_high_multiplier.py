@@ -70,3 +70,11 @@ def test_order_and_duplicates_change_nothing() -> None:
 
 def test_holds_no_state() -> None:
     assert drains(RULE, [case(4)], case(4, "x", 10 * DAY_H, patient_id="P2")) == (0, 0)
+
+
+@pytest.mark.parametrize(("ratio", "amount"), [(3.01, 20_100.0), (5.0, 40_000.0)])
+def test_the_amount_is_the_excess_over_the_drg_standard(ratio: float, amount: float) -> None:
+    (alert,) = alerts(RULE, [case(ratio, institution_level="tertiary")])
+    assert alert.amount == amount
+    assert alert.behaviour == "过度诊疗"
+    assert alert.legal_basis.endswith("（费用极高病例）")

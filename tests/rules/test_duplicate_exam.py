@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claimstream.testing import DAY_H, with_rule
+from claimstream.testing import DAY_H, alerts_of, detector, with_rule
 from tests.rules._catalogue import (
     alerts,
     claim,
@@ -12,6 +12,7 @@ from tests.rules._catalogue import (
     duplicated,
     item,
     same_alerts_in_every_order,
+    written_before,
 )
 
 RULE = "duplicate_exam"
@@ -85,3 +86,35 @@ def test_state_is_bounded_by_the_window() -> None:
     assert drains(RULE, twice(24), soon) == (2, 2)
     later = claim("x", 200 * DAY_H, patient_id="P2", items=[GLUCOSE])
     assert drains(RULE, twice(24), later) == (2, 0)
+
+
+def test_the_amount_is_the_price_of_the_duplicate_exam_on_the_later_claim() -> None:
+    events = [
+        claim("c1", 0, inst="H1", items=[item("CT-CHEST", price=300)]),
+        claim(
+            "c2",
+            24,
+            inst="H2",
+            items=[item("LAB-X", "lab", price=20), item("CT-CHEST", price=320, quantity=1.5)],
+        ),
+    ]
+    (alert,) = alerts(RULE, events)
+    assert alert.amount == 480.0
+    assert alert.lines == ((1, "CT-CHEST", 480.0),)
+    assert alert.behaviour == "重复检查"
+    assert "《医疗机构检查检验结果互认管理办法》" in alert.legal_basis
+
+
+def test_a_claim_arriving_out_of_order_gives_the_same_amount_and_lines() -> None:
+    later = claim("c2", 1, inst="H2", items=[item("LAB-GLU", "lab", price=15)])
+    earlier = claim("c1", 0, inst="H1", items=[GLUCOSE])
+    (alert,) = alerts(RULE, [later, earlier])
+    assert (alert.amount, alert.lines) == (15.0, ((0, "LAB-GLU", 15.0),))
+
+
+def test_a_claim_held_from_before_lines_existed_alerts_without_lines() -> None:
+    det = detector()
+    det.process(claim("c2", 1, inst="H2", items=[GLUCOSE]))
+    written_before(det, RULE, 8)  # the layout before LINES
+    (alert,) = alerts_of(RULE, det.process(claim("c1", 0, inst="H1", items=[GLUCOSE])))
+    assert (alert.amount, alert.lines) == (None, ())

@@ -60,3 +60,19 @@ def test_order_and_duplicates_change_nothing() -> None:
 def test_holds_no_state() -> None:
     later = dispense("x", 10 * DAY_H, patient_id="P2", days=10, **ACUTE)
     assert drains(RULE, [dispense("e", 0, days=10, **ACUTE)], later) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("days", "amount"),
+    [(8, 12.5), (10, 30.0), (7, None)],  # 100 yuan for the supply; 1 of 8 days, 3 of 10 over
+)
+def test_the_amount_is_the_cost_of_the_days_over_the_limit(days: int, amount: float | None) -> None:
+    event = dispense("e", 0, days=days, quantity=4, unit_price=25.0, **ACUTE)
+    assert [a.amount for a in alerts(RULE, [event])] == ([] if amount is None else [amount])
+
+
+def test_without_a_price_the_amount_is_null_and_the_law_is_cited() -> None:
+    (alert,) = alerts(RULE, [dispense("e", 0, days=45, **CHRONIC_BY_FLAG)])
+    assert alert.amount is None
+    assert alert.legal_basis.endswith("第十五条、第三十八条第二项")
+    assert alert.behaviour == "超量开药"

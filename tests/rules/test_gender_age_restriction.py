@@ -141,3 +141,30 @@ def test_a_list_of_tens_of_thousands_of_items_loads_once_and_looks_up_by_code(
     assert len(found) == 500  # the even codes are male-only
     assert {a.details["reference_version"] for a in found} == {"batch-1"}
     assert elapsed < 5.0, elapsed  # generous: a scan of the list per item would take minutes
+
+
+def test_the_amount_is_every_line_of_the_restricted_item_and_the_lines_are_named() -> None:
+    event = claim(
+        "c",
+        0,
+        patient_gender="M",
+        patient_age=40,
+        items=[
+            item("SVC-BED", "service", price=80),
+            item(OBSTETRIC, "service", price=60, quantity=2),
+            item(OBSTETRIC, "service", price=45.5),
+        ],
+    )
+    (alert,) = alerts(RULE, [event])
+    assert alert.amount == 165.5
+    assert alert.lines == ((1, OBSTETRIC, 120.0), (2, OBSTETRIC, 45.5))
+    assert alert.behaviour == "超限定支付范围"
+    assert alert.legal_basis.endswith("第十五条、第三十八条第六项")
+
+
+def test_a_restricted_dispensing_costs_its_price_or_null_without_one() -> None:
+    priced = dispense("d", 0, drug=FINASTERIDE, patient_gender="F", quantity=28, unit_price=2.5)
+    (alert,) = alerts(RULE, [priced])
+    assert (alert.amount, alert.lines) == (70.0, ())
+    (unpriced,) = alerts(RULE, [dispensed(FINASTERIDE, "F")])
+    assert unpriced.amount is None

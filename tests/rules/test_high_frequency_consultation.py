@@ -81,3 +81,9 @@ def test_a_consultation_later_than_the_lateness_is_dead_lettered() -> None:
     result = run([*events, consultation("old", -2.0)])
     assert result.alerts == []
     assert result.rejection is not None and result.rejection.reason == "late"
+
+
+def test_consultations_carry_no_price_so_the_amount_is_null() -> None:
+    (alert,) = alerts_of(RULE, run(online(20)))
+    assert (alert.amount, alert.lines) == (None, ())
+    assert (alert.behaviour, alert.legal_basis) == ("高频问诊", "《医疗保障基金使用监督管理条例》")

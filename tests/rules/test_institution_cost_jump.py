@@ -114,3 +114,10 @@ def test_state_is_bounded_to_two_months() -> None:
     assert drains(RULE, months(150), soon) == (3, 2)  # April stays: May's comparison base
     later = claim("x", MAY + 24 * 90, inst="H9")
     assert drains(RULE, months(150), later) == (3, 0)
+
+
+def test_the_amount_is_what_the_month_billed_above_the_allowed_growth() -> None:
+    (alert,) = alerts(RULE, months(200.0))
+    assert alert.amount == 700.0  # 10 visits x (200 - 100 x 1.3)
+    assert alert.behaviour == "次均费用异常增长"
+    assert alert.legal_basis == "《医疗保障基金使用监督管理条例》"

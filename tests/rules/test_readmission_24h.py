@@ -67,3 +67,10 @@ def test_a_discharge_later_than_the_lateness_is_dead_lettered() -> None:
     result = run([events[0], events[2], events[1]])  # discharge arrives 5 h behind
     assert result.alerts == []
     assert result.rejection is not None and result.rejection.reason == "late"
+
+
+def test_stays_carry_no_price_so_the_amount_is_null_and_article_15_is_cited() -> None:
+    (alert,) = alerts_of(RULE, run(stays(10)))
+    assert alert.amount is None
+    assert alert.behaviour == "分解住院"
+    assert alert.legal_basis == "《医疗保障基金使用监督管理条例》第十五条、第三十八条第一项"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from claimstream.testing import DAY_H, alerts_of, dispense, run, with_rule
+from claimstream.testing import DAY_H, alerts_of, detector, dispense, run, with_rule
+from tests.rules._catalogue import written_before
 
 RULE = "repeat_dispensing"
 
@@ -96,3 +97,50 @@ def test_an_earlier_dispensing_later_than_the_lateness_is_dead_lettered() -> Non
     result = run([dispense("b", 2, inst="H2"), dispense("a", 0, inst="H1")])
     assert result.alerts == []
     assert result.rejection is not None and result.rejection.reason == "late"
+
+
+def test_the_amount_is_the_cost_of_the_repeated_dispensing() -> None:
+    result = run(
+        [
+            dispense("a", 0, inst="H1", quantity=4, unit_price=80.0),
+            dispense("b", 2 * DAY_H, inst="H2", quantity=3, unit_price=75.5),
+        ]
+    )
+    (alert,) = alerts_of(RULE, result)
+    assert alert.amount == 226.5  # 3 x 75.50, the refill, not the first supply
+    assert alert.lines == ()
+
+
+def test_a_dispensing_without_a_price_gives_a_null_amount() -> None:
+    result = run([dispense("a", 0, inst="H1"), dispense("b", 2 * DAY_H, inst="H2")])
+    (alert,) = alerts_of(RULE, result)
+    assert alert.amount is None
+
+
+def test_the_alert_cites_article_15_and_names_the_behaviour() -> None:
+    (alert,) = alerts_of(RULE, run([dispense("a", 0, inst="H1"), dispense("b", 48, inst="H2")]))
+    assert alert.legal_basis == "《医疗保障基金使用监督管理条例》第十五条、第三十八条第二项"
+    assert alert.behaviour == "重复开药"
+
+
+def test_an_out_of_order_refill_gives_the_same_amount() -> None:
+    first = dispense("a", 0, inst="H1", unit_price=10.0)
+    refill = dispense("b", 0.5, inst="H2", quantity=2, unit_price=12.0)
+    assert [a.amount for a in alerts_of(RULE, run([refill, first]))] == [24.0]
+
+
+def test_a_changed_legal_basis_is_what_the_alert_cites() -> None:
+    config = with_rule(RULE, legal_basis="《某省医保基金监管办法》第九条", behaviour="重复配药")
+    events = [dispense("a", 0, inst="H1"), dispense("b", 48, inst="H2")]
+    (alert,) = alerts_of(RULE, run(events, config))
+    assert (alert.legal_basis, alert.behaviour) == ("《某省医保基金监管办法》第九条", "重复配药")
+
+
+def test_a_refill_held_from_before_amounts_existed_alerts_with_a_null_amount() -> None:
+    det = detector()
+    det.process(dispense("b", 0.5, inst="H2", unit_price=12.0))
+    written_before(det, RULE, 10)  # the layout before AMOUNT
+    step = det.process(dispense("a", 0, inst="H1", unit_price=10.0))  # b is now a repeat
+    (alert,) = alerts_of(RULE, step)
+    assert alert.event_ids == ("a", "b")
+    assert alert.amount is None

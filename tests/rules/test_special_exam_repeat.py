@@ -86,3 +86,21 @@ def test_duplicates_change_nothing() -> None:
 def test_state_is_bounded_by_the_window() -> None:
     later = claim("x", 60 * DAY_H, patient_id="P2", doctor_id="D1", items=[CT])
     assert drains(RULE, exams([0, 24, 48]), later) == (3, 0)
+
+
+def test_the_amount_is_the_special_exams_of_the_claim_that_made_it_a_repeat() -> None:
+    mri = item("MRI-KNEE", special=True, price=650)
+    third = claim("c2", 48, doctor_id="D1", items=[item("LAB-1", "lab", price=30), mri, CT])
+    (alert,) = alerts(RULE, [*exams([0, 24]), third])
+    assert alert.amount == 750.0  # 650 + 100, not the lab test
+    assert alert.lines == ((1, "MRI-KNEE", 650.0), (2, "CT-HEAD", 100.0))
+    assert alert.behaviour == "过度检查"
+
+
+def test_out_of_order_the_lines_are_those_of_the_triggering_claim() -> None:
+    mri = item("MRI-KNEE", special=True, price=650)
+    first, second = exams([0, 0.2])
+    third = claim("c2", 0.4, doctor_id="D1", items=[mri])
+    (alert,) = alerts(RULE, [third, first, second])  # the last to arrive is not the trigger
+    assert alert.event_ids[-1] == "c2"
+    assert (alert.amount, alert.lines) == (650.0, ((0, "MRI-KNEE", 650.0),))

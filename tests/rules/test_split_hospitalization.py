@@ -93,3 +93,10 @@ def test_state_is_bounded_by_the_gap() -> None:
     assert drains(RULE, stays(30), soon) == (3, 1)  # the discharge can still be matched
     later = admission("x", 30 * DAY_H, stay="SX", patient_id="P2")
     assert drains(RULE, stays(30), later) == (3, 0)
+
+
+def test_stays_carry_no_price_so_the_amount_is_null_and_article_15_is_cited() -> None:
+    (alert,) = alerts(RULE, stays(30.0))
+    assert alert.amount is None
+    assert alert.behaviour == "分解住院"
+    assert alert.legal_basis == "《医疗保障基金使用监督管理条例》第十五条、第三十八条第一项"

@@ -287,7 +287,7 @@ def _dispense(obj: dict[str, Any]) -> Body:
     get = obj.get
     drug_code, days, quantity = get("drug_code"), get("days_supply"), get("quantity")
     drug_name, atc_code = get("drug_name"), get("atc_code")
-    long_term_rx, chronic = get("long_term_rx"), get("chronic")
+    long_term_rx, chronic, price = get("long_term_rx"), get("chronic"), get("unit_price")
     if (
         type(days) is int
         and days > 0
@@ -299,6 +299,7 @@ def _dispense(obj: dict[str, Any]) -> Body:
         and (atc_code is None or (type(atc_code) is str and atc_code))
         and (long_term_rx is None or long_term_rx is True or long_term_rx is False)
         and (chronic is None or chronic is True or chronic is False)
+        and (price is None or ((type(price) is float or type(price) is int) and 0 <= price < _HUGE))
     ):
         return Dispense(
             drug_code,
@@ -308,6 +309,7 @@ def _dispense(obj: dict[str, Any]) -> Body:
             atc_code,
             long_term_rx or False,
             chronic or False,
+            None if price is None else float(price),
         )
     return _dispense_checked(obj)
 
@@ -320,6 +322,7 @@ def _dispense_checked(obj: dict[str, Any]) -> Body:
         raise InvalidEvent("invalid_field", "days_supply must be an integer")
     if days <= 0:
         raise InvalidEvent("invalid_field", f"days_supply must be greater than 0, got {days}")
+    price = obj.get("unit_price")
     return Dispense(
         drug_code=_req_id(obj, "drug_code"),
         days_supply=days,
@@ -328,6 +331,7 @@ def _dispense_checked(obj: dict[str, Any]) -> Body:
         atc_code=_opt_str(obj, "atc_code"),
         long_term_rx=_opt(obj, "long_term_rx", bool) or False,
         chronic=_opt(obj, "chronic", bool) or False,
+        unit_price=None if price is None else _number(price, "unit_price"),
     )
 
 

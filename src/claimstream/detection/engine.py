@@ -387,6 +387,10 @@ class Engine:
             detected_at=iso(ts if self.clock is None else self.clock()),
             message=finding.message,
             details=finding.details,
+            amount=finding.amount,
+            legal_basis=settings.legal_basis,
+            behaviour=settings.behaviour,
+            lines=finding.lines,
         )
         if settings.mode == "shadow":
             result.shadow_alerts.append(alert)

@@ -18,6 +18,13 @@ from typing import Any, Literal, TypeVar, cast, get_args, get_origin
 from claimstream.model.outputs import SEVERITIES, Severity
 
 Mode = Literal["enforce", "shadow"]
+#: What a violation of a rule means for a pre-settlement check (事前/事中): `warn` lets the
+#: settlement go ahead with the warning shown, `hold` stops it for a reviewer, `reject` refuses
+#: it (the check's decision is the strictest of its violations).
+OnCheck = Literal["warn", "hold", "reject"]
+ON_CHECK: tuple[OnCheck, ...] = ("warn", "hold", "reject")
+#: The regulation most rules enforce (State Council Order No. 735, in force 2021-05-01).
+REGULATION = "《医疗保障基金使用监督管理条例》"
 
 
 class ConfigError(ValueError):
@@ -26,16 +33,25 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RuleSettings:
-    """What every rule has: on/off, enforce or shadow, its severity, whether it issues commands.
+    """What every rule has: on/off, enforce or shadow, its severity, whether it issues commands,
+    and the law it enforces.
 
     In `shadow` mode a rule is evaluated and counted but its alerts go to the shadow output and
     it issues no command, so a threshold can be tried on live traffic before it bites.
+
+    `legal_basis` (the regulation and article a violation breaks, quoted in every alert),
+    `behaviour` (the 违规行为 class, in Chinese, as the regulators name it) and `on_check` (what
+    a violation means for a pre-settlement check) default per rule in each rule's Settings
+    subclass (`docs/rules.md` gives the reasons); a region changes them like any setting.
     """
 
     enabled: bool = True
     mode: Mode = "enforce"
     severity: Severity = "warning"
     issue_commands: bool = False
+    legal_basis: str = REGULATION
+    behaviour: str = "违规使用医保基金"
+    on_check: OnCheck = "warn"
 
     def validate(self) -> None:
         """Raise `ConfigError` on an impossible value; subclasses extend this."""
@@ -43,6 +59,12 @@ class RuleSettings:
             raise ConfigError(f"mode must be 'enforce' or 'shadow', got {self.mode!r}")
         if self.severity not in SEVERITIES:
             raise ConfigError(f"severity must be one of {', '.join(SEVERITIES)}")
+        if self.on_check not in ON_CHECK:
+            raise ConfigError(f"on_check must be one of {', '.join(ON_CHECK)}")
+        for name in ("legal_basis", "behaviour"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{name} must be non-empty text")
 
 
 def positive(name: str, value: float) -> None:

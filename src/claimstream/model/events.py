@@ -47,6 +47,8 @@ class Dispense:
     atc_code: str | None = None
     long_term_rx: bool = False
     chronic: bool = False
+    #: yuan per unit of `quantity` (optional): rules' amounts for dispensings need it
+    unit_price: float | None = None
 
 
 @dataclass(slots=True)

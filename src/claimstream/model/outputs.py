@@ -19,6 +19,9 @@ from claimstream.model.rejection import Rejection
 Severity = Literal["info", "warning", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "high", "critical")
 Action = Literal["FREEZE", "UNFREEZE", "SUSPEND"]
+#: One line of a claim an alert is about: (index in the claim's `items`, item code, amount in
+#: yuan or None when the event carries no price).
+Line = tuple[int, str, float | None]
 
 
 def stable_id(prefix: str, *parts: str) -> str:
@@ -35,6 +38,16 @@ class Subject:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
+    """One suspected case (`topics/schemas/alert.v1.json`).
+
+    Money and law: `amount` is the violation amount in yuan by the rule's formula
+    (`docs/rules.md`; None when the events carry no price), `legal_basis` the regulation the
+    rule enforces, `behaviour` the 违规行为 class, `lines` the claim lines concerned. Every
+    alert the engine makes has them; an alert published before they existed has none, and
+    `to_dict` then writes none, so such a record read back (`sanctions.codec`) round-trips
+    unchanged.
+    """
+
     alert_id: str
     rule: str
     rule_version: int
@@ -49,9 +62,13 @@ class Alert:
     detected_at: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    amount: float | None = None
+    legal_basis: str = ""
+    behaviour: str = ""
+    lines: tuple[Line, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "schema": "alert.v1",
             "alert_id": self.alert_id,
             "rule": self.rule,
@@ -68,6 +85,15 @@ class Alert:
             "message": self.message,
             "details": self.details,
         }
+        if self.legal_basis or self.behaviour or self.amount is not None or self.lines:
+            out["amount"] = self.amount
+            out["legal_basis"] = self.legal_basis
+            out["behaviour"] = self.behaviour
+            out["lines"] = [
+                {"index": index, "code": code, "amount": amount}
+                for index, code, amount in self.lines
+            ]
+        return out
 
 
 @dataclass(frozen=True, slots=True)

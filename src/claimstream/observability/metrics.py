@@ -18,6 +18,9 @@ What the worker calls, and when:
 - `dead_letter(reason)` for every record sent to the dead-letter topic;
 - `batch(size)` once per batch taken from the stream;
 - `alert_emitted(alert, mode, emitted_at=..., arrived_at=...)` for every alert produced;
+- `violation_amount(rule, amount, source)` for every enforce-mode alert with an amount (the
+  stream pipeline, `source="stream"`) and every violation a pre-settlement check returns
+  (`source="check"`): `claimstream_violation_amount_yuan_total` is the fund amount flagged;
 - `command_issued(command)` for every settlement command produced;
 - `set_active_freezes(kind, n)`, `set_state_keys(rule, n)`, `set_consumer_lag(...)`,
   `set_assigned_partitions(...)` and `set_rule_config_version(v)` from a periodic task;
@@ -79,6 +82,7 @@ __all__ = [
     "REBUILD_TRIGGERS",
     "REFUSED_ACTIONS",
     "SINKS",
+    "SOURCES",
     "VERDICTS",
     "ConsumerLike",
     "Metrics",
@@ -118,6 +122,8 @@ SINKS: Final = ("kafka", "registry", "memory")
 REBUILD_TRIGGERS: Final = ("start", "lost", "restart")
 #: How a rebuild ended (`freezes.guard.OUTCOMES`): nothing differed, keys were written, failed.
 REBUILD_OUTCOMES: Final = ("clean", "repaired", "failed")
+#: Where a violation amount was found: an alert of the stream, a pre-settlement check.
+SOURCES: Final = ("stream", "check")
 #: Every label name any claimstream metric may carry (the test checks the exposition).
 LABEL_NAMES: Final = frozenset(
     {
@@ -138,6 +144,7 @@ LABEL_NAMES: Final = frozenset(
         "sink",
         "trigger",
         "outcome",
+        "source",
     }
 )
 
@@ -275,6 +282,15 @@ class Metrics:
             ("rule", "severity", "mode"),
             registry=registry,
         )
+        self.violation_amounts = Counter(
+            "claimstream_violation_amount_yuan",
+            "Violation amounts in yuan (each alert's or check violation's `amount`, by the "
+            "rule's formula in docs/rules.md), by rule and source (stream: enforce-mode alerts; "
+            "check: violations returned by pre-settlement checks). Violations whose events "
+            "carry no price add nothing.",
+            ("rule", "source"),
+            registry=registry,
+        )
         self.commands = Counter(
             "claimstream_commands_total",
             "Settlement commands issued, by action and the kind of their scope.",
@@ -396,6 +412,8 @@ class Metrics:
             for verdict in VERDICTS:
                 self.reviews.labels(rule, verdict)
                 self.reviewed_alerts.labels(rule, verdict)
+            for source in SOURCES:
+                self.violation_amounts.labels(rule, source)
         for topic in inputs:
             for event_type in _EVENT_TYPES:
                 self.events_consumed.labels(self._topic(topic), event_type)
@@ -473,6 +491,13 @@ class Metrics:
             self.detection_latency.labels(rule).observe(max(0.0, now - occurred))
         if arrived_at is not None:
             self.processing_latency.labels(rule).observe(max(0.0, now - arrived_at))
+
+    def violation_amount(self, rule: str, amount: float | None, source: str = "stream") -> None:
+        """Add a violation's amount (yuan) to its rule's total; None, a negative or a non-finite
+        amount adds nothing."""
+        if amount is None or not math.isfinite(amount) or amount <= 0:
+            return
+        self.violation_amounts.labels(self._rule(rule), _bounded(source, SOURCES)).inc(amount)
 
     def command_issued(self, command: Command) -> None:
         self.commands.labels(

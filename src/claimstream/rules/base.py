@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from claimstream.model.config import RuleSettings
 from claimstream.model.events import Event, KeyKind
-from claimstream.model.outputs import Action, Scope, Subject
+from claimstream.model.outputs import Action, Line, Scope, Subject
 from claimstream.reference.loader import ReferenceData
 
 State = dict[str, Any]
@@ -44,6 +44,12 @@ class Finding:
     `trigger_id` is the event that completes the pattern; with the rule and subject it
     determines the alert id, so the same case found twice (redelivery, replay, out-of-order
     re-evaluation) gets the same id.
+
+    `amount` is the violation amount in yuan by the rule's documented formula (`docs/rules.md`),
+    None when the events carry no price; `lines` the claim lines it is about, each (index in
+    the claim's `items`, item code, amount), empty when the finding is not about claim lines.
+    Both are read from the same held rows as the rest, so they too are the same however the
+    case is found.
     """
 
     subject: Subject
@@ -57,6 +63,8 @@ class Finding:
     doctor_id: str | None = None
     department_id: str | None = None
     commands: tuple[CommandSpec, ...] = field(default=())
+    amount: float | None = None
+    lines: tuple[Line, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

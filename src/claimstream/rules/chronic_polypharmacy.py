@@ -12,6 +12,10 @@ Settlement of that newest prescription is held for manual review: a FREEZE whose
 the patient and the drug, with no expiry. The reviewer lifts it with an UNFREEZE of the same
 scope (`claimstream freezes`); the rule never lifts it by itself.
 
+Amount: the cost of the held prescription, its `quantity × unit_price` (None without a
+`unit_price`). Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 and Art. 38 (2)
+("违反诊疗规范...提供其他不必要的医药服务"); a pre-settlement check holds it, as the FREEZE does.
+
 State per patient: an episode group {"rows": [row...], "alerted": [event_id...]}, one row per
 chronic-drug dispensing (layout below), kept one to two windows (`Episodes.expire`). A
 redelivered dispensing is already held and changes nothing; one arriving out of order is
@@ -26,16 +30,18 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import DAY
 from claimstream.rules.base import CommandSpec, Finding, Rule, RuleContext, State
 from claimstream.rules.kit.episodes import Episodes
-from claimstream.rules.kit.rows import Row, Rows
+from claimstream.rules.kit.money import dispensing_cost
+from claimstream.rules.kit.rows import Row, Rows, optional
 
-# a row: one chronic-drug dispensing
-TS, EVENT_ID, DRUG_CODE, OCCURRED_AT, INSTITUTION_ID, DOCTOR_ID, DEPARTMENT_ID = range(7)
+# a row: one chronic-drug dispensing; AMOUNT (quantity × unit_price or None) was appended
+# later, so a row held from before has none (`optional`)
+TS, EVENT_ID, DRUG_CODE, OCCURRED_AT, INSTITUTION_ID, DOCTOR_ID, DEPARTMENT_ID, AMOUNT = range(8)
 _drug_code = itemgetter(DRUG_CODE)
 
 
@@ -43,6 +49,9 @@ _drug_code = itemgetter(DRUG_CODE)
 class ChronicPolypharmacySettings(RuleSettings):
     severity: Severity = "warning"
     issue_commands: bool = True
+    legal_basis: str = f"{REGULATION}第十五条、第三十八条第二项"
+    behaviour: str = "超常处方"
+    on_check: OnCheck = "hold"
     min_distinct_drugs: int = 5
     window_days: float = 3.0
 
@@ -83,6 +92,7 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
             event.institution_id,
             event.doctor_id,
             event.department_id,
+            dispensing_cost(body),
         )
         return [self._finding(event.patient_id, rows) for rows in self.episodes.add(state, row)]
 
@@ -117,6 +127,7 @@ class ChronicPolypharmacy(Rule[ChronicPolypharmacySettings]):
             institution_id=trigger[INSTITUTION_ID],
             doctor_id=trigger[DOCTOR_ID],
             department_id=trigger[DEPARTMENT_ID],
+            amount=optional(trigger, AMOUNT),
             commands=(
                 CommandSpec(
                     action="FREEZE",

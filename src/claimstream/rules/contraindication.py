@@ -13,11 +13,16 @@
 An unknown age never triggers. Alert ids are per (event, check), so one dispensing can be in
 several findings. Severity high; alerts only (the pharmacist's review decides).
 
+Amount: the whole cost of the contraindicated dispensing (the trigger), `quantity ×
+unit_price`; None without a `unit_price`. Default legal basis: 《医疗保障基金使用监督管理条例》
+Art. 15 (合理、必要的医药服务 by the 诊疗规范) and Art. 38 (2); a pre-settlement check rejects it.
+
 State per patient: {"dispensings": [row...]} sorted by (ts, event_id) (`rules.kit.rows`),
 holding only dispensings of pair classes (layout below), each until its supply runs out. A
 redelivered dispensing is already held and changes nothing; one arriving out of order checks
 the later dispensings its supply reaches, and each row records the pairs already alerted, so
-the alerts are the in-order ones.
+the alerts are the in-order ones. `AMOUNT` was appended to the row without a state version
+bump: a row held from before has none, and an alert it triggers has a null amount.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY
 from claimstream.reference.loader import InteractionPair
 from claimstream.rules.base import Finding, Rule, RuleContext, State
-from claimstream.rules.kit.rows import Row, Rows, first_at, insert, replace
+from claimstream.rules.kit.money import dispensing_cost
+from claimstream.rules.kit.rows import Row, Rows, first_at, insert, optional, replace
 
 # a row: one dispensing of a drug of a pair class
 (
@@ -46,13 +52,17 @@ from claimstream.rules.kit.rows import Row, Rows, first_at, insert, replace
     DOCTOR_ID,
     DEPARTMENT_ID,
     ALERTED,  # the pair ids already alerted with this row as the trigger
-) = range(11)
+    AMOUNT,  # quantity × unit_price, None without a price (appended: read with `optional`)
+) = range(12)
 
 
 @dataclass(frozen=True, slots=True)
 class ContraindicationSettings(RuleSettings):
     severity: Severity = "high"
     issue_commands: bool = False
+    legal_basis: str = f"{REGULATION}第十五条、第三十八条第二项"
+    behaviour: str = "禁忌用药"
+    on_check: OnCheck = "reject"
     quinolone_min_age: int = 18
     interaction_min_age: int = 65
     #: longest supply the rule tracks; bounds state against an absurd days_supply
@@ -99,6 +109,7 @@ class Contraindication(Rule[ContraindicationSettings]):
                 event.doctor_id,
                 event.department_id,
                 (),
+                dispensing_cost(body),
             )
             inserted = insert(state.get("dispensings", ()), row)
             if inserted is None:
@@ -134,6 +145,7 @@ class Contraindication(Rule[ContraindicationSettings]):
             institution_id=event.institution_id,
             doctor_id=event.doctor_id,
             department_id=event.department_id,
+            amount=dispensing_cost(body),
         )
 
     def _interactions(
@@ -155,7 +167,8 @@ class Contraindication(Rule[ContraindicationSettings]):
                     continue
                 partners = _partners(pair, rows, index)
                 if partners:
-                    current = (*current[:ALERTED], (*current[ALERTED], pair.pair_id))
+                    alerted = (*current[ALERTED], pair.pair_id)
+                    current = (*current[:ALERTED], alerted, *current[ALERTED + 1 :])
                     rows = replace(rows, index, current)
                     findings.append(self._interaction(patient_id, pair, partners, current))
         return rows, findings
@@ -194,6 +207,7 @@ class Contraindication(Rule[ContraindicationSettings]):
             institution_id=current[INSTITUTION_ID],
             doctor_id=current[DOCTOR_ID],
             department_id=current[DEPARTMENT_ID],
+            amount=optional(current, AMOUNT),
         )
 
     def expire(self, state: State, cutoff: float) -> None:

@@ -10,6 +10,11 @@ three-character category with `match_category`. The window is trailing and exclu
 a patient counts once however many claims. One alert per episode (`rules.kit.episodes`);
 subject the institution; severity high; alerts only.
 
+Amount: what the episode's claims billed, the sum of their `total_amount` (the suspected
+admissions' whole cost). Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 (no
+inducing or assisting 虚假就医) and Art. 40 (1) (its penalty as fraud); a pre-settlement check
+holds the claim.
+
 State per institution: {diagnosis: episode group {"rows": [row...], "alerted": [event_id...]}},
 one row per counted claim (layout below), kept one to two windows (`Episodes.expire`); a
 diagnosis goes when its rows do. A redelivered claim is already held and changes nothing; one
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import ClassVar
 
-from claimstream.model.config import ConfigError, RuleSettings, positive
+from claimstream.model.config import REGULATION, ConfigError, OnCheck, RuleSettings, positive
 from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY
@@ -43,6 +48,9 @@ _EVIDENCE_CATEGORIES = frozenset(("lab", "exam"))
 class DiagnosisClusterSettings(RuleSettings):
     severity: Severity = "high"
     issue_commands: bool = False
+    legal_basis: str = f"{REGULATION}第十五条、第四十条第一项"
+    behaviour: str = "虚假住院"
+    on_check: OnCheck = "hold"
     min_patients: int = 10
     window_days: float = 30.0
     visit_types: tuple[str, ...] = ("inpatient",)
@@ -100,6 +108,7 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
     def _finding(self, institution_id: str, diagnosis: str, rows: Rows) -> Finding:
         trigger = rows[-1]
         patients = len({row[PATIENT_ID] for row in rows})
+        amount = round(sum(row[TOTAL_AMOUNT] for row in rows), 2)
         return Finding(
             subject=Subject("institution", institution_id),
             trigger_id=trigger[EVENT_ID],
@@ -116,12 +125,13 @@ class DiagnosisCluster(Rule[DiagnosisClusterSettings]):
                 "min_patients": self.settings.min_patients,
                 "window_days": self.settings.window_days,
                 "claims": len(rows),
-                "total_amount": round(sum(row[TOTAL_AMOUNT] for row in rows), 2),
+                "total_amount": amount,
                 "first_at": rows[0][OCCURRED_AT],
                 "last_at": trigger[OCCURRED_AT],
             },
             patient_id=trigger[PATIENT_ID],
             institution_id=institution_id,
+            amount=amount,
         )
 
     def expire(self, state: State, cutoff: float) -> None:

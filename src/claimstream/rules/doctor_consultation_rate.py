@@ -7,6 +7,10 @@ routed here). The window is trailing and excludes its start: 30 consultations sp
 minutes alert, spanning 60 do not. One alert per episode (`rules.kit.episodes`), subject the
 doctor. Alerts only.
 
+Amount: null (a consultation event carries no price). Default legal basis: 《医疗保障基金使用
+监督管理条例》 Art. 40 (3) (虚构医药服务项目, the fraud this rate suggests). A doctor's hour is no
+pre-settlement decision about one consultation: `on_check` warn.
+
 State per doctor: an episode group {"rows": [row...], "alerted": [event_id...]}, one row per
 online consultation (layout below), kept one to two windows (`Episodes.expire`). A redelivered
 consultation is already held and changes nothing; one arriving out of order is counted where
@@ -18,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Consultation, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import HOUR
@@ -34,6 +38,9 @@ TS, EVENT_ID, PATIENT_ID, OCCURRED_AT, INSTITUTION_ID, DEPARTMENT_ID = range(6)
 class DoctorConsultationRateSettings(RuleSettings):
     severity: Severity = "warning"
     issue_commands: bool = False
+    legal_basis: str = f"{REGULATION}第四十条第三项"
+    behaviour: str = "虚构医药服务项目"
+    on_check: OnCheck = "warn"
     min_consultations: int = 30
     window_minutes: float = 60.0
 

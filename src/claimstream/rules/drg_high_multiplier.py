@@ -9,6 +9,12 @@ hospitals, `other_multiplier` (2) for the rest. The grade is the claim's `instit
 institution is treated as non-tertiary. "Exceeds" is strict. Claims without a standard cost
 are skipped.
 
+Amount: the excess over the DRG standard, `total_amount − drg_standard_cost`: what the case
+costs beyond the group payment. Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 and
+Art. 38 (2) (过度诊疗, what a review of such a case looks for) and the NHSA's DRG payment
+technical specification on cost-outlier cases (费用极高病例), cited without an article; a
+pre-settlement check holds the claim for that review.
+
 Stateless; keyed by patient only because every claim has one (it needs no state). The subject
 is the institution that billed the case. Severity warning; alerts only.
 """
@@ -18,16 +24,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.kit.money import cents
 
 
 @dataclass(frozen=True, slots=True)
 class DrgHighMultiplierSettings(RuleSettings):
     severity: Severity = "warning"
     issue_commands: bool = False
+    legal_basis: str = (
+        f"{REGULATION}第十五条、第三十八条第二项；"
+        "国家医保局疾病诊断相关分组付费技术规范（费用极高病例）"
+    )
+    behaviour: str = "过度诊疗"
+    on_check: OnCheck = "hold"
     tertiary_multiplier: float = 3.0
     other_multiplier: float = 2.0
 
@@ -86,6 +99,7 @@ class DrgHighMultiplier(Rule[DrgHighMultiplierSettings]):
                 institution_id=event.institution_id,
                 doctor_id=event.doctor_id,
                 department_id=event.department_id,
+                amount=cents(body.total_amount - standard),
             )
         ]
 

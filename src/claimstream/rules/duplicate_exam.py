@@ -8,6 +8,12 @@ code. The window is trailing and excludes its start: a repeat 89 d 23 h 59 min l
 d later it does not. Each (claim, item code) that repeats is one alert, so the alerts are the
 same whatever order the claims arrive in. Severity warning; alerts only.
 
+Amount: the duplicate exam's price, the repeated code's lines on the later claim (the alert's
+`lines`, each `quantity × unit_price`). Default legal basis: 《医疗保障基金使用监督管理条例》
+Art. 15 (no 过度检查) and Art. 38 (2), and the 检查检验结果互认 rules (《医疗机构检查检验结果互认
+管理办法》, cited without an article); a repeat may be clinically justified, so a
+pre-settlement check warns.
+
 State per patient: {item_code: [row...]} sorted by (ts, event_id) (`rules.kit.rows`), layout
 below, each row kept one window. A redelivered claim is already held and changes nothing; one
 arriving out of order also re-evaluates the later claims of the code within a window of it,
@@ -19,12 +25,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY
 from claimstream.rules.base import Finding, Rule, State
-from claimstream.rules.kit.rows import Rows, first_after, first_at, insert, keep_from, replace
+from claimstream.rules.kit.money import as_lines, claim_lines, flat, lines_total
+from claimstream.rules.kit.rows import (
+    Rows,
+    first_after,
+    first_at,
+    insert,
+    keep_from,
+    optional,
+    replace,
+)
 
 # a row: one claim carrying the item code
 (
@@ -36,7 +51,8 @@ from claimstream.rules.kit.rows import Rows, first_after, first_at, insert, keep
     DOCTOR_ID,
     DEPARTMENT_ID,
     ALERTED,  # this (claim, code) was flagged
-) = range(8)
+    LINES,  # the claim's lines of the code (`kit.money.flat`); appended, read with `optional`
+) = range(9)
 
 _CATEGORIES = frozenset(("exam", "lab"))
 
@@ -45,6 +61,11 @@ _CATEGORIES = frozenset(("exam", "lab"))
 class DuplicateExamSettings(RuleSettings):
     severity: Severity = "warning"
     issue_commands: bool = False
+    legal_basis: str = (
+        f"{REGULATION}第十五条、第三十八条第二项；《医疗机构检查检验结果互认管理办法》"
+    )
+    behaviour: str = "重复检查"
+    on_check: OnCheck = "warn"
     window_days: float = 90.0
 
     def validate(self) -> None:
@@ -61,9 +82,10 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Claim)
-        codes = {item.code for item in body.items if item.category in _CATEGORIES}
-        if not codes:
+        tested = claim_lines(body.items, lambda item: item.category in _CATEGORIES)
+        if not tested:
             return []
+        codes = {code for _, code, _ in tested}
         window = self.settings.window_days * DAY
         findings = []
         for code in sorted(codes):
@@ -76,6 +98,7 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
                 event.doctor_id,
                 event.department_id,
                 False,
+                flat(line for line in tested if line[1] == code),
             )
             inserted = insert(state.get(code, ()), row)
             if inserted is None:
@@ -92,7 +115,8 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
                     continue
                 finding = self._evaluate(event.patient_id, code, rows, index, window)
                 if finding is not None:
-                    rows = replace(rows, index, (*rows[index][:ALERTED], True))
+                    held = rows[index]
+                    rows = replace(rows, index, (*held[:ALERTED], True, *held[ALERTED + 1 :]))
                     findings.append(finding)
             state[code] = rows
         return findings
@@ -110,6 +134,7 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
             return None
         latest = earlier[-1]
         days = (current[TS] - latest[TS]) / DAY
+        lines = as_lines(optional(current, LINES) or ())
         return Finding(
             subject=Subject("patient", patient_id),
             trigger_id=f"{current[EVENT_ID]}/{code}",
@@ -134,6 +159,8 @@ class DuplicateExam(Rule[DuplicateExamSettings]):
             institution_id=current[INSTITUTION_ID],
             doctor_id=current[DOCTOR_ID],
             department_id=current[DEPARTMENT_ID],
+            amount=lines_total(lines),
+            lines=lines,
         )
 
     def expire(self, state: State, cutoff: float) -> None:

@@ -6,6 +6,10 @@ limit: `acute_max_days` (7) for acute drugs, `chronic_max_days` (30) for chronic
 A drug is chronic when the event says `chronic: true` or the reference data classes it as
 `chronic`. "Exceeds" is strict: a 7-day acute supply is within the limit, 8 days is not.
 
+Amount: the cost of the days over the limit, `quantity × unit_price × (days_supply − limit) /
+days_supply` (None without a `unit_price`). Default legal basis: 《医疗保障基金使用监督管理条例》
+Art. 15 (no 超量开药) and Art. 38 (2); a pre-settlement check holds the dispensing.
+
 Stateless: one dispensing decides. A redelivery is caught by the engine's per-key dedup, and
 the alert id depends only on the event, so a repeat after that is an idempotent duplicate.
 Alerts only.
@@ -16,16 +20,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import ConfigError, RuleSettings, positive
+from claimstream.model.config import REGULATION, ConfigError, OnCheck, RuleSettings, positive
 from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.kit.money import cents
 
 
 @dataclass(frozen=True, slots=True)
 class ExcessQuantitySettings(RuleSettings):
     severity: Severity = "warning"
     issue_commands: bool = False
+    legal_basis: str = f"{REGULATION}第十五条、第三十八条第二项"
+    behaviour: str = "超量开药"
+    on_check: OnCheck = "hold"
     acute_max_days: int = 7
     chronic_max_days: int = 30
     long_term_max_days: int = 84
@@ -62,6 +70,8 @@ class ExcessQuantity(Rule[ExcessQuantitySettings]):
             kind, limit = "acute", settings.acute_max_days
         if body.days_supply <= limit:
             return []
+        excess = body.days_supply - limit
+        price = body.unit_price
         return [
             Finding(
                 subject=Subject("patient", event.patient_id),
@@ -77,7 +87,7 @@ class ExcessQuantity(Rule[ExcessQuantitySettings]):
                     "drug_code": body.drug_code,
                     "days_supply": body.days_supply,
                     "limit_days": limit,
-                    "excess_days": body.days_supply - limit,
+                    "excess_days": excess,
                     "prescription_kind": kind,
                     "quantity": body.quantity,
                     "reference_version": self.context.reference.version,
@@ -86,6 +96,11 @@ class ExcessQuantity(Rule[ExcessQuantitySettings]):
                 institution_id=event.institution_id,
                 doctor_id=event.doctor_id,
                 department_id=event.department_id,
+                amount=(
+                    None
+                    if price is None
+                    else cents(body.quantity * price * excess / body.days_supply)
+                ),
             )
         ]
 

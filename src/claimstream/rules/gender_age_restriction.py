@@ -7,6 +7,13 @@ check is one dict lookup however long the list. A dispensing is checked by its d
 claim by each item's code. The event's `patient_gender` / `patient_age` are compared; an
 unknown one never violates. Age bands are inclusive.
 
+Amount: the whole billed amount of the restricted item, which the fund does not pay outside
+its restriction: on a claim, the sum of `quantity × unit_price` over the item's lines (the
+alert's `lines`); on a dispensing, its `quantity × unit_price` (None without a `unit_price`).
+Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 (the fund pays only within the
+payment scope) and Art. 38 (6) (不属于医疗保障基金支付范围的医药费用纳入医疗保障基金结算); a
+pre-settlement check rejects it.
+
 Stateless. Each (event, code) outside its restriction is one alert, so alert ids do not depend
 on which other items a claim carries. Severity high; alerts only.
 """
@@ -16,17 +23,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings
 from claimstream.model.events import Claim, Dispense, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.reference.loader import Restriction
 from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.kit.money import claim_lines, dispensing_cost, lines_total
 
 
 @dataclass(frozen=True, slots=True)
 class GenderAgeRestrictionSettings(RuleSettings):
     severity: Severity = "high"
     issue_commands: bool = False
+    legal_basis: str = f"{REGULATION}第十五条、第三十八条第六项"
+    behaviour: str = "超限定支付范围"
+    on_check: OnCheck = "reject"
     check_gender: bool = True
     check_age: bool = True
 
@@ -70,6 +81,14 @@ class GenderAgeRestriction(Rule[GenderAgeRestrictionSettings]):
         return findings
 
     def _finding(self, event: Event, restriction: Restriction, violation: str) -> Finding:
+        body = event.body
+        if isinstance(body, Claim):
+            code = restriction.code
+            lines = claim_lines(body.items, lambda item: item.code == code)
+            amount = lines_total(lines)
+        else:
+            assert isinstance(body, Dispense)
+            lines, amount = (), dispensing_cost(body)
         patient = (
             ("female" if event.patient_gender == "F" else "male")
             if violation == "gender"
@@ -101,6 +120,8 @@ class GenderAgeRestriction(Rule[GenderAgeRestrictionSettings]):
             institution_id=event.institution_id,
             doctor_id=event.doctor_id,
             department_id=event.department_id,
+            amount=amount,
+            lines=lines,
         )
 
     def expire(self, state: State, cutoff: float) -> None:

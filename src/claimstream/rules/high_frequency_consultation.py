@@ -8,6 +8,11 @@ one alert per episode, none for the consultations that follow, even at a steady 
 the threshold (`rules.kit.episodes`, the definition the other threshold-window rules share).
 Offline consultations do not count. Alerts only: no settlement command.
 
+Amount: null (a consultation event carries no price). Default legal basis: 《医疗保障基金使用监督
+管理条例》, cited without an article: the regulators' 重点关注对象 list directs attention, it names
+no violation; what a review finds decides the article (e.g. Art. 41 for an insured person). A
+pre-settlement check warns.
+
 State per patient: an episode group {"rows": [row...], "alerted": [event_id...]}, one row per
 online consultation (layout below), kept one to two windows (`Episodes.expire`). A redelivered
 consultation is already held and changes nothing; one arriving out of order is counted where
@@ -20,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Consultation, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY, iso
@@ -36,6 +41,9 @@ TS, EVENT_ID, OCCURRED_AT, INSTITUTION_ID = range(4)
 class HighFrequencyConsultationSettings(RuleSettings):
     severity: Severity = "warning"
     issue_commands: bool = False
+    legal_basis: str = REGULATION
+    behaviour: str = "高频问诊"
+    on_check: OnCheck = "warn"
     min_consultations: int = 20
     window_days: float = 30.0
 

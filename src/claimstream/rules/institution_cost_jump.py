@@ -16,6 +16,12 @@ the month, its id derives from institution and month, its evidence is the month'
 `evidence_claims` highest claims. A month with fewer than `min_visits` visits, or after one,
 is not compared. Subject: the institution. Severity warning; alerts only.
 
+Amount: what the month billed above the allowed growth, `visits × (average − previous average
+× (1 + max_increase))` (in the `amount` field's terms: total or fund amount). Default legal
+basis: 《医疗保障基金使用监督管理条例》, cited without an article: a rise in cost per visit is a
+cost-control indicator of the service agreement (服务协议), not a violation an article names.
+A month's aggregate is no pre-settlement decision about one claim: `on_check` warn.
+
 Claims are summed, not stored, so a redelivered claim must be caught before it gets here; the
 engine's per-key dedup does that (a repeat older than its retention is late, hence rejected).
 
@@ -33,7 +39,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import iso
@@ -48,6 +54,9 @@ TOP_AMOUNT, TOP_EVENT_ID = range(2)
 class InstitutionCostJumpSettings(RuleSettings):
     severity: Severity = "warning"
     issue_commands: bool = False
+    legal_basis: str = REGULATION
+    behaviour: str = "次均费用异常增长"
+    on_check: OnCheck = "warn"
     max_increase: float = 0.30
     min_visits: int = 1
     amount: Literal["total_amount", "fund_amount"] = "total_amount"
@@ -160,6 +169,7 @@ class InstitutionCostJump(Rule[InstitutionCostJumpSettings]):
                 "evidence": "highest claims of the month",
             },
             institution_id=institution_id,
+            amount=round(total - prev_average * (1 + self.settings.max_increase) * visits, 2),
         )
 
     def expire(self, state: State, cutoff: float) -> None:

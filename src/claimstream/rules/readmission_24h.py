@@ -7,6 +7,10 @@ does not. The alert names both institutions; the command freezes the readmitting
 settlement until the end of that local day, as the regulations describe. `split_hospitalization`
 pairs the same stays for another question (the same illness within days); both may fire.
 
+Amount: null (admissions and discharges carry no price; the money is on the stay's claim).
+Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 (no 分解住院) and Art. 38 (1); a
+pre-settlement check holds the readmission.
+
 State per patient: the stay pairs' {"discharges": [row...], "admissions": [row...]}: a discharge
 is kept while an admission can still come within the gap of it, an admission while a discharge
 arriving out of order (within the allowed lateness) can still precede it. A redelivered stay
@@ -19,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Event, Stay
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import HOUR, end_of_local_day, iso
@@ -42,6 +46,9 @@ from claimstream.rules.kit.stays import (
 class Readmission24hSettings(RuleSettings):
     severity: Severity = "high"
     issue_commands: bool = True
+    legal_basis: str = f"{REGULATION}第十五条、第三十八条第一项"
+    behaviour: str = "分解住院"
+    on_check: OnCheck = "hold"
     max_gap_hours: float = 24.0
 
     def validate(self) -> None:

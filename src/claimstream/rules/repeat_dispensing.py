@@ -9,12 +9,17 @@ every earlier dispensing of that drug still running at B (the seed case: 12 boxe
 insulin from 3 hospitals). Issues a FREEZE of that drug for that patient until the earlier
 supply runs out.
 
+Amount: the cost of the repeated dispensing, B's `quantity × unit_price` (None when B carries
+no `unit_price`). Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 (no 重复开药) and
+Art. 38 (2) (its penalty); a pre-settlement check holds B for review.
+
 State per patient: {drug_code: [row...]} sorted by (ts, event_id) (`rules.kit.rows`), layout
 below. A row is kept until its supply runs out (not only until its early-refill window
 closes), so a change of the tolerance at run time still finds it; `max_tracked_supply_days`
-bounds that. A redelivered dispensing is already held and changes nothing; one arriving out of
-order re-evaluates the later dispensings of the drug, each flagged once, so the alerts are the
-in-order ones.
+bounds that. `AMOUNT` was appended to the row without a state version bump: rows held from
+before have none, and an alert they trigger has a null amount. A redelivered dispensing is
+already held and changes nothing; one arriving out of order re-evaluates the later
+dispensings of the drug, each flagged once, so the alerts are the in-order ones.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import ConfigError, RuleSettings, positive
+from claimstream.model.config import REGULATION, ConfigError, OnCheck, RuleSettings, positive
 from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import DAY, iso
 from claimstream.rules.base import CommandSpec, Finding, Rule, State
-from claimstream.rules.kit.rows import Rows, insert, replace
+from claimstream.rules.kit.money import dispensing_cost
+from claimstream.rules.kit.rows import Rows, insert, optional, replace
 
 # a row: one dispensing of the drug
 (
@@ -41,13 +47,17 @@ from claimstream.rules.kit.rows import Rows, insert, replace
     DEPARTMENT_ID,
     RUNS_OUT,  # when its supply (up to max_tracked_supply_days) runs out
     ALERTED,  # it was flagged as an early refill
-) = range(10)
+    AMOUNT,  # quantity × unit_price, None without a price (appended: read with `optional`)
+) = range(11)
 
 
 @dataclass(frozen=True, slots=True)
 class RepeatDispensingSettings(RuleSettings):
     severity: Severity = "high"
     issue_commands: bool = True
+    legal_basis: str = f"{REGULATION}第十五条、第三十八条第二项"
+    behaviour: str = "重复开药"
+    on_check: OnCheck = "hold"
     early_refill_tolerance: float = 0.2
     #: longest supply the rule tracks; bounds state against an absurd days_supply
     max_tracked_supply_days: int = 365
@@ -86,6 +96,7 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
             event.department_id,
             event.ts + supply_days * DAY,
             False,
+            dispensing_cost(body),
         )
         inserted = insert(state.get(body.drug_code, ()), row)
         if inserted is None:
@@ -97,7 +108,8 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
             if rows[index][ALERTED]:
                 continue
             if self._early_elsewhere(rows, index):
-                rows = replace(rows, index, (*rows[index][:ALERTED], True))
+                held = rows[index]
+                rows = replace(rows, index, (*held[:ALERTED], True, *held[ALERTED + 1 :]))
                 findings.append(self._finding(event.patient_id, body.drug_code, rows, index))
         state[body.drug_code] = rows
         return findings
@@ -146,6 +158,7 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
             institution_id=current[INSTITUTION_ID],
             doctor_id=current[DOCTOR_ID],
             department_id=current[DEPARTMENT_ID],
+            amount=optional(current, AMOUNT),
             commands=(
                 CommandSpec(
                     action="FREEZE",

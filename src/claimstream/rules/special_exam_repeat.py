@@ -9,6 +9,11 @@ state is keyed by patient (one partition holds everything) and grouped by doctor
 alert's subject is the doctor. Claims without a doctor_id cannot name a subject and are
 ignored. One alert per episode (`rules.kit.episodes`). Alerts only.
 
+Amount: the price of the exams that made it a repeat, the special-exam lines of the claim that
+reached the threshold (the alert's `lines`, each `quantity × unit_price`). Default legal
+basis: 《医疗保障基金使用监督管理条例》 Art. 15 (no 过度检查) and Art. 38 (2); clinical judgement
+may justify the exams, so a pre-settlement check warns.
+
 State per patient: {doctor_id: episode group {"rows": [row...], "alerted": [event_id...]}},
 one row per claim with special exams (layout below), kept one to two windows
 (`Episodes.expire`); a doctor's group goes when its rows do. A redelivered claim is already
@@ -23,16 +28,18 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Claim, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 from claimstream.rules.kit.episodes import Episodes
-from claimstream.rules.kit.rows import Row, Rows
+from claimstream.rules.kit.money import as_lines, claim_lines, flat, lines_total
+from claimstream.rules.kit.rows import Row, Rows, optional
 
-# a row: one claim with special exams
-TS, EVENT_ID, EXAMS, CODES, OCCURRED_AT, INSTITUTION_ID, DEPARTMENT_ID = range(7)
+# a row: one claim with special exams; LINES, its special-exam lines (`kit.money.flat`), was
+# appended later, so a row held from before has none (`optional`)
+TS, EVENT_ID, EXAMS, CODES, OCCURRED_AT, INSTITUTION_ID, DEPARTMENT_ID, LINES = range(8)
 _exam_count = itemgetter(EXAMS)
 
 
@@ -40,6 +47,9 @@ _exam_count = itemgetter(EXAMS)
 class SpecialExamRepeatSettings(RuleSettings):
     severity: Severity = "warning"
     issue_commands: bool = False
+    legal_basis: str = f"{REGULATION}第十五条、第三十八条第二项"
+    behaviour: str = "过度检查"
+    on_check: OnCheck = "warn"
     min_exams: int = 3
     window_days: float = 7.0
 
@@ -71,9 +81,10 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
         if doctor is None or not body.items:
             return []
         special = self.context.reference.special_exams
-        codes = [item.code for item in body.items if item.special_exam or item.code in special]
-        if not codes:
+        lines = claim_lines(body.items, lambda item: item.special_exam or item.code in special)
+        if not lines:
             return []
+        codes = [code for _, code, _ in lines]
         row = (
             event.ts,
             event.event_id,
@@ -82,6 +93,7 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
             event.occurred_at,
             event.institution_id,
             event.department_id,
+            flat(lines),
         )
         group = state.setdefault(doctor, {})
         episodes = self.episodes.add(group, row)
@@ -91,6 +103,7 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
         trigger = rows[-1]
         exams = int(_exams(rows))
         codes = sorted({code for row in rows for code in row[CODES]})
+        lines = as_lines(optional(trigger, LINES) or ())
         return Finding(
             subject=Subject("doctor", doctor_id),
             trigger_id=trigger[EVENT_ID],
@@ -115,6 +128,8 @@ class SpecialExamRepeat(Rule[SpecialExamRepeatSettings]):
             institution_id=trigger[INSTITUTION_ID],
             doctor_id=doctor_id,
             department_id=trigger[DEPARTMENT_ID],
+            amount=lines_total(lines),
+            lines=lines,
         )
 
     def expire(self, state: State, cutoff: float) -> None:

@@ -10,6 +10,10 @@ does not (many regions use 14 or 15). A readmission within 24 h is flagged by
 same illness). Severity high; the command freezes the readmitting institution's settlement
 until the end of that local day.
 
+Amount: null (admissions and discharges carry no price; the money is on the stay's claim).
+Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 (no 分解住院) and Art. 38 (1); a
+pre-settlement check holds the readmission.
+
 State per patient: the stay pairs' {"discharges": [row...], "admissions": [row...]}: a discharge
 is kept while an admission can still come within the gap of it (up to `max_gap_days`), an
 admission while a discharge arriving out of order can still precede it. A redelivered stay
@@ -22,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import RuleSettings, positive
+from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Event, Stay
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import DAY, end_of_local_day, iso
@@ -45,6 +49,9 @@ from claimstream.rules.kit.stays import (
 class SplitHospitalizationSettings(RuleSettings):
     severity: Severity = "high"
     issue_commands: bool = True
+    legal_basis: str = f"{REGULATION}第十五条、第三十八条第一项"
+    behaviour: str = "分解住院"
+    on_check: OnCheck = "hold"
     max_gap_days: float = 7.0
 
     def validate(self) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from claimstream.model.events import KEY_KINDS, KeyKind
-from claimstream.model.outputs import SEVERITIES, Action, Alert, Command, Scope, Subject
+from claimstream.model.outputs import SEVERITIES, Action, Alert, Command, Line, Scope, Subject
 from claimstream.sanctions.actions import VERDICTS, ManualUnfreeze, Remediation, Verdict
 
 PersonAction = Verdict | ManualUnfreeze | Remediation
@@ -29,6 +29,8 @@ def to_ts(moment: str) -> float:
 
 
 def alert_from_dict(data: Mapping[str, Any]) -> Alert:
+    """An alert back from its record; `amount`, `legal_basis`, `behaviour` and `lines` may be
+    absent (alerts published before they existed have none)."""
     subject = _mapping(data, "subject")
     severity = _text(data, "severity")
     if severity not in SEVERITIES:
@@ -53,7 +55,38 @@ def alert_from_dict(data: Mapping[str, Any]) -> Alert:
         detected_at=str(data.get("detected_at") or occurred_at),
         message=str(data.get("message") or ""),
         details=dict(details),
+        amount=_amount(data.get("amount"), "amount"),
+        legal_basis=_optional(data, "legal_basis") or "",
+        behaviour=_optional(data, "behaviour") or "",
+        lines=_lines(data.get("lines")),
     )
+
+
+def _amount(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number or null")
+    return float(value)
+
+
+def _lines(value: Any) -> tuple[Line, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("lines must be a list")
+    lines: list[Line] = []
+    for n, line in enumerate(value):
+        if not isinstance(line, Mapping):
+            raise ValueError(f"lines[{n}] must be an object")
+        index = line.get("index")
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ValueError(f"lines[{n}].index must be a whole number >= 0")
+        code = line.get("code")
+        if not isinstance(code, str) or not code:
+            raise ValueError(f"lines[{n}].code must be a non-empty string")
+        lines.append((index, code, _amount(line.get("amount"), f"lines[{n}].amount")))
+    return tuple(lines)
 
 
 def command_from_dict(data: Mapping[str, Any]) -> Command:

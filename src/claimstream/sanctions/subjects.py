@@ -27,7 +27,11 @@ def subjects_of(alert: Alert, kinds: tuple[str, ...]) -> list[Subject]:
 
 
 def amount_of(alert: Alert, fields: tuple[str, ...]) -> float:
-    """The suspicious amount: the first numeric `details` field among `fields`, else 0."""
+    """The suspicious amount: the alert's `amount` (the rule's violation amount in yuan), else,
+    for an alert without one (published before alerts had it, or whose events carry no
+    price), the first positive numeric `details` field among `fields`, else 0."""
+    if alert.amount is not None and alert.amount > 0:
+        return float(alert.amount)
     for name in fields:
         value = alert.details.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:

@@ -47,6 +47,15 @@ TUPLE_MAX = 32
 ts_of = itemgetter(TS)
 
 
+def optional(row: Row, index: int) -> Any:
+    """Field `index` of `row`, or None for a row written before the field was appended.
+
+    A field added at the end of a layout, read through this, needs no state version bump:
+    the rows held before the upgrade stay in use and read as None there.
+    """
+    return row[index] if len(row) > index else None
+
+
 def order(row: Row) -> tuple[float, str]:
     """The sort key of a row: (ts, event_id)."""
     return (row[TS], row[EVENT_ID])

@@ -176,6 +176,7 @@ class Pipeline:
                 arrived_at=emitted.arrived_at,
                 event_ts=emitted.event_ts,
             )
+            m.violation_amount(emitted.alert.rule, emitted.alert.amount, "stream")
         for emitted in result.shadow_alerts:
             m.alert_emitted(
                 emitted.alert,
