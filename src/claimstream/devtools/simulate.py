@@ -46,6 +46,18 @@ ACUTE_DRUGS = (
 DIAGNOSES = ("I10", "E11.9", "J18.9", "K35.8", "I63.9", "N18.3", "M17.1", "J44.1")
 EXAMS = (("EX-CT-HEAD", "exam"), ("EX-US-ABD", "exam"), ("LAB-HBA1C", "lab"), ("LAB-CBC", "lab"))
 INSULIN = CHRONIC_DRUGS[0]
+#: yuan per unit dispensed (a pen, a box), in the range of the national procurement prices:
+#: dispensings carry `unit_price`, so repeat_dispensing's alerts have an amount in the demo
+UNIT_PRICES = {
+    "XA10AE04": 68.5,
+    "XA10BA02": 9.8,
+    "XC08CA01": 12.6,
+    "XC10AA05": 15.2,
+    "XC09CA01": 18.9,
+    "XJ01CA04": 8.4,
+    "XN02BE01": 5.1,
+    "XR05CB01": 22.3,
+}
 
 
 @dataclass(slots=True)
@@ -154,6 +166,8 @@ class Simulator:
             "patient_gender": patient.gender,
             **body,
         }
+        if event_type == "dispense" and body.get("drug_code") in UNIT_PRICES:
+            event["unit_price"] = UNIT_PRICES[body["drug_code"]]
         heapq.heappush(self._pending, (ts, seq, event))
         return event_id
 
