@@ -145,3 +145,30 @@ def test_records_match_the_audit_schema() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     for record in Store().run(inputs()):
         validator.validate(orjson.loads(orjson.dumps(record)))
+
+
+def test_a_checks_feedback_on_the_actions_topic_is_chained_as_a_manual_action() -> None:
+    from claimstream.sanctions.actions import CheckFeedback, Handling
+
+    answer = CheckFeedback(
+        "HIS-1",
+        (Handling("repeat_dispensing", "continued", "supply lost", "alr-1"),),
+        "dr.zhang",
+        "2026-12-04T10:00:00+08:00",
+    )
+    (record,) = Store().run([Input(ACTIONS, 0, 0, orjson.dumps(action_to_dict(answer)))])
+    assert (record["kind"], record["record_id"], record["at"]) == (
+        "manual",
+        answer.action_id,
+        answer.at,
+    )
+    assert record["body"] == {
+        "action": "check_feedback",
+        "check_id": "HIS-1",
+        "violations": [
+            {"rule": "repeat_dispensing", "alert_id": "alr-1", "handling": "continued",
+             "reason": "supply lost"}
+        ],
+        "by": "dr.zhang",
+    }  # fmt: skip
+    assert verify([record]).ok

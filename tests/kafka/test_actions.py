@@ -4,6 +4,7 @@ expects a patient's events (`claimstream produce` publishes there)."""
 from __future__ import annotations
 
 import random
+from datetime import timedelta, timezone
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner, murmur2
@@ -107,3 +108,81 @@ def test_random_keys_land_where_aiokafkas_default_partitioner_puts_them(partitio
     assert [partition_of(k, partitions) for k in keys] == [
         DefaultPartitioner()(k, every, every) for k in keys
     ]
+
+
+# --- a check's feedback (`feedback_from_input`) ----------------------------------------------
+
+FEEDBACK_RULES = ("repeat_dispensing", "excess_quantity")
+UTC8 = timezone(timedelta(hours=8))
+
+
+def test_feedback_from_input_builds_one_handling_per_violation() -> None:
+    from claimstream.kafka.actions import feedback_from_input
+
+    action = feedback_from_input(
+        "HIS-1",
+        [
+            {"rule": "repeat_dispensing", "alert_id": "alr-1", "handling": "continued",
+             "reason": " supply lost "},
+            {"rule": "excess_quantity", "handling": "cancelled"},
+        ],
+        "dr.zhang",
+        at="2026-12-04T10:00:00+08:00",
+        tz=UTC8,
+        rules=FEEDBACK_RULES,
+    )  # fmt: skip
+    assert action.check_id == "HIS-1" and action.by == "dr.zhang"
+    assert [(h.rule, h.alert_id, h.handling, h.reason) for h in action.handlings] == [
+        ("repeat_dispensing", "alr-1", "continued", "supply lost"),
+        ("excess_quantity", None, "cancelled", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("check_id", "violations", "words"),
+    [
+        ("a b", [{"rule": "excess_quantity", "handling": "modified"}], "check_id contains"),
+        ("HIS-1", [], "non-empty list"),
+        ("HIS-1", [{"rule": "excess_quantity", "handling": "modified"}] * 101, "at most 100"),
+        ("HIS-1", ["excess_quantity"], "must be an object"),
+        ("HIS-1", [{"rule": "other", "handling": "modified"}], "must be a rule name"),
+        ("HIS-1", [{"rule": "excess_quantity", "handling": "overridden"}], "handling must be"),
+        ("HIS-1", [{"rule": "excess_quantity", "handling": "continued"}], "reason is required"),
+        ("HIS-1", [{"rule": "excess_quantity", "handling": "modified", "alert_id": "a:b"}],
+         "alert_id"),
+    ],
+)  # fmt: skip
+def test_feedback_that_cannot_be_used_is_refused_before_publishing(
+    check_id: str, violations: object, words: str
+) -> None:
+    from claimstream.kafka.actions import feedback_from_input
+
+    with pytest.raises(ValueError, match=words):
+        feedback_from_input(check_id, violations, "dr.zhang", tz=UTC8, rules=FEEDBACK_RULES)
+
+
+def test_a_feedback_record_is_keyed_by_its_check_and_matches_the_action_schema() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    import orjson
+
+    from claimstream.kafka.actions import encode_action, feedback_from_input
+    from claimstream.sanctions.codec import action_from_dict
+    from claimstream.sanctions.signatures import ActionSigner
+
+    action = feedback_from_input(
+        "HIS-1",
+        [{"rule": "excess_quantity", "alert_id": "alr-9", "handling": "modified"}],
+        "dr.zhang",
+        tz=UTC8,
+        rules=FEEDBACK_RULES,
+    )
+    key, value = encode_action(action, ActionSigner.generate())
+    record = orjson.loads(value)
+    schema = json.loads((Path(__file__).parents[2] / "topics/schemas/action.v1.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(record)
+    assert key == b"HIS-1"
+    assert action_from_dict(record) == action
+    assert not jsonschema.Draft202012Validator(schema).is_valid({**record, "violations": []})

@@ -335,3 +335,25 @@ def test_violation_amount_series_exist_at_zero_for_every_rule(registry: Collecto
                 "claimstream_violation_amount_yuan_total", {"rule": rule, "source": source}
             )
             assert got == 0, (rule, source)
+
+
+def test_checks_and_their_overrides_are_counted_by_bounded_labels(
+    registry: CollectorRegistry,
+) -> None:
+    m = Metrics(registry)
+    assert value(registry, "claimstream_checks_total", decision="reject") == 0
+    assert value(registry, "claimstream_check_overrides_total", rule="repeat_dispensing",
+                 handling="continued") == 0  # fmt: skip
+    for decision in ("pass", "hold", PATIENT):
+        m.check_answered(decision)
+    for rule, handling in (("repeat_dispensing", "continued"), (DOCTOR, INSTITUTION)):
+        m.check_override(rule, handling)
+    assert value(registry, "claimstream_checks_total", decision="hold") == 1
+    assert value(registry, "claimstream_checks_total", decision=OTHER) == 1
+    assert value(registry, "claimstream_check_overrides_total", rule="repeat_dispensing",
+                 handling="continued") == 1  # fmt: skip
+    assert value(registry, "claimstream_check_overrides_total", rule=OTHER, handling=OTHER) == 1
+    for name, labels, _ in samples(registry):
+        if name.startswith("claimstream_check"):
+            assert set(labels) <= LABEL_NAMES
+            assert not any(ident in v for v in labels.values() for ident in IDS)

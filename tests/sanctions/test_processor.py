@@ -520,3 +520,51 @@ def test_a_verdict_older_than_the_one_on_record_changes_nothing() -> None:
     replayed, decided = flow.action(first)
     assert not replayed.forwards and not replayed.verdicts and not decided.notices
     assert flow.index_table[a.alert_id]["verdict"] == "confirmed"
+
+
+# -- a check's feedback -----------------------------------------------------------------------
+
+
+def feedback(day: float = 1, by: str = "dr.zhang") -> Any:
+    from claimstream.sanctions.actions import CheckFeedback, Handling
+
+    return CheckFeedback(
+        "HIS-1",
+        (
+            Handling("repeat_dispensing", "continued", "supply lost", "alr-1"),
+            Handling("excess_quantity", "modified", "", None),
+        ),
+        by,
+        at(day),
+    )
+
+
+def test_a_checks_feedback_is_counted_once_per_rule_and_handling_and_changes_no_subject() -> None:
+    flow = Flow()
+    answer = feedback()
+    indexed, subjects = flow.action(answer, key="HIS-1")
+    assert indexed.overrides == [
+        ("repeat_dispensing", "continued"),
+        ("excess_quantity", "modified"),
+    ]
+    assert indexed.forwards == [] and indexed.dead_letters == []
+    assert kinds(subjects) == []
+    again, _ = flow.action(answer, key="HIS-1")  # redelivered: nothing counted twice
+    assert again.overrides == [] and again.dead_letters == []
+    other, _ = flow.action(feedback(day=2), key="HIS-1")  # a second answer is another action
+    assert len(other.overrides) == 2
+
+
+def test_an_unsigned_feedback_is_refused_when_signatures_are_required() -> None:
+    flow = Flow(verify=ActionVerifier(lambda: Keyring({})).check)
+    indexed, _ = flow.action(feedback(), key="HIS-1")
+    assert indexed.overrides == []
+    assert [d.reason for d in indexed.dead_letters] == ["unsigned_action"]
+
+
+def test_the_index_forgets_a_feedback_past_the_horizon() -> None:
+    flow = Flow()
+    flow.action(feedback(day=0), key="HIS-1")
+    (mark,) = [k for k in flow.index_table if k.startswith("~feedback:")]
+    flow.alerts(alert("later", 400))
+    assert flow.index.sweep(list(flow.index_table), lambda key: 0) == {mark: 0}

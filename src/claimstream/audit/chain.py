@@ -43,13 +43,13 @@ from claimstream.audit.canonical import GENESIS, SCHEMA, hashed_bytes
 from claimstream.audit.keys import HmacKey
 from claimstream.model.outputs import Alert, Command
 from claimstream.model.timefmt import DAY
-from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
+from claimstream.sanctions.actions import CheckFeedback, ManualUnfreeze, Remediation, Verdict
 from claimstream.sanctions.codec import to_ts
 
 Kind = Literal["alert", "command", "review", "manual"]
 KINDS: tuple[Kind, ...] = ("alert", "command", "review", "manual")
 State = dict[str, Any]
-Auditable = Alert | Command | Verdict | ManualUnfreeze | Remediation
+Auditable = Alert | Command | Verdict | ManualUnfreeze | Remediation | CheckFeedback
 
 
 def new_state(partition: int, source: str | None = None) -> State:
@@ -142,6 +142,17 @@ def describe(item: Auditable) -> tuple[Kind, str, dict[str, Any], str]:
             "reason": item.reason,
         }
         return "manual", item.action_id, body, item.at
+    if isinstance(item, CheckFeedback):
+        feedback: dict[str, Any] = {
+            "action": "check_feedback",
+            "check_id": item.check_id,
+            "violations": [
+                {"rule": h.rule, "alert_id": h.alert_id, "handling": h.handling, "reason": h.reason}
+                for h in item.handlings
+            ],
+            "by": item.by,
+        }
+        return "manual", item.action_id, feedback, item.at
     body = {
         "action": "remediation",
         "alert_id": item.alert_id,

@@ -1,11 +1,12 @@
 """People's actions onto `claimstream.actions.v1`: build them from user input, and publish them.
 
 `claimstream alerts review`, `claimstream unfreeze` and the worker's POST API all go through
-the builders here (`verdict_from_input`, `unfreeze_from_input`), so the CLI and the API refuse
-the same bad input with the same words before anything is published: an unknown verdict or
-ground, a malformed scope `KIND:ID[:DRUG]`, an empty `by` or reason, a time without a UTC
-offset. The record is `action_to_dict(action)` (topics/schemas/action.v1.json) keyed by
-`action_key(action)` (the alert id, or the scope `kind:id` of an unfreeze), signed by the
+the builders here (`verdict_from_input`, `unfreeze_from_input`, `feedback_from_input`), so the
+CLI and the API refuse the same bad input with the same words before anything is published: an
+unknown verdict, ground or handling, a malformed scope `KIND:ID[:DRUG]`, an empty `by` or
+reason, a time without a UTC offset. The record is `action_to_dict(action)`
+(topics/schemas/action.v1.json) keyed by `action_key(action)` (the alert id, the scope `kind:id`
+of an unfreeze, or the check id of a check's feedback), signed by the
 publisher's Ed25519 key when it has one (`action_record`; `claimstream.sanctions.signatures`):
 workers refuse unsigned actions unless told to accept them. `read_signer` reads the key file
 (`CLAIMSTREAM_ACTION_SIGNING_KEY_FILE`, PKCS#8 PEM) for the command line and the worker alike.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -32,9 +34,13 @@ from aiokafka.partitioner import murmur2
 from claimstream.kafka.security import KafkaSecurity, resolve
 from claimstream.model.config import ConfigError
 from claimstream.model.events import KEY_KINDS, KeyKind
+from claimstream.model.ids import id_problem, is_valid_id
 from claimstream.model.outputs import Scope
 from claimstream.sanctions.actions import (
+    HANDLINGS,
     VERDICTS,
+    CheckFeedback,
+    Handling,
     ManualUnfreeze,
     UnfreezeGround,
     Verdict,
@@ -51,6 +57,7 @@ __all__ = [
     "Receipt",
     "action_record",
     "encode_action",
+    "feedback_from_input",
     "local_now",
     "normalize_at",
     "parse_scope",
@@ -65,6 +72,8 @@ ACTIONS_TOPIC = "claimstream.actions.v1"
 #: the Ed25519 private key (PKCS#8 PEM) this process signs people's actions with
 SIGNING_KEY_FILE = "CLAIMSTREAM_ACTION_SIGNING_KEY_FILE"
 GROUNDS: tuple[UnfreezeGround, ...] = ("appeal", "reviewer")
+#: most violations one feedback may answer (a check reports at most one per rule and event)
+MAX_HANDLINGS = 100
 #: longest the command line waits for the broker (connect + acknowledgement), seconds
 DEFAULT_TIMEOUT = 15.0
 
@@ -206,6 +215,54 @@ def unfreeze_from_input(
         at=normalize_at(at, tz),
         ground=ground,
     )
+
+
+def feedback_from_input(
+    check_id: object,
+    violations: object,
+    by: object,
+    *,
+    at: str | None = None,
+    tz: tzinfo,
+    rules: Collection[str],
+) -> CheckFeedback:
+    """A clinician's answer to a check from untrusted input; `ValueError` says what is wrong.
+
+    `violations`: a non-empty list of `{"rule", "handling", "reason"?, "alert_id"?}`, the rule
+    one of `rules` (the rule names the checks report), `handling` one of `HANDLINGS`; a
+    violation settled anyway (`continued`) needs its reason.
+    """
+    check = _required(check_id, "check_id")
+    if (problem := id_problem("check_id", check)) is not None:
+        raise ValueError(problem)
+    if not isinstance(violations, list) or not violations:
+        raise ValueError("violations must be a non-empty list of {rule, handling, reason}")
+    if len(violations) > MAX_HANDLINGS:
+        raise ValueError(f"violations holds {len(violations)} items; at most {MAX_HANDLINGS}")
+    handlings = tuple(
+        _handling(item, f"violations[{n}]", rules) for n, item in enumerate(violations)
+    )
+    return CheckFeedback(check, handlings, _required(by, "by"), normalize_at(at, tz))
+
+
+def _handling(item: object, where: str, rules: Collection[str]) -> Handling:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where} must be an object {{rule, handling, reason}}")
+    rule = item.get("rule")
+    if rule not in rules:
+        raise ValueError(f"{where}.rule must be a rule name (one of {', '.join(sorted(rules))})")
+    handling = item.get("handling")
+    if handling not in HANDLINGS:
+        raise ValueError(
+            f"{where}.handling must be one of {', '.join(HANDLINGS)}, got {handling!r}"
+        )
+    reason = _optional_text(item.get("reason"), f"{where}.reason")
+    if handling == "continued" and not reason:
+        raise ValueError(f"{where}.reason is required when the claim is settled anyway")
+    alert_id = item.get("alert_id")
+    if alert_id is not None and (not isinstance(alert_id, str) or not is_valid_id(alert_id)):
+        raise ValueError(f"{where}.alert_id must be the alert id the check gave")
+    return Handling(str(rule), handling, reason, alert_id)
 
 
 # --- records -------------------------------------------------------------------------------

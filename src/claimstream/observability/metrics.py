@@ -38,7 +38,11 @@ What the worker calls, and when:
   failing or is back (`stream.sinks`: once per outage, not per retry);
 - `registry_rebuilding(trigger)` and `registry_rebuilt(trigger, outcome)` around every rebuild
   of the freeze registry the worker's guard runs on its own (`freezes.guard`: Redis lost the
-  registry, or restarted).
+  registry, or restarted);
+- `check_answered(decision)` for every pre-settlement check answered (`POST /v1/check`, on the
+  worker that evaluated it; a forwarded one is not counted by the forwarder);
+- `check_override(rule, handling)` for every violation a check's feedback answered (the
+  sanctions index agent, once per feedback action id).
 
 The exposition is `exposition()` (body and content type) for any web server, e.g. a
 `GET /metrics` route on the worker's own web server.
@@ -72,6 +76,8 @@ from claimstream.model.rejection import REASONS
 
 __all__ = [
     "ACTIONS",
+    "CHECK_DECISIONS",
+    "CHECK_HANDLINGS",
     "DEAD_LETTER_REASONS",
     "DETECTION_LATENCY_BUCKETS",
     "LABEL_NAMES",
@@ -124,6 +130,10 @@ REBUILD_TRIGGERS: Final = ("start", "lost", "restart")
 REBUILD_OUTCOMES: Final = ("clean", "repaired", "failed")
 #: Where a violation amount was found: an alert of the stream, a pre-settlement check.
 SOURCES: Final = ("stream", "check")
+#: What a pre-settlement check answers (`claimstream.detection.check.DECISIONS`).
+CHECK_DECISIONS: Final = ("pass", "warn", "hold", "reject")
+#: What a clinician did with a check's violation (`claimstream.sanctions.actions.HANDLINGS`).
+CHECK_HANDLINGS: Final = ("modified", "continued", "cancelled")
 #: Every label name any claimstream metric may carry (the test checks the exposition).
 LABEL_NAMES: Final = frozenset(
     {
@@ -145,6 +155,8 @@ LABEL_NAMES: Final = frozenset(
         "trigger",
         "outcome",
         "source",
+        "decision",
+        "handling",
     }
 )
 
@@ -400,6 +412,22 @@ class Metrics:
             registry=registry,
         )
 
+        self.checks = Counter(
+            "claimstream_checks_total",
+            "Pre-settlement checks answered (POST /v1/check) by the worker that evaluated them, "
+            "by decision (pass, warn, hold, reject).",
+            ("decision",),
+            registry=registry,
+        )
+        self.check_overrides = Counter(
+            "claimstream_check_overrides_total",
+            "Violations of pre-settlement checks answered by a clinician's feedback, by rule and "
+            "handling (modified, continued: settled anyway, cancelled); counted once per "
+            "feedback by the worker owning its partition of the actions topic.",
+            ("rule", "handling"),
+            registry=registry,
+        )
+
         # Every bounded combination starts at zero, so rate()/increase() see the first event
         # and dashboards show 0 rather than "no data".
         labelled_rules = (*self.rules, OTHER)
@@ -414,6 +442,10 @@ class Metrics:
                 self.reviewed_alerts.labels(rule, verdict)
             for source in SOURCES:
                 self.violation_amounts.labels(rule, source)
+            for handling in CHECK_HANDLINGS:
+                self.check_overrides.labels(rule, handling)
+        for decision in CHECK_DECISIONS:
+            self.checks.labels(decision)
         for topic in inputs:
             for event_type in _EVENT_TYPES:
                 self.events_consumed.labels(self._topic(topic), event_type)
@@ -506,6 +538,12 @@ class Metrics:
 
     def review_recorded(self, rule: str, verdict: str) -> None:
         self.reviews.labels(self._rule(rule), _bounded(verdict, VERDICTS)).inc()
+
+    def check_answered(self, decision: str) -> None:
+        self.checks.labels(_bounded(decision, CHECK_DECISIONS)).inc()
+
+    def check_override(self, rule: str, handling: str) -> None:
+        self.check_overrides.labels(self._rule(rule), _bounded(handling, CHECK_HANDLINGS)).inc()
 
     def action_refused(self, reason: str) -> None:
         self.refused_actions.labels(_bounded(reason, REFUSED_ACTIONS)).inc()

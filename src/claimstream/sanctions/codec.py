@@ -13,9 +13,17 @@ from typing import Any, cast
 
 from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.model.outputs import SEVERITIES, Action, Alert, Command, Line, Scope, Subject
-from claimstream.sanctions.actions import VERDICTS, ManualUnfreeze, Remediation, Verdict
+from claimstream.sanctions.actions import (
+    HANDLINGS,
+    VERDICTS,
+    CheckFeedback,
+    Handling,
+    ManualUnfreeze,
+    Remediation,
+    Verdict,
+)
 
-PersonAction = Verdict | ManualUnfreeze | Remediation
+PersonAction = Verdict | ManualUnfreeze | Remediation | CheckFeedback
 
 ACTIONS: tuple[Action, ...] = ("FREEZE", "UNFREEZE", "SUSPEND")
 
@@ -123,6 +131,9 @@ def action_to_dict(action: PersonAction) -> dict[str, Any]:
             scope["drug_code"] = action.scope.drug_code
         out |= {"type": "unfreeze", "scope": scope, "ground": action.ground}
         out |= {"reason": action.reason}
+    elif isinstance(action, CheckFeedback):
+        out |= {"type": "check_feedback", "check_id": action.check_id}
+        out |= {"violations": [_handling_to_dict(h) for h in action.handlings]}
     else:
         out |= {"type": "remediation", "alert_id": action.alert_id}
         out |= {"institution_id": action.institution_id, "note": action.note}
@@ -130,10 +141,20 @@ def action_to_dict(action: PersonAction) -> dict[str, Any]:
     return out
 
 
+def _handling_to_dict(handling: Handling) -> dict[str, Any]:
+    out: dict[str, Any] = {"rule": handling.rule}
+    if handling.alert_id is not None:
+        out["alert_id"] = handling.alert_id
+    return out | {"handling": handling.handling, "reason": handling.reason}
+
+
 def action_key(action: PersonAction) -> str:
-    """The actions topic key: the alert a review or remediation is about, an unfreeze's scope."""
+    """The actions topic key: the alert a review or remediation is about, an unfreeze's scope,
+    the check a check's feedback answers."""
     if isinstance(action, ManualUnfreeze):
         return action.scope.key()
+    if isinstance(action, CheckFeedback):
+        return action.check_id
     return action.alert_id
 
 
@@ -171,7 +192,27 @@ def action_from_dict(data: Mapping[str, Any]) -> PersonAction:
             at,
             str(data.get("note") or ""),
         )
-    raise ValueError(f"type must be review, unfreeze or remediation, got {kind!r}")
+    if kind == "check_feedback":
+        violations = data.get("violations")
+        if not isinstance(violations, list) or not violations:
+            raise ValueError("violations must be a non-empty list")
+        handlings = tuple(_handling(v) for v in violations)
+        return CheckFeedback(_text(data, "check_id"), handlings, by, at)
+    raise ValueError(f"type must be review, unfreeze, remediation or check_feedback, got {kind!r}")
+
+
+def _handling(data: Any) -> Handling:
+    if not isinstance(data, Mapping):
+        raise ValueError("each violation must be an object")
+    handling = data.get("handling")
+    if handling not in HANDLINGS:
+        raise ValueError(f"handling must be one of {', '.join(HANDLINGS)}, got {handling!r}")
+    return Handling(
+        _text(data, "rule"),
+        handling,
+        str(data.get("reason") or ""),
+        _optional(data, "alert_id"),
+    )
 
 
 def _mapping(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:

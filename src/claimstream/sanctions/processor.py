@@ -13,6 +13,11 @@ Envelopes on repartition.subject (JSON): `{"type": "alert", "alert": <alert.v1>}
 `{"type": "review" | "remediation", "action": <action.v1>, "alert": <alert.v1>}`,
 `{"type": "unfreeze", "action": <action.v1>}`.
 
+A check's feedback (`{"type": "check_feedback"}` on actions.v1, the clinician's answer to a
+pre-settlement check) changes no subject: the index step counts it once per action id, per rule
+and handling (`Result.overrides`), remembering the id under `~feedback:<action_id>` in its table
+for the sanctions horizon, so a redelivery is not counted again.
+
 People's actions are signed (`claimstream.sanctions.signatures`): both steps that take one
 (the index from actions.v1, the subject from repartition.subject) verify its signature with
 `verify` before it changes anything, and forward the record as signed. An unsigned, unknown-key
@@ -45,7 +50,7 @@ from claimstream.model.outputs import Alert, Command, DeadLetter, Subject
 from claimstream.model.records import Record, origin
 from claimstream.model.timefmt import DAY
 from claimstream.sanctions import state as st
-from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
+from claimstream.sanctions.actions import CheckFeedback, ManualUnfreeze, Remediation, Verdict
 from claimstream.sanctions.codec import action_from_dict, alert_from_dict, to_ts
 from claimstream.sanctions.ladder import Escalation
 from claimstream.sanctions.signatures import REFUSED, STALE, SignatureError
@@ -62,6 +67,10 @@ NOTICES = "claimstream.sanctions.v1"
 REASONS = ("invalid_alert", "invalid_action", "invalid_envelope", "unknown_alert", *REFUSED)
 #: alert-index keys holding a partition's per-rule review counts (alert ids never start so)
 PRECISION_PREFIX = "~precision:"
+#: alert-index keys remembering a check's feedback already counted (`~feedback:<action_id>`)
+FEEDBACK_PREFIX = "~feedback:"
+#: what an alert-index key that is no alert id starts with
+NOT_AN_ALERT = "~"
 
 Json = dict[str, Any]
 Load = Callable[[str], Any]
@@ -93,6 +102,9 @@ class Result:
     deletes: dict[str, int] = field(default_factory=dict)
     #: (rule, verdict) of every alert whose verdict changed (the reviews counter)
     verdicts: list[tuple[str, str]] = field(default_factory=list)
+    #: (rule, handling) of every violation a check's feedback answered (counted once per
+    #: feedback action id: `claimstream_check_overrides_total`)
+    overrides: list[tuple[str, str]] = field(default_factory=list)
 
 
 def subject_key(subject: Subject) -> str:
@@ -241,6 +253,9 @@ class IndexProcessor:
         except (ValueError, TypeError) as exc:
             raise Refused("invalid_action", f"not an action.v1 record: {exc}") from None
         self._seen(record.partition, to_ts(action.at))
+        if isinstance(action, CheckFeedback):
+            self._feedback(action, record.partition, get, states, out)
+            return
         if isinstance(action, ManualUnfreeze):
             key = f"{action.scope.kind}:{action.scope.id}"
             envelope = orjson.dumps({"type": "unfreeze", "action": data})
@@ -276,6 +291,18 @@ class IndexProcessor:
         envelope = orjson.dumps({"type": kind, "action": data, "alert": entry["alert"]})
         for subject in self.escalation.subjects(alert):
             out.forwards.append((REPARTITION_SUBJECT, subject_key(subject), envelope))
+
+    def _feedback(
+        self, action: CheckFeedback, partition: int, get: Load, states: dict[str, Any], out: Result
+    ) -> None:
+        """Count a check's feedback once: its id is remembered for the horizon."""
+        key = f"{FEEDBACK_PREFIX}{action.action_id}"
+        if get(key) is not None:
+            return  # counted already (a redelivery, or the same answer published twice)
+        entry = {"ts": to_ts(action.at), "check_id": action.check_id}
+        states[key] = entry
+        out.writes[key] = (entry, partition)
+        out.overrides.extend((h.rule, h.handling) for h in action.handlings)
 
     def _count(
         self,

@@ -28,6 +28,7 @@ from claimstream.sanctions.ladder import Escalation
 from claimstream.sanctions.processor import (
     ACTIONS,
     ALERTS,
+    NOT_AN_ALERT,
     NOTICES,
     PRECISION_PREFIX,
     REPARTITION_ALERT,
@@ -142,8 +143,8 @@ class SanctionsRuntime:
         return answers.institution(state, self._now(), self.escalation)
 
     def alert(self, alert_id: str) -> dict[str, Any] | None:
-        if alert_id.startswith(PRECISION_PREFIX):
-            return None  # a partition's review counts, not an alert
+        if alert_id.startswith(NOT_AN_ALERT):
+            return None  # a partition's review counts or a feedback's mark, not an alert
         entry: dict[str, Any] | None = self.index_table.data.get(alert_id)
         return None if entry is None else indexed_alert(entry)
 
@@ -264,6 +265,8 @@ class SanctionsRuntime:
             metrics.command_issued(command)
         for rule, verdict in result.verdicts:
             metrics.review_recorded(rule, verdict)
+        for rule, handling in result.overrides:
+            metrics.check_override(rule, handling)
         for _key, notice in result.notices:
             metrics.sanction_notice(str(notice.get("schema", "")))
 
