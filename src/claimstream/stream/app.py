@@ -6,7 +6,8 @@ Wiring only, and explicit: each part gets what it uses and nothing else.
 * `sanctions/`: the route, index and subject agents and their tick (`install_sanctions`),
   whose runtime is also the API's `SanctionsView`;
 * `audit.py`: the audit agent; `gauges.py`: the periodic gauges;
-* `http/`: the routes on faust's web server (an aiohttp application): the API, freezes,
+* `http/`: the routes on faust's web server (an aiohttp application): the API, the
+  pre-settlement check (`http/check.py`, on a copy of the patient agent's state), freezes,
   status and metrics, `/health` and `/ready`, every error as JSON, each route behind the role
   `http/access.py` gives it; faust's own web views (tables, graph, stats) are switched off;
 * `sanctions/keys.py`: the key the API signs people's actions with, and the keyring the
@@ -44,6 +45,14 @@ from claimstream.stream.detection.agents import Detection, follow_control_topic,
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.http.access import Access, access_control
 from claimstream.stream.http.api import ALERT, ALERT_TOPIC, SUBJECT, SUBJECT_TOPIC, Api, ApiSettings
+from claimstream.stream.http.check import (
+    PATIENT,
+    PATIENT_TABLE,
+    CheckService,
+    PostForwarder,
+    check_routes,
+    worker_recovering,
+)
 from claimstream.stream.http.errors import json_errors
 from claimstream.stream.http.health import health_routes, worker_checks
 from claimstream.stream.http.routes import Forwarder, api_routes, router_owner
@@ -293,6 +302,18 @@ def _serve(
         )
         return body
 
+    checks = CheckService(
+        engine=lambda: detection.engine,
+        state=lambda patient: detection.state("patient", patient),
+        registry=registry,
+        metrics=metrics,
+        recovering=worker_recovering(app),
+        registry_state=guard.trusted if guard is not None else lambda: None,
+    )
+    owner_of = router_owner(
+        app, {SUBJECT: SUBJECT_STATE, ALERT: ALERT_INDEX, PATIENT: PATIENT_TABLE}
+    )
+    session = lambda: cast(Any, app.http_client)  # noqa: E731
     web_app = cast(Any, app.web).web_app
     web_app.middlewares.append(json_errors)
     web_app.middlewares.append(access_control(access))
@@ -307,8 +328,16 @@ def _serve(
             *api_routes(
                 api,
                 worker_url=worker_url,
-                owner_of=router_owner(app, {SUBJECT: SUBJECT_STATE, ALERT: ALERT_INDEX}),
-                forward=Forwarder(lambda: cast(Any, app.http_client), worker_url),
+                owner_of=owner_of,
+                forward=Forwarder(session, worker_url),
+            ),
+            *check_routes(
+                checks,
+                api,
+                tz=lambda: detection.engine.config.tz,
+                worker_url=worker_url,
+                owner_of=owner_of,
+                forward=PostForwarder(session, worker_url),
             ),
             *health_routes(worker_checks(app, registry)),
         ]

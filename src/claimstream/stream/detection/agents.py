@@ -26,6 +26,7 @@ from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import Topology
 from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.observability.metrics import Metrics
+from claimstream.rules.base import State
 from claimstream.stream.batches import Batching, each_batch, records_of
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.detection.pipeline import Counters, Pipeline
@@ -63,6 +64,12 @@ class Detection:
 
     def tables(self) -> list[Any]:
         return [pipeline.table for pipeline in self.pipelines.values()]
+
+    def state(self, kind: KeyKind, key: str) -> State | None:
+        """The state of `key` as the `kind` agent stores it (the pre-settlement check's copy
+        source; the memory store hands out the stored object itself: do not change it)."""
+        pipeline = self.pipelines.get(kind)
+        return None if pipeline is None else pipeline.load(key)
 
     def use(self, engine: Engine) -> None:
         """Put `engine` in force for every pipeline's next batch (per-key state carries over)."""

@@ -2,8 +2,9 @@
 
 Roles, each granting everything the ones before it grant (`ROLES`):
 
-* `settlement`: freeze look-ups (`GET /freezes`, `GET /freezes/{kind}/{id}`), what a
-  settlement system asks before it pays;
+* `settlement`: freeze look-ups (`GET /freezes`, `GET /freezes/{kind}/{id}`), the
+  pre-settlement check and the clinician's answer to it (`POST /v1/check`,
+  `POST /v1/check/{check_id}/feedback`), what a settlement system asks before it pays;
 * `supervisor`: reads of the sanctions state, which hold ids and histories (`GET /subjects/...`,
   `GET /institutions/{id}`, `GET /alerts/{alert_id}`);
 * `reviewer`: people's actions (`POST /alerts/{alert_id}/review`, `POST /unfreeze`);
@@ -65,6 +66,8 @@ POLICY: Mapping[str, str | None] = {
     "/openapi.json": None,
     "/freezes": "settlement",
     "/freezes/{kind}/{id}": "settlement",
+    "/v1/check": "settlement",
+    "/v1/check/{check_id}/feedback": "settlement",
     "/subjects/{kind}/{id}": "supervisor",
     "/subjects/{kind}/{id}/alerts": "supervisor",
     "/institutions/{id}": "supervisor",
