@@ -36,6 +36,7 @@ from claimstream.stream.http.check import (
 )
 from claimstream.stream.http.errors import json_errors
 from claimstream.stream.http.routes import FORWARDED, WORKER
+from claimstream.stream.http.views import worker_routes
 from claimstream.stream.settings import Settings
 from claimstream.testing import FIXED_NOW, detector
 from tests.detection.check_scenarios import benign, scenarios
@@ -129,14 +130,17 @@ async def serve() -> AsyncIterator[Serve]:
         access = Access(None, parse_tokens(lines.encode(), "test"), LEGACY)
         app = web.Application(middlewares=[json_errors, access_control(access)])
         app.add_routes(
-            check_routes(
-                service,
-                api,
-                tz=lambda: TZ,
-                worker_url=url,
-                owner_of=lambda space, key: (where["owner"], where["here"]),
-                forward=PostForwarder(lambda: session, url),
-            )
+            [
+                *check_routes(
+                    service,
+                    api,
+                    tz=lambda: TZ,
+                    worker_url=url,
+                    owner_of=lambda space, key: (where["owner"], where["here"]),
+                    forward=PostForwarder(lambda: session, url),
+                ),
+                *worker_routes(registry=registry, status=dict, exposition=lambda: b""),
+            ]
         )
         client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
