@@ -385,3 +385,22 @@ def test_refusals(workers: tuple[WorkerProcess, WorkerProcess]) -> None:
     status, body, _ = call(a, "/v1/check/HIS-K-2/feedback", feedback)
     assert status == 403
     assert "caller's own name" in body["error"]
+
+
+def test_the_command_line_checks_each_line_of_a_file(
+    workers: tuple[WorkerProcess, WorkerProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from claimstream.cli.main import main
+    from tests.cli.support import write_lines
+
+    a, _ = workers
+    excess = scenarios("CLI")["excess_quantity"].completing
+    path = write_lines(tmp_path / "claims.jsonl", [raw(benign("P-cli")), raw(excess)])
+    monkeypatch.setenv("CLAIMSTREAM_CLIENT_TOKEN", SETTLEMENT)
+    assert main(["check", str(path), "--worker", url(a)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}:1 P-cli-ok pass"
+    assert out[1].startswith(f"{path}:2 {excess.event_id} hold  excess_quantity 超量开药")

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "claimstream.cli.alerts",
     "unfreeze": "claimstream.cli.unfreeze",
     "freezes": "claimstream.cli.freezes",
+    "check": "claimstream.cli.check",
     "rules": "claimstream.cli.rules",
     "audit": "claimstream.cli.audit",
 }
