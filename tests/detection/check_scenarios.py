@@ -19,6 +19,9 @@ from tests.rules._catalogue import claim, item
 
 #: the rules a check evaluates: every rule keyed by patient
 PATIENT_RULES = sorted(name for name, cls in RULES.items() if cls.key_kind == "patient")
+#: the patient rules whose amount formula is `null` by design (docs/rules.md: consultations and
+#: stay events carry no price); every other scenario's violation has an amount
+PRICELESS = frozenset({"high_frequency_consultation", "readmission_24h", "split_hospitalization"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ def scenarios(patient: str = "P", *, hours: float = 0.0) -> dict[str, Scenario]:
         fields.setdefault("days_supply", 30)
         fields.setdefault("quantity", 4)
         fields.setdefault("chronic", True)
+        fields.setdefault("unit_price", 12.5)  # so the dispensing rules' amounts are not null
         return event(eid, "dispense", h + hours, patient_id=pid, **fields)
 
     def stay(kind: str, pid: str, eid: str, h: float, **fields: Any) -> Event:

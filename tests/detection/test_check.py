@@ -31,7 +31,13 @@ from claimstream.devtools.simulate import Simulator
 from claimstream.model.events import Event
 from claimstream.rules import RULES
 from claimstream.testing import FIXED_NOW, at, consultation, detector, dispense, with_rule
-from tests.detection.check_scenarios import PATIENT_RULES, Scenario, benign, scenarios
+from tests.detection.check_scenarios import (
+    PATIENT_RULES,
+    PRICELESS,
+    Scenario,
+    benign,
+    scenarios,
+)
 from tests.rules._catalogue import claim, item
 
 SCENARIOS = scenarios()
@@ -75,6 +81,29 @@ def test_a_check_of_the_completing_event_reports_the_rules_violation(rule: str) 
     (mine,) = [v for v in found.violations if v.alert.rule == rule]
     assert mine.rule_name != rule  # the regulations' name, e.g. 重复开药
     assert decide(found.violations, frozen=False) == mine.on_check
+
+
+@pytest.mark.parametrize("rule", PATIENT_RULES)
+def test_a_violation_carries_its_rules_amount_legal_basis_and_behaviour(rule: str) -> None:
+    det, state = stored(SCENARIOS[rule])
+    (mine,) = [v for v in checked(det, state, SCENARIOS[rule].completing).violations
+               if v.alert.rule == rule]  # fmt: skip
+    settings = det.engine.config.rules[rule]
+    shown = mine.to_dict()
+    assert (shown["legal_basis"], shown["behaviour"]) == (settings.legal_basis, settings.behaviour)
+    assert shown["legal_basis"] and shown["behaviour"]
+    if rule in PRICELESS:
+        assert shown["amount"] is None
+    else:
+        assert shown["amount"] > 0
+    assert shown["lines"] == [{"index": i, "code": c, "amount": a} for i, c, a in mine.lines]
+
+
+def test_a_rules_on_check_setting_decides_what_its_violation_yields() -> None:
+    sc = SCENARIOS["duplicate_exam"]
+    assert decide(checked(*stored(sc), sc.completing).violations, frozen=False) == "warn"
+    strict = with_rule("duplicate_exam", on_check="reject")
+    assert decide(checked(*stored(sc, strict), sc.completing).violations, frozen=False) == "reject"
 
 
 @pytest.mark.parametrize("rule", PATIENT_RULES)
@@ -273,7 +302,7 @@ def test_a_request_is_refused_with_the_dead_letter_reason(
 def _violation(on_check: str) -> Violation:
     (alert,) = [v.alert for v in checked(detector(), None, SCENARIOS["excess_quantity"].completing)
                 .violations]  # fmt: skip
-    return Violation(alert, on_check, "x", None, "", "")  # type: ignore[arg-type]
+    return Violation(alert, on_check, "x")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

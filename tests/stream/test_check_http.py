@@ -180,6 +180,25 @@ async def test_a_check_answers_the_violation_with_its_decision(serve: Serve) -> 
     assert worker.checks("hold") == 1
 
 
+async def test_a_checks_violation_amounts_are_counted_as_source_check(serve: Serve) -> None:
+    worker = await serve()
+    sc = SCENARIOS["duplicate_exam"]
+    worker.history(*sc.history)
+    for _ in range(2):
+        status, body, _ = await worker.post("/v1/check", raw(sc.completing))
+        assert status == 200
+    (violation,) = body["violations"]
+    assert violation["amount"] > 0
+    counted = worker.metrics.registry.get_sample_value(
+        "claimstream_violation_amount_yuan_total", {"rule": "duplicate_exam", "source": "check"}
+    )
+    assert counted == 2 * violation["amount"]
+    streamed = worker.metrics.registry.get_sample_value(
+        "claimstream_violation_amount_yuan_total", {"rule": "duplicate_exam", "source": "stream"}
+    )
+    assert streamed == 0
+
+
 async def test_a_benign_claim_passes(serve: Serve) -> None:
     worker = await serve()
     status, body, _ = await worker.post(

@@ -46,15 +46,16 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 import orjson
 
 from claimstream.detection.decode import decode_event
 from claimstream.detection.engine import Engine
+from claimstream.model.config import OnCheck
 from claimstream.model.events import Claim, Dispense, Event, KeyKind
 from claimstream.model.ids import id_problem
-from claimstream.model.outputs import Alert, stable_id
+from claimstream.model.outputs import Alert, Line, stable_id
 from claimstream.model.rejection import Rejection
 from claimstream.rules import RULES
 from claimstream.rules.base import State
@@ -62,7 +63,6 @@ from claimstream.rules.base import State
 Decision = Literal["pass", "warn", "hold", "reject"]
 #: the decisions from the mildest to the strictest
 DECISIONS: Final[tuple[Decision, ...]] = ("pass", "warn", "hold", "reject")
-OnCheck = Literal["warn", "hold", "reject"]
 #: what one event (or a list of them) of a check yields: evaluated, or already seen by the
 #: stream (a duplicate: judged when it was published, so nothing new is found)
 Outcome = Literal["checked", "duplicate"]
@@ -73,20 +73,6 @@ MAX_EVENTS: Final = 100
 INVALID_REQUEST: Final = "invalid_request"
 #: the only kind of key a check evaluates (see the module doc)
 KIND: Final[KeyKind] = "patient"
-
-# STUB until the money-law branch (issue 13, part 1) lands: rule settings then carry
-# `on_check`, `legal_basis` and `behaviour`, and alerts `amount` and `lines`; until then a
-# check reads them where they will be and falls back to these defaults (what the regulations
-# imply: a restricted item or a contraindication is refused, a repeat held, the rest warned).
-_STUB_ON_CHECK: Final[Mapping[str, OnCheck]] = {
-    "contraindication": "reject",
-    "gender_age_restriction": "reject",
-    "repeat_dispensing": "hold",
-    "excess_quantity": "hold",
-    "chronic_polypharmacy": "hold",
-    "readmission_24h": "hold",
-    "split_hospitalization": "hold",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +105,21 @@ class CheckRequest:
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """An alert the stream would emit for the checked events, as a check reports it."""
+    """An alert the stream would emit for the checked events, as a check reports it: the
+    alert's own amount, legal basis, behaviour and lines (the stream's alert carries the same),
+    and what its rule's `on_check` setting makes of it."""
 
     alert: Alert
     on_check: OnCheck
     rule_name: str
-    amount: float | None
-    legal_basis: str
-    behaviour: str
-    lines: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def amount(self) -> float | None:
+        return self.alert.amount
+
+    @property
+    def lines(self) -> tuple[Line, ...]:
+        return self.alert.lines
 
     def to_dict(self) -> dict[str, Any]:
         alert = self.alert
@@ -135,12 +127,15 @@ class Violation:
             "rule": alert.rule,
             "rule_name": self.rule_name,
             "severity": alert.severity,
-            "amount": self.amount,
-            "legal_basis": self.legal_basis,
-            "behaviour": self.behaviour,
+            "amount": alert.amount,
+            "legal_basis": alert.legal_basis,
+            "behaviour": alert.behaviour,
             "message": alert.message,
             "event_ids": list(alert.event_ids),
-            "lines": [dict(line) for line in self.lines],
+            "lines": [
+                {"index": index, "code": code, "amount": amount}
+                for index, code, amount in alert.lines
+            ],
             "alert_id": alert.alert_id,
             "decision": self.on_check,
             "subject": {"kind": alert.subject.kind, "id": alert.subject.id},
@@ -268,37 +263,9 @@ def evaluate(
 
 
 def violation(engine: Engine, alert: Alert) -> Violation:
-    """`alert` as a check's violation, with its rule's `on_check`, name and legal basis."""
+    """`alert` as a check's violation, with its rule's `on_check` and name."""
     settings = engine.config.rules[alert.rule]
-    published = alert.to_dict()
-    # STUB (money-law): the settings and the alert will carry these; read them where they
-    # will be, else the defaults above.
-    on_check: Any = getattr(settings, "on_check", None) or _STUB_ON_CHECK.get(alert.rule, "warn")
-    legal_basis = published.get("legal_basis") or getattr(settings, "legal_basis", None) or ""
-    behaviour = published.get("behaviour") or getattr(settings, "behaviour", None) or ""
-    amount = published.get("amount")
-    return Violation(
-        alert=alert,
-        on_check=cast(OnCheck, on_check),
-        rule_name=rule_name(alert.rule),
-        amount=float(amount) if isinstance(amount, int | float) else None,
-        legal_basis=str(legal_basis),
-        behaviour=str(behaviour),
-        lines=tuple(_lines(published.get("lines") or ())),
-    )
-
-
-def _lines(lines: Iterable[Any]) -> Iterable[dict[str, Any]]:
-    for line in lines:
-        if isinstance(line, Mapping):
-            yield {
-                "index": line.get("index"),
-                "code": line.get("code"),
-                "amount": line.get("amount"),
-            }
-        else:
-            index, code, amount = line
-            yield {"index": index, "code": code, "amount": amount}
+    return Violation(alert=alert, on_check=settings.on_check, rule_name=rule_name(alert.rule))
 
 
 _NAME = re.compile(r"\s*[a-z0-9_]+ \(([^)]+)\)")

@@ -13,7 +13,9 @@ patient's owner is not known yet (or, for a forwarded request, is no longer this
 the freeze registry cannot answer for sure (a `pass` that missed a freeze would be wrong). A
 body the stream would refuse is 400 with the dead-letter reason (`reason`), the event's
 position (`index`) and id. The check publishes nothing and changes no state; it counts
-`claimstream_checks_total{decision}`.
+`claimstream_checks_total{decision}` and each violation's amount in
+`claimstream_violation_amount_yuan_total{rule, source="check"}` (the fund amount a check
+flagged before the money moved; the stream's alerts count `source="stream"`).
 
 `POST /v1/check/{check_id}/feedback` (role `settlement`; the platform's 3103): `{"violations":
 [{"rule", "alert_id"?, "handling": "modified"|"continued"|"cancelled", "reason"}], "by"?,
@@ -133,8 +135,8 @@ class CheckService:
 
     def count(self, decision: str, evaluation: Evaluation) -> None:
         self.metrics.check_answered(decision)
-        # STUB (money-law): claimstream_violation_amount_yuan_total{rule, source="check"} is
-        # counted here, per violation with an amount, once that counter exists.
+        for found in evaluation.violations:
+            self.metrics.violation_amount(found.alert.rule, found.amount, "check")
 
 
 def check_routes(
