@@ -34,7 +34,7 @@ from claimstream.model.events import Event
 from claimstream.model.outputs import Command, Scope
 from claimstream.stream.http.access import token_line
 from claimstream.testing import T0
-from tests.detection.check_scenarios import PATIENT_RULES, Scenario, benign, scenarios
+from tests.detection.check_scenarios import PATIENT_RULES, PRICELESS, Scenario, benign, scenarios
 from tests.integration.stream_support import (
     TEST_TOKEN,
     WorkerProcess,
@@ -44,6 +44,8 @@ from tests.integration.stream_support import (
     read_topic,
     wait_for,
 )
+from tests.support.redis_server import RedisServer, RedisServerError
+from tests.support.services import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +58,7 @@ PATIENT_CHANGELOG = "claimstream-state-patient-changelog"
 ALERTS, ACTIONS, AUDIT = "claimstream.alerts.v1", "claimstream.actions.v1", "claimstream.audit.v1"
 #: the fields of a violation that must equal those of the alert the stream publishes
 SAME = ("rule", "alert_id", "severity", "message", "event_ids", "amount", "legal_basis",
-        "behaviour")  # fmt: skip
+        "behaviour", "lines")  # fmt: skip
 
 
 def call(
@@ -211,6 +213,9 @@ def test_for_every_patient_rule_the_stream_alerts_what_the_check_reported(
         answer, headers = check_on_both(a, b, raw(sc.completing))
         forwarded += sum(1 for h in headers if "X-Claimstream-Forwarded" in h)
         assert rule in [v["rule"] for v in answer["violations"]], (rule, answer)
+        (mine,) = [v for v in answer["violations"] if v["rule"] == rule]
+        assert mine["legal_basis"] and mine["behaviour"], mine
+        assert (mine["amount"] is None) == (rule in PRICELESS), mine
         again, _ = check_on_both(a, b, raw(sc.completing))  # a check changed nothing
         assert again["violations"] == answer["violations"]
         assert answer["events"] == [{"event_id": sc.completing.event_id, "outcome": "checked"}]
@@ -239,7 +244,7 @@ def test_for_every_patient_rule_the_stream_alerts_what_the_check_reported(
     streamed = triggered(records)
     for rule in cases:
         published = sorted(
-            ({k: alert.get(k, "" if k in ("legal_basis", "behaviour") else None) for k in SAME}
+            ({k: alert[k] for k in SAME}
              for alert in {a["alert_id"]: a for a in streamed.get(rule, [])}.values()),
             key=lambda v: v["alert_id"],
         )  # fmt: skip
@@ -265,6 +270,30 @@ def test_for_every_patient_rule_the_stream_alerts_what_the_check_reported(
         if alert["patient_id"] in patients and alert["rule"] in PATIENT_RULES
     }
     assert got == expected
+
+
+def test_a_benign_event_passes(workers: tuple[WorkerProcess, WorkerProcess]) -> None:
+    answer, _ = check_on_both(*workers, {"check_id": "HIS-benign", "events": raw(benign("P-ok"))})
+    assert (answer["check_id"], answer["decision"]) == ("HIS-benign", "pass")
+    assert (answer["violations"], answer["freezes"]) == ([], [])
+
+
+def test_a_checks_violation_amount_is_counted_with_source_check(
+    workers: tuple[WorkerProcess, WorkerProcess],
+) -> None:
+    a, _ = workers
+    sc = scenarios("M")["excess_quantity"]  # a violation from the event alone, with a price
+    name, labels = "claimstream_violation_amount_yuan_total", {"rule": "excess_quantity"}
+    before = metric(workers, name, **labels, source="check")
+    streamed = metric(workers, name, **labels, source="stream")
+    status, answer, _ = call(a, "/v1/check", raw(sc.completing))
+    assert status == 200, answer
+    (violation,) = answer["violations"]
+    assert violation["amount"] > 0
+    assert metric(workers, name, **labels, source="check") == pytest.approx(
+        before + violation["amount"]
+    )
+    assert metric(workers, name, **labels, source="stream") == streamed
 
 
 def test_a_frozen_institutions_claim_is_rejected(
@@ -404,3 +433,53 @@ def test_the_command_line_checks_each_line_of_a_file(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{path}:1 P-cli-ok pass"
     assert out[1].startswith(f"{path}:2 {excess.event_id} hold  excess_quantity 超量开药")
+
+
+def test_a_settlement_token_reading_what_supervisors_read_is_403(
+    workers: tuple[WorkerProcess, WorkerProcess],
+) -> None:
+    status, body, headers = call(workers[0], "/subjects/patient/P-ok")
+    assert status == 403
+    assert 'error="insufficient_scope"' in headers["WWW-Authenticate"]
+    assert body["error"]
+
+
+def test_a_worker_whose_freeze_registry_is_down_answers_503_with_retry_after(
+    local_broker: LocalBroker, topology: Topology, tmp_path: Path
+) -> None:
+    """A `pass` that missed a freeze would be wrong: without Redis the check is refused, 503."""
+    try:
+        redis = RedisServer().start()
+    except RedisServerError as exc:
+        unavailable(str(exc))
+    worker = WorkerProcess(
+        local_broker.url,
+        env={
+            "CLAIMSTREAM_PARTITIONS": str(topology.default_partitions),
+            "CLAIMSTREAM_APP_ID": "claimstream-check-api-503",
+            "CLAIMSTREAM_DATA_DIR": str(tmp_path / "data"),
+            "CLAIMSTREAM_REDIS_URL": redis.url,
+            "CLAIMSTREAM_API_TOKENS": TOKENS,
+        },
+        log_path=tmp_path / "worker.log",
+    )
+    try:
+        worker.start()
+        body = raw(benign("P-503"))
+
+        def answered(wanted: int) -> Any:
+            assert worker.proc is not None and worker.proc.poll() is None, "worker exited"
+            try:
+                found = call(worker, "/v1/check", body)
+            except OSError:
+                return None  # the web server is not up yet
+            return found if found[0] == wanted else None
+
+        wait_for(lambda: answered(200), 180, "the worker to answer checks")
+        redis.stop()
+        _, refused, headers = wait_for(lambda: answered(503), 30, "a check to answer 503")
+        assert headers["Retry-After"] == "2"
+        assert "freeze registry" in refused["error"]
+    finally:
+        worker.stop()
+        redis.stop()
