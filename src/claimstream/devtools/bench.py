@@ -6,7 +6,10 @@
    `/status`); all rules on;
 3. latency: the same worker fed at a fixed offered load (default 5 000 events/s); for every
    alert, the time from producing its completing event to the alert record being produced on
-   the alerts topic (both stamped by this machine's clock), as p50/p99.
+   the alerts topic (both stamped by this machine's clock), as p50/p99;
+4. check: `POST /v1/check` at a fixed rate (default 200 checks/s, each an event of the live
+   stream's patients) while the same worker consumes a live stream (default 2 000 events/s):
+   the time from sending each check to its answer, as p50/p99 (`check_latency`).
 
 The simulated stream packs a month into seconds, so the worker runs with a wide allowed
 lateness (`--lateness-hours`, default 240 h, as the demo): otherwise the interleaving of the
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -26,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,7 @@ from claimstream.kafka.admin import apply_topics_sync
 from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import load_topology
 from claimstream.model.events import Event
+from claimstream.stream.http.access import token_line
 
 TOPIC_OF = {
     "dispense": "settlement.dispensing.v1",
@@ -147,6 +154,108 @@ async def paced_latency(bootstrap: str, batch: list[Message], rate: float) -> li
     return latencies
 
 
+def check_bodies(stream: list[Message], rate: float, check_rate: float) -> list[bytes]:
+    """The checks sent while `stream` is produced at `rate`/s: `check_rate` of its events a
+    second, each as it is about to be produced, under another id (evaluated in full, never
+    taken for the event itself, which the worker may have processed already)."""
+    seconds = len(stream) / rate
+    picked = [
+        orjson.loads(stream[min(len(stream) - 1, int(i * rate / check_rate))][2])
+        for i in range(int(seconds * check_rate))
+    ]
+    return [orjson.dumps({**event, "event_id": f"{event['event_id']}-check"}) for event in picked]
+
+
+async def send_checks(
+    worker: str, token: str, checks: list[bytes], check_rate: float
+) -> tuple[list[float], Counter[str]]:
+    """POST each of `checks` to `worker` at `check_rate`/s (open loop: a check is sent on
+    schedule whether or not the ones before it were answered); return each answered check's
+    latency (seconds) and the count of each outcome (a decision, or `HTTP <status>` / the
+    error)."""
+    from claimstream.client import AsyncClient, ClaimstreamError, RequestRefused, Retry
+
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
+
+    async def one(client: AsyncClient, body: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            result = await client.check(body)
+        except RequestRefused as exc:
+            outcomes[f"HTTP {exc.status} {exc.reason or ''}".strip()] += 1
+            return
+        except ClaimstreamError as exc:
+            outcomes[type(exc).__name__] += 1
+            return
+        latencies.append(time.perf_counter() - started)
+        outcomes[result.decision] += 1
+        if result.freezes:
+            outcomes["(a freeze in force)"] += 1
+        if result.violations:
+            outcomes["(with violations)"] += 1
+
+    async with AsyncClient(worker, token, timeout=5.0, retry=Retry(retries=0)) as client:
+        pending: list[asyncio.Task[None]] = []
+        t0 = time.monotonic()
+        for i, body in enumerate(checks):
+            delay = t0 + i / check_rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(one(client, body)))
+        await asyncio.gather(*pending)
+    return latencies, outcomes
+
+
+async def check_latency(
+    bootstrap: str,
+    worker: str,
+    token: str,
+    stream: list[Message],
+    rate: float,
+    check_rate: float,
+) -> tuple[list[float], Counter[str]]:
+    """Produce `stream` at `rate`/s and meanwhile check its events at `check_rate`/s on
+    `worker` (`send_checks`)."""
+    checks = check_bodies(stream, rate, check_rate)
+    # the live stream comes from a process of its own: producing 2 000 events/s in this
+    # process's event loop would delay the checks' answers here and count that as the worker's
+    producing = multiprocessing.get_context("spawn").Process(
+        target=produce_paced, args=(bootstrap, stream, rate), daemon=True
+    )
+    producing.start()
+    try:
+        found = await send_checks(worker, token, checks, check_rate)
+        await asyncio.to_thread(producing.join, len(stream) / rate + 60)
+    finally:
+        if producing.is_alive():
+            producing.terminate()
+            producing.join(5)
+    return found
+
+
+def produce_paced(bootstrap: str, stream: list[Message], rate: float) -> None:
+    """Produce `stream` at `rate` events/s (the check figure's live stream, in a child
+    process)."""
+    from aiokafka import AIOKafkaProducer
+
+    async def produce() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
+        await producer.start()
+        try:
+            t0 = time.monotonic()
+            for i, (topic, key, value, _) in enumerate(stream):
+                delay = t0 + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await producer.send(topic, value=value, key=key)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce())
+
+
 def start_worker(
     url: str, port: int, partitions: int, lateness: float, audit_env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
@@ -188,6 +297,33 @@ def wait(check: Any, timeout: float, what: str) -> Any:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def check_stream(count: int, start: datetime) -> list[Message]:
+    """A live stream for the check figure: the backlog's patients, after the latency run's
+    stream in event time (so nothing is late) and within the worker's future skew."""
+    from claimstream.devtools.simulate import Simulator
+
+    return [
+        (TOPIC_OF[e["event_type"]], e["patient_id"].encode(), orjson.dumps(e), e["event_id"])
+        for e in Simulator(count, seed=7, start=start, span_days=1).events()
+    ]
+
+
+def check_report(
+    latencies: list[float], outcomes: Counter[str], check_rate: float, stream_rate: float
+) -> str:
+    """A check-latency line of `make bench` (`stream_rate` 0: an idle worker)."""
+    answered = ", ".join(f"{name} {n:,}" for name, n in sorted(outcomes.items()))
+    if not latencies:
+        return f"check     no check was answered ({answered or 'none sent'})"
+    while_ = f"while consuming {stream_rate:,.0f} events/s" if stream_rate else "idle worker"
+    return (
+        f"check     POST /v1/check at {check_rate:,.0f}/s, {while_} ({len(latencies):,} "
+        f"answered)  p50 {pct(latencies, 0.5) * 1000:,.1f} ms, p99 "
+        f"{pct(latencies, 0.99) * 1000:,.1f} ms   (target p99 <= 50 ms)\n"
+        f"          answers: {answered}"
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -212,6 +348,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=12.0)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--lateness-hours", type=float, default=240.0)
+    parser.add_argument("--check-rate", type=float, default=200.0, help="checks/s offered")
+    parser.add_argument(
+        "--check-stream-rate", type=float, default=2000.0, help="events/s during the checks"
+    )
+    parser.add_argument("--check-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--check-idle-seconds",
+        type=float,
+        default=5.0,
+        help="first check an idle worker this long (0: skip), for the check's own cost",
+    )
     args = parser.parse_args(argv)
 
     say = print
@@ -236,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         keydir = Path(tempfile.mkdtemp(prefix="claimstream-bench-keys-"))
         audit_env = write_key_files(keydir).environment(keydir / "checkpoints")
+        token = "cs_bench-" + secrets.token_urlsafe(16)  # a settlement token for the checks
+        audit_env["CLAIMSTREAM_API_TOKENS"] = token_line("bench", "settlement", token)
         worker = start_worker(broker.url, port, args.partitions, args.lateness_hours, audit_env)
         try:
             first = wait(lambda: patient_records(port) > 0 and time.perf_counter(), 180, "start")
@@ -262,6 +411,28 @@ def main(argv: list[str] | None = None) -> int:
                 )
             else:
                 say("latency   no alert arrived during the latency run")
+            # the latency run offers more than one worker drains: start from a caught-up worker
+            drained = n + len(live)
+            wait(lambda: patient_records(port) >= drained, 600, "the latency run drained")
+            checked = check_stream(
+                int(args.check_stream_rate * args.check_seconds), start + timedelta(days=63)
+            )
+            web = f"http://127.0.0.1:{port}"
+            if args.check_idle_seconds > 0:  # the check's own cost, without a stream to serve
+                idle = check_bodies(checked, args.check_stream_rate, args.check_rate)
+                idle = idle[: int(args.check_idle_seconds * args.check_rate)]
+                found = asyncio.run(send_checks(web, token, idle, args.check_rate))
+                say(check_report(*found, args.check_rate, 0))
+            found = asyncio.run(
+                check_latency(
+                    broker.bootstrap, web, token, checked, args.check_stream_rate, args.check_rate
+                )
+            )
+            say(check_report(*found, args.check_rate, args.check_stream_rate))
+            caught_up = time.perf_counter()
+            wait(lambda: patient_records(port) >= drained + len(checked), 600, "the check run")
+            behind = time.perf_counter() - caught_up
+            say(f"          the live stream was all handled {behind:.1f} s after its last event")
         finally:
             terminate_group(worker, timeout=15)
             shutil.rmtree(keydir, ignore_errors=True)
