@@ -32,4 +32,4 @@ def test_a_run_without_answers_says_what_came_back_instead() -> None:
 def test_the_report_gives_p50_and_p99_in_milliseconds() -> None:
     latencies = [0.001 * n for n in range(1, 101)]
     report = check_report(latencies, Counter({"pass": 100}), 200.0, 0)
-    assert "idle worker (100 answered)  p50 51.0 ms, p99 100.0 ms" in report
+    assert "on an idle worker (100 answered)  p50 51.0 ms, p99 100.0 ms" in report
