@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from claimstream.detection.detector import Detector
 from claimstream.devtools.localbroker import LocalBroker
+from claimstream.freezes.guard import INTERVAL as GUARD_INTERVAL
 from claimstream.freezes.redis import RedisRegistry
 from claimstream.kafka.topology import Topology
 from claimstream.model.events import Event
@@ -130,7 +131,20 @@ def workers(
             early.extend(answers)
             return all(status == 200 for status, _, _ in answers)
 
-        wait_for(checks_answered, 180, "both workers to answer checks", interval=0.5)
+        # answering since longer than the freeze registry guard's look interval: each guard
+        # has looked at the registry since the first rebuild marked it whole (a guard that has
+        # not looked yet trusts the registry; one whose first look found it being rebuilt by
+        # the other worker refuses until its next look)
+        answering_since: list[float] = []
+
+        def checks_answered_steadily() -> bool:
+            if not checks_answered():
+                answering_since.clear()
+                return False
+            answering_since[:1] = answering_since[:1] or [time.monotonic()]
+            return time.monotonic() - answering_since[0] > GUARD_INTERVAL + 1
+
+        wait_for(checks_answered_steadily, 180, "both workers to answer checks", interval=0.5)
         for status, body, headers in early:  # until then: 503, come back later
             assert status in (200, 503), (status, body)
             if status == 503:
