@@ -253,3 +253,13 @@ async def test_the_guard_keeps_looking_after_a_bug_in_a_step() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert events.ended == [("start", "repaired")]
+
+
+async def test_answers_are_not_trusted_before_the_first_look() -> None:
+    """A worker just started has not seen whether Redis lost its data: a freeze read then could
+    be a miss, so it answers 503 until its guard has looked once."""
+    registry, topic = MemoryRegistry(), Topic(COMMANDS)
+    guard, _ = guard_of(registry, topic)
+    assert guard.trusted() is not None
+    await guard.step()  # the first look: empty, filled from the topic
+    assert guard.trusted() is None

@@ -134,8 +134,11 @@ class RegistryGuard:
         self._looked = False
 
     def trusted(self) -> str | None:
-        """None when answers read from the registry can be trusted, else why not: it lost its
-        data (or holds none yet) and the rebuild is not done."""
+        """None when answers read from the registry can be trusted, else why not: it has not
+        been looked at since start, or it lost its data (or holds none yet) and the rebuild is
+        not done."""
+        if not self._looked:
+            return "the freeze registry has not been checked since start; ask again shortly"
         if self.pending in ("start", "lost"):
             return (
                 "the freeze registry lost its data and is being rebuilt from the commands "
