@@ -103,6 +103,7 @@ LAW = {
     "diagnosis_cluster": ("虚假住院", "第十五条、第四十条第一项", "hold"),
     "institution_not_qualified": ("无定点资质或超协议范围结算", "", "reject"),
     "doctor_not_registered": ("医师无有效执业注册或被暂停医保支付资格", "", "reject"),
+    "out_of_scope_online_care": ("互联网首诊或超范围诊疗", "", "reject"),
 }
 
 

@@ -23,6 +23,7 @@ from claimstream.rules.gender_age_restriction import GenderAgeRestriction
 from claimstream.rules.high_frequency_consultation import HighFrequencyConsultation
 from claimstream.rules.institution_cost_jump import InstitutionCostJump
 from claimstream.rules.institution_not_qualified import InstitutionNotQualified
+from claimstream.rules.out_of_scope_online_care import OutOfScopeOnlineCare
 from claimstream.rules.readmission_24h import Readmission24h
 from claimstream.rules.repeat_dispensing import RepeatDispensing
 from claimstream.rules.special_exam_repeat import SpecialExamRepeat
@@ -47,5 +48,6 @@ RULES: dict[str, type[Rule[Any]]] = {
         DiagnosisCluster,
         InstitutionNotQualified,
         DoctorNotRegistered,
+        OutOfScopeOnlineCare,
     )
 }
