@@ -9,13 +9,14 @@ import pytest
 
 from claimstream.detection.config import DetectionConfig
 from claimstream.model.config import ConfigError
-from claimstream.testing import DAY_H, admission, consultation, dispense
+from claimstream.model.events import Event
+from claimstream.testing import DAY_H, admission, consultation, detector, dispense
 from tests.rules._catalogue import (
     alert_ids,
     alerts,
     claim,
-    drains,
     duplicated,
+    rule_size,
     same_alerts_in_every_order,
 )
 from tests.rules._credentials import config
@@ -174,11 +175,26 @@ def test_a_redelivered_online_visit_alerts_once(cfg: DetectionConfig) -> None:
     )
 
 
-def test_offline_visits_are_kept_one_look_back() -> None:
+def held(events: list, cfg: DetectionConfig, later: Event | None = None) -> int:
+    """Offline visits the rule holds over every patient after `events` (and `later` + a sweep)."""
+    det = detector(cfg)
+    for ev in events:
+        det.process(ev)
+    if later is not None:
+        det.process(later)
+        det.sweep()
+    return rule_size(det, RULE, skip=None if later is None else later.patient_id)
+
+
+def test_offline_visits_are_kept_one_look_back(cfg: DetectionConfig) -> None:
+    visits = [offline("f", 0), offline("g", 1)]
     later = consultation("x", 200 * DAY_H, mode="offline", patient_id="P2")
-    assert drains(RULE, [offline("f", 0), offline("g", 1)], later) == (2, 0)
+    assert (held(visits, cfg), held(visits, cfg, later)) == (2, 0)
 
 
-def test_a_redelivered_offline_visit_is_held_once() -> None:
-    later = consultation("x", 1, mode="offline", patient_id="P2")
-    assert drains(RULE, duplicated([offline("f", 0)]), later)[0] == 1
+def test_a_redelivered_offline_visit_is_held_once(cfg: DetectionConfig) -> None:
+    assert held(duplicated([offline("f", 0)]), cfg) == 1
+
+
+def test_without_history_from_nothing_is_kept(tmp_path: Path) -> None:
+    assert held([offline("f", 0), claim("c", 1, diagnosis_code="I10")], config(tmp_path, RULE)) == 0

@@ -32,7 +32,8 @@ without articles (《互联网诊疗管理办法（试行）》: no online diagn
 2020 guidance on paying "互联网+" medical services). A pre-settlement check rejects it.
 Severity high; alerts only; one alert per online visit, `details.reasons` saying why.
 
-State per patient: the offline visits of `look_back_days` (rows of time, event id, condition).
+State per patient: the offline visits of `look_back_days` (rows of time, event id, condition),
+kept only while `history_from` is set (unset, the rule keeps nothing).
 Decided when the online visit arrives, as a pre-settlement check decides it: a redelivered
 event changes nothing, and online visits give the same alerts in any order. An offline visit
 that arrives *after* an online visit it precedes (out of order, within the allowed lateness;
@@ -110,6 +111,8 @@ class OutOfScopeOnlineCare(Rule[OutOfScopeOnlineCareSettings]):
         diagnosis = body.diagnosis_code if isinstance(body, Claim | Stay) else None
         condition = self._condition(diagnosis)
         if not online:
+            if self.judged_from is None:
+                return []  # first visits are not judged: nothing to keep
             inserted = insert(state.get("rows", ()), (event.ts, event.event_id, condition))
             if inserted is not None:
                 state["rows"] = inserted[0]
