@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "unfreeze": "claimstream.cli.unfreeze",
     "freezes": "claimstream.cli.freezes",
     "rules": "claimstream.cli.rules",
+    "reference": "claimstream.cli.reference",
     "audit": "claimstream.cli.audit",
 }
 

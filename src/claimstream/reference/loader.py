@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from claimstream.model.config import ConfigError
-from claimstream.reference.credentials import Credentials
+from claimstream.reference.credentials import Credentials, CredentialsError
 from claimstream.reference.credentials import build as build_credentials
 
 FORMAT = "claimstream-reference/1"
@@ -255,6 +255,10 @@ def _build(read: Any, *, source: str) -> ReferenceData:
             )
         levels[row["institution_id"]] = level
 
+    try:
+        credentials = build_credentials(read)
+    except CredentialsError as exc:
+        raise ReferenceDataError(str(exc)) from None
     return ReferenceData(
         version=version,
         drug_codes={k: frozenset(v) for k, v in drug_codes.items()},
@@ -264,7 +268,7 @@ def _build(read: Any, *, source: str) -> ReferenceData:
         special_exams=special,
         institution_levels=levels,
         source=source,
-        credentials=build_credentials(read),
+        credentials=credentials,
     )
 
 
