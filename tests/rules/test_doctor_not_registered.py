@@ -186,3 +186,35 @@ def test_suspensions_can_be_switched_off(tmp_path: Path) -> None:
     settings = rule.settings.__class__(enabled=True, check_suspension=False)
     quiet = DoctorNotRegistered(settings, rule.context)
     assert quiet.on_event({}, claim("c", 2, doctor_id="D6")) == []
+
+
+def test_a_doctor_who_reaches_12_points_through_the_ladder_has_his_next_claim_refused() -> None:
+    from claimstream.detection.detector import Detector
+    from claimstream.model.outputs import Command, Subject
+    from claimstream.sanctions import Escalation
+    from tests.sanctions.support import alert, verdict
+    from tests.sanctions.support import ts as day_ts
+
+    ladder = Escalation()
+    state = ladder.new_state(Subject("doctor", "D1"))
+    commands = []
+    for name, day, severity in (("a1", 1, "high"), ("a2", 2, "high"), ("a3", 3, "warning")):
+        target = alert(name, day, severity=severity, doctor="D1")  # type: ignore[arg-type]
+        decisions = ladder.on_verdict(state, target, verdict(target, "confirmed", day), day_ts(day))
+        commands += [d.to_dict() for d in decisions if isinstance(d, Command)]
+    assert [c["action"] for c in commands] == ["SUSPEND"]  # 5 + 5 + 2 = 12 points
+
+    suspensions = Suspensions.from_commands(commands)
+    config = DetectionConfig.default().with_rule_changes(
+        RULE, {"enabled": "true", "check_registration": "false"}
+    )
+    det = Detector(config, clock=None, suspensions=suspensions)
+    # the ladder's day 3 is 2026-03-05 08:00: hours 96 on the rules' timeline
+    before = det.process(claim("c1", 95, doctor_id="D1"))
+    after = det.process(claim("c2", 97, doctor_id="D1"))
+    colleague = det.process(claim("c3", 97.5, doctor_id="D2"))
+    assert [a.rule for a in before.alerts if a.rule == RULE] == []
+    (refused,) = [a for a in after.alerts if a.rule == RULE]
+    assert refused.details["reason"] == "billing_suspended"
+    assert refused.details["suspension_command_id"] == commands[0]["command_id"]
+    assert [a for a in colleague.alerts if a.rule == RULE] == []
