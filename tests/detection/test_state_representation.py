@@ -130,8 +130,10 @@ def test_stateless_rules_keep_no_state() -> None:
         det.process(event)
     stateless = {f"{name}@{rule.state_version}" for name, rule in RULES.items() if rule.stateless}
     assert stateless == {
+        "doctor_not_registered@1",
         "drg_high_multiplier@1",
         "excess_quantity@1",
         "gender_age_restriction@1",
+        "institution_not_qualified@1",
     }
     assert not any(stateless & state["r"].keys() for state in det.states.values())

@@ -101,6 +101,9 @@ LAW = {
     "doctor_consultation_rate": ("虚构医药服务项目", "第四十条第三项", "warn"),
     "institution_cost_jump": ("次均费用异常增长", "", "warn"),
     "diagnosis_cluster": ("虚假住院", "第十五条、第四十条第一项", "hold"),
+    "institution_not_qualified": ("无定点资质或超协议范围结算", "", "reject"),
+    "doctor_not_registered": ("医师无有效执业注册或被暂停医保支付资格", "", "reject"),
+    "out_of_scope_online_care": ("互联网首诊或超范围诊疗", "", "reject"),
 }
 
 

@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "freezes": "claimstream.cli.freezes",
     "check": "claimstream.cli.check",
     "rules": "claimstream.cli.rules",
+    "reference": "claimstream.cli.reference",
     "audit": "claimstream.cli.audit",
 }
 

@@ -37,6 +37,7 @@ from claimstream.detection.engine import Clock, Engine, StepResult
 from claimstream.model.events import Event, KeyKind
 from claimstream.model.outputs import Alert, Command
 from claimstream.model.rejection import PROCESSING_ERROR
+from claimstream.reference.suspensions import Suspensions
 from claimstream.rules.base import State
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,9 @@ class Detector:
         *,
         partitions: int | None = None,
         idle_records: int = DEFAULT_IDLE_RECORDS,
+        suspensions: Suspensions | None = None,
     ) -> None:
-        self.engine = Engine(config, clock)
+        self.engine = Engine(config, clock, suspensions)
         self.states: dict[tuple[KeyKind, str], State] = {}
         #: `process`: the highest event time seen (what its sweeps expire against)
         self.watermark: float | None = None

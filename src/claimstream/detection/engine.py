@@ -39,6 +39,7 @@ from claimstream.model.outputs import Alert, Command, stable_id
 from claimstream.model.rejection import Rejection
 from claimstream.model.timefmt import DAY, HOUR, iso
 from claimstream.reference.loader import ReferenceData
+from claimstream.reference.suspensions import Suspensions
 from claimstream.rules import RULES
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 
@@ -117,7 +118,11 @@ class StepResult:
 class Engine:
     """Applies the enabled rules of a `DetectionConfig` to events, one key's state at a time."""
 
-    def __init__(self, config: DetectionConfig, clock: Clock | None) -> None:
+    def __init__(
+        self, config: DetectionConfig, clock: Clock | None, suspensions: Suspensions | None = None
+    ) -> None:
+        """`suspensions`: the doctors' suspensions in force (`reference.suspensions`), which
+        the builder keeps feeding from the commands topic; None: none (nothing feeds them)."""
         self.config = config
         self.clock = clock
         self.plausible = config.plausible
@@ -129,6 +134,7 @@ class Engine:
             tz=config.tz,
             reference=ReferenceData.load(config.reference_data_path),
             lateness=self.lateness,
+            suspensions=Suspensions() if suspensions is None else suspensions,
         )
         self.rules: list[Rule[Any]] = [
             cls(config.rules[name], context)

@@ -20,7 +20,8 @@ Formats (CSV with a header row; lines starting with `#` are comments):
 - `interaction_pairs.csv`: `pair_id,class_a,class_b,description`;
 - `restrictions.csv`: `code,name,gender,min_age,max_age` (gender M/F/empty, inclusive ages);
 - `special_exams.csv`: `code,name`;
-- `institutions.csv`: `institution_id,name,level` (tertiary/secondary/primary/ungraded).
+- `institutions.csv`: `institution_id,name,level` (tertiary/secondary/primary/ungraded);
+- `agreements.csv`, `registrations.csv`: who may bill, see `claimstream.reference.credentials`.
 
 A replacement directory must hold `manifest.json`; each CSV file it holds replaces the packaged
 one, any it lacks falls back to the packaged default. Everything is loaded once into dicts
@@ -39,6 +40,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from claimstream.model.config import ConfigError
+from claimstream.reference.credentials import Credentials, CredentialsError
+from claimstream.reference.credentials import build as build_credentials
 
 FORMAT = "claimstream-reference/1"
 Gender = Literal["M", "F"]
@@ -122,6 +125,8 @@ class ReferenceData:
     special_exams: frozenset[str]
     institution_levels: dict[str, Level]
     source: str = "package"
+    #: agreements and registrations: who may bill (`reference.credentials`)
+    credentials: Credentials = field(default_factory=Credentials)
     _atc_cache: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -250,6 +255,10 @@ def _build(read: Any, *, source: str) -> ReferenceData:
             )
         levels[row["institution_id"]] = level
 
+    try:
+        credentials = build_credentials(read)
+    except CredentialsError as exc:
+        raise ReferenceDataError(str(exc)) from None
     return ReferenceData(
         version=version,
         drug_codes={k: frozenset(v) for k, v in drug_codes.items()},
@@ -259,6 +268,7 @@ def _build(read: Any, *, source: str) -> ReferenceData:
         special_exams=special,
         institution_levels=levels,
         source=source,
+        credentials=credentials,
     )
 
 

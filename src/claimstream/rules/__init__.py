@@ -15,12 +15,15 @@ from claimstream.rules.chronic_polypharmacy import ChronicPolypharmacy
 from claimstream.rules.contraindication import Contraindication
 from claimstream.rules.diagnosis_cluster import DiagnosisCluster
 from claimstream.rules.doctor_consultation_rate import DoctorConsultationRate
+from claimstream.rules.doctor_not_registered import DoctorNotRegistered
 from claimstream.rules.drg_high_multiplier import DrgHighMultiplier
 from claimstream.rules.duplicate_exam import DuplicateExam
 from claimstream.rules.excess_quantity import ExcessQuantity
 from claimstream.rules.gender_age_restriction import GenderAgeRestriction
 from claimstream.rules.high_frequency_consultation import HighFrequencyConsultation
 from claimstream.rules.institution_cost_jump import InstitutionCostJump
+from claimstream.rules.institution_not_qualified import InstitutionNotQualified
+from claimstream.rules.out_of_scope_online_care import OutOfScopeOnlineCare
 from claimstream.rules.readmission_24h import Readmission24h
 from claimstream.rules.repeat_dispensing import RepeatDispensing
 from claimstream.rules.special_exam_repeat import SpecialExamRepeat
@@ -43,5 +46,8 @@ RULES: dict[str, type[Rule[Any]]] = {
         DoctorConsultationRate,
         InstitutionCostJump,
         DiagnosisCluster,
+        InstitutionNotQualified,
+        DoctorNotRegistered,
+        OutOfScopeOnlineCare,
     )
 }

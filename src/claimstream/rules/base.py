@@ -21,6 +21,7 @@ from claimstream.model.config import RuleSettings
 from claimstream.model.events import Event, KeyKind
 from claimstream.model.outputs import Action, Line, Scope, Subject
 from claimstream.reference.loader import ReferenceData
+from claimstream.reference.suspensions import Suspensions
 
 State = dict[str, Any]
 SettingsT = TypeVar("SettingsT", bound=RuleSettings)
@@ -73,12 +74,15 @@ class RuleContext:
 
     `tz` for local calendar days and months; `reference` for drug classes, restrictions and
     institution grades (`claimstream.reference.loader`); `lateness` (seconds, the engine's allowed
-    lateness) for rules that close a period only once no event of it can still arrive.
+    lateness) for rules that close a period only once no event of it can still arrive;
+    `suspensions` the doctors' suspensions in force, fed from the commands topic by whoever
+    builds the engine (`reference.suspensions`; empty unless fed).
     """
 
     tz: ZoneInfo
     reference: ReferenceData = field(default_factory=ReferenceData.load)
     lateness: float = 0.0
+    suspensions: Suspensions = field(default_factory=Suspensions)
 
 
 class Rule(ABC, Generic[SettingsT]):
