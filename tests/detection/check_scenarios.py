@@ -17,8 +17,11 @@ from claimstream.rules import RULES
 from claimstream.testing import DAY_H, event
 from tests.rules._catalogue import claim, item
 
-#: the rules a check evaluates: every rule keyed by patient
-PATIENT_RULES = sorted(name for name, cls in RULES.items() if cls.key_kind == "patient")
+#: the rules a check evaluates with the default configuration: every rule keyed by patient
+#: and on by default (the credential rules are off until a region loads its registry)
+PATIENT_RULES = sorted(
+    name for name, cls in RULES.items() if cls.key_kind == "patient" and cls.Settings().enabled
+)
 #: the patient rules whose amount formula is `null` by design (docs/rules.md: consultations and
 #: stay events carry no price); every other scenario's violation has an amount
 PRICELESS = frozenset({"high_frequency_consultation", "readmission_24h", "split_hospitalization"})
@@ -141,6 +144,14 @@ def scenarios(patient: str = "P", *, hours: float = 0.0) -> dict[str, Scenario]:
         lambda p, x: [
             billed(p, f"{x}c", 0, items=[item("311201001", "service", price=260.0)],
                    patient_gender="M", patient_age=30),
+        ],
+    )  # fmt: skip
+    add(
+        "out_of_scope_online_care",
+        lambda p, x: [
+            # IH03 may treat chronic conditions online only (agreements.csv): not pneumonia
+            billed(p, f"{x}c", 0, inst="IH03", visit_type="online", total=180.0,
+                   diagnosis_code="J18.9"),
         ],
     )  # fmt: skip
     assert sorted(found) == PATIENT_RULES, "a patient rule has no scenario"
