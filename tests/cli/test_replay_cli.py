@@ -76,3 +76,54 @@ def test_a_config_file_changes_thresholds(tmp_path: Path) -> None:
         main(["replay", str(events), "--config", str(config), "--alerts", str(alerts), "-q"]) == 0
     )
     assert "repeat_dispensing" not in {a["rule"] for a in read_jsonl(alerts)}
+
+
+def _claim_of(doctor: str, at: str, event_id: str) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "event_type": "claim",
+        "occurred_at": at,
+        "patient_id": "P1",
+        "institution_id": "H001",
+        "doctor_id": doctor,
+        "claim_id": f"C-{event_id}",
+        "visit_type": "outpatient",
+        "total_amount": 80.0,
+        "fund_amount": 56.0,
+        "items": [],
+    }
+
+
+def test_suspensions_from_a_commands_file_refuse_the_doctors_later_claims(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    lines = [
+        _claim_of("DS", "2026-03-01T09:00:00+08:00", "before"),
+        _claim_of("DS", "2026-03-01T11:00:00+08:00", "after"),
+    ]
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
+    commands = tmp_path / "commands.jsonl"
+    suspend = {
+        "command_id": "cmd-s1",
+        "action": "SUSPEND",
+        "scope": {"kind": "doctor", "id": "DS"},
+        "effective_from": "2026-03-01T10:00:00+08:00",
+        "expires_at": None,
+    }
+    commands.write_bytes(orjson.dumps(suspend) + b"\n")
+    config = tmp_path / "rules.toml"
+    config.write_text("[rules.doctor_not_registered]\nenabled = true\ncheck_registration = false\n")
+    alerts = tmp_path / "alerts.jsonl"
+    argv = ["replay", str(events), "--config", str(config), "--alerts", str(alerts), "-q"]
+    assert main([*argv, "--suspensions", str(commands)]) == 0
+    refused = [a for a in read_jsonl(alerts) if a["rule"] == "doctor_not_registered"]
+    assert [a["event_ids"] for a in refused] == [["after"]]
+
+
+def test_a_suspensions_file_that_is_not_json_lines_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = write_events(tmp_path / "events.jsonl", 10)
+    commands = tmp_path / "commands.jsonl"
+    commands.write_text("not json\n")
+    assert main(["replay", str(events), "--suspensions", str(commands), "-q"]) == 2
+    assert "commands.jsonl:1" in capsys.readouterr().err

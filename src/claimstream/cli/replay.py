@@ -8,7 +8,10 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from claimstream.reference.suspensions import Suspensions
 
 HELP = "run the detection rules over a JSON-lines file of events (backtest, audit, debugging)"
 EXAMPLE = "claimstream replay events.jsonl --clock event --alerts alerts.jsonl"
@@ -34,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stamp detected_at with the wall clock or the event time, which makes two runs "
         "diffable",
     )
+    parser.add_argument(
+        "--suspensions",
+        metavar="FILE",
+        help="settlement commands (command.v1 JSON lines, e.g. `alerts`' or the sanctions "
+        "ladder's output): the doctors' SUSPENDs and UNFREEZEs in it are in force for "
+        "doctor_not_registered, as the worker reads them from the commands topic",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 
 
@@ -50,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as exc:
         print(f"claimstream replay: bad --config: {exc}", file=sys.stderr)
         return 2
+    suspensions = None
+    if args.suspensions is not None:
+        try:
+            suspensions = _suspensions(Path(args.suspensions))
+        except (OSError, ValueError) as exc:
+            print(f"claimstream replay: bad --suspensions: {exc}", file=sys.stderr)
+            return 2
     if args.events != "-" and not Path(args.events).is_file():
         print(f"claimstream replay: no such file: {args.events}", file=sys.stderr)
         return 2
@@ -91,11 +108,34 @@ def run(args: argparse.Namespace) -> int:
             source=args.events,
             progress=lambda n: bar.update(lines.consumed, n) if bar.enabled else None,
             partitions=_input_partitions(),
+            suspensions=suspensions,
         )
         bar.close()
     if not args.quiet:
         print(summary.render(), file=sys.stderr)
     return 0
+
+
+def _suspensions(path: Path) -> Suspensions:
+    """The doctors' suspensions of a JSON-lines file of commands (ValueError naming the line
+    that is not a JSON object)."""
+    import orjson
+
+    from claimstream.reference.suspensions import Suspensions
+
+    commands = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                command = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+            if not isinstance(command, dict):
+                raise ValueError(f"{path}:{number}: not a JSON object")
+            commands.append(command)
+    return Suspensions.from_commands(commands)
 
 
 def _input_partitions() -> int:

@@ -25,6 +25,7 @@ from claimstream.detection.decode import decode_event
 from claimstream.detection.detector import Detector, Fed
 from claimstream.model.outputs import DeadLetter
 from claimstream.model.rejection import Rejection
+from claimstream.reference.suspensions import Suspensions
 
 
 @dataclass(slots=True)
@@ -91,6 +92,7 @@ def replay(
     progress: Callable[[int], None] | None = None,
     partitions: int = DEFAULT_PARTITIONS,
     sweep_every: int = 10_000,
+    suspensions: Suspensions | None = None,
 ) -> ReplaySummary:
     """Process `lines` (one JSON event each) in order and write what they produce to `sinks`.
 
@@ -98,13 +100,16 @@ def replay(
     alert instead of the wall clock, so two backtests of the same file can be diffed line by
     line. `partitions` is the input topics' partition count (topics.toml), which decides how
     event time is judged, as in the worker. Idle keys are swept about every `sweep_every`
-    events (it changes memory, never what is detected).
+    events (it changes memory, never what is detected). `suspensions`: the doctors'
+    suspensions in force (`reference.suspensions`), as the worker reads them from the commands
+    topic.
     """
     detector = Detector(
         config or DetectionConfig.default(),
         clock=time.time if clock == "wall" else None,
         sweep_every=sweep_every,
         partitions=partitions,
+        suspensions=suspensions,
     )
     summary = ReplaySummary()
     started = time.perf_counter()

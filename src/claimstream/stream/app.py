@@ -35,9 +35,11 @@ from claimstream.freezes.redis import RedisRegistry, registry_from_url
 from claimstream.freezes.sink import RegistrySink
 from claimstream.kafka.actions import ACTIONS_TOPIC
 from claimstream.kafka.sink import KafkaSink, OutputTopics
+from claimstream.kafka.suspensions import SuspensionsFeed
 from claimstream.kafka.topology import Topology, load_topology
 from claimstream.kafka.url import bootstrap_servers, broker_url
 from claimstream.observability.metrics import Metrics
+from claimstream.reference.suspensions import Suspensions
 from claimstream.stream.audit import install_audit
 from claimstream.stream.batches import Batching
 from claimstream.stream.consumer import Bounds, consumer_class
@@ -116,10 +118,20 @@ def create_app(
             security=settings.kafka_security,
         )
     batching = Batching(settings.batch_size, settings.batch_within, settings.batch_reader)
+    # the doctors' suspensions in force, followed from the commands topic, for every engine
+    suspensions = Suspensions()
+    feed = SuspensionsFeed(
+        bootstrap_servers(settings.broker_url), suspensions, security=settings.kafka_security
+    )
+
+    async def follow_suspensions() -> None:
+        await feed.run()
+
+    app.task(follow_suspensions)
     detection = install_detection(
         app,
         topology=topology,
-        engine=Engine(settings.detection, time.time),
+        engine=Engine(settings.detection, time.time, suspensions),
         sinks=outputs,
         publisher=publisher,
         metrics=metrics,
@@ -134,6 +146,7 @@ def create_app(
             detection,
             metrics,
             security=settings.kafka_security,
+            suspensions=suspensions,
         )
     sanctions: SanctionsRuntime | None = None
     if settings.sanctions_enabled:

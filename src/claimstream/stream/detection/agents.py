@@ -26,6 +26,7 @@ from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import Topology
 from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.observability.metrics import Metrics
+from claimstream.reference.suspensions import Suspensions
 from claimstream.rules.base import State
 from claimstream.stream.batches import Batching, each_batch, records_of
 from claimstream.stream.codec import PartitionPointer
@@ -171,6 +172,7 @@ def follow_control_topic(
     detection: Detection,
     metrics: Metrics,
     security: KafkaSecurity | None = None,
+    suspensions: Suspensions | None = None,
 ) -> None:
     """Apply every configuration snapshot published on the control topic (`claimstream rules`).
 
@@ -182,7 +184,7 @@ def follow_control_topic(
     from claimstream.kafka.control import ControlWatcher, Snapshot
 
     def apply(snapshot: Snapshot) -> None:
-        detection.use(Engine(snapshot.config, time.time))
+        detection.use(Engine(snapshot.config, time.time, suspensions))
         metrics.set_rule_config_version(snapshot.version)
         log.warning("detection configuration version %s in force", snapshot.version)
 
