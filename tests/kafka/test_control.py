@@ -96,3 +96,26 @@ async def test_the_watcher_applies_newer_snapshots_only_and_counts_bad_ones() ->
         await watcher.handle(raw)
     assert applied == [2, 3]
     assert len(refused) == 1 and "not JSON" in refused[0]
+
+
+async def test_a_snapshot_that_cannot_be_applied_keeps_the_watcher_going_and_is_tried_again() -> (
+    None
+):
+    """E.g. its reference data no longer loads: the configuration in force stays, the watcher
+    says why, and the same version arriving again is applied once it can be."""
+    applied: list[int] = []
+    refused: list[str] = []
+    broken = True
+
+    def apply(snapshot: Snapshot) -> None:
+        if broken:
+            raise ConfigError("reference data: agreements.csv line 3: bad date")
+        applied.append(snapshot.version)
+
+    watcher = ControlWatcher("unused:0", apply, refused.append)
+    v2 = change(DetectionConfig.default(), max_gap_hours="30")
+    await watcher.handle(v2.encode())
+    assert applied == [] and "agreements.csv" in refused[0]
+    broken = False
+    await watcher.handle(v2.encode())
+    assert applied == [2]

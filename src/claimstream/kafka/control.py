@@ -257,7 +257,15 @@ class ControlWatcher:
             return
         if self.applied_version is not None and snapshot.version <= self.applied_version:
             return
+        try:
+            outcome = self.on_snapshot(snapshot)
+            if outcome is not None:
+                await outcome
+        except (ConfigError, OSError, ValueError) as exc:
+            # e.g. reference data that no longer loads: the configuration in force stays, and
+            # the watcher goes on (a later snapshot of the same version is tried again)
+            log.warning("could not apply control version %s: %s", snapshot.version, exc)
+            if self.on_invalid is not None:
+                self.on_invalid(f"version {snapshot.version} not applied: {exc}")
+            return
         self.applied_version = snapshot.version
-        outcome = self.on_snapshot(snapshot)
-        if outcome is not None:
-            await outcome
