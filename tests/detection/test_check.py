@@ -348,3 +348,20 @@ def test_every_rule_has_a_name_in_the_regulations_words() -> None:
         assert rule_name(rule) not in ("", rule), rule
     assert rule_name("repeat_dispensing") == "重复开药"
     assert rule_name("no_such_rule") == "no_such_rule"
+
+
+def test_a_custom_rule_in_enforce_mode_is_a_violation_with_its_on_check() -> None:
+    rule = {
+        "template": "window_count",
+        "event_types": ["claim"],
+        "filter": "event.total_amount > 1000.0",
+        "window_days": 7,
+        "min_count": 2,
+        "mode": "enforce",
+        "on_check": "hold",
+    }
+    config = DetectionConfig.default().with_custom({"high_cost_claims": rule})
+    det = detector(config)
+    det.process(claim("c1", 0, total=1500.0))
+    found = checked(det, det.states.get(("patient", "P1")), claim("c2", 1, total=1500.0))
+    assert [(v.alert.rule, v.on_check) for v in found.violations] == [("high_cost_claims", "hold")]

@@ -97,3 +97,119 @@ def test_the_plausible_range_and_future_skew_are_engine_settings() -> None:
 def test_an_impossible_plausible_range_is_refused(changes: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         DetectionConfig.default().with_engine_changes(changes)
+
+
+# --- custom rules ------------------------------------------------------------------------
+
+CUSTOM_TOML = """
+[custom_rules.high_cost_claims]
+template = "window_count"
+key = "patient"
+event_types = ["claim"]
+filter = "event.total_amount > 1000.0 && event.institution_id in lists.hospitals"
+window_days = 7
+min_count = 3
+severity = "warning"
+legal_basis = "《医疗保障基金使用监督管理条例》第十五条"
+
+[custom_lists]
+hospitals = ["H001", "H002"]
+"""
+
+
+def custom_file(tmp_path: Path, text: str = CUSTOM_TOML) -> Path:
+    file = tmp_path / "custom.toml"
+    file.write_text(text, encoding="utf-8")
+    return file
+
+
+def test_a_custom_rule_is_read_from_toml_in_shadow_mode(tmp_path: Path) -> None:
+    config = DetectionConfig.from_file(custom_file(tmp_path))
+    rule = config.custom_rules["high_cost_claims"]
+    assert (rule.template, rule.event_types, rule.window_days, rule.mode) == (
+        "window_count",
+        ("claim",),
+        7.0,
+        "shadow",
+    )
+
+
+def test_custom_rules_and_lists_round_trip_through_to_dict(tmp_path: Path) -> None:
+    config = DetectionConfig.from_file(custom_file(tmp_path))
+    again = DetectionConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert (again.custom_rules, again.custom_lists) == (config.custom_rules, config.custom_lists)
+
+
+def test_an_invalid_expression_names_the_file_the_rule_and_the_field(tmp_path: Path) -> None:
+    text = CUSTOM_TOML.replace("> 1000.0", "> 1000")
+    with pytest.raises(ConfigError) as refused:
+        DetectionConfig.from_file(custom_file(tmp_path, text))
+    assert "custom_rules.high_cost_claims.filter: at 1:20: found no matching overload" in str(
+        refused.value
+    )
+
+
+def test_an_unknown_list_is_refused_naming_the_rule(tmp_path: Path) -> None:
+    text = CUSTOM_TOML.replace("hospitals = ", "clinics = ")
+    with pytest.raises(ConfigError, match=r"high_cost_claims\.filter.*'lists\.hospitals'"):
+        DetectionConfig.from_file(custom_file(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"template": "window_median"}, "template must be one of"),
+        ({"window_hours": 3}, "give exactly one of window_days and window_hours"),
+        ({"min_count": 0}, "min_count must be greater than 0"),
+        ({"event_types": ["settlement"]}, "event_types: unknown event type 'settlement'"),
+        ({"key": "drug"}, "key must be one of"),
+        ({"issue_commands": True}, "a custom rule issues no commands"),
+        ({"min_sum": 5.0}, "min_sum has no meaning in the window_count template"),
+    ],
+)
+def test_an_invalid_custom_rule_is_refused_naming_it(change: dict, message: str) -> None:
+    table = {**DetectionConfig.from_dict({}).to_dict(), "custom_lists": {"hospitals": []}}
+    rule = {
+        "template": "window_count",
+        "event_types": ["claim"],
+        "window_days": 7,
+        "min_count": 3,
+        **change,
+    }
+    with pytest.raises(ConfigError, match=r"custom_rules\.r") as refused:
+        DetectionConfig.from_dict({**table, "custom_rules": {"r": rule}})
+    assert message in str(refused.value)
+
+
+def test_a_custom_rule_may_not_take_a_built_in_rule_s_name() -> None:
+    rule = {"template": "window_count", "event_types": ["claim"], "window_days": 7, "min_count": 3}
+    with pytest.raises(ConfigError, match="a built-in rule has that name"):
+        DetectionConfig.default().with_custom({"duplicate_exam": rule})
+
+
+def test_a_custom_list_may_not_take_a_reference_list_s_name() -> None:
+    with pytest.raises(ConfigError, match="the reference data has a list of that name"):
+        DetectionConfig.default().with_custom({}, {"special_exams": ["X"]})
+
+
+def test_a_custom_rule_s_settings_change_like_a_built_in_s(tmp_path: Path) -> None:
+    config = DetectionConfig.from_file(custom_file(tmp_path))
+    changed = config.with_rule_changes("high_cost_claims", {"mode": "enforce", "min_count": "4"})
+    rule = changed.custom_rules["high_cost_claims"]
+    assert (rule.mode, rule.min_count, changed.version) == ("enforce", 4, config.version + 1)
+
+
+def test_removing_a_custom_rule_bumps_the_version(tmp_path: Path) -> None:
+    config = DetectionConfig.from_file(custom_file(tmp_path))
+    removed = config.without_custom_rule("high_cost_claims")
+    assert (removed.custom_rules, removed.version) == ({}, config.version + 1)
+
+
+def test_removing_a_built_in_rule_is_refused() -> None:
+    with pytest.raises(ConfigError, match="built-in rule: turn it off"):
+        DetectionConfig.default().without_custom_rule("duplicate_exam")
+
+
+def test_a_custom_rule_s_settings_are_found_by_its_name(tmp_path: Path) -> None:
+    config = DetectionConfig.from_file(custom_file(tmp_path))
+    assert config.settings("high_cost_claims").on_check == "warn"

@@ -264,7 +264,7 @@ def evaluate(
 
 def violation(engine: Engine, alert: Alert) -> Violation:
     """`alert` as a check's violation, with its rule's `on_check` and name."""
-    settings = engine.config.rules[alert.rule]
+    settings = engine.config.settings(alert.rule)
     return Violation(alert=alert, on_check=settings.on_check, rule_name=rule_name(alert.rule))
 
 

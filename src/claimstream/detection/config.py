@@ -3,6 +3,12 @@
 `DetectionConfig.default()` collects every registered rule's settings (`claimstream.rules`).
 Changes are made with `with_rule_changes`, which coerces text values (from the CLI, environment
 or a control message), validates them and bumps `version`, or refuses and changes nothing.
+
+Custom rules (`claimstream.rules.custom`, docs/custom-rules.md) sit beside them in
+`custom_rules` (`[custom_rules.NAME]` tables), with the lists of strings their expressions may
+read in `custom_lists`; their expressions are compiled and type-checked whenever a
+configuration is made, so an invalid one is refused as a `ConfigError` naming the rule and the
+setting, never met on an event.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimstream.model.config import ConfigError, RuleSettings, replace_checked
 from claimstream.model.events import EARLIEST_YEAR, LATEST_YEAR
+from claimstream.reference.loader import ReferenceData
 from claimstream.rules import RULES
+from claimstream.rules.custom import CustomRuleSettings, all_lists, check, check_lists
 
 __all__ = ["ConfigError", "DetectionConfig"]
 
@@ -48,6 +56,10 @@ class DetectionConfig:
     earliest_event_time: str = "2000-01-01T00:00:00+00:00"
     latest_event_time: str = "2100-01-01T00:00:00+00:00"
     max_future_skew_minutes: float = 10.0
+    #: rules written as configuration: name -> template, parameters and expressions
+    custom_rules: Mapping[str, CustomRuleSettings] = field(default_factory=dict)
+    #: named lists of strings custom rules' expressions read as `lists.<name>`
+    custom_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     version: int = 1
     _tz: ZoneInfo = field(init=False, repr=False, compare=False)
     _plausible: tuple[float, float] = field(init=False, repr=False, compare=False)
@@ -72,6 +84,16 @@ class DetectionConfig:
         object.__setattr__(self, "_plausible", (earliest, latest))
         for settings in self.rules.values():
             settings.validate()
+        if self.custom_rules or self.custom_lists:
+            reference = ReferenceData.load(self.reference_data_path)
+            check_lists(self.custom_lists, reference)
+            lists = all_lists(reference, self.custom_lists)
+            for name, custom in self.custom_rules.items():
+                try:
+                    custom.validate()
+                except ConfigError as exc:
+                    raise ConfigError(f"custom_rules.{name}: {exc}") from None
+                check(name, custom, lists, self.rules)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -92,18 +114,61 @@ class DetectionConfig:
             raise ConfigError(f"settings of {name} are {type(settings).__name__}, not {kind}")
         return settings
 
+    def settings(self, name: str) -> RuleSettings:
+        """The settings of a rule, built-in or custom, by the name its alerts carry."""
+        found = self.rules.get(name) or self.custom_rules.get(name)
+        if found is None:
+            raise ConfigError(f"unknown rule {name!r}")
+        return found
+
     def with_rule_changes(self, rule: str, changes: Mapping[str, Any]) -> DetectionConfig:
-        """A new config with `changes` applied to one rule and `version` + 1 (or `ConfigError`)."""
+        """A new config with `changes` applied to one rule and `version` + 1 (or `ConfigError`).
+        A custom rule's settings change the same way (`rules set NAME mode=enforce`)."""
+        if rule in self.custom_rules:
+            where = f"custom_rules.{rule}"
+            custom = replace_checked(self.custom_rules[rule], changes, where=where)
+            return dataclasses.replace(
+                self,
+                custom_rules={**self.custom_rules, rule: custom},
+                version=self.version + 1,
+            )
         if rule not in self.rules:
-            raise ConfigError(f"unknown rule {rule!r}; known: {', '.join(sorted(self.rules))}")
+            known = sorted([*self.rules, *self.custom_rules])
+            raise ConfigError(f"unknown rule {rule!r}; known: {', '.join(known)}")
         updated = replace_checked(self.rules[rule], changes, where=rule)
         return dataclasses.replace(
             self, rules={**self.rules, rule: updated}, version=self.version + 1
         )
 
+    def with_custom(
+        self,
+        rules: Mapping[str, Mapping[str, Any]],
+        lists: Mapping[str, Any] | None = None,
+    ) -> DetectionConfig:
+        """A new config with these custom rules added or replaced (each a whole definition,
+        as in a `[custom_rules.NAME]` table) and these lists added or replaced, `version` + 1;
+        `ConfigError` naming the rule and the setting when one is invalid."""
+        custom = {**self.custom_rules, **_custom_rules(rules)}
+        named = {**self.custom_lists, **_custom_lists(lists or {})}
+        return dataclasses.replace(
+            self, custom_rules=custom, custom_lists=named, version=self.version + 1
+        )
+
+    def without_custom_rule(self, name: str) -> DetectionConfig:
+        """A new config without the custom rule `name`, `version` + 1."""
+        if name not in self.custom_rules:
+            if name in self.rules:
+                raise ConfigError(
+                    f"{name} is a built-in rule: turn it off with `enabled=false` instead"
+                )
+            known = ", ".join(sorted(self.custom_rules)) or "none"
+            raise ConfigError(f"unknown custom rule {name!r}; custom rules: {known}")
+        custom = {k: v for k, v in self.custom_rules.items() if k != name}
+        return dataclasses.replace(self, custom_rules=custom, version=self.version + 1)
+
     def with_engine_changes(self, changes: Mapping[str, Any]) -> DetectionConfig:
         """A new config with engine-level settings changed and `version` + 1."""
-        if "rules" in changes or "version" in changes:
+        if {"rules", "version", "custom_rules", "custom_lists"} & set(changes):
             raise ConfigError("use with_rule_changes for rules; version is managed")
         return replace_checked(self, {**changes, "version": self.version + 1}, where="engine")
 
@@ -119,6 +184,10 @@ class DetectionConfig:
             "latest_event_time": self.latest_event_time,
             "max_future_skew_minutes": self.max_future_skew_minutes,
             "rules": {name: dataclasses.asdict(s) for name, s in sorted(self.rules.items())},
+            "custom_rules": {
+                name: dataclasses.asdict(s) for name, s in sorted(self.custom_rules.items())
+            },
+            "custom_lists": {name: list(v) for name, v in sorted(self.custom_lists.items())},
         }
 
     @classmethod
@@ -132,9 +201,17 @@ class DetectionConfig:
             if not isinstance(changes, Mapping):
                 raise ConfigError(f"settings of rule {name!r} must be a table")
             config = config.with_rule_changes(name, changes)
-        engine = {k: v for k, v in data.items() if k not in ("rules", "version")}
+        custom_rules = data.get("custom_rules") or {}
+        custom_lists = data.get("custom_lists") or {}
+        if not isinstance(custom_rules, Mapping):
+            raise ConfigError("'custom_rules' must be a table of rule name -> definition")
+        if not isinstance(custom_lists, Mapping):
+            raise ConfigError("'custom_lists' must be a table of list name -> list of strings")
+        engine = {k: v for k, v in data.items() if k not in _SECTIONS}
         if engine:
             config = config.with_engine_changes(engine)
+        if custom_rules or custom_lists:
+            config = config.with_custom(custom_rules, custom_lists)
         version = data.get("version")
         return dataclasses.replace(config, version=int(version)) if version else config
 
@@ -167,6 +244,29 @@ class DetectionConfig:
             return cls.from_dict(data)
         except ValueError as exc:  # ConfigError, or a version that is not a number
             raise ConfigError(f"{file}: {exc}") from None
+
+
+#: the top-level keys that are not engine settings
+_SECTIONS = ("rules", "version", "custom_rules", "custom_lists")
+
+
+def _custom_rules(tables: Mapping[str, Any]) -> dict[str, CustomRuleSettings]:
+    """`[custom_rules.NAME]` tables as settings (`ConfigError` naming the rule and field)."""
+    found: dict[str, CustomRuleSettings] = {}
+    for name, table in tables.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"custom_rules.{name} must be a table of settings")
+        found[name] = replace_checked(CustomRuleSettings(), table, where=f"custom_rules.{name}")
+    return found
+
+
+def _custom_lists(tables: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for name, values in tables.items():
+        if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+            raise ConfigError(f"custom_lists.{name} must be a list of strings")
+        found[name] = tuple(values)
+    return found
 
 
 def _instant(name: str, value: str) -> float:

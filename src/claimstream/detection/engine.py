@@ -40,7 +40,7 @@ from claimstream.model.rejection import Rejection
 from claimstream.model.timefmt import DAY, HOUR, iso
 from claimstream.reference.loader import ReferenceData
 from claimstream.reference.suspensions import Suspensions
-from claimstream.rules import RULES
+from claimstream.rules import RULES, custom
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 
 #: Wall clock or a test's fake: returns POSIX seconds. Used only for `detected_at` (and by the
@@ -141,6 +141,8 @@ class Engine:
             for name, cls in RULES.items()
             if config.rules[name].enabled
         ]
+        # the configuration's custom rules (`rules.custom`), routed like any other
+        self.rules.extend(custom.build(config.custom_rules, config.custom_lists, context))
         self._routes: dict[tuple[KeyKind, str], list[Rule[Any]]] = {}
         for rule in self.rules:
             for event_type in rule.event_types:

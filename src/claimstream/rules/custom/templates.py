@@ -1,0 +1,416 @@
+"""The templates: stateful event-time building blocks, each implemented once, parametrised by
+a custom rule's settings and expressions.
+
+- `window_count`: at least `min_count` events matching `filter` per key within a trailing
+  window (or at least `min_count` distinct values of `distinct_by` among them);
+- `window_sum`: the sum of `value` over the matching events of a trailing window at least
+  `min_sum`;
+- `duplicate`: the same value of `value` (each element, when it is a list) seen again within
+  the window.
+
+The two window templates are the rule kit's threshold episodes (`rules.kit.episodes`), which
+the built-in threshold-window rules use: the window is trailing and excludes its start, one
+alert per episode, out-of-order arrival within the allowed lateness recounted to the same
+alerts, a redelivered event already held, expiry that keeps one to two windows. `duplicate`
+follows `duplicate_exam`: each (event, value) that repeats is one alert, re-evaluated when an
+earlier event arrives late, each row kept one window.
+
+Rows hold only what a finding needs (layout below): the expressions are evaluated once, when
+the event arrives, and their results kept, so an out-of-order re-evaluation never evaluates
+again. A row is a tuple of scalars (`rules.kit.rows`).
+
+A rule's state sits under `NAME@<fingerprint>`, a hash of what decides what its rows hold
+(template, key, event types, filter, distinct_by, value, amount): change one of those and the
+rule starts from empty state rather than misread the old; change a threshold, the window, the
+mode or the message and the state carries on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, cast
+
+import orjson
+
+from claimstream.model.outputs import Subject
+from claimstream.model.timefmt import HOUR
+from claimstream.rules.base import Finding, Rule, RuleContext, State
+from claimstream.rules.custom.expressions import (
+    MISSING,
+    Expression,
+    compile_event_expression,
+    compile_message,
+)
+from claimstream.rules.custom.settings import CustomRuleSettings
+from claimstream.rules.kit.episodes import Episodes, rows_count
+from claimstream.rules.kit.money import cents
+from claimstream.rules.kit.rows import Row, Rows, first_after, first_at, insert, keep_from, replace
+
+# a row: one matching event
+(
+    TS,
+    EVENT_ID,
+    OCCURRED_AT,
+    PATIENT_ID,
+    INSTITUTION_ID,
+    DOCTOR_ID,
+    DEPARTMENT_ID,
+    AMOUNT,  # the `amount` expression's value, None when unknown or not set
+    VALUE,  # window_count: the distinct_by value; window_sum: the summed number
+    ALERTED,  # duplicate: this (event, value) was flagged
+) = range(10)
+
+Lists = Mapping[str, tuple[str, ...]]
+
+
+def fingerprint(settings: CustomRuleSettings) -> str:
+    """What decides what a rule's rows hold, hashed (8 hex characters)."""
+    decisive = [
+        settings.template,
+        settings.key,
+        sorted(settings.event_types),
+        settings.filter,
+        settings.distinct_by,
+        settings.value,
+        settings.amount,
+    ]
+    return hashlib.sha256(orjson.dumps(decisive)).hexdigest()[:8]
+
+
+class CustomRule(Rule[CustomRuleSettings]):
+    """What the templates share: the compiled expressions, a row per matching event, the
+    finding's ids and money. A rule of the configuration is a subclass made by `build`."""
+
+    Settings = CustomRuleSettings
+    template: ClassVar[str]
+
+    def __init__(self, settings: CustomRuleSettings, context: RuleContext, lists: Lists) -> None:
+        super().__init__(settings, context)
+        self.state_key = f"{self.name}@{fingerprint(settings)}"
+        where = f"custom_rules.{self.name}"
+        self.filter = _compile(settings.filter, settings, lists, "bool", f"{where}.filter")
+        self.amount = (
+            None
+            if settings.amount is None
+            else _compile(settings.amount, settings, lists, "number", f"{where}.amount")
+        )
+        self.message = (
+            None
+            if settings.message is None
+            else compile_message(settings.message, where=f"{where}.message")
+        )
+        self.window = settings.window
+
+    def row(self, event: Any, value: Any = None) -> Row | None:
+        """The event's row, or None when it does not match the filter."""
+        if self.filter.evaluate(event) is not True:
+            return None
+        amount = None
+        if self.amount is not None:
+            found = self.amount.evaluate(event)
+            if found is not MISSING and isinstance(found, int | float) and math.isfinite(found):
+                amount = cents(float(found))
+        return (
+            event.ts,
+            event.event_id,
+            event.occurred_at,
+            event.patient_id,
+            event.institution_id,
+            event.doctor_id,
+            event.department_id,
+            amount,
+            value,
+            False,
+        )
+
+    def finding(self, key: str, rows: Rows, trigger_id: str, numbers: dict[str, Any]) -> Finding:
+        trigger = rows[-1]
+        settings = self.settings
+        details: dict[str, Any] = {
+            "template": self.template,
+            **numbers,
+            "window_hours": self.window / HOUR,
+            "first_at": rows[0][OCCURRED_AT],
+            "last_at": trigger[OCCURRED_AT],
+            "institutions": sorted({row[INSTITUTION_ID] for row in rows}),
+        }
+        amounts = [row[AMOUNT] for row in rows]
+        amount = (
+            None
+            if settings.amount is None or any(a is None for a in amounts)
+            else cents(math.fsum(amounts))
+        )
+        return Finding(
+            subject=Subject(self.key_kind, key),
+            trigger_id=trigger_id,
+            occurred_at=trigger[OCCURRED_AT],
+            event_ids=tuple(row[EVENT_ID] for row in rows),
+            message=self._message(key, details),
+            details=details,
+            patient_id=trigger[PATIENT_ID] if self.key_kind == "patient" else None,
+            institution_id=trigger[INSTITUTION_ID],
+            doctor_id=trigger[DOCTOR_ID],
+            department_id=trigger[DEPARTMENT_ID],
+            amount=amount,
+        )
+
+    def _message(self, key: str, details: dict[str, Any]) -> str:
+        if self.message is not None:
+            data = {
+                "finding.rule": self.name,
+                "finding.key": key,
+                "finding.count": int(details.get("count", 0)),
+                "finding.distinct": int(details.get("distinct", 0)),
+                "finding.sum": float(details.get("sum", 0.0)),
+                "finding.value": str(details.get("value", "")),
+                "finding.first_at": details["first_at"],
+                "finding.last_at": details["last_at"],
+                "finding.window_hours": details["window_hours"],
+            }
+            text = self.message.evaluate_with(data)
+            if isinstance(text, str):
+                return text
+        return self.default_message(key, details)
+
+    def default_message(self, key: str, details: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+
+class WindowEpisodes(CustomRule):
+    """window_count and window_sum: threshold episodes over the matching events' rows."""
+
+    def __init__(self, settings: CustomRuleSettings, context: RuleContext, lists: Lists) -> None:
+        super().__init__(settings, context, lists)
+        self.value = self.compile_value(settings, lists)
+        self.episodes = Episodes(self.window, self.threshold(), self.count())
+
+    def compile_value(self, settings: CustomRuleSettings, lists: Lists) -> Expression | None:
+        return None
+
+    def threshold(self) -> float:
+        raise NotImplementedError
+
+    def count(self) -> Any:
+        return rows_count
+
+    def value_of(self, event: Any) -> Any:
+        return None
+
+    def on_event(self, state: State, event: Any) -> list[Finding]:
+        value = self.value_of(event) if self.value is not None else None
+        if value is MISSING:
+            return []
+        row = self.row(event, value)
+        if row is None:
+            return []
+        key = event.key(self.key_kind)
+        return [
+            self.finding(key, rows, rows[-1][EVENT_ID], self.numbers(rows))
+            for rows in self.episodes.add(state, row)
+        ]
+
+    def numbers(self, rows: Rows) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def expire(self, state: State, cutoff: float) -> None:
+        self.episodes.expire(state, cutoff)
+
+    def size(self, state: State) -> int:
+        return self.episodes.size(state)
+
+
+def _distinct(rows: Sequence[Row]) -> float:
+    return len({row[VALUE] for row in rows})
+
+
+def _sum(rows: Sequence[Row]) -> float:
+    return math.fsum(row[VALUE] for row in rows)
+
+
+class WindowCount(WindowEpisodes):
+    template = "window_count"
+
+    def compile_value(self, settings: CustomRuleSettings, lists: Lists) -> Expression | None:
+        if settings.distinct_by is None:
+            return None
+        where = f"custom_rules.{self.name}.distinct_by"
+        return _compile(settings.distinct_by, settings, lists, "any", where)
+
+    def threshold(self) -> float:
+        return float(self.settings.min_count or 0)
+
+    def count(self) -> Any:
+        return rows_count if self.settings.distinct_by is None else _distinct
+
+    def value_of(self, event: Any) -> Any:
+        assert self.value is not None
+        found = self.value.evaluate(event)
+        return MISSING if found is MISSING or found is None else _text(found)
+
+    def numbers(self, rows: Rows) -> dict[str, Any]:
+        numbers: dict[str, Any] = {"count": len(rows), "min_count": self.settings.min_count}
+        if self.settings.distinct_by is not None:
+            numbers["distinct"] = int(_distinct(rows))
+        return numbers
+
+    def default_message(self, key: str, details: dict[str, Any]) -> str:
+        counted = (
+            f"{details['distinct']} distinct values of {self.settings.distinct_by} in "
+            f"{details['count']} events"
+            if "distinct" in details
+            else f"{details['count']} events"
+        )
+        return (
+            f"{self.key_kind.capitalize()} {key}: {counted} matching {self.name} within "
+            f"{details['window_hours']:g} hours (threshold {self.settings.min_count})."
+        )
+
+
+class WindowSum(WindowEpisodes):
+    template = "window_sum"
+
+    def compile_value(self, settings: CustomRuleSettings, lists: Lists) -> Expression | None:
+        where = f"custom_rules.{self.name}.value"
+        return _compile(settings.value or "", settings, lists, "number", where)
+
+    def threshold(self) -> float:
+        return float(self.settings.min_sum or 0.0)
+
+    def count(self) -> Any:
+        return _sum
+
+    def value_of(self, event: Any) -> Any:
+        assert self.value is not None
+        found = self.value.evaluate(event)
+        # a sum that can fall would break the episodes' "count never decreases when a row is
+        # added": a negative, unknown or non-finite value takes no part
+        if isinstance(found, bool) or not isinstance(found, int | float):
+            return MISSING
+        if not math.isfinite(found) or found < 0:
+            return MISSING
+        return float(found)
+
+    def numbers(self, rows: Rows) -> dict[str, Any]:
+        return {
+            "count": len(rows),
+            "sum": round(_sum(rows), 6),
+            "min_sum": self.settings.min_sum,
+        }
+
+    def default_message(self, key: str, details: dict[str, Any]) -> str:
+        return (
+            f"{self.key_kind.capitalize()} {key}: {self.settings.value} summed to "
+            f"{details['sum']:g} over {details['count']} events matching {self.name} within "
+            f"{details['window_hours']:g} hours (threshold {self.settings.min_sum:g})."
+        )
+
+
+class Duplicate(CustomRule):
+    """The same value again within the window: each repeating (event, value) is one alert.
+
+    State per key: {value: [row...]}, each sorted by (ts, event_id), kept one window.
+    """
+
+    template = "duplicate"
+
+    def __init__(self, settings: CustomRuleSettings, context: RuleContext, lists: Lists) -> None:
+        super().__init__(settings, context, lists)
+        where = f"custom_rules.{self.name}.value"
+        self.value = _compile(settings.value or "", settings, lists, "any", where)
+
+    def on_event(self, state: State, event: Any) -> list[Finding]:
+        found = self.value.evaluate(event)
+        if found is MISSING or found is None:
+            return []
+        values = sorted(
+            {_text(v) for v in found if v is not None}
+            if isinstance(found, list)
+            else {_text(found)}
+        )
+        if not values:
+            return []
+        row = self.row(event)
+        if row is None:
+            return []
+        key = event.key(self.key_kind)
+        window = self.window
+        findings = []
+        for value in values:
+            inserted = insert(state.get(value, ()), row)
+            if inserted is None:
+                continue
+            rows, position = inserted
+            # the new row, and the later rows it may now make repeats of (out of order)
+            end = position + 1 if position == len(rows) - 1 else first_at(rows, row[TS] + window)
+            for index in range(position, end):
+                if rows[index][ALERTED]:
+                    continue
+                start = first_after(rows, rows[index][TS] - window, hi=index)
+                if start == index:
+                    continue  # nothing earlier within the window
+                held = rows[index]
+                window_rows = rows[start : index + 1]
+                rows = replace(rows, index, (*held[:ALERTED], True))
+                numbers = {"value": value, "count": len(window_rows)}
+                trigger_id = f"{held[EVENT_ID]}/{value}"
+                findings.append(self.finding(key, window_rows, trigger_id, numbers))
+            state[value] = rows
+        return findings
+
+    def default_message(self, key: str, details: dict[str, Any]) -> str:
+        return (
+            f"{self.key_kind.capitalize()} {key}: {self.settings.value} = {details['value']} "
+            f"seen {details['count']} times within {details['window_hours']:g} hours "
+            f"({self.name})."
+        )
+
+    def expire(self, state: State, cutoff: float) -> None:
+        for value, held in list(state.items()):
+            rows = keep_from(held, cutoff - self.window)
+            if not rows:
+                del state[value]
+            elif rows is not held:
+                state[value] = rows
+
+    def size(self, state: State) -> int:
+        return sum(len(rows) for rows in state.values())
+
+
+TEMPLATE_CLASSES: dict[str, type[CustomRule]] = {
+    cls.template: cls for cls in (WindowCount, WindowSum, Duplicate)
+}
+
+
+def build(name: str, settings: CustomRuleSettings, context: RuleContext, lists: Lists) -> Rule[Any]:
+    """The rule `name` of the configuration: its template's class, named and routed by the
+    settings (the engine reads `name`, `key_kind` and `event_types` from the class)."""
+    base = TEMPLATE_CLASSES[settings.template]
+    cls = type(
+        f"{base.__name__}_{name}",
+        (base,),
+        {
+            "name": name,
+            "key_kind": settings.key,
+            "event_types": frozenset(settings.event_types),
+            "__module__": __name__,
+        },
+    )
+    rule: Rule[Any] = cast(type[CustomRule], cls)(settings, context, lists)
+    return rule
+
+
+def _compile(
+    text: str, settings: CustomRuleSettings, lists: Lists, result: Any, where: str
+) -> Expression:
+    return compile_event_expression(
+        text, event_types=settings.event_types, lists=lists, result=result, where=where
+    )
+
+
+def _text(value: Any) -> str:
+    """A value as a state key and a distinct value: a string as is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
