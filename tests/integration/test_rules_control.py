@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import orjson
 import pytest
@@ -63,3 +64,43 @@ async def test_a_watcher_sees_a_published_change_within_seconds(local_broker: Lo
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+CUSTOM = """
+[custom_rules.high_cost_claims]
+template = "window_count"
+event_types = ["claim"]
+filter = "event.total_amount > 1000.0 && event.institution_id in lists.hospitals"
+window_days = 7
+min_count = 3
+
+[custom_lists]
+hospitals = ["H001"]
+"""
+
+
+def test_add_publishes_custom_rules_list_shows_them_and_remove_takes_one_out(
+    local_broker: LocalBroker, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bootstrap = ["--bootstrap", local_broker.bootstrap]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CUSTOM.replace("> 1000.0", "> 1000"), encoding="utf-8")
+    assert main(["rules", "add", str(bad), *bootstrap]) == 2
+    assert "custom_rules.high_cost_claims.filter: at 1:20" in capsys.readouterr().err
+    assert main(["rules", "list", "--json", *bootstrap]) == 0
+    assert orjson.loads(capsys.readouterr().out)["custom_rules"] == {}  # nothing published
+
+    good = tmp_path / "good.toml"
+    good.write_text(CUSTOM, encoding="utf-8")
+    assert main(["rules", "add", str(good), "--by", "ana", *bootstrap]) == 0
+    assert "custom rule high_cost_claims added (shadow)" in capsys.readouterr().out
+    assert main(["rules", "list", *bootstrap]) == 0
+    shown = capsys.readouterr().out
+    assert "high_cost_claims" in shown
+    assert "custom lists: hospitals (1)" in shown
+
+    assert main(["rules", "set", "high_cost_claims", "mode=enforce", *bootstrap]) == 0
+    assert main(["rules", "remove", "high_cost_claims", *bootstrap]) == 0
+    capsys.readouterr()
+    assert main(["rules", "list", "--json", *bootstrap]) == 0
+    assert orjson.loads(capsys.readouterr().out)["custom_rules"] == {}

@@ -220,30 +220,56 @@ class DetectionConfig:
         """`from_dict` of a TOML (`.toml`) or JSON (`.json`) file, so `replay --config` can
         backtest the configuration a worker runs. Every error names the file and what is wrong.
         """
-        file = Path(path)
-        suffix = file.suffix.lower()
-        if suffix not in (".toml", ".json"):
-            raise ConfigError(f"{file}: a configuration file must end in .toml or .json")
-        try:
-            text = file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{file}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{file}: cannot be read: {exc}") from None
-        try:
-            data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: invalid TOML: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{file}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{file}: the top level must be a table of settings")
+        data = read_table(path)
         try:
             return cls.from_dict(data)
         except ValueError as exc:  # ConfigError, or a version that is not a number
-            raise ConfigError(f"{file}: {exc}") from None
+            raise ConfigError(f"{Path(path)}: {exc}") from None
+
+
+def read_table(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The top-level table of a TOML (`.toml`) or JSON (`.json`) configuration file;
+    `ConfigError` naming the file when it cannot be read or parsed."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ConfigError(f"{file}: a configuration file must end in .toml or .json")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot be read: {exc}") from None
+    try:
+        data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{file}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the top level must be a table of settings")
+    return data
+
+
+def custom_tables(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `[custom_rules.*]` and `[custom_lists]` tables of a file (what `rules add` and
+    `rules diff` read); `ConfigError` when it holds anything else or no custom rule."""
+    file = Path(path)
+    data = read_table(file)
+    other = sorted(set(data) - {"custom_rules", "custom_lists"})
+    if other:
+        raise ConfigError(
+            f"{file}: holds {', '.join(other)}; a file of custom rules holds only "
+            "[custom_rules.NAME] tables and [custom_lists] (`rules set` changes the rest)"
+        )
+    rules, lists = data.get("custom_rules") or {}, data.get("custom_lists") or {}
+    if not isinstance(rules, dict) or not rules:
+        raise ConfigError(f"{file}: no [custom_rules.NAME] table")
+    if not isinstance(lists, dict):
+        raise ConfigError(f"{file}: custom_lists must be a table of list name -> strings")
+    return rules, lists
 
 
 #: the top-level keys that are not engine settings
