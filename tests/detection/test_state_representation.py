@@ -37,11 +37,41 @@ EAGER: dict[str, dict[str, str]] = {
 }
 
 
+#: one custom rule per template (docs/custom-rules.md), eager too
+CUSTOM: dict[str, dict[str, Any]] = {
+    "custom_count": {
+        "template": "window_count",
+        "key": "doctor",
+        "event_types": ["claim", "consultation"],
+        "window_days": 5,
+        "min_count": 3,
+        "distinct_by": "event.patient_id",
+        "mode": "enforce",
+    },
+    "custom_sum": {
+        "template": "window_sum",
+        "event_types": ["claim"],
+        "value": "event.total_amount",
+        "amount": "event.fund_amount",
+        "window_days": 20,
+        "min_sum": 500.0,
+        "mode": "enforce",
+    },
+    "custom_duplicate": {
+        "template": "duplicate",
+        "event_types": ["dispense"],
+        "value": "event.drug_code",
+        "window_days": 30,
+        "mode": "enforce",
+    },
+}
+
+
 def eager_config() -> DetectionConfig:
     config = DetectionConfig.default(allowed_lateness_hours=6.0)
     for rule, changes in EAGER.items():
         config = config.with_rule_changes(rule, changes)
-    return config
+    return config.with_custom(CUSTOM)
 
 
 def _bend(raw: dict[str, Any], n: int) -> dict[str, Any]:
@@ -91,7 +121,7 @@ def test_states_read_back_as_json_lists_give_the_same_alerts_commands_and_state(
     alerts, state = run(events)
     assert run(events, through_json_every=7) == (alerts, state)
     fired = {orjson.loads(a)["rule"] for a in alerts if a.startswith(b"{")}
-    assert set(EAGER) <= fired  # every stateful rule was exercised
+    assert {*EAGER, *CUSTOM} <= fired  # every stateful rule was exercised
 
 
 def _sequences(value: Any) -> Iterator[Any]:

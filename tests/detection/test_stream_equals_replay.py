@@ -214,13 +214,38 @@ def run_replay(raw: list[dict[str, Any]], config: DetectionConfig) -> Outputs:
     return out
 
 
+#: custom rules keyed by doctor and by institution, re-keyed and aligned as the built-ins are
+CUSTOM: dict[str, dict[str, Any]] = {
+    "custom_doctor_patients": {
+        "template": "window_count",
+        "key": "doctor",
+        "event_types": ["consultation", "claim"],
+        "distinct_by": "event.patient_id",
+        "window_hours": 12,
+        "min_count": 4,
+        "mode": "enforce",
+    },
+    "custom_institution_spend": {
+        "template": "window_sum",
+        "key": "institution",
+        "event_types": ["claim"],
+        "filter": 'event.visit_type == "inpatient"',
+        "value": "event.total_amount",
+        "window_days": 1,
+        "min_sum": 3000.0,
+        "mode": "enforce",
+    },
+}
+
+
 @pytest.fixture(scope="module")
 def backlog() -> tuple[list[dict[str, Any]], DetectionConfig, Outputs]:
     raw = simulated(12_000)
-    config = eager_config()
+    config = eager_config().with_custom(CUSTOM)
     expected = run_replay(raw, config)
     rules = {orjson.loads(a)["rule"] for a in expected.alerts}
     assert {"doctor_consultation_rate", "diagnosis_cluster", "institution_cost_jump"} <= rules
+    assert set(CUSTOM) <= rules
     assert expected.dead_letters == []
     return raw, config, expected
 
