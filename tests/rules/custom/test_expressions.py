@@ -144,3 +144,12 @@ def test_the_python_fast_path_gives_what_cel_gives(text: str, total: float) -> N
 
 def test_a_comparison_of_an_optional_field_is_left_to_cel() -> None:
     assert compiled('event.diagnosis_code == "I10"').fast is None
+
+
+def test_an_unknown_field_is_refused_with_the_fields_there_are() -> None:
+    with pytest.raises(ConfigError) as refused:
+        compiled('event.mood == "online"', event_types=("consultation",))
+    assert str(refused.value).endswith(
+        "event: consultation_id, department_id, doctor_id, event_id, event_type, "
+        "institution_id, mode, occurred_at, patient_age, patient_gender, patient_id"
+    )

@@ -338,7 +338,7 @@ def _checked(text: str, variables: Mapping[str, Any], result: Result, where: str
     try:
         program = env.compile(text)
     except RuntimeError as exc:
-        raise ConfigError(f"{where}: {_explain(str(exc))}") from None
+        raise ConfigError(f"{where}: {_explain(str(exc))}{_known(str(exc), variables)}") from None
     returned = program.return_type()
     allowed = {
         "bool": (_T.BOOL,),
@@ -350,6 +350,16 @@ def _checked(text: str, variables: Mapping[str, Any], result: Result, where: str
         wanted = {"bool": "a bool", "number": "a number", "string": "a string"}[result]
         raise ConfigError(f"{where}: must be {wanted}, but {text!r} is {returned.name()}")
     return program
+
+
+def _known(message: str, variables: Mapping[str, Any]) -> str:
+    """For an unknown `event.`/`lists.`/`finding.` name, the names there are."""
+    found = re.search(r"undeclared reference to '(event|lists|finding)\.", message)
+    if found is None:
+        return ""
+    prefix = f"{found[1]}."
+    names = sorted(v.removeprefix(prefix) for v in variables if v.startswith(prefix))
+    return f"\n{found[1]}: {', '.join(names) or 'none'}"
 
 
 def _explain(message: str) -> str:
