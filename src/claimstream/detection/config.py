@@ -173,7 +173,11 @@ class DetectionConfig:
         return replace_checked(self, {**changes, "version": self.version + 1}, where="engine")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The configuration as JSON-shaped data (`from_dict` reads it back). `custom_rules`
+        and `custom_lists` appear only when there are some, so the shape of a configuration
+        without custom rules is what it was before them (and no CLAIMSTREAM_ENGINE__ variable
+        is derived from them: they are not engine settings)."""
+        data = {
             "version": self.version,
             "allowed_lateness_hours": self.allowed_lateness_hours,
             "dedup_retention_hours": self.dedup_retention_hours,
@@ -184,11 +188,14 @@ class DetectionConfig:
             "latest_event_time": self.latest_event_time,
             "max_future_skew_minutes": self.max_future_skew_minutes,
             "rules": {name: dataclasses.asdict(s) for name, s in sorted(self.rules.items())},
-            "custom_rules": {
-                name: dataclasses.asdict(s) for name, s in sorted(self.custom_rules.items())
-            },
-            "custom_lists": {name: list(v) for name, v in sorted(self.custom_lists.items())},
         }
+        if self.custom_rules:
+            data["custom_rules"] = {
+                name: dataclasses.asdict(s) for name, s in sorted(self.custom_rules.items())
+            }
+        if self.custom_lists:
+            data["custom_lists"] = {k: list(v) for k, v in sorted(self.custom_lists.items())}
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DetectionConfig:
