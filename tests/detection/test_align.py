@@ -167,3 +167,12 @@ def test_a_redelivered_event_is_a_duplicate_held_or_released(again: str) -> None
         aligner.release(math.inf, lambda key: state)
     outcome = aligner.accept(state, "D1", event, "consultations/1", None)
     assert isinstance(outcome, StepResult) and outcome.duplicate
+
+
+def test_a_sources_last_record_is_known_even_when_it_confirms_nothing() -> None:
+    progress = Progress(idle_after=100)
+    assert progress.last("claims/0") is None
+    progress.observe("claims/0", 10.0, now=0)
+    progress.observe("claims/0", 4_000_000_000.0, now=1)
+    assert progress.last("claims/0") == 4_000_000_000.0
+    assert progress.progress == {"claims/0": 10.0}

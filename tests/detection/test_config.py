@@ -99,6 +99,24 @@ def test_an_impossible_plausible_range_is_refused(changes: dict[str, str], messa
         DetectionConfig.default().with_engine_changes(changes)
 
 
+def test_the_alignment_slack_is_the_allowed_lateness_unless_set() -> None:
+    from claimstream.detection.engine import Engine
+
+    config = DetectionConfig.default().with_engine_changes({"allowed_lateness_hours": "2"})
+    assert Engine(config, None).slack == 7200.0
+    config = config.with_engine_changes({"alignment_slack_minutes": "5"})
+    assert Engine(config, None).slack == 300.0
+    assert DetectionConfig.from_dict(config.to_dict()) == config
+    unset = config.with_engine_changes({"alignment_slack_minutes": ""})
+    assert unset.alignment_slack_minutes is None
+
+
+@pytest.mark.parametrize("name", ["alignment_slack_minutes", "source_idle_seconds"])
+def test_a_negative_alignment_setting_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="must not be negative"):
+        DetectionConfig.default().with_engine_changes({name: "-1"})
+
+
 # --- custom rules ------------------------------------------------------------------------
 
 CUSTOM_TOML = """

@@ -232,3 +232,27 @@ def test_an_event_late_for_its_patient_still_goes_to_its_doctors_rules() -> None
         "ahead",
         "normal",
     ]
+
+
+def test_an_aligned_processor_releases_once_the_watermark_has_passed_by_the_slack() -> None:
+    config = DetectionConfig.default(allowed_lateness_hours=1.0, alignment_slack_minutes=10.0)
+    proc = KeyedProcessor(
+        Engine(config, None), "doctor", {}.get, home_topics=frozenset(), partitions=1, align=True
+    )
+    proc.assign([0])
+    visit = next(e for e in events(40) if e["event_type"] == "consultation")
+    topic = "claimstream.repartition.doctor"
+    source = (("cs-source", b"consultations/0"),)
+    held = proc.process(
+        [Record(visit["doctor_id"].encode(), orjson.dumps(visit), topic, 0, 0, 0.0, source)]
+    )
+    assert [h.event_id for h in held.held] == [visit["event_id"]]
+    ts = held.held[0].ts
+
+    def marker(progress: float, offset: int) -> Record:
+        body = orjson.dumps({"consultations/0": [progress, False]})
+        return Record(None, None, topic, 0, offset, 0.0, (("cs-marker", body),))
+
+    assert proc.process([marker(ts + 9 * 60, 1)]).released == []  # within the slack: waits
+    released = proc.process([marker(ts + 11 * 60, 2)]).released  # 1 h lateness not needed
+    assert [h.event_id for h in released] == [visit["event_id"]]

@@ -108,6 +108,10 @@ class Progress:
             if held is None or confirmed > held:
                 self.progress[source] = confirmed
 
+    def last(self, source: str) -> float | None:
+        """The event time of `source`'s latest record (what it counts for once it is idle)."""
+        return self._last.get(source)
+
     def idle(self, source: str, now: float) -> bool:
         heard = self._heard.get(source)
         if heard is None:

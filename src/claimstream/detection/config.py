@@ -44,6 +44,13 @@ class DetectionConfig:
     the worker also refuses one more than `max_future_skew_minutes` ahead of its wall clock
     (`future_timestamp`). Both bounds are ISO-8601 times with an offset, inside the contract's
     years (`events.EARLIEST_YEAR`..`LATEST_YEAR`).
+
+    Aligned release (docs/time.md §5): a doctor's or institution's event reaches its rules once
+    the watermark of the input partitions has passed it by `alignment_slack_minutes` (None: the
+    allowed lateness, which makes the worker equal `replay` for any event in time for its
+    partition; less: lower latency, the same guarantee only for partitions ordered within the
+    slack). The worker counts an input partition idle after `source_idle_seconds` of wall time
+    without a record (and read to its end); `replay` counts records instead.
     """
 
     rules: Mapping[str, RuleSettings]
@@ -56,6 +63,8 @@ class DetectionConfig:
     earliest_event_time: str = "2000-01-01T00:00:00+00:00"
     latest_event_time: str = "2100-01-01T00:00:00+00:00"
     max_future_skew_minutes: float = 10.0
+    alignment_slack_minutes: float | None = None
+    source_idle_seconds: float = 60.0
     #: rules written as configuration: name -> template, parameters and expressions
     custom_rules: Mapping[str, CustomRuleSettings] = field(default_factory=dict)
     #: named lists of strings custom rules' expressions read as `lists.<name>`
@@ -74,9 +83,12 @@ class DetectionConfig:
             "dedup_retention_hours",
             "idle_expiry_grace_hours",
             "max_future_skew_minutes",
+            "source_idle_seconds",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if self.alignment_slack_minutes is not None and self.alignment_slack_minutes < 0:
+            raise ConfigError("alignment_slack_minutes must not be negative")
         earliest = _instant("earliest_event_time", self.earliest_event_time)
         latest = _instant("latest_event_time", self.latest_event_time)
         if earliest >= latest:
@@ -187,6 +199,8 @@ class DetectionConfig:
             "earliest_event_time": self.earliest_event_time,
             "latest_event_time": self.latest_event_time,
             "max_future_skew_minutes": self.max_future_skew_minutes,
+            "alignment_slack_minutes": self.alignment_slack_minutes,
+            "source_idle_seconds": self.source_idle_seconds,
             "rules": {name: dataclasses.asdict(s) for name, s in sorted(self.rules.items())},
         }
         if self.custom_rules:

@@ -180,7 +180,7 @@ class Detector:
                 continue
             mark = self.progress.watermark(self._names[kind], self._records)
             if mark is not None:
-                self._release_from(aligner, mark - self.engine.lateness, out)
+                self._release_from(aligner, mark - self.engine.slack, out)
 
     def _release_from(self, aligner: Aligner, before: float, out: Fed) -> None:
         kind = aligner.kind

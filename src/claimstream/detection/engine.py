@@ -128,6 +128,9 @@ class Engine:
         self.plausible = config.plausible
         self.future_skew = config.max_future_skew_minutes * 60
         self.lateness = config.allowed_lateness_hours * HOUR
+        #: how far the aligned watermark must pass an event before it is released (docs/time.md)
+        slack = config.alignment_slack_minutes
+        self.slack = self.lateness if slack is None else slack * 60
         self.dedup_retention = max(config.dedup_retention_hours * HOUR, self.lateness)
         self.idle_grace = config.idle_expiry_grace_hours * HOUR
         context = RuleContext(

@@ -383,7 +383,7 @@ class KeyedProcessor:
         mark = self.watermark()
         if mark is None:
             return
-        before = mark - self.engine.lateness if mark != math.inf else math.inf
+        before = mark - self.engine.slack if mark != math.inf else math.inf
 
         def state_of(key: str) -> State:
             return self._state(key, states)
