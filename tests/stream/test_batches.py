@@ -8,7 +8,7 @@ from typing import Any
 
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from claimstream.stream.batches import ack_all, queue_batches
+from claimstream.stream.batches import ack_all, queue_batches, records_of
 
 TOPIC = "settlement.claims.v1"
 
@@ -156,3 +156,24 @@ def test_a_stopped_agent_leaves_its_unfinished_batch_unacked_and_not_pending() -
         assert app.consumer.pending == set()
 
     asyncio.run(run())
+
+
+def test_records_keep_their_kafka_headers() -> None:
+    """The repartition topics' event-time progress travels in headers (docs/time.md)."""
+
+    @dataclass
+    class Consumed:
+        key: bytes | None
+        value: bytes | None
+        topic: str
+        partition: int
+        offset: int
+        headers: Any
+
+    headers = [("cs-source", b"claims/3"), ("cs-progress", b"1700000000.0")]
+    forwarded = Event(Consumed(b"D1", b"{}", TOPIC, 3, 7, headers))  # type: ignore[arg-type]
+    plain = Event(Consumed(b"P1", b"{}", TOPIC, 3, 8, None))  # type: ignore[arg-type]
+    first, second = records_of([forwarded, plain])
+    assert first.headers == tuple(headers)
+    assert (first.key, first.partition, first.offset) == (b"D1", 3, 7)
+    assert second.headers == ()

@@ -135,9 +135,10 @@ def ack_all(events: list[Any]) -> None:
 
 
 def records_of(events: list[Any]) -> list[Record]:
-    """The `Record`s of a batch of faust events, stamped with their arrival (wall) time."""
+    """The `Record`s of a batch of faust events, stamped with their arrival (wall) time, with
+    their Kafka headers (the repartition topics' event-time progress, docs/time.md)."""
     now = time.time()
     return [
-        Record(m.key, m.value, m.topic, m.partition, m.offset, now)
+        Record(m.key, m.value, m.topic, m.partition, m.offset, now, tuple(m.headers or ()))
         for m in (event.message for event in events)
     ]

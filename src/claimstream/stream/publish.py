@@ -8,6 +8,10 @@ for key-less records) and appended to batches, each sent with one call. The retu
 resolve when the broker acknowledged the batch; faust flushes the producer before committing
 offsets, so changelog batches need not be awaited on the hot path.
 
+A record may carry Kafka headers as a fifth element (`Out` with headers): the patient agent's
+forwards carry their event's source partition and its progress, the watermark markers only
+headers (docs/time.md, "What the stream must carry").
+
 For `single_record_topics` the last record of each partition goes in a batch of its own: Tansu
 reports a partition's end offset (`ListOffsets(latest)`, which faust's changelog recovery reads
 up to) as its last batch's base offset + 1, which is right only when that batch holds one record.
@@ -22,8 +26,15 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+#: Kafka record headers: (name, value) pairs
+Headers = tuple[tuple[str, bytes], ...]
 #: topic, key, value (None: tombstone), partition (None: by key)
 Out = tuple[str, bytes | None, bytes | None, int | None]
+#: the same with headers
+OutWithHeaders = tuple[str, bytes | None, bytes | None, int | None, Headers]
+_Item = tuple[bytes | None, bytes | None, Headers]
+#: shared by every record without headers (aiokafka only reads it)
+_NO_HEADERS: list[tuple[str, bytes]] = []
 
 
 class BatchPublisher:
@@ -46,18 +57,20 @@ class BatchPublisher:
             return next(self._round_robin) % count
         return int(murmur2(key) & 0x7FFFFFFF) % count
 
-    async def send(self, records: Iterable[Out]) -> list[Awaitable[Any]]:
+    async def send(self, records: Iterable[Out | OutWithHeaders]) -> list[Awaitable[Any]]:
         """Hand records to the producer in batches; return the batches' delivery futures."""
         producer = self.app.producer._ensure_producer()
-        groups: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
-        for topic, key, value, partition in records:
+        groups: dict[tuple[str, int], list[_Item]] = {}
+        for record in records:
+            topic, key, value, partition = record[0], record[1], record[2], record[3]
+            headers: Headers = record[4] if len(record) > 4 else ()
             where = (topic, self._partition(topic, key, partition))
-            groups.setdefault(where, []).append((key, value))
+            groups.setdefault(where, []).append((key, value, headers))
         # aiokafka queues one batch per partition: `send_batch` of a partition's second batch
         # waits until the sender took the first (a linger and a loop turn). So every partition's
         # first batch goes before any partition's one-record tail: one such wait per call, not
         # one per partition.
-        tails: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
+        tails: list[tuple[str, int, list[_Item]]] = []
         futures: list[Awaitable[Any]] = []
         for (topic, partition), items in groups.items():
             if topic in self.single_record_topics and len(items) > 1:
@@ -70,21 +83,22 @@ class BatchPublisher:
 
     @staticmethod
     async def _send_chunk(
-        producer: Any, topic: str, partition: int, items: list[tuple[bytes | None, bytes | None]]
+        producer: Any, topic: str, partition: int, items: list[_Item]
     ) -> list[Awaitable[Any]]:
         futures: list[Awaitable[Any]] = []
         batch = producer.create_batch()
-        for key, value in items:
-            if batch.append(key=key, value=value, timestamp=None) is None:
+        for key, value, headers in items:
+            listed = list(headers) if headers else _NO_HEADERS  # aiokafka takes a list only
+            if batch.append(key=key, value=value, timestamp=None, headers=listed) is None:
                 batch.close()
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
+                batch.append(key=key, value=value, timestamp=None, headers=listed)
         batch.close()
         futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
 
-    async def send_and_wait(self, records: Iterable[Out]) -> None:
+    async def send_and_wait(self, records: Iterable[Out | OutWithHeaders]) -> None:
         await asyncio.gather(*await self.send(records))
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
