@@ -8,7 +8,7 @@ core's job, so a bad record becomes a dead letter instead of a faust deserialisa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -85,15 +85,18 @@ class TableWriter:
 
     async def write(
         self, writes: Mapping[str, tuple[Any, int]], deletes: Mapping[str, int] | None = None
-    ) -> None:
-        """Store `writes` (key -> (value, partition)) and delete `deletes` (key -> partition)."""
+    ) -> list[Awaitable[Any]]:
+        """Store `writes` (key -> (value, partition)) and delete `deletes` (key -> partition).
+
+        Returns the delivery futures of this call's changelog records, for a caller whose next
+        write must not reach the broker before these (`pending-<kind>`'s deletes)."""
         by_partition: dict[int, list[tuple[str, Any]]] = {}
         for key, (value, partition) in writes.items():
             by_partition.setdefault(partition, []).append((key, value))
         for key, partition in (deletes or {}).items():
             by_partition.setdefault(partition, []).append((key, None))
         if not by_partition:
-            return
+            return []
         store = self.table.data
         out: list[Out] = []
         for partition, items in by_partition.items():
@@ -106,7 +109,9 @@ class TableWriter:
                         del store[key]
                         out.append((self.changelog, key.encode(), None, partition))
         self._check_delivered()
-        self._pending.extend(await self.publisher.send(out))
+        futures = await self.publisher.send(out)
+        self._pending.extend(futures)
+        return futures
 
     def _check_delivered(self) -> None:
         still: list[Any] = []

@@ -1,0 +1,113 @@
+"""`pending-<kind>`: the events an aligned processor holds, as table entries and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from claimstream.detection.config import DetectionConfig
+from claimstream.detection.engine import Engine
+from claimstream.detection.processor import BatchResult, KeyedProcessor
+from claimstream.devtools.simulate import generate
+from claimstream.model.records import Record
+from claimstream.stream.detection import pending
+
+TOPIC = "claimstream.repartition.doctor"
+
+
+def visits(n: int) -> list[dict[str, Any]]:
+    found = [e for e in generate(400, seed=4) if e["event_type"] == "consultation"]
+    return found[:n]
+
+
+def held_batch(*, partition: int = 3) -> tuple[KeyedProcessor, BatchResult, list[Record]]:
+    proc = KeyedProcessor(
+        Engine(DetectionConfig.default(), None),
+        "doctor",
+        {}.get,
+        home_topics=frozenset(),
+        partitions=8,
+        align=True,
+    )
+    proc.assign([partition])
+    records = [
+        Record(
+            v["doctor_id"].encode(),
+            orjson.dumps(v),
+            TOPIC,
+            partition,
+            offset,
+            1_700_000_000.5 + offset,
+            (("cs-source", f"consultations/{offset % 8}".encode()),),
+        )
+        for offset, v in enumerate(visits(3))
+    ]
+    return proc, proc.process(records), records
+
+
+def test_a_waiting_event_reads_back_as_it_began_to_wait() -> None:
+    _, result, records = held_batch()
+    assert len(result.held) == 3
+    writes, deletes = pending.changes(result)
+    assert deletes == {}
+    stored = {key: orjson.loads(orjson.dumps(value)) for key, (value, _) in writes.items()}
+    back = sorted(pending.entries(stored.items(), frozenset({3})), key=lambda h: h.tag.offset)
+    for held, before, record in zip(back, result.held, records, strict=True):
+        assert (held.ts, held.event_id, held.key, held.home) == (
+            before.ts,
+            before.event_id,
+            before.key,
+            3,
+        )
+        assert held.event == before.event
+        assert held.tag == record
+
+
+def test_entries_are_written_to_their_repartition_partition_and_keyed_by_key_time_and_id() -> None:
+    _, result, _ = held_batch(partition=5)
+    writes, _ = pending.changes(result)
+    for held in result.held:
+        key = f"{held.key}\x1f{held.ts!r}\x1f{held.event_id}"
+        assert writes[key][1] == 5
+
+
+def test_only_the_assigned_partitions_entries_are_restored() -> None:
+    _, result, _ = held_batch(partition=5)
+    writes, _ = pending.changes(result)
+    items = [(key, value) for key, (value, _) in writes.items()]
+    assert list(pending.entries(items, frozenset({4}))) == []
+    assert len(list(pending.entries(items, frozenset({5})))) == 3
+
+
+def test_a_released_event_is_deleted_and_one_held_and_released_in_one_batch_is_never_written() -> (
+    None
+):
+    proc, first, _ = held_batch()
+    # everything is released: the watermark is infinite once every source is idle
+    marker = orjson.dumps({f"consultations/{p}": [None, True] for p in range(8)})
+    more = visits(4)[3]
+    batch = [
+        Record(more["doctor_id"].encode(), orjson.dumps(more), TOPIC, 3, 10, 0.0, ()),
+        Record(None, None, TOPIC, 3, 11, 0.0, (("cs-marker", marker),)),
+    ]
+    second = proc.process(batch)
+    assert len(second.released) == 4
+    writes, deletes = pending.changes(second)
+    assert writes == {}
+    assert set(deletes) == {pending.entry_key(h) for h in first.held}
+    assert set(deletes.values()) == {3}
+
+
+def test_an_unreadable_entry_is_left_alone() -> None:
+    bad = [("D1\x1f1.0\x1fe1", {"v": "not json", "t": TOPIC, "p": 3, "o": 0, "a": 0.0})]
+    assert list(pending.entries(bad, frozenset({3}))) == []
+
+
+def test_an_entry_without_a_source_header_comes_back_without_one() -> None:
+    _, result, _ = held_batch()
+    writes, _ = pending.changes(result)
+    key, (value, _) = next(iter(writes.items()))
+    value = {**value, "s": ""}
+    (held,) = pending.entries([(key, value)], frozenset({3}))
+    assert held.tag.headers == ()
