@@ -23,6 +23,7 @@ from claimstream.sanctions.processor import (
     Result,
 )
 from claimstream.sanctions.signatures import ActionVerifier, Keyring
+from claimstream.stream.detection.markers import ClockMark
 from claimstream.stream.sanctions.runtime import SanctionsRuntime
 from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter
@@ -92,7 +93,7 @@ def world(detection: dict[int, float] | None = None) -> tuple[SanctionsRuntime, 
         2,
         sinks=sinks,
         metrics=metrics,
-        watermarks=lambda: [("patient", p, wm) for p, wm in watermarks.items()],
+        watermarks=lambda: [ClockMark(INPUT, p, wm, wm) for p, wm in watermarks.items()],
         detection_topics={INPUT: "patient"},
         verifier=ActionVerifier(lambda: Keyring({}), accept_unsigned=True),
         tick_delay=60.0,
@@ -120,6 +121,33 @@ def test_the_detection_low_watermark_ignores_quiet_partitions() -> None:
     assert sanctions.detection_low(wall=300.0) == 4_000.0
     w.app.consumer._committed_offset = {TP(INPUT, 1): 7}
     assert sanctions.detection_low(wall=300.0) == 5_500.0
+
+
+def test_one_record_far_ahead_moves_the_ladders_clock_only_once_its_partition_is_quiet() -> None:
+    """docs/time.md §7 item 6: the confirmed progress while a partition is active, its latest
+    record once it has gone quiet (so a single event past midnight still ends the day)."""
+    marks = {0: ClockMark(INPUT, 0, 5_000.0, 5_000.0), 1: ClockMark(INPUT, 1, 4_000.0, 4_000.0)}
+    sanctions, _ = world()
+    sanctions.watermarks = lambda: list(marks.values())
+    sanctions.idle = 30.0
+    assert sanctions.detection_low(wall=100.0) == 4_000.0
+    marks[1] = ClockMark(INPUT, 1, 4_000.0, 4_000_000_000.0)  # one record dated far ahead
+    assert sanctions.detection_low(wall=110.0) == 4_000.0
+    marks[0] = ClockMark(INPUT, 0, 5_000.0, 5_100.0)
+    assert sanctions.detection_low(wall=145.0) == 5_000.0  # partition 1 quiet: 0 confirmed
+    assert sanctions.detection_low(wall=200.0) == 4_000_000_000.0  # all quiet: the latest
+
+
+def test_an_aligned_kind_holds_the_ladders_clock_while_its_events_wait() -> None:
+    doctor = "claimstream.repartition.doctor"
+    marks = [ClockMark(INPUT, 0, 9_000.0, 9_000.0), ClockMark(doctor, 0, 5_400.0, None, True)]
+    sanctions, _ = world()
+    sanctions.watermarks = lambda: marks
+    assert sanctions.detection_low(wall=100.0) == 5_400.0  # released up to there
+    marks[1] = ClockMark(doctor, 0, 5_400.0, None, False)
+    assert sanctions.detection_low(wall=100.0) == 9_000.0
+    marks[1] = ClockMark(doctor, 0, None, None, True)  # no watermark yet
+    assert sanctions.detection_low(wall=100.0) is None
 
 
 def test_ticks_follow_the_previous_low_watermark_once_the_sanctions_topics_are_read() -> None:

@@ -42,7 +42,15 @@ What the worker calls, and when:
 - `check_answered(decision)` for every pre-settlement check answered (`POST /v1/check`, on the
   worker that evaluated it; a forwarded one is not counted by the forwarder);
 - `check_override(rule, handling)` for every violation a check's feedback answered (the
-  sanctions index agent, once per feedback action id).
+  sanctions index agent, once per feedback action id);
+- event-time alignment of the doctor and institution agents (docs/time.md §5), by key kind:
+  `set_events_waiting(kind, n)` after each of their batches (events held until the input
+  partitions' watermark passes them), `events_unaligned(kind, n)` for events applied at once,
+  out of event-time order (their partition ran more than the lateness behind, or came back
+  after being idle: their alerts may differ from `replay`'s), and `set_aligned_lag(kind,
+  seconds)` about once a second (wall clock minus the aligned watermark: how far behind the
+  input partitions' confirmed progress is; the alerts of these kinds wait that plus the
+  slack).
 
 The exposition is `exposition()` (body and content type) for any web server, e.g. a
 `GET /metrics` route on the worker's own web server.
@@ -76,6 +84,7 @@ from claimstream.model.rejection import REASONS
 
 __all__ = [
     "ACTIONS",
+    "ALIGNED_KINDS",
     "CHECK_DECISIONS",
     "CHECK_HANDLINGS",
     "DEAD_LETTER_REASONS",
@@ -117,6 +126,8 @@ DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
 )
 #: Why a person's action was refused (claimstream.sanctions.signatures.REFUSED).
 REFUSED_ACTIONS: Final = ("unsigned_action", "unknown_key", "bad_signature", "stale_action")
+#: The key kinds whose events wait for the input partitions' watermark (docs/time.md §5).
+ALIGNED_KINDS: Final = ("doctor", "institution")
 #: Review outcomes, as in action.v1: precision of a rule = confirmed / reviewed.
 VERDICTS: Final = ("confirmed", "false_positive")
 #: Escalation notices on claimstream.sanctions.v1, by schema.
@@ -146,6 +157,7 @@ LABEL_NAMES: Final = frozenset(
         "mode",
         "action",
         "scope_kind",
+        "key_kind",
         "verdict",
         "notice",
         "version",
@@ -387,6 +399,31 @@ class Metrics:
             ("notice",),
             registry=registry,
         )
+        self.events_waiting = Gauge(
+            "claimstream_aligned_events_waiting",
+            "Doctor- and institution-keyed events waiting until the input partitions' "
+            "watermark has passed them (then their rules see them in event-time order), by "
+            "key kind, in this worker.",
+            ("key_kind",),
+            registry=registry,
+        )
+        self.unaligned = Counter(
+            "claimstream_aligned_events_out_of_order_total",
+            "Doctor- and institution-keyed events applied at once, out of event-time order, "
+            "because they arrived behind what their key had already released (their input "
+            "partition ran more than the allowed lateness behind, or came back after being "
+            "idle); their alerts may differ from replay's. By key kind.",
+            ("key_kind",),
+            registry=registry,
+        )
+        self.aligned_lag = Gauge(
+            "claimstream_aligned_watermark_lag_seconds",
+            "Wall clock minus the watermark the doctor and institution agents release by (the "
+            "least confirmed progress of the active input partitions), by key kind; their "
+            "alerts wait this plus the alignment slack.",
+            ("key_kind",),
+            registry=registry,
+        )
 
         self.sink_up = Gauge(
             "claimstream_sink_up",
@@ -466,6 +503,9 @@ class Metrics:
             for outcome in REBUILD_OUTCOMES:
                 self.registry_rebuilds.labels(trigger, outcome)
         self.registry_rebuilding_gauge.set(0)
+        for kind in ALIGNED_KINDS:
+            self.events_waiting.labels(kind)
+            self.unaligned.labels(kind)
 
         now = time.time()
         self.start_time.set(now)
@@ -601,6 +641,15 @@ class Metrics:
 
     def set_rule_config_version(self, version: int) -> None:
         self.rule_config_version.set(version)
+
+    def set_events_waiting(self, kind: str, count: int) -> None:
+        self.events_waiting.labels(_bounded(kind, ALIGNED_KINDS)).set(count)
+
+    def events_unaligned(self, kind: str, n: int = 1) -> None:
+        self.unaligned.labels(_bounded(kind, ALIGNED_KINDS)).inc(n)
+
+    def set_aligned_lag(self, kind: str, seconds: float) -> None:
+        self.aligned_lag.labels(_bounded(kind, ALIGNED_KINDS)).set(seconds)
 
     async def sample_consumer(self, consumer: ConsumerLike) -> None:
         """Set consumer lag and assigned partitions from a faust (or aiokafka) consumer.

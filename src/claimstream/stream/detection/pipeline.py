@@ -4,32 +4,42 @@ Order per batch (the agent acks the batch's events only after `handle` returns, 
 commits only acked offsets, after flushing the producer):
 
 1. run the records through the `KeyedProcessor` (pure; per-event errors become dead letters);
-2. forward re-keyed records to the repartition topics and wait for their delivery;
+2. forward re-keyed records to the repartition topics, with their `cs-source` and
+   `cs-progress` headers, and wait for their delivery (steps 1 and 2 under `lock`, which the
+   watermark markers take too, so a marker never overtakes the forwards it speaks for);
 3. hand alerts, commands and dead letters to every sink, each retried until it succeeds
    (a sink that is down stalls consumption rather than lose an output);
-4. write each changed key's state to its table once, in its own partition's changelog.
+4. write each changed key's state to its table once, in its own partition's changelog;
+5. aligned kinds (doctor, institution): write the events that began to wait to
+   `pending-<kind>`, and, once the states of step 4 are on the broker, delete the events
+   released (`pending.py`).
 
 A crash anywhere before the commit replays the batch: outputs have deterministic ids and the
 registry is idempotent, and the replayed events find the state as of the last committed batch
 (or later, which the engine's per-key dedup makes harmless), so nothing is lost or doubled.
+Events that were waiting when the worker stopped are put back from `pending-<kind>` after the
+next rebalance (`rebalanced`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from claimstream.detection.processor import BatchResult, KeyedProcessor
+from claimstream.detection.processor import MARKER_HEADER, BatchResult, KeyedProcessor
 from claimstream.detection.sinks.base import Outputs, Sink
 from claimstream.model.events import KeyKind
 from claimstream.model.records import Record
 from claimstream.observability.metrics import Metrics
 from claimstream.rules.base import State
 from claimstream.stream.codec import PartitionPointer
+from claimstream.stream.detection import pending
+from claimstream.stream.detection.markers import SourceWatch
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.retry import write_until_done
 from claimstream.stream.tables import TableWriter
@@ -79,6 +89,9 @@ class Pipeline:
         counters: Counters | None = None,
         sweep_interval: float = 30.0,
         sweep_slice: int = 20_000,
+        pending_table: Any = None,
+        pending_changelog: str | None = None,
+        watch: SourceWatch | None = None,
     ) -> None:
         self.processor = processor
         self.table = table
@@ -95,8 +108,23 @@ class Pipeline:
         self._last_sweep = time.monotonic()
         self._sweep_cursor: list[str] = []
         self.stopping = False
-        #: records this pipeline handled (the shared counters add up all key kinds)
+        #: records this pipeline handled (the shared counters add up all key kinds); watermark
+        #: markers are not counted
         self.records = 0
+        #: held from processing a batch until its forwards are delivered, and by the markers
+        self.lock = asyncio.Lock()
+        #: aligned kinds: the table of the events waiting for the watermark, and its writer
+        self.pending_table = pending_table
+        self.pending_writer = (
+            None
+            if pending_table is None or pending_changelog is None
+            else TableWriter(pending_table, pending_changelog, pointer, publisher)
+        )
+        #: the patient pipeline: when each input partition was last read (the markers' idleness)
+        self.watch = watch
+        self._unaligned = 0
+        #: aligned kinds: waiting events taken back from `pending-<kind>` since start
+        self.restored = 0
 
     # -- state access, partition-correct ---------------------------------------------------
 
@@ -117,14 +145,16 @@ class Pipeline:
 
     async def handle(self, records: list[Record]) -> BatchResult:
         started = time.perf_counter()
-        self.records += len(records)
-        result = self.processor.process(records)
-        processed = time.perf_counter()
-        if result.forwards:
-            await self.publisher.send_and_wait(
-                (self.repartition_topics[f.kind], f.key.encode(), f.value, None)
-                for f in result.forwards
-            )
+        async with self.lock:
+            result = self.processor.process(records)
+            processed = time.perf_counter()
+            if result.forwards:
+                await self.publisher.send_and_wait(
+                    (self.repartition_topics[f.kind], f.key.encode(), f.value, None, f.headers)
+                    for f in result.forwards
+                )
+            if self.watch is not None:
+                self.watch.seen(records, time.time())
         outputs = Outputs(
             alerts=[e.alert for e in result.alerts],
             shadow_alerts=[e.alert for e in result.shadow_alerts],
@@ -137,7 +167,9 @@ class Pipeline:
                     f"sink {sink.name}", partial(sink.write, outputs), self._stopping
                 )
         written = time.perf_counter()
-        await self.write(result.writes, {})
+        stored = await self.writer.write(result.writes, {})
+        if self.pending_writer is not None and (result.held or result.released):
+            await self._pending(result, stored)
         done = time.perf_counter()
         c = self.counters
         c.busy_seconds += done - started
@@ -147,8 +179,49 @@ class Pipeline:
         self._count(records, result)
         return result
 
+    async def _pending(self, result: BatchResult, stored: list[Awaitable[Any]]) -> None:
+        """Step 5: the events that began to wait, then (once `stored`, the batch's key states,
+        are delivered) the deletion of those released."""
+        assert self.pending_writer is not None
+        writes, deletes = pending.changes(result)
+        if writes:
+            await self.pending_writer.write(writes)
+        if deletes:
+            if stored:
+                await asyncio.gather(*stored)
+            await self.pending_writer.write({}, deletes)
+
+    def rebalanced(self, partitions: Iterable[int]) -> int:
+        """After a rebalance (tables recovered, before any batch): the processor reads
+        `partitions` of its topic from now on. An aligned processor forgets the waiting events
+        of partitions it no longer has and takes those of the partitions it now has from
+        `pending-<kind>` (its own are already held: nothing is doubled). Returns the number of
+        waiting events restored."""
+        processor = self.processor
+        if processor.aligner is None:
+            return 0
+        owned = frozenset(partitions)
+        processor.assign(owned)
+        processor.forget(lambda partition: partition in owned)
+        if self.pending_table is None:
+            return 0
+        before = len(processor.aligner.buffer)
+        processor.restore(pending.entries(list(self.pending_table.data.items()), owned))
+        restored = len(processor.aligner.buffer) - before
+        self.restored += restored
+        return restored
+
+    def waiting(self) -> int:
+        """Events waiting for the watermark (aligned kinds; 0 for the others)."""
+        aligner = self.processor.aligner
+        return 0 if aligner is None else len(aligner.buffer)
+
     def _count(self, records: list[Record], result: BatchResult) -> None:
         c = self.counters
+        aligner = self.processor.aligner
+        if aligner is not None:  # markers are not records of events
+            records = [r for r in records if r.value is not None or not _is_marker(r)]
+        self.records += len(records)
         c.batches += 1
         c.records += len(records)
         c.events += result.events
@@ -162,6 +235,12 @@ class Pipeline:
         m = self.metrics
         if m is None:
             return
+        if aligner is not None:
+            kind = self.processor.kind
+            m.set_events_waiting(kind, len(aligner.buffer))
+            if aligner.unaligned != self._unaligned:
+                m.events_unaligned(kind, max(0, aligner.unaligned - self._unaligned))
+                self._unaligned = aligner.unaligned
         m.batch(len(records))
         for (topic, event_type), n in result.consumed.items():
             m.event_consumed(topic, event_type, n)
@@ -217,3 +296,7 @@ class Pipeline:
         if self._sweep_cursor:  # more to do: come back after the next batch
             self._last_sweep -= self.sweep_interval
         return len(deletes)
+
+
+def _is_marker(record: Record) -> bool:
+    return any(name == MARKER_HEADER for name, _ in record.headers)

@@ -7,6 +7,14 @@ batched per changelog partition; the batch is acked last. A timer ticks the subj
 assigned partitions forward in event time (freeze expiry -> UNFREEZE, ageing out), to the
 detection's low watermark (see `SanctionsRuntime.tick_watermark`), under the same lock as the
 subject agent so the two never interleave on a state.
+
+The detection's low watermark is as robust as detection's own (docs/time.md §7 item 6): each
+input partition counts with its progress confirmed by two consecutive records, so no single
+record (one dated 2099, or a day ahead) moves the ladder's clock while its partition is active;
+once it has gone quiet (nothing for `idle` seconds and read to its end) its latest record
+counts, so a single event past local midnight still ends the day once nothing follows it. The
+doctor and institution agents hold the clock at the point up to which they have released their
+events while any event waits.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from claimstream.sanctions.processor import (
     precision,
 )
 from claimstream.sanctions.signatures import REFUSED, ActionVerifier
+from claimstream.stream.detection.markers import ClockMark
 from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter
 
@@ -49,8 +58,8 @@ if TYPE_CHECKING:
 #: the sanctions tables: alert id -> alert and its review; `kind:id` -> the subject's state
 ALERT_INDEX = "alert-index"
 SUBJECT_STATE = "state-subject"
-#: (kind, partition, event-time watermark) of every detection partition processed so far
-Watermarks = Callable[[], Iterable[tuple[str, int, float]]]
+#: what the detection's inputs say of event time (`stream.detection.agents.Detection.watermarks`)
+Watermarks = Callable[[], Iterable[ClockMark]]
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +68,8 @@ class SanctionsRuntime:
     """The agents' shared parts; also the `SanctionsView` the API reads.
 
     `app` is asked only for its consumer (assignment, high watermarks, committed offsets) and
-    whether it is rebalancing or recovering; `watermarks` and `detection_topics` (topic -> key
-    kind) are the detection agents' progress, which the ticks follow.
+    whether it is rebalancing or recovering; `watermarks` are the detection agents' progress,
+    which the ticks follow, and `detection_topics` (topic -> key kind) the topics they read.
     """
 
     def __init__(
@@ -109,8 +118,8 @@ class SanctionsRuntime:
         self._last_index_sweep = time.monotonic()
         #: the event time the subjects were last ticked to
         self.ticked_to: float | None = None
-        #: (kind, partition) -> (detection watermark, wall time it last moved)
-        self._detection: dict[tuple[str, int], tuple[float, float]] = {}
+        #: (topic, partition) -> (its latest record's event time, wall time that last moved)
+        self._detection: dict[tuple[str, int], tuple[float | None, float]] = {}
         self._previous_low: float | None = None
         #: wall seconds after which a detection partition that has not moved is quiet
         self.idle = max(3.0, 3 * tick_interval)
@@ -156,40 +165,54 @@ class SanctionsRuntime:
         return self.ticked_to
 
     def detection_low(self, wall: float) -> float | None:
-        """The detection's low watermark: the least event time among the worker's detection
-        partitions, leaving out quiet ones (not moved for `idle` seconds and read to their end,
-        so they hold no alert back); the greatest when all are quiet (nothing in flight)."""
+        """The detection's low watermark (None: nothing can be said yet).
+
+        The least confirmed progress among the worker's active detection inputs: an input
+        partition is active until it has not moved for `idle` seconds and is read to its end;
+        an aligned kind's partition while events wait or it has records to read. When none is
+        active (nothing in flight), the greatest latest-record time of all.
+        """
         seen = self._detection
-        for kind, partition, wm in self.watermarks():
-            key = (kind, partition)
-            last = seen.get(key)
-            if last is None or last[0] != wm:
-                seen[key] = (wm, wall)
-        if not seen:
-            return None
         behind = self._detection_backlog()
-        active = [
-            wm for key, (wm, moved) in seen.items() if wall - moved <= self.idle or key in behind
-        ]
-        return min(active) if active else max(wm for wm, _ in seen.values())
+        marks = list(self.watermarks())
+        if not marks:
+            return None
+        active: list[float | None] = []
+        lasts: list[float] = []
+        for mark in marks:
+            key = (mark.topic, mark.partition)
+            if mark.waiting is None:
+                before = seen.get(key)
+                if before is None or before[0] != mark.last:
+                    seen[key] = before = (mark.last, wall)
+                holds = wall - before[1] <= self.idle or key in behind
+            else:
+                holds = mark.waiting or key in behind
+            if holds:
+                active.append(mark.confirmed)
+            if mark.last is not None:
+                lasts.append(mark.last)
+        if active:
+            known = [m for m in active if m is not None]
+            return min(known) if len(known) == len(active) else None
+        return max(lasts) if lasts else None
 
     def _detection_backlog(self) -> set[tuple[str, int]]:
-        """(kind, partition) of the detection inputs not yet processed and committed to the
+        """(topic, partition) of the detection inputs not yet processed and committed to the
         end of what the consumer knows is there."""
         consumer = self.app.consumer
         committed = getattr(consumer, "_committed_offset", {})
         topics = self.detection_topics
         behind: set[tuple[str, int]] = set()
         for tp in consumer.assignment():
-            kind = topics.get(tp.topic)
-            if kind is None:
+            if tp.topic not in topics:
                 continue
             try:
                 highwater = consumer.highwater(tp)
             except Exception:  # noqa: BLE001, S112 - revoked meanwhile
                 continue
             if highwater is not None and (committed.get(tp) or 0) < highwater:
-                behind.add((kind, tp.partition))
+                behind.add((tp.topic, tp.partition))
         return behind
 
     def tick_watermark(self, wall: float) -> float | None:
