@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lateness-hours",
         type=float,
-        default=240.0,
-        help="allowed lateness; the demo replays a month in seconds, so it allows 240 h",
+        default=1.0,
+        help="allowed lateness (default 1 h, the worker's default)",
     )
     parser.add_argument(
         "--keep-running", action="store_true", help="keep broker and worker up until Ctrl-C"

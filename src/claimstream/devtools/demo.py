@@ -51,7 +51,10 @@ class DemoOptions:
     rate: float = 1500.0
     partitions: int = 4
     seed: int = 7
-    lateness_hours: float = 240.0
+    lateness_hours: float = 1.0
+    #: the demo's stream ends: an input partition quiet this long (and read to its end) stops
+    #: holding back the doctor and institution events still waiting (docs/time.md §5)
+    idle_seconds: float = 2.0
     keep_running: bool = False
     redis_url: str | None = None
     out: TextIO = field(default_factory=lambda: sys.stdout)
@@ -135,6 +138,7 @@ def _start_worker(
         "CLAIMSTREAM_WEB_PORT": str(port),
         "CLAIMSTREAM_PARTITIONS": str(options.partitions),
         "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(options.lateness_hours),
+        "CLAIMSTREAM_ENGINE__SOURCE_IDLE_SECONDS": str(options.idle_seconds),
         # the simulated month ends days past the wall clock: accept it (docs/time.md)
         "CLAIMSTREAM_ENGINE__MAX_FUTURE_SKEW_MINUTES": str(40 * 24 * 60),
     }
@@ -290,7 +294,8 @@ def _ms(latency: float | None) -> str:
 
 
 async def _wait_consumed(port: int, worker: Any, sent: int, within: float) -> None:
-    """Until the worker has handled every record and nothing moved for a moment."""
+    """Until the worker has handled every record, no doctor or institution event still waits
+    for the input partitions' watermark, and nothing moved for a moment."""
     deadline = time.monotonic() + within
     last: Any = None
     quiet_since = time.monotonic()
@@ -299,9 +304,15 @@ async def _wait_consumed(port: int, worker: Any, sent: int, within: float) -> No
             raise RuntimeError("the worker exited (see worker.log)")
         status = await asyncio.to_thread(_status, port)
         records = status["records"] if status else None
+        waiting = sum((status or {}).get("waiting_by_kind", {}).values())
         if records != last:
             last, quiet_since = records, time.monotonic()
-        elif records is not None and records >= sent and time.monotonic() - quiet_since > 1.5:
+        elif (
+            records is not None
+            and records >= sent
+            and not waiting
+            and time.monotonic() - quiet_since > 1.5
+        ):
             return
         await asyncio.sleep(0.3)
 
