@@ -11,8 +11,8 @@ commits only acked offsets, after flushing the producer):
    (a sink that is down stalls consumption rather than lose an output);
 4. write each changed key's state to its table once, in its own partition's changelog;
 5. aligned kinds (doctor, institution): write the events that began to wait to
-   `pending-<kind>`, and, once the states of step 4 are on the broker, delete the events
-   released (`pending.py`).
+   `pending-<kind>`, and, once the states of step 4 are on the broker (checked at this step of
+   later batches, so the agent never waits for it), delete the events released (`pending.py`).
 
 A crash anywhere before the commit replays the batch: outputs have deterministic ids and the
 registry is idempotent, and the replayed events find the state as of the last committed batch
@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -125,6 +125,9 @@ class Pipeline:
         self._unaligned = 0
         #: aligned kinds: waiting events taken back from `pending-<kind>` since start
         self.restored = 0
+        #: released events to delete from `pending-<kind>` once their batch's states are
+        #: delivered: (those states' delivery futures, entries), in batch order
+        self._deletes: list[tuple[list[Any], dict[str, int]]] = []
 
     # -- state access, partition-correct ---------------------------------------------------
 
@@ -168,7 +171,7 @@ class Pipeline:
                 )
         written = time.perf_counter()
         stored = await self.writer.write(result.writes, {})
-        if self.pending_writer is not None and (result.held or result.released):
+        if self.pending_writer is not None and (result.held or result.released or self._deletes):
             await self._pending(result, stored)
         done = time.perf_counter()
         c = self.counters
@@ -179,17 +182,35 @@ class Pipeline:
         self._count(records, result)
         return result
 
-    async def _pending(self, result: BatchResult, stored: list[Awaitable[Any]]) -> None:
-        """Step 5: the events that began to wait, then (once `stored`, the batch's key states,
-        are delivered) the deletion of those released."""
+    async def _pending(self, result: BatchResult, stored: list[Any]) -> None:
+        """Step 5: the events that began to wait; the deletion of those released waits (without
+        holding the agent up) until `stored`, the batch's key states, are delivered."""
         assert self.pending_writer is not None
         writes, deletes = pending.changes(result)
         if writes:
             await self.pending_writer.write(writes)
         if deletes:
-            if stored:
-                await asyncio.gather(*stored)
-            await self.pending_writer.write({}, deletes)
+            self._deletes.append((stored, deletes))
+        await self.flush_deletes()
+
+    async def flush_deletes(self) -> int:
+        """Delete the released events whose batch's key states are delivered (in batch order);
+        returns how many. Waiting for the delivery in the batch itself would stall the agent,
+        and with it the consumer every agent shares, for a broker round trip per batch; a crash
+        before a deletion only leaves an entry whose event the key has seen (a duplicate)."""
+        assert self.pending_writer is not None
+        ready: dict[str, int] = {}
+        while self._deletes:
+            stored, deletes = self._deletes[0]
+            if not all(future.done() for future in stored):
+                break
+            self._deletes.pop(0)
+            if any(future.exception() is not None for future in stored):
+                continue  # the state writer raises on its next write; keep the entries
+            ready.update(deletes)
+        if ready:
+            await self.pending_writer.write({}, ready)
+        return len(ready)
 
     def rebalanced(self, partitions: Iterable[int]) -> int:
         """After a rebalance (tables recovered, before any batch): the processor reads

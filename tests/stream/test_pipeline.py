@@ -1,0 +1,122 @@
+"""One aligned (doctor) pipeline with fakes for faust: what reaches `pending-doctor`, when."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+
+from claimstream.detection.config import DetectionConfig
+from claimstream.detection.engine import Engine
+from claimstream.detection.processor import KeyedProcessor
+from claimstream.devtools.simulate import generate
+from claimstream.model.records import Record
+from claimstream.stream.codec import PartitionPointer
+from claimstream.stream.detection.pipeline import Pipeline
+
+TOPIC = "claimstream.repartition.doctor"
+STATES = "claimstream-state-doctor-changelog"
+PENDING = "claimstream-pending-doctor-changelog"
+
+
+class Publisher:
+    """Keeps what is sent; each call's delivery resolves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+        self.deliveries: list[asyncio.Future[None]] = []
+
+    async def send(self, records: Any) -> list[Any]:
+        self.sent.extend(records)
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.deliveries.append(delivery)
+        return [delivery]
+
+    def deliver_all(self) -> None:
+        for delivery in self.deliveries:
+            if not delivery.done():
+                delivery.set_result(None)
+
+
+def pipeline(publisher: Publisher) -> Pipeline:
+    states: dict[str, Any] = {}
+    processor = KeyedProcessor(
+        Engine(DetectionConfig.default(), None),
+        "doctor",
+        states.get,
+        home_topics=frozenset(),
+        partitions=8,
+        align=True,
+    )
+    out = Pipeline(
+        processor,
+        SimpleNamespace(data=states),
+        sinks=[],
+        publisher=publisher,  # type: ignore[arg-type]
+        repartition_topics={},
+        changelog_topic=STATES,
+        pointer=PartitionPointer(TOPIC),
+        pending_table=SimpleNamespace(data={}),
+        pending_changelog=PENDING,
+    )
+    out.rebalanced([0])
+    return out
+
+
+def visits() -> list[Record]:
+    found = [e for e in generate(400, seed=4) if e["event_type"] == "consultation"][:3]
+    return [
+        Record(v["doctor_id"].encode(), orjson.dumps(v), TOPIC, 0, n, 0.0, ())
+        for n, v in enumerate(found)
+    ]
+
+
+def marker(offset: int) -> Record:
+    body = orjson.dumps({f"consultations/{p}": [None, True] for p in range(8)})  # all idle
+    return Record(None, None, TOPIC, 0, offset, 0.0, (("cs-marker", body),))
+
+
+def to(publisher: Publisher, topic: str) -> list[tuple[Any, ...]]:
+    return [r for r in publisher.sent if r[0] == topic]
+
+
+def test_released_events_leave_the_pending_table_only_once_their_key_states_are_delivered() -> None:
+    async def run() -> None:
+        publisher = Publisher()
+        pipe = pipeline(publisher)
+        assert pipe.pending_table is not None
+        await pipe.handle(visits())
+        waiting = dict(pipe.pending_table.data)
+        assert len(waiting) == 3 and len(to(publisher, PENDING)) == 3
+        publisher.deliver_all()
+
+        await pipe.handle([marker(3)])  # everything is released: the states are sent
+        assert to(publisher, STATES)
+        assert pipe.pending_table.data == waiting  # their delivery is not confirmed yet
+        assert all(value is not None for _, _, value, _ in to(publisher, PENDING))
+
+        publisher.deliver_all()
+        await pipe.handle([marker(4)])
+        assert pipe.pending_table.data == {}
+        tombstones = [key for _, key, value, _ in to(publisher, PENDING) if value is None]
+        assert sorted(tombstones) == sorted(key.encode() for key in waiting)
+
+    asyncio.run(run())
+
+
+def test_a_restart_puts_back_the_waiting_events_of_the_assigned_partitions() -> None:
+    async def run() -> None:
+        publisher = Publisher()
+        first = pipeline(publisher)
+        await first.handle(visits())
+        assert first.pending_table is not None
+        second = pipeline(Publisher())
+        second.pending_table = SimpleNamespace(data=dict(first.pending_table.data))
+        assert second.rebalanced([1]) == 0
+        assert second.rebalanced([0, 1]) == 3
+        assert second.waiting() == 3
+        assert second.rebalanced([0, 1]) == 0  # those it holds are not doubled
+
+    asyncio.run(run())
