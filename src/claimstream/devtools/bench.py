@@ -16,8 +16,11 @@ stream packs a month into seconds, and the input partitions are drained at their
 doctor and institution rules see their events in event-time order once the input partitions'
 watermark has passed them by the alignment slack (docs/time.md §5), so a catch-up makes no
 event late. The latency figure is also given per key kind of the alerting rule: a doctor's or
-institution's alert waits for that watermark (the slack is 1 h of event time, seconds of wall
-time in this compressed stream) and for the next watermark marker (about a second).
+institution's alert waits for that watermark (the slack is 1 h of event time, milliseconds of
+wall time in this compressed stream) and for the next watermark marker (about a second). With
+the default thresholds the simulated stream has no doctor or institution alert; to see some,
+lower them through the environment the worker inherits, e.g.
+`CLAIMSTREAM_RULE__DOCTOR_CONSULTATION_RATE__MIN_CONSULTATIONS=3`.
 """
 
 from __future__ import annotations
@@ -110,10 +113,10 @@ async def produce_all(bootstrap: str, batch: list[Message]) -> None:
 
 
 async def paced_latency(
-    bootstrap: str, batch: list[Message], rate: float
+    bootstrap: str, batch: list[Message], rate: float, tail: float = 3.0
 ) -> list[tuple[str, float]]:
     """Produce `batch` at `rate`/s; return the key kind of the alerting rule and the latency
-    (seconds) of every alert it causes."""
+    (seconds) of every alert it causes until `tail` seconds after the last event."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     sent: dict[str, float] = {}
@@ -153,7 +156,7 @@ async def paced_latency(
             sent[event_id] = time.time()
             await producer.send(topic, value=value, key=key)
         await producer.flush()
-        await asyncio.sleep(3.0)  # the last alerts of the run
+        await asyncio.sleep(tail)  # the last alerts of the run
     finally:
         done.set()
         await watcher
@@ -367,6 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-events", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=5000.0, help="offered load for latency")
     parser.add_argument("--latency-seconds", type=float, default=12.0)
+    parser.add_argument(
+        "--tail-seconds",
+        type=float,
+        default=3.0,
+        help="how long alerts of the latency run are awaited after its last event",
+    )
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--lateness-hours", type=float, default=1.0)
     parser.add_argument("--check-rate", type=float, default=200.0, help="checks/s offered")
@@ -423,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s.get('output_seconds', 0):.1f}, state {s.get('state_seconds', 0):.1f}); "
                 f"re-keyed {s.get('forwarded', 0):,}, dead letters {s.get('dead_letters', 0):,}"
             )
-            measured = asyncio.run(paced_latency(broker.bootstrap, live, args.rate))
+            measured = asyncio.run(
+                paced_latency(broker.bootstrap, live, args.rate, args.tail_seconds)
+            )
             latencies = [latency for _, latency in measured]
             if latencies:
                 say(
