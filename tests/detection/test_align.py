@@ -176,3 +176,18 @@ def test_a_sources_last_record_is_known_even_when_it_confirms_nothing() -> None:
     progress.observe("claims/0", 4_000_000_000.0, now=1)
     assert progress.last("claims/0") == 4_000_000_000.0
     assert progress.progress == {"claims/0": 10.0}
+
+
+def test_a_redelivered_waiting_event_is_a_duplicate_not_late_behind_its_sources_later_ones() -> (
+    None
+):
+    """After a restart the key's state already counts events read after the last commit; the
+    waiting event read again is the same one, whatever its source's later events say."""
+    aligner = _aligner()
+    state = aligner.engine.new_state()
+    early = _by_doctor("c1", 1.0)
+    aligner.accept(state, "D1", early, "consultations/1", None)
+    aligner.accept(state, "D1", _by_doctor("c2", 30.0), "consultations/1", None)
+    outcome = aligner.accept(state, "D1", early, "consultations/1", None)
+    assert isinstance(outcome, StepResult) and outcome.duplicate
+    assert outcome.rejection is None

@@ -348,7 +348,10 @@ class Aligner:
         if self.kind not in engine.kinds_for(event):
             return None
         ts, event_id = event.ts, event.event_id
-        if event_id in state["seen"]:
+        if event_id in state["seen"] or self.buffer.holds(key, ts, event_id):
+            # a redelivery (after a restart, records are read again from the last commit,
+            # while the key's state may already count later events of the same source): a
+            # duplicate, before anything else is judged
             result = StepResult()
             result.duplicate = True
             return result
