@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
 
+from claimstream.detection.align import Held
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.engine import Engine
 from claimstream.detection.processor import BatchResult, KeyedProcessor
@@ -111,3 +113,19 @@ def test_an_entry_without_a_source_header_comes_back_without_one() -> None:
     value = {**value, "s": ""}
     (held,) = pending.entries([(key, value)], frozenset({3}))
     assert held.tag.headers == ()
+
+
+def test_entries_at_or_before_their_keys_last_released_event_are_not_put_back() -> None:
+    _, result, _ = held_batch()
+    first, second, third = (
+        dataclasses.replace(h, key="D1") for h in sorted(result.held, key=Held.order)
+    )
+    states = {"D1": {"rel": [second.ts, second.event_id]}}
+    waiting, released = pending.split([third, first, second], states.get)
+    assert (waiting, released) == ([third], [first, second])
+
+
+def test_an_entry_of_a_key_without_a_stored_state_is_put_back() -> None:
+    _, result, _ = held_batch()
+    waiting, released = pending.split(result.held, {}.get)
+    assert (len(waiting), released) == (3, [])

@@ -22,16 +22,21 @@ PENDING = "claimstream-pending-doctor-changelog"
 
 
 class Publisher:
-    """Keeps what is sent; each call's delivery resolves only when the test says so."""
+    """Keeps what is sent; the delivery of key states resolves only when the test says so,
+    any other at once."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[Any, ...]] = []
         self.deliveries: list[asyncio.Future[None]] = []
 
     async def send(self, records: Any) -> list[Any]:
+        records = list(records)
         self.sent.extend(records)
         delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.deliveries.append(delivery)
+        if any(r[0] == STATES for r in records):
+            self.deliveries.append(delivery)
+        else:
+            delivery.set_result(None)
         return [delivery]
 
     def deliver_all(self) -> None:
@@ -118,5 +123,22 @@ def test_a_restart_puts_back_the_waiting_events_of_the_assigned_partitions() -> 
         assert second.rebalanced([0, 1]) == 3
         assert second.waiting() == 3
         assert second.rebalanced([0, 1]) == 0  # those it holds are not doubled
+
+    asyncio.run(run())
+
+
+def test_waiting_events_are_delivered_to_the_pending_table_before_their_keys_states_are_sent() -> (
+    None
+):
+    """A restart that found the states (their sources' lateness marks) but not the waiting
+    events would judge them late when it reads them again."""
+
+    async def run() -> None:
+        publisher = Publisher()
+        pipe = pipeline(publisher)
+        await pipe.handle(visits())
+        topics = [r[0] for r in publisher.sent]
+        assert topics == [PENDING] * 3 + [STATES] * (len(topics) - 3)
+        assert STATES in topics
 
     asyncio.run(run())

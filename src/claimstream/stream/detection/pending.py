@@ -18,13 +18,14 @@ re-releases an event whose key has already seen it (its dedup makes it a duplica
 order could lose it.
 
 After every rebalance (`entries`), the entries of the assigned partitions are decoded back into
-`Held`s, as they were when the event began to wait.
+`Held`s, as they were when the event began to wait; those at or before their key's last
+released event (`split`) were released already and are deleted instead.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from claimstream.detection.align import Held
@@ -32,6 +33,7 @@ from claimstream.detection.decode import decode_event
 from claimstream.detection.processor import SOURCE_HEADER, BatchResult
 from claimstream.model.events import Event
 from claimstream.model.records import Record
+from claimstream.rules.base import State
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,28 @@ def held_of(key: str, value: Mapping[str, Any]) -> Held | None:
         log.warning("a waiting event in the pending table could not be read and was left there")
         return None
     return Held(event.ts, event.event_id, owner, event, record, home=partition)
+
+
+def split(
+    held: Iterable[Held], load: Callable[[str], State | None]
+) -> tuple[list[Held], list[Held]]:
+    """(still waiting, already released) among restored entries, by their key's stored state.
+
+    A key releases its events in (time, id) order and records the last one as "rel" in its
+    state, which is stored before the released entries are deleted; so an entry at or before
+    its key's "rel" was released (a crash came between the two writes), and putting it back
+    would apply it a second time once the key's dedup has forgotten its id (a backlog moves
+    event time by days a second)."""
+    waiting: list[Held] = []
+    released: list[Held] = []
+    for entry in held:
+        state = load(entry.key)
+        mark = state.get("rel") if state is not None else None
+        if mark is not None and (entry.ts, entry.event_id) <= (mark[0], mark[1]):
+            released.append(entry)
+        else:
+            waiting.append(entry)
+    return waiting, released
 
 
 def entries(items: Iterable[tuple[str, Any]], partitions: frozenset[int]) -> Iterator[Held]:

@@ -9,10 +9,13 @@ commits only acked offsets, after flushing the producer):
    watermark markers take too, so a marker never overtakes the forwards it speaks for);
 3. hand alerts, commands and dead letters to every sink, each retried until it succeeds
    (a sink that is down stalls consumption rather than lose an output);
-4. write each changed key's state to its table once, in its own partition's changelog;
-5. aligned kinds (doctor, institution): write the events that began to wait to
-   `pending-<kind>`, and, once the states of step 4 are on the broker (checked at this step of
-   later batches, so the agent never waits for it), delete the events released (`pending.py`).
+4. aligned kinds (doctor, institution): write the events that began to wait to
+   `pending-<kind>` and wait for their delivery: the key states of step 5 count them (their
+   source's lateness mark), so a restart that found those states but not the waiting events
+   would judge them late when it reads them again;
+5. write each changed key's state to its table once, in its own partition's changelog;
+6. aligned kinds: once the states of step 5 are on the broker (checked at this step of later
+   batches, so the agent never waits for it), delete the events released (`pending.py`).
 
 A crash anywhere before the commit replays the batch: outputs have deterministic ids and the
 registry is idempotent, and the replayed events find the state as of the last committed batch
@@ -170,9 +173,17 @@ class Pipeline:
                     f"sink {sink.name}", partial(sink.write, outputs), self._stopping
                 )
         written = time.perf_counter()
+        writes: dict[str, tuple[Any, int]] = {}
+        deletes: dict[str, int] = {}
+        if self.pending_writer is not None and (result.held or result.released):
+            writes, deletes = pending.changes(result)
+            if writes:  # step 4 may not count an event that a restart would not find waiting
+                await asyncio.gather(*await self.pending_writer.write(writes))
         stored = await self.writer.write(result.writes, {})
-        if self.pending_writer is not None and (result.held or result.released or self._deletes):
-            await self._pending(result, stored)
+        if self.pending_writer is not None and (deletes or self._deletes):
+            if deletes:
+                self._deletes.append((stored, deletes))
+            await self.flush_deletes()
         done = time.perf_counter()
         c = self.counters
         c.busy_seconds += done - started
@@ -181,17 +192,6 @@ class Pipeline:
         c.state_seconds += done - written
         self._count(records, result)
         return result
-
-    async def _pending(self, result: BatchResult, stored: list[Any]) -> None:
-        """Step 5: the events that began to wait; the deletion of those released waits (without
-        holding the agent up) until `stored`, the batch's key states, are delivered."""
-        assert self.pending_writer is not None
-        writes, deletes = pending.changes(result)
-        if writes:
-            await self.pending_writer.write(writes)
-        if deletes:
-            self._deletes.append((stored, deletes))
-        await self.flush_deletes()
 
     async def flush_deletes(self) -> int:
         """Delete the released events whose batch's key states are delivered (in batch order);
@@ -227,7 +227,12 @@ class Pipeline:
         if self.pending_table is None:
             return 0
         before = len(processor.aligner.buffer)
-        processor.restore(pending.entries(list(self.pending_table.data.items()), owned))
+        waiting, stale = pending.split(
+            pending.entries(list(self.pending_table.data.items()), owned), self.load
+        )
+        processor.restore(waiting)
+        if stale:  # released, their key's state stored, the deletion not: delete it now
+            self._deletes.append(([], {pending.entry_key(h): h.home for h in stale}))
         restored = len(processor.aligner.buffer) - before
         self.restored += restored
         return restored
