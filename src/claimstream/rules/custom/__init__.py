@@ -1,6 +1,7 @@
 """Custom rules: rules a supervisor writes at run time, as configuration.
 
-A custom rule is a template (`templates`: `window_count`, `window_sum`, `duplicate`) with its
+A custom rule is a template (`templates`: `window_count`, `window_sum`, `duplicate`;
+`pairs`: `sequence`) with its
 parameters and CEL expressions (`expressions`) in the detection configuration's
 `[custom_rules.NAME]` tables (`settings.CustomRuleSettings`), beside the named lists of strings
 its expressions may read (`[custom_lists]`, and the reference data's, `reference_lists`).
@@ -17,7 +18,7 @@ once per environment (`expressions._compile` is cached), never per event.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from claimstream.model.config import ConfigError
 from claimstream.reference.loader import ReferenceData
@@ -26,11 +27,13 @@ from claimstream.rules.custom.expressions import (
     Result,
     compile_event_expression,
     compile_message,
+    compile_pair_expression,
     reference_lists,
     valid_list_name,
 )
+from claimstream.rules.custom.pairs import PAIR_CLASSES
 from claimstream.rules.custom.settings import NAME, CustomRuleSettings
-from claimstream.rules.custom.templates import build as build_rule
+from claimstream.rules.custom.templates import TEMPLATE_CLASSES, CustomRule
 
 __all__ = ["CustomRuleSettings", "all_lists", "build", "check", "check_lists"]
 
@@ -69,7 +72,13 @@ def check(
     if name in builtin:
         raise ConfigError(f"custom_rules.{name}: a built-in rule has that name")
     where = f"custom_rules.{name}"
+    types: dict[str, tuple[str, ...]] = {"amount": settings.all_event_types}
     expressions: list[tuple[str, str, Result]] = [("filter", settings.filter, "bool")]
+    if settings.filter_a is not None:
+        expressions.append(("filter_a", settings.filter_a, "bool"))
+    if settings.filter_b is not None:
+        types["filter_b"] = settings.types_b
+        expressions.append(("filter_b", settings.filter_b, "bool"))
     if settings.distinct_by is not None:
         expressions.append(("distinct_by", settings.distinct_by, "any"))
     if settings.value is not None:
@@ -80,10 +89,18 @@ def check(
     for field, text, result in expressions:
         compile_event_expression(
             text,
-            event_types=settings.event_types,
+            event_types=types.get(field, settings.event_types),
             lists=lists,
             result=result,
             where=f"{where}.{field}",
+        )
+    if settings.join is not None:
+        compile_pair_expression(
+            settings.join,
+            a_types=settings.event_types,
+            b_types=settings.types_b,
+            lists=lists,
+            where=f"{where}.join",
         )
     if settings.message is not None:
         compile_message(settings.message, where=f"{where}.message")
@@ -99,3 +116,23 @@ def build(
         for name, settings in sorted(rules.items())
         if settings.enabled
     ]
+
+
+def build_rule(
+    name: str, settings: CustomRuleSettings, context: RuleContext, lists: Lists
+) -> Rule[Any]:
+    """The rule `name` of the configuration: its template's class, named and routed by the
+    settings (the engine reads `name`, `key_kind` and `event_types` from the class)."""
+    base = {**TEMPLATE_CLASSES, **PAIR_CLASSES}[settings.template]
+    cls = type(
+        f"{base.__name__}_{name}",
+        (base,),
+        {
+            "name": name,
+            "key_kind": settings.key,
+            "event_types": frozenset(settings.all_event_types),
+            "__module__": base.__module__,
+        },
+    )
+    rule: Rule[Any] = cast(type[CustomRule], cls)(settings, context, lists)
+    return rule

@@ -118,7 +118,7 @@ _TYPES: dict[str, Any] = {
     "items": _T.List(_T.Map(_T.STRING, _T.DYN)),
     "list": _T.List(_T.STRING),
 }
-_REFERENCE = re.compile(r"\b(event|lists|finding)\.([A-Za-z_][A-Za-z0-9_]*)")
+_REFERENCE = re.compile(r"\b(event|lists|finding|a|b)\.([A-Za-z_][A-Za-z0-9_]*)")
 _LIST_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 
 
@@ -303,6 +303,88 @@ def _true(event: Event) -> bool:
     return True
 
 
+#: the field types a join may read: scalars, which a row can hold as they are
+_SCALAR = frozenset({"string", "int", "double", "bool", "dyn"})
+_EQUAL = re.compile(r"\s*a\.(?P<left>[A-Za-z_]\w*)\s*==\s*b\.(?P<right>[A-Za-z_]\w*)\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class PairExpression:
+    """A compiled join over two events, `a.*` and `b.*`, evaluated from the field values
+    each side's row holds (`a_fields`, `b_fields`, in that order): a pair of held rows is
+    judged without the events, so a late event re-evaluated against held ones never needs
+    them. `evaluate(a_values, b_values)` is its value, or `MISSING`."""
+
+    text: str
+    program: Any
+    a_fields: tuple[str, ...]
+    a_getters: tuple[Callable[[Event], Any], ...]
+    b_fields: tuple[str, ...]
+    b_getters: tuple[Callable[[Event], Any], ...]
+    constants: Mapping[str, Any]
+    #: `a.f == b.g` on two fields of the same fixed scalar type: compared in Python
+    equal: bool = False
+
+    def values(self, side: str, event: Event) -> tuple[Any, ...]:
+        """What a row of `event` on this `side` (`a` or `b`) holds for the join."""
+        getters = self.a_getters if side == "a" else self.b_getters
+        return tuple(get(event) for get in getters)
+
+    def evaluate(self, a_values: Any, b_values: Any) -> Any:
+        if self.equal:
+            return a_values[0] == b_values[0]
+        data = dict(self.constants)
+        data.update(zip([f"a.{f}" for f in self.a_fields], a_values, strict=True))
+        data.update(zip([f"b.{f}" for f in self.b_fields], b_values, strict=True))
+        value = self.program.eval(data=data)
+        if value.type() == _T.ERROR:
+            return MISSING
+        return value.value()
+
+
+def compile_pair_expression(
+    text: str,
+    *,
+    a_types: Iterable[str],
+    b_types: Iterable[str],
+    lists: Mapping[str, tuple[str, ...]],
+    where: str,
+) -> PairExpression:
+    """Compile and type-check a join: a bool expression over `a.*` (an event of `a_types`),
+    `b.*` (an event of `b_types`) and `lists.*`. Only scalar fields (not `items`) may be read:
+    a row holds the values its join names. `ConfigError` naming `where` otherwise."""
+    a_fields, b_fields = event_fields(a_types), event_fields(b_types)
+    used = _used(text)
+    for side, fields in (("a", a_fields), ("b", b_fields)):
+        for prefix, name in sorted(used):
+            if prefix == side and fields.get(name, "dyn") not in _SCALAR:
+                raise ConfigError(f"{where}: a join reads scalar fields only, not {side}.{name}")
+    names = tuple(sorted(lists))
+    variables = {f"a.{name}": _TYPES[kind] for name, kind in a_fields.items()}
+    variables.update((f"b.{name}", _TYPES[kind]) for name, kind in b_fields.items())
+    variables.update((f"lists.{name}", _TYPES["list"]) for name in names)
+    program = _checked(text, variables, "bool", where)
+    a_read = tuple(name for name in sorted(a_fields) if ("a", name) in used)
+    b_read = tuple(name for name in sorted(b_fields) if ("b", name) in used)
+    constants = {f"lists.{name}": list(lists[name]) for name in names if ("lists", name) in used}
+    found = _EQUAL.fullmatch(text)
+    equal = (
+        found is not None
+        and a_fields.get(found["left"]) == b_fields.get(found["right"])
+        and a_fields.get(found["left"]) in ("string", "int", "bool")
+    )
+    return PairExpression(
+        text,
+        program,
+        a_read,
+        tuple(_getter(name) for name in a_read),
+        b_read,
+        tuple(_getter(name) for name in b_read),
+        constants,
+        equal=equal,
+    )
+
+
 def compile_message(text: str, *, where: str) -> Expression:
     """Compile a message: a string expression over `finding.*` (`FINDING_FIELDS`)."""
     variables = {f"finding.{name}": _TYPES[kind] for name, kind in FINDING_FIELDS.items()}
@@ -354,7 +436,7 @@ def _checked(text: str, variables: Mapping[str, Any], result: Result, where: str
 
 def _known(message: str, variables: Mapping[str, Any]) -> str:
     """For an unknown `event.`/`lists.`/`finding.` name, the names there are."""
-    found = re.search(r"undeclared reference to '(event|lists|finding)\.", message)
+    found = re.search(r"undeclared reference to '(event|lists|finding|a|b)\.", message)
     if found is None:
         return ""
     prefix = f"{found[1]}."

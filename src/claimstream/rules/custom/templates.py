@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import orjson
 
@@ -43,7 +43,7 @@ from claimstream.rules.custom.expressions import (
     compile_event_expression,
     compile_message,
 )
-from claimstream.rules.custom.settings import CustomRuleSettings
+from claimstream.rules.custom.settings import PAIRS, CustomRuleSettings
 from claimstream.rules.kit.episodes import Episodes, rows_count
 from claimstream.rules.kit.money import cents
 from claimstream.rules.kit.rows import Row, Rows, first_after, first_at, insert, keep_from, replace
@@ -76,6 +76,8 @@ def fingerprint(settings: CustomRuleSettings) -> str:
         settings.value,
         settings.amount,
     ]
+    if settings.template in PAIRS:  # appended only here: the others' fingerprints stay
+        decisive += [settings.filter_a, settings.filter_b, sorted(settings.types_b), settings.join]
     return hashlib.sha256(orjson.dumps(decisive)).hexdigest()[:8]
 
 
@@ -94,7 +96,13 @@ class CustomRule(Rule[CustomRuleSettings]):
         self.amount = (
             None
             if settings.amount is None
-            else _compile(settings.amount, settings, lists, "number", f"{where}.amount")
+            else compile_event_expression(
+                settings.amount,
+                event_types=settings.all_event_types,
+                lists=lists,
+                result="number",
+                where=f"{where}.amount",
+            )
         )
         self.message = (
             None
@@ -381,24 +389,6 @@ class Duplicate(CustomRule):
 TEMPLATE_CLASSES: dict[str, type[CustomRule]] = {
     cls.template: cls for cls in (WindowCount, WindowSum, Duplicate)
 }
-
-
-def build(name: str, settings: CustomRuleSettings, context: RuleContext, lists: Lists) -> Rule[Any]:
-    """The rule `name` of the configuration: its template's class, named and routed by the
-    settings (the engine reads `name`, `key_kind` and `event_types` from the class)."""
-    base = TEMPLATE_CLASSES[settings.template]
-    cls = type(
-        f"{base.__name__}_{name}",
-        (base,),
-        {
-            "name": name,
-            "key_kind": settings.key,
-            "event_types": frozenset(settings.event_types),
-            "__module__": __name__,
-        },
-    )
-    rule: Rule[Any] = cast(type[CustomRule], cls)(settings, context, lists)
-    return rule
 
 
 def _compile(
