@@ -256,3 +256,45 @@ def test_an_aligned_processor_releases_once_the_watermark_has_passed_by_the_slac
     assert proc.process([marker(ts + 9 * 60, 1)]).released == []  # within the slack: waits
     released = proc.process([marker(ts + 11 * 60, 2)]).released  # 1 h lateness not needed
     assert [h.event_id for h in released] == [visit["event_id"]]
+
+
+#: a chronic dispensing not followed by another of the same drug within a day
+MISSED = {
+    "missed": {
+        "template": "absence",
+        "event_types": ["dispense"],
+        "filter_a": "event.chronic",
+        "filter_b": "true",
+        "join": "a.drug_code == b.drug_code",
+        "within_days": 1,
+        "mode": "enforce",
+    }
+}
+
+
+def test_an_absence_found_by_the_sweep_comes_out_of_the_next_batch_with_its_key_s_state() -> None:
+    """The sweep writes nothing for a key whose timer fell due: its alert and its state leave
+    together in the next batch, so a stop in between leaves the timer to be found again."""
+    clock = [NOW]
+    store: dict[str, State] = {}
+    config = DetectionConfig.default().with_custom(MISSED)
+    proc = KeyedProcessor(
+        Engine(config, lambda: clock[0]), "patient", store.get, home_topics=frozenset({INPUT})
+    )
+    first = proc.process(
+        [
+            record(_dispense("d1", "2026-03-01T08:00:00+08:00", patient="P1"), b"P1", 0),
+            record(_dispense("x", "2026-03-05T08:00:00+08:00", patient="P2"), b"P2", 1),
+            record(_dispense("y", "2026-03-06T08:00:00+08:00", patient="P2"), b"P2", 2),
+        ]
+    )
+    store.update({key: state for key, (state, _) in first.writes.items()})
+    assert not [e for e in first.alerts if e.alert.rule == "missed"]
+    assert proc.sweep_mark(2) is None  # the other input topics of the partition may speak
+    clock[0] += 61  # now they are idle: the sweep mark is 03-05, past P1's deadline
+    writes, deletes = proc.sweep(["P1", "P2"], store.get, lambda key: 2)
+    assert "P1" not in writes and "P1" not in deletes
+    after = proc.process([])
+    assert [e.alert.event_ids for e in after.alerts if e.alert.rule == "missed"] == [("d1",)]
+    assert "P1" in after.writes
+    assert proc.process([]).alerts == []  # handed out once

@@ -64,6 +64,25 @@ CUSTOM: dict[str, dict[str, Any]] = {
         "window_days": 30,
         "mode": "enforce",
     },
+    "custom_sequence": {
+        "template": "sequence",
+        "event_types": ["consultation"],
+        "event_types_b": ["claim"],
+        "filter_a": "true",
+        "filter_b": "event.total_amount > 100.0",
+        "join": "a.institution_id == b.institution_id",
+        "within_days": 3,
+        "mode": "enforce",
+    },
+    "custom_absence": {  # timers, found on later events and at sweeps
+        "template": "absence",
+        "event_types": ["dispense"],
+        "filter_a": "true",
+        "filter_b": "true",
+        "join": "a.drug_code == b.drug_code",
+        "within_days": 10,
+        "mode": "enforce",
+    },
 }
 
 

@@ -198,6 +198,12 @@ def run_stream(
             topics,
             out,
         )
+    # An idle-key sweep, and each processor's next (here empty) batch, which hands out what
+    # the sweep's event-time timers found, as a worker's next batch would.
+    for worker in crew:
+        worker.sweep()
+        for kind in worker.processors:
+            worker.handle(kind, [], topics, out)
     return out
 
 
@@ -233,6 +239,15 @@ CUSTOM: dict[str, dict[str, Any]] = {
         "value": "event.total_amount",
         "window_days": 1,
         "min_sum": 3000.0,
+        "mode": "enforce",
+    },
+    "custom_absence": {  # event-time timers: found on a later event or at a sweep
+        "template": "absence",
+        "event_types": ["dispense"],
+        "filter_a": "true",
+        "filter_b": "true",
+        "join": "a.drug_code == b.drug_code",
+        "within_days": 5,
         "mode": "enforce",
     },
 }

@@ -34,13 +34,15 @@ from claimstream.detection.align import (
 )
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.engine import Clock, Engine, StepResult
-from claimstream.model.events import Event, KeyKind
+from claimstream.model.events import FAMILY_OF, Event, KeyKind
 from claimstream.model.outputs import Alert, Command
+from claimstream.model.partitioning import partition_for
 from claimstream.model.rejection import PROCESSING_ERROR
 from claimstream.reference.suspensions import Suspensions
 from claimstream.rules.base import State
 
 log = logging.getLogger(__name__)
+FAMILIES = tuple(sorted(set(FAMILY_OF.values())))
 #: `feed` looks at the watermark every this many records: when held events are released
 #: changes nothing but how long they wait (and replay has no one waiting)
 _RELEASE_EVERY = 64
@@ -162,16 +164,19 @@ class Detector:
         self._count(out)
         self._since_sweep += 1
         if self._since_sweep >= max(self._sweep_every, 4 * len(self.states)):
-            self.sweep()
+            out.add(self.sweep(), tag)
         return out
 
     def finish(self) -> Fed:
-        """The end of the stream: release every event still waiting, in order."""
+        """The end of the stream: release every event still waiting, in order, then sweep
+        (what a worker's idle-key sweep would do next: event-time timers that have fallen
+        due by the watermark fire, `Rule.due`)."""
         out = Fed()
         if self.partitions is not None:
             for aligner in self.aligners.values():
                 self._release_from(aligner, float("inf"), out)
             self._count(out)
+        out.add(self.sweep(), None)
         return out
 
     def _release(self, out: Fed) -> None:
@@ -235,27 +240,44 @@ class Detector:
         # A sweep visits every key: spacing sweeps by the number of keys keeps its cost per
         # event constant, while live keys stay within a small factor of the minimum.
         if self._since_sweep >= max(self._sweep_every, 4 * len(self.states)):
-            self.sweep()
+            swept = self.sweep()
+            result.alerts += swept.alerts
+            result.shadow_alerts += swept.shadow_alerts
         return result
 
     # -- idle keys ---------------------------------------------------------------------------
 
-    def sweep(self) -> None:
-        """Expire every key against the watermark and forget keys left empty.
+    def sweep(self) -> StepResult:
+        """Expire every key against the watermark and forget keys left empty; what event-time
+        timers found falling due (`Rule.due`).
 
-        With `partitions`: the input partitions' watermark (`align.Progress.floor`); else the
-        highest event time seen.
+        With `partitions`: the input partitions' watermark (`align.Progress.floor`), for a
+        patient key that of its own partition, as in the worker; else the highest event time
+        seen.
         """
         self._since_sweep = 0
+        found = StepResult()
         if self.partitions is not None:
             mark = self.progress.floor(self._all, self._records)
         else:
             mark = self.watermark
-        if mark is None:
-            return
-        gone = [k for k, s in self.states.items() if self.engine.sweep(s, mark)]
-        for key in gone:
-            del self.states[key]
+        marks: dict[int, float | None] = {}
+        gone = []
+        for (kind, key), state in self.states.items():
+            wm = mark
+            if kind == "patient" and self.partitions is not None:
+                # as the worker's patient processor: the least progress of the key's own
+                # input partition (`KeyedProcessor.sweep_mark`), not of every partition
+                partition = partition_for(key, self.partitions)
+                if partition not in marks:
+                    names = [f"{family}/{partition}" for family in FAMILIES]
+                    marks[partition] = self.progress.floor(names, self._records)
+                wm = marks[partition]
+            if wm is not None and self.engine.sweep(state, wm, found):
+                gone.append((kind, key))
+        for gone_key in gone:
+            del self.states[gone_key]
+        return found
 
     def stored_items(self) -> int:
         """Items held by all rules over all keys (what the bounded-state test watches)."""

@@ -16,6 +16,14 @@ catches up on a backlog). Judged per family, the late/not-late decision does not
 interleaving, so the stream and `replay` agree. Each rule's state expires against the
 watermarks of the families it reads.
 
+A rule with event-time timers (`Rule.timers`, e.g. the `absence` template: "no B within T
+after A") is asked what has fallen due (`Rule.due`) after each step of a key, against the cutoff
+no event of the rule's families before which can still be accepted (every family the rule reads
+must have a watermark for the key), and at each expiry, the idle-key sweep included, where the
+stream-wide floor counts too. Findings made at a sweep go into the `into` result `expire` and
+`sweep` are given (the detector's and the processor's callers publish them); without one, the
+timers are left for later.
+
 A step is all or nothing: when a rule (or anything else in the step) raises, the key's state is
 put back as it was before the event (no dedup entry, no watermark, no half-updated rule state)
 and the exception goes to the caller, which dead-letters the event as `processing_error`; the
@@ -26,6 +34,7 @@ else orjson; measured in the commit).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -178,6 +187,8 @@ class Engine:
             for kind, by in self._calls.items()
         }
         self._by_state_key = {rule.state_key: rule for rule in self.rules}
+        #: the rules with timers, asked at each expiry given somewhere to put findings
+        self._timed: tuple[Rule[Any], ...] = tuple(r for r in self.rules if r.timers)
         self._families = {
             rule.state_key: tuple(sorted({FAMILY_OF[t] for t in rule.event_types}))
             for rule in self.rules
@@ -185,6 +196,15 @@ class Engine:
         #: per state key: the rule's bound `expire` and the families its cutoff follows
         self._expirers: dict[str, tuple[Callable[[State, float], None], tuple[str, ...]]] = {
             rule.state_key: (rule.expire, self._families[rule.state_key]) for rule in self.rules
+        }
+        #: per kind and event type, the rules with timers a step reaches: asked after it
+        self._timers: dict[KeyKind, dict[str, tuple[Rule[Any], ...]]] = {
+            kind: {
+                t: tuple(r for r in rules if r.timers)
+                for (k, t), rules in self._routes.items()
+                if k == kind and any(r.timers for r in rules)
+            }
+            for kind in KEY_KINDS
         }
 
     @staticmethod
@@ -279,11 +299,14 @@ class Engine:
                     rule = self._by_state_key[state_key]
                     for finding in findings:
                         self._emit(rule, finding, result, ts)
+            timers = self._timers[kind].get(event.event_type)
+            if timers:
+                self._due(timers, state, None, result)
             cutoff = watermarks[family] - self.lateness
             if gc is None:
                 state["gc"] = cutoff
             elif cutoff - gc >= _GC_INTERVAL and len(seen) >= _GC_MIN_SEEN:
-                self._expire_busy(state)  # a busy key; quiet ones are left to `sweep`
+                self._expire_busy(state, result)  # a busy key; quiet ones are left to `sweep`
         except BaseException:
             seen.pop(event_id, None)
             if wm is None:
@@ -303,22 +326,60 @@ class Engine:
             raise
         return result
 
-    def _expire_busy(self, state: State) -> None:
+    def _due(
+        self,
+        rules: tuple[Rule[Any], ...],
+        state: State,
+        floor: float | None,
+        into: StepResult,
+    ) -> None:
+        """Ask each of `rules` (with timers) what has fallen due for this key, and emit it.
+
+        The cutoff is the least watermark of the families the rule reads, less the allowed
+        lateness: no event of theirs before it can still be accepted. A family without a
+        watermark yet could still bring anything, so then only `floor` (a sweep's stream-wide
+        bound) decides. Under the event clock a timer's `detected_at` is its finding's
+        `occurred_at` (an absence's deadline), the same whichever event or sweep finds it.
+        """
+        watermarks: dict[str, float] = state["wm"]
+        rule_states: dict[str, State] = state["r"]
+        for rule in rules:
+            rule_state = rule_states.get(rule.state_key)
+            if not rule_state:
+                continue
+            marks = [watermarks.get(f) for f in self._families[rule.state_key]]
+            cutoff = -math.inf
+            if None not in marks:
+                cutoff = min(m for m in marks if m is not None) - self.lateness
+            if floor is not None:
+                cutoff = max(cutoff, floor)
+            if cutoff == -math.inf:
+                continue
+            for finding in rule.due(rule_state, cutoff):
+                self._emit(rule, finding, into, None)
+
+    def _expire_busy(self, state: State, into: StepResult) -> None:
         """`expire` on the hot path, all or nothing (rare: a whole copy to undo it by)."""
         whole = _dumps(state)
         try:
-            self.expire(state)
+            self.expire(state, into=into)
         except BaseException:
             state.clear()
             state.update(orjson.loads(whole))
             raise
 
-    def expire(self, state: State, floor: float | None = None) -> bool:
+    def expire(
+        self, state: State, floor: float | None = None, into: StepResult | None = None
+    ) -> bool:
         """Drop what no future event can need. Returns True when nothing is left.
 
         Each rule's state expires against the key's watermarks of the families it reads, less
         the allowed lateness; `floor` (from `sweep`) raises every cutoff to a stream-wide bound.
+        With `into`, the rules with timers are first asked what has fallen due (`_due`), and
+        their findings go there.
         """
+        if into is not None and self._timed:
+            self._due(self._timed, state, floor, into)
         watermarks: dict[str, float] = state["wm"]
         lateness = self.lateness
         lowest = float("-inf") if floor is None else floor
@@ -356,12 +417,13 @@ class Engine:
                 del rule_states[key]
         return not seen and not rule_states and not sources
 
-    def sweep(self, state: State, watermark: float) -> bool:
+    def sweep(self, state: State, watermark: float, into: StepResult | None = None) -> bool:
         """Expire an idle key against a stream-wide watermark; True when the key can go.
 
         A key's own watermarks do not move while it receives nothing, so idle keys are expired
         against the stream's watermark less a grace for producers that lag behind
-        (`idle_expiry_grace_hours`). Returns True when the state is empty.
+        (`idle_expiry_grace_hours`). Returns True when the state is empty. Timers that fall
+        due (`Rule.due`) put their findings in `into`; without it they wait.
         """
         floor = watermark - self.lateness - self.idle_grace
         watermarks: dict[str, float] = state["wm"]
@@ -372,14 +434,18 @@ class Engine:
             and cutoff - last < _GC_INTERVAL
             and (state["r"] or state["seen"] or state.get("src"))
         ):
+            if into is not None and self._timed:  # timers are due when they are due
+                self._due(self._timed, state, floor, into)
             return False  # expired recently enough; bounded by the same interval as on events
-        return self.expire(state, floor)
+        return self.expire(state, floor, into)
 
     def size(self, state: State) -> int:
         by_key = self._by_state_key
         return sum(by_key[key].size(rs) for key, rs in state["r"].items() if key in by_key)
 
-    def _emit(self, rule: Rule[Any], finding: Finding, result: StepResult, ts: float) -> None:
+    def _emit(
+        self, rule: Rule[Any], finding: Finding, result: StepResult, ts: float | None
+    ) -> None:
         settings = rule.settings
         subject = finding.subject
         alert_id = stable_id("alr", rule.name, subject.kind, subject.id, finding.trigger_id)
@@ -395,7 +461,13 @@ class Engine:
             department_id=finding.department_id,
             event_ids=finding.event_ids,
             occurred_at=finding.occurred_at,
-            detected_at=iso(ts if self.clock is None else self.clock()),
+            detected_at=(
+                iso(self.clock())
+                if self.clock is not None
+                else finding.occurred_at
+                if ts is None
+                else iso(ts)
+            ),
             message=finding.message,
             details=finding.details,
             amount=finding.amount,

@@ -155,6 +155,10 @@ class KeyedProcessor:
         self.watermarks: dict[int, float] = {}
         #: where each key touched since start lives (its changelog partition)
         self.homes: dict[str, int] = {}
+        #: what the last sweep's event-time timers found (`Rule.due`), with the states they
+        #: changed: handed out by the next `process`, alerts and states together, so the
+        #: state that no longer holds a timer is never stored without its alert
+        self._swept = BatchResult()
 
     def now(self) -> float | None:
         clock = self.clock if self.clock is not None else self.engine.clock
@@ -163,8 +167,8 @@ class KeyedProcessor:
     # -- the batch ---------------------------------------------------------------------------
 
     def process(self, records: list[Record]) -> BatchResult:
-        out = BatchResult()
-        states: dict[str, State] = {}
+        out, self._swept = self._swept, BatchResult()
+        states: dict[str, State] = {key: state for key, (state, _) in out.writes.items()}
         now = self.now()
         for record in records:
             try:
@@ -442,6 +446,11 @@ class KeyedProcessor:
         Returns (states to write back because they shrank, keys to delete with their
         partition). Keys of partitions without a watermark yet are left alone: without event
         time there is nothing to expire against.
+
+        A key whose event-time timers fell due (`Rule.due`: alerts) is neither written nor
+        deleted here: its alerts and state come out of the next `process`, together, so a
+        stop in between leaves the timer in the stored state and the next sweep finds it
+        again (under the same alert id).
         """
         writes: dict[str, tuple[State, int]] = {}
         deletes: dict[str, int] = {}
@@ -460,7 +469,16 @@ class KeyedProcessor:
             if state is None:
                 continue
             before = len(state["seen"]) + engine.size(state) + len(state.get("src", ()))
-            if engine.sweep(state, wm):
+            found = StepResult()
+            empty = engine.sweep(state, wm, found)
+            if found.alerts or found.shadow_alerts:
+                swept = self._swept
+                now = self.now() or 0.0  # "arrived" when the sweep found it
+                swept.alerts += [Emitted(a, now, wm) for a in found.alerts]
+                swept.shadow_alerts += [Emitted(a, now, wm) for a in found.shadow_alerts]
+                swept.writes[key] = (state, partition)
+                self.homes[key] = partition
+            elif empty:
                 deletes[key] = partition
                 self.homes.pop(key, None)
             elif len(state["seen"]) + engine.size(state) + len(state.get("src", ())) != before:

@@ -8,6 +8,11 @@ needs. It never reads a clock: event time comes in the events, `cutoff` comes fr
 Order-insensitivity within the allowed lateness is each rule's job: when an event arrives out
 of order, the rule re-evaluates the later events it already holds, so the alerts are the same
 as in order. A rule ignores an event id it already holds, so a redelivery changes nothing.
+
+A rule that finds what did *not* happen (an event-time timer: "no B within T after A") sets
+`timers` and implements `due`: the engine asks it, after each step of the key and at each
+expiry (the idle-key sweep included), what has fallen due now that no event before `cutoff`
+can still arrive. The timer itself is in the rule's state, so it survives a restart.
 """
 
 from __future__ import annotations
@@ -99,6 +104,8 @@ class Rule(ABC, Generic[SettingsT]):
     stateless: ClassVar[bool] = False
     #: the settings dataclass holding this rule's thresholds and defaults
     Settings: ClassVar[type[RuleSettings]]
+    #: True for a rule with event-time timers in its state: the engine then calls `due`
+    timers: ClassVar[bool] = False
 
     def __init__(self, settings: SettingsT, context: RuleContext) -> None:
         self.settings = settings
@@ -113,6 +120,12 @@ class Rule(ABC, Generic[SettingsT]):
     @abstractmethod
     def expire(self, state: State, cutoff: float) -> None:
         """Drop what no event at or after `cutoff` (event time) can need any more."""
+
+    def due(self, state: State, cutoff: float) -> list[Finding]:
+        """What has fallen due now that no event of the rule's families before `cutoff`
+        (event time) can still be accepted; called only when `timers` is set, before
+        `expire`. A finding made here must leave `state` so it is not made again."""
+        return []
 
     @abstractmethod
     def size(self, state: State) -> int:

@@ -1,7 +1,7 @@
 """Custom rules: rules a supervisor writes at run time, as configuration.
 
 A custom rule is a template (`templates`: `window_count`, `window_sum`, `duplicate`;
-`pairs`: `sequence`) with its
+`pairs`: `sequence`, `absence`) with its
 parameters and CEL expressions (`expressions`) in the detection configuration's
 `[custom_rules.NAME]` tables (`settings.CustomRuleSettings`), beside the named lists of strings
 its expressions may read (`[custom_lists]`, and the reference data's, `reference_lists`).

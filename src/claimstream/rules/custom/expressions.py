@@ -107,6 +107,7 @@ FINDING_FIELDS: dict[str, str] = {
     "first_at": "string",
     "last_at": "string",
     "window_hours": "double",
+    "deadline": "string",
 }
 
 _TYPES: dict[str, Any] = {

@@ -3,6 +3,12 @@
 - `sequence`: an A event (`filter_a`, of `event_types`) followed by a B event (`filter_b`, of
   `event_types_b`) within `within_*`, the pair satisfying `join` (a CEL expression over `a.*`
   and `b.*`) when given. One alert per (A, B) pair, made when the second of the two arrives.
+- `absence`: an A event *not* followed by a joining B event within `within_*`. The A is a
+  timer in the rule's state, holding its deadline (A's time + within); the finding is made
+  once no B before the deadline can still be accepted, i.e. when the key's watermark (the
+  least of the rule's families), less the allowed lateness, reaches the deadline: on a later
+  event of the key, or at the engine's idle-key sweep against the stream-wide watermark
+  (`Rule.due`, `Engine.expire`). Being state, the timer survives a restart.
 
 "Followed by": B comes after A in (time, event id) order (ties broken by id, so the outcome
 does not depend on arrival) and less than `within` after it: a B exactly `within` later is too
@@ -26,11 +32,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace as replace_finding
 from typing import Any
 
 import orjson
 
-from claimstream.model.timefmt import HOUR
+from claimstream.model.timefmt import HOUR, iso
 from claimstream.rules.base import Finding, RuleContext, State
 from claimstream.rules.custom.expressions import (
     MISSING,
@@ -41,8 +48,12 @@ from claimstream.rules.custom.expressions import (
 )
 from claimstream.rules.custom.settings import CustomRuleSettings
 from claimstream.rules.custom.templates import (
+    DOCTOR_ID,
     EVENT_ID,
+    INSTITUTION_ID,
+    PATIENT_ID,
     TS,
+    VALUE,
     CustomRule,
 )
 from claimstream.rules.kit.money import cents
@@ -185,7 +196,64 @@ class Sequence(PairRule):
         _keep(state, "b", keep_from(state.get("b", ()), cutoff))
 
 
-PAIR_CLASSES: dict[str, type[CustomRule]] = {cls.template: cls for cls in (Sequence,)}
+class Absence(PairRule):
+    """An A not followed by a B within the time: one alert per A, made when its deadline has
+    passed for good (`due`)."""
+
+    template = "absence"
+    timers = True
+
+    def on_event(self, state: State, event: Any) -> list[Finding]:
+        b = self.side_row(event, "b")
+        if b is not None:
+            inserted = insert(state.get("b", ()), b)
+            if inserted is not None:
+                state["b"] = inserted[0]
+                held = state.get("a", ())
+                start = first_after(held, b[TS] - self.window)
+                resolved = [a for a in held[start:] if a[TS] <= b[TS] and self.follows(a, b)]
+                if resolved:
+                    gone = {a[EVENT_ID] for a in resolved}
+                    _keep(state, "a", tuple(a for a in held if a[EVENT_ID] not in gone))
+        a = self.side_row(event, "a", event.ts + self.window)
+        if a is not None:
+            held = state.get("b", ())
+            later = held[first_at(held, a[TS]) : first_at(held, a[TS] + self.window)]
+            if not any(self.follows(a, b) for b in later):
+                inserted = insert(state.get("a", ()), a)
+                if inserted is not None:
+                    state["a"] = inserted[0]
+        return []  # the findings are made by `due`, once the deadline has passed for good
+
+    def due(self, state: State, cutoff: float) -> list[Finding]:
+        held = state.get("a", ())
+        if not held or all(a[VALUE] > cutoff for a in held):
+            return []
+        fired = [a for a in held if a[VALUE] <= cutoff]
+        _keep(state, "a", tuple(a for a in held if a[VALUE] > cutoff))
+        return [self.missed(a) for a in fired]
+
+    def missed(self, a: Row) -> Finding:
+        deadline = a[VALUE]
+        key = {"patient": a[PATIENT_ID], "doctor": a[DOCTOR_ID], "institution": a[INSTITUTION_ID]}
+        numbers = {"count": 1, "deadline": iso(deadline)}
+        finding = self.finding(key[self.key_kind], (a,), a[EVENT_ID], numbers)
+        return replace_finding(finding, occurred_at=iso(deadline))
+
+    def default_message(self, key: str, details: dict[str, Any]) -> str:
+        return (
+            f"{self.key_kind.capitalize()} {key}: an event matching {self.settings.filter_a} "
+            f"at {details['first_at']} was not followed by one matching "
+            f"{self.settings.filter_b} within {details['window_hours']:g} hours (due "
+            f"{details['deadline']}; {self.name})."
+        )
+
+    def expire(self, state: State, cutoff: float) -> None:
+        # pending As leave only through `due` (or a B): a timer is never dropped unfired
+        _keep(state, "b", keep_from(state.get("b", ()), cutoff))
+
+
+PAIR_CLASSES: dict[str, type[CustomRule]] = {cls.template: cls for cls in (Sequence, Absence)}
 
 
 def _keep(state: State, side: str, rows: Rows) -> None:

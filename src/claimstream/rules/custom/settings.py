@@ -21,10 +21,10 @@ from claimstream.model.events import EVENT_TYPES, KEY_KINDS, KeyKind
 from claimstream.model.outputs import Severity
 from claimstream.model.timefmt import DAY, HOUR
 
-Template = Literal["window_count", "window_sum", "duplicate", "sequence"]
-TEMPLATES: tuple[Template, ...] = ("window_count", "window_sum", "duplicate", "sequence")
-#: the templates over pairs of events: an A event, then a B event within a time
-PAIRS = ("sequence",)
+Template = Literal["window_count", "window_sum", "duplicate", "sequence", "absence"]
+TEMPLATES: tuple[Template, ...] = ("window_count", "window_sum", "duplicate", "sequence", "absence")
+#: the templates over pairs of events: an A event, then (or not) a B event within a time
+PAIRS = ("sequence", "absence")
 #: a custom rule's name: it is the alert's `rule` and a configuration key
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -36,7 +36,7 @@ class CustomRuleSettings(RuleSettings):
     legal_basis: str = REGULATION
     behaviour: str = "违规使用医保基金"
     on_check: OnCheck = "warn"
-    #: window_count | window_sum | duplicate | sequence
+    #: window_count | window_sum | duplicate | sequence | absence
     template: str = ""
     #: whose events are counted together: patient | doctor | institution
     key: KeyKind = "patient"
@@ -45,14 +45,14 @@ class CustomRuleSettings(RuleSettings):
     filter: str = "true"
     window_days: float | None = None
     window_hours: float | None = None
-    #: sequence: the A events (of `event_types`) and the B events (of
+    #: sequence, absence: the A events (of `event_types`) and the B events (of
     #: `event_types_b`, `event_types` when empty), each a bool expression
     filter_a: str | None = None
     filter_b: str | None = None
     event_types_b: tuple[str, ...] = ()
-    #: sequence: a bool expression over `a.*` and `b.*` a pair must satisfy too
+    #: sequence, absence: a bool expression over `a.*` and `b.*` a pair must satisfy too
     join: str | None = None
-    #: sequence: how long after A a B may come (exactly one of the two)
+    #: sequence, absence: how long after A a B may come (exactly one of the two)
     within_days: float | None = None
     within_hours: float | None = None
     #: window_count: at least this many matching events (or distinct `distinct_by` values)
@@ -142,7 +142,7 @@ class CustomRuleSettings(RuleSettings):
 
     @property
     def types_b(self) -> tuple[str, ...]:
-        """The B events' types (sequence)."""
+        """The B events' types (sequence, absence)."""
         return self.event_types_b or self.event_types
 
     @property
@@ -152,7 +152,7 @@ class CustomRuleSettings(RuleSettings):
 
     @property
     def window(self) -> float:
-        """The window (for sequence, the `within` time) in seconds."""
+        """The window (for sequence and absence, the `within` time) in seconds."""
         if self.within_days is not None:
             return self.within_days * DAY
         if self.within_hours is not None:

@@ -176,6 +176,7 @@ class CustomRule(Rule[CustomRuleSettings]):
                 "finding.first_at": details["first_at"],
                 "finding.last_at": details["last_at"],
                 "finding.window_hours": details["window_hours"],
+                "finding.deadline": str(details.get("deadline", "")),
             }
             text = self.message.evaluate_with(data)
             if isinstance(text, str):
