@@ -3,12 +3,17 @@ and `diff` against a configuration file."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 import pytest
 
 from claimstream.cli.main import main
+from claimstream.cli.rules import _print_config
+from claimstream.detection.config import DetectionConfig
+from claimstream.testing import dispense
 from tests.cli.support import closed_port, write_lines
 from tests.rules._catalogue import claim
 
@@ -127,3 +132,42 @@ def test_diff_refuses_an_invalid_rule_naming_the_rule_and_field(
     argv = ["rules", "diff", str(rules_file(tmp_path, text)), "--events", str(history(tmp_path))]
     assert main([*argv, "--base", str(base(tmp_path))]) == 2
     assert "custom_rules.high_cost_claims.filter: at 1:20" in capsys.readouterr().err
+
+
+MISSED_REFILL = """
+[custom_rules.missed_refill]
+template = "absence"
+event_types = ["dispense"]
+filter_a = "event.chronic"
+filter_b = "true"
+join = "a.drug_code == b.drug_code"
+within_days = 90
+"""
+
+
+def test_diff_counts_the_findings_of_an_absence_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refilled = [dispense("r1", 0, patient_id="P2"), dispense("r2", 60 * 24, patient_id="P2")]
+    events = [dispense("d1", 0), *refilled]
+    events += [dispense(f"x{i}", (92 + i) * 24, drug="AMOX", chronic=False, days=5) for i in (0, 1)]
+    file = write_lines(tmp_path / "history.jsonl", [ev.raw for ev in events])
+    argv = ["rules", "diff", str(rules_file(tmp_path, MISSED_REFILL)), "--events", str(file)]
+    assert main([*argv, "--base", str(base(tmp_path)), "--json"]) == 1
+    added = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(a["rule"], a["event_ids"]) for a in added] == [("missed_refill", ["d1"])]
+
+
+def test_rules_list_shows_a_pair_rule_s_filters_join_and_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = DetectionConfig.default().with_custom(tomllib.loads(MISSED_REFILL)["custom_rules"])
+    _print_config(
+        SimpleNamespace(config=config, changed_by="", changed_at="", reason=""),
+        from_topic=False,
+        topic="t",
+        as_json=False,
+    )
+    out = capsys.readouterr().out
+    assert "absence" in out
+    assert "90d join=a.drug_code == b.drug_code filter_a: event.chronic filter_b: true" in out

@@ -313,15 +313,18 @@ def _print_config(snapshot: Any, *, from_topic: bool, topic: str, as_json: bool)
         print(f"custom rules ({len(config.custom_rules)}; docs/custom-rules.md):")
         custom = []
         for name, rule in sorted(config.custom_rules.items()):
-            window = (
-                f"{rule.window_days:g}d"
-                if rule.window_days is not None
-                else f"{rule.window_hours:g}h"
-            )
+            days = rule.within_days if rule.within_days is not None else rule.window_days
+            window = f"{days:g}d" if days is not None else f"{rule.window / 3600:g}h"
             threshold = " ".join(
                 f"{k}={_show(v)}"
-                for k in ("min_count", "distinct_by", "value", "min_sum", "amount")
+                for k in ("min_count", "distinct_by", "value", "min_sum", "amount", "join")
                 if (v := getattr(rule, k)) is not None
+            )
+            filters = (
+                f"filter_a: {rule.filter_a} filter_b: {rule.filter_b}"
+                + (f" of {_show(rule.event_types_b)}" if rule.event_types_b else "")
+                if rule.filter_a is not None
+                else f"filter: {rule.filter}"
             )
             custom.append(
                 (
@@ -330,8 +333,7 @@ def _print_config(snapshot: Any, *, from_topic: bool, topic: str, as_json: bool)
                     rule.mode,
                     rule.severity,
                     rule.template,
-                    f"{rule.key} {_show(rule.event_types)} {window} {threshold} "
-                    f"filter: {rule.filter}",
+                    f"{rule.key} {_show(rule.event_types)} {window} {threshold} {filters}",
                 )
             )
         _table(("rule", "enabled", "mode", "severity", "template", "definition"), custom)
