@@ -14,6 +14,7 @@ give the single partition to one worker only, and every worker must apply every 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -196,6 +197,46 @@ async def publish(
         await producer.stop()
 
 
+async def follow_topic(
+    bootstrap: str,
+    topic: str,
+    handle: Callable[[bytes | None], Awaitable[Any] | Any],
+    stop: asyncio.Event | None = None,
+    poll_ms: int = 500,
+    security: KafkaSecurity | None = None,
+) -> None:
+    """Hand every record value of every partition of `topic`, from the beginning, to `handle`
+    (awaited when it returns an awaitable), until `stop` is set or the task is cancelled.
+
+    A group-less consumer: every worker reads the whole topic (the control topic, the commands
+    for the doctors' suspensions), whatever partitions its consumer group gives it.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        **resolve(security).client_options(),
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # the cluster's metadata: every partition of the topic
+        partitions = consumer.partitions_for_topic(topic) or {0}
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        while stop is None or not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=poll_ms)
+            for records in batches.values():
+                for record in records:
+                    outcome = handle(record.value)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+    finally:
+        await consumer.stop()
+
+
 class ControlWatcher:
     """Follows the control topic in a worker and hands every newer valid snapshot over.
 
@@ -223,27 +264,9 @@ class ControlWatcher:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Consume until `stop` is set (or the task is cancelled)."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            **resolve(self.security).client_options(),
+        await follow_topic(
+            self.bootstrap, self.topic, self.handle, stop, self.poll_ms, self.security
         )
-        await consumer.start()
-        try:
-            partitions = consumer.partitions_for_topic(self.topic) or {0}
-            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
-            await consumer.seek_to_beginning(*assigned)
-            while stop is None or not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=self.poll_ms)
-                for records in batches.values():
-                    for record in records:
-                        await self.handle(record.value)
-        finally:
-            await consumer.stop()
 
     async def handle(self, raw: bytes | None) -> None:
         if raw is None:

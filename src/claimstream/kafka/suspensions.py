@@ -14,7 +14,8 @@ import logging
 
 import orjson
 
-from claimstream.kafka.security import KafkaSecurity, resolve
+from claimstream.kafka.control import follow_topic
+from claimstream.kafka.security import KafkaSecurity
 from claimstream.reference.suspensions import Suspensions
 
 log = logging.getLogger(__name__)
@@ -43,28 +44,9 @@ class SuspensionsFeed:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Consume until `stop` is set (or the task is cancelled)."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            **resolve(self.security).client_options(),
+        await follow_topic(
+            self.bootstrap, self.topic, self.handle, stop, self.poll_ms, self.security
         )
-        await consumer.start()
-        try:
-            await consumer.topics()  # the cluster's metadata: every partition of the topic
-            partitions = consumer.partitions_for_topic(self.topic) or {0}
-            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
-            await consumer.seek_to_beginning(*assigned)
-            while stop is None or not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=self.poll_ms)
-                for records in batches.values():
-                    for record in records:
-                        self.handle(record.value)
-        finally:
-            await consumer.stop()
 
     def handle(self, raw: bytes | None) -> bool:
         """Apply one record; True when it changed the suspensions in force. A record that is
