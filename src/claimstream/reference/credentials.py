@@ -27,7 +27,6 @@ list): `claimstream reference check DIR`.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import itertools
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +36,7 @@ from typing import Literal
 
 from claimstream.model.config import ConfigError
 from claimstream.model.events import Claim, Consultation, Dispense, Event
+from claimstream.reference.csvrows import csv_rows
 
 AGREEMENTS = "agreements.csv"
 REGISTRATIONS = "registrations.csv"
@@ -325,28 +325,7 @@ _REGISTRATION_COLUMNS = ("doctor_id", "institution_id", "valid_from", "status")
 
 def _rows(text: str, name: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) of a CSV text, comments and blank lines skipped, values stripped."""
-    numbered = [
-        (n, line)
-        for n, line in enumerate(text.splitlines(), start=1)
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    if not numbered:
-        raise CredentialsError(f"{name}: no header row")
-    reader = csv.reader(line for _, line in numbered)
-    header = [h.strip() for h in next(reader)]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise CredentialsError(f"{name}: header lacks column(s) {', '.join(missing)}")
-    for (line, _), values in zip(numbered[1:], reader, strict=True):
-        if len(values) != len(header):
-            raise CredentialsError(
-                f"{name}:{line}: {len(values)} fields, the header has {len(header)}"
-            )
-        row = {h: v.strip() for h, v in zip(header, values, strict=True)}
-        empty = [c for c in required if not row[c]]
-        if empty:
-            raise CredentialsError(f"{name}:{line}: empty {', '.join(empty)}")
-        yield line, row
+    yield from csv_rows(text, name, required, CredentialsError)
 
 
 def _day(text: str, column: str, where: str) -> date:

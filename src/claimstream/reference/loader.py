@@ -30,7 +30,6 @@ keyed by code, so a lookup on the hot path is one dict access whatever the list'
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 from collections.abc import Iterator
@@ -42,6 +41,7 @@ from typing import Any, Literal, cast
 from claimstream.model.config import ConfigError
 from claimstream.reference.credentials import Credentials, CredentialsError
 from claimstream.reference.credentials import build as build_credentials
+from claimstream.reference.csvrows import csv_rows
 
 FORMAT = "claimstream-reference/1"
 Gender = Literal["M", "F"]
@@ -277,28 +277,7 @@ def _rows(read: Any, name: str, required: tuple[str, ...]) -> Iterator[tuple[int
     text: str | None = read(name)
     if text is None:
         raise ReferenceDataError(f"{name}: missing from the reference data")
-    numbered = [
-        (n, line)
-        for n, line in enumerate(text.splitlines(), start=1)
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    if not numbered:
-        raise ReferenceDataError(f"{name}: no header row")
-    reader = csv.reader(line for _, line in numbered)
-    header = [h.strip() for h in next(reader)]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ReferenceDataError(f"{name}: header lacks column(s) {', '.join(missing)}")
-    for (line, _), values in zip(numbered[1:], reader, strict=True):
-        if len(values) != len(header):
-            raise ReferenceDataError(
-                f"{name}:{line}: {len(values)} fields, the header has {len(header)}"
-            )
-        row = {h: v.strip() for h, v in zip(header, values, strict=True)}
-        empty = [c for c in required if not row[c]]
-        if empty:
-            raise ReferenceDataError(f"{name}:{line}: empty {', '.join(empty)}")
-        yield line, row
+    yield from csv_rows(text, name, required, ReferenceDataError)
 
 
 def _restriction(row: dict[str, str], line: int) -> Restriction:
