@@ -115,3 +115,38 @@ class InstitutionMonth:
                 str(d): Figures.from_dict(f) for d, f in data.get("departments", {}).items()
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """A peer group's values of one indicator in one month."""
+
+    count: int
+    mean: float
+    median: float
+    p80: float  # the 80th percentile; `percentile` gives any other
+
+    @classmethod
+    def of(cls, values: list[float]) -> Distribution:
+        ordered = sorted(values)
+        if not ordered:
+            raise ValueError("a distribution needs at least one value")
+        return cls(
+            count=len(ordered),
+            mean=sum(ordered) / len(ordered),
+            median=percentile(ordered, 50),
+            p80=percentile(ordered, 80),
+        )
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of sorted values, by linear interpolation between closest
+    ranks (numpy's default, Excel's PERCENTILE.INC), so a reader can check it with a spreadsheet."""
+    if not ordered:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} is outside 0..100")
+    position = (len(ordered) - 1) * q / 100
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
