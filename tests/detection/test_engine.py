@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 import orjson
 import pytest
 
@@ -155,6 +158,47 @@ def test_the_next_event_of_a_key_whose_event_raised_is_processed_normally(
     result = explodes.step("patient", state, dispense("b", 2 * DAY_H, inst="H2"))
     assert [a.rule for a in result.alerts] == ["repeat_dispensing"]  # the seed case, as ever
     assert result.alerts[0].event_ids == ("a", "b")
+
+
+class _PickyExplodes(_Explodes):
+    """`_Explodes` behind a prefilter that refuses events whose id starts with "skip"."""
+
+    name = "picky_explodes"
+    calls: ClassVar[list[str]] = []
+
+    def prefilter(self) -> tuple[Callable[[Event], bool], Callable[[State, Event], list[Finding]]]:
+        return (lambda event: not event.event_id.startswith("skip")), self.on_accepted
+
+    def on_accepted(self, state: State, event: Event) -> list[Finding]:
+        _PickyExplodes.calls.append(event.event_id)
+        return self.on_event(state, event)
+
+
+@pytest.fixture
+def picky(monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setitem(RULES, "picky_explodes", _PickyExplodes)
+    monkeypatch.setattr(_PickyExplodes, "calls", [])
+    return Engine(DetectionConfig.default(), lambda: FIXED_NOW)
+
+
+def test_a_rule_whose_prefilter_refuses_an_event_is_not_called_and_gets_no_state(
+    picky: Engine,
+) -> None:
+    state = picky.new_state()
+    picky.step("patient", state, dispense("skip-1", 0, inst="H1"))
+    assert _PickyExplodes.calls == []
+    assert not any(key.startswith("picky_explodes@") for key in state["r"])
+    picky.step("patient", state, dispense("a", DAY_H, inst="H1"))
+    assert _PickyExplodes.calls == ["a"]
+
+
+def test_a_prefiltered_rule_that_raises_is_undone_like_any_other(picky: Engine) -> None:
+    state = picky.new_state()
+    picky.step("patient", state, dispense("a", 0, inst="H1"))
+    before = orjson.dumps(state)
+    with pytest.raises(RuntimeError, match="a bug in a rule"):
+        picky.step("patient", state, dispense("boom", 2 * DAY_H, inst="H2"))
+    assert orjson.dumps(state) == before
 
 
 def test_an_event_outside_the_plausible_range_is_refused_before_any_rule() -> None:

@@ -58,7 +58,7 @@ from claimstream.rules.base import Finding, Rule, RuleContext, State
 Clock = Callable[[], float]
 #: one rule call on the hot path: the rule's state key, its bound `on_event`, and whether it
 #: is stateless (then it gets a throwaway dict and nothing is stored for it)
-_Call = tuple[str, Callable[[State, Event], list[Finding]], bool]
+_Call = tuple[str, Callable[[State, Event], list[Finding]], bool, Callable[[Event], bool] | None]
 #: the id an event is keyed by for each kind of key (as `Event.key`, without its branches)
 _KEY_OF: dict[KeyKind, Callable[[Event], str | None]] = {
     "patient": attrgetter("patient_id"),
@@ -67,6 +67,16 @@ _KEY_OF: dict[KeyKind, Callable[[Event], str | None]] = {
 }
 
 _dumps = orjson.dumps
+
+
+def _call(rule: Rule[Any]) -> _Call:
+    """A rule's entry in the dispatch table: its state key, what to call, whether it is
+    stateless, and the test that decides first whether to call it (`Rule.prefilter`)."""
+    prefilter = rule.prefilter()
+    if prefilter is None:
+        return (rule.state_key, rule.on_event, rule.stateless, None)
+    accepts, on_accepted = prefilter
+    return (rule.state_key, on_accepted, rule.stateless, accepts)
 
 
 def _snapshot(rule_state: State) -> State | bytes:
@@ -170,7 +180,7 @@ class Engine:
         # attribute lookup or bound-method creation per rule.
         self._calls: dict[KeyKind, dict[str, tuple[_Call, ...]]] = {
             kind: {
-                t: tuple((r.state_key, r.on_event, r.stateless) for r in rules)
+                t: tuple(_call(r) for r in rules)
                 for (k, t), rules in self._routes.items()
                 if k == kind
             }
@@ -179,12 +189,6 @@ class Engine:
         #: per event type, the (kind, key field) pairs whose rules react to it (`Detector`)
         self.dispatch: dict[str, tuple[tuple[KeyKind, Callable[[Event], str | None]], ...]] = {
             t: tuple((k, _KEY_OF[k]) for k in kinds) for t, kinds in self._kinds_by_type.items()
-        }
-        #: per kind and event type, the state keys of the stateful rules a step runs (copied
-        #: before the step, to undo it by)
-        self._stateful: dict[KeyKind, dict[str, tuple[str, ...]]] = {
-            kind: {t: tuple(key for key, _, stateless in c if not stateless) for t, c in by.items()}
-            for kind, by in self._calls.items()
         }
         self._by_state_key = {rule.state_key: rule for rule in self.rules}
         #: the rules with timers, asked at each expiry given somewhere to put findings
@@ -272,12 +276,10 @@ class Engine:
                 f"{kind} {event.key(kind)} ({iso(wm)})",
             )
             return result
-        # Everything below changes state: remember what it was, to put it back on an error.
+        # Everything below changes state: each rule's state is copied before the rule runs, to
+        # put it back on an error (None: it had none).
         rule_states: dict[str, State] = state["r"]
-        saved = [
-            (key, None if (held := rule_states.get(key)) is None else _snapshot(held))
-            for key in self._stateful[kind][event.event_type]
-        ]
+        saved: list[tuple[str, State | bytes | None]] = []
         gc = state["gc"]
         changed = result.changed
         alerts, shadows, commands = result.alerts, result.shadow_alerts, result.commands
@@ -287,13 +289,18 @@ class Engine:
             seen[event_id] = ts
             if wm is None or ts > wm:
                 watermarks[family] = ts
-            for state_key, on_event, stateless in calls:
+            for state_key, on_event, stateless, accepts in calls:
+                if accepts is not None and not accepts(event):
+                    continue
                 if stateless:
                     findings = on_event({}, event)
                 else:
                     rule_state = rule_states.get(state_key)
                     if rule_state is None:
+                        saved.append((state_key, None))
                         rule_state = rule_states[state_key] = {}
+                    else:
+                        saved.append((state_key, _snapshot(rule_state)))
                     findings = on_event(rule_state, event)
                 if findings:
                     rule = self._by_state_key[state_key]
@@ -301,6 +308,12 @@ class Engine:
                         self._emit(rule, finding, result, ts)
             timers = self._timers[kind].get(event.event_type)
             if timers:
+                held = {key for key, _ in saved}
+                saved.extend(
+                    (key, _snapshot(rule_states[key]))
+                    for key in (rule.state_key for rule in timers)
+                    if key not in held and key in rule_states
+                )
                 self._due(timers, state, None, result)
             cutoff = watermarks[family] - self.lateness
             if gc is None:

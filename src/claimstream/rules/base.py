@@ -18,6 +18,7 @@ can still arrive. The timer itself is in the rule's state, so it survives a rest
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -90,6 +91,11 @@ class RuleContext:
     suspensions: Suspensions = field(default_factory=Suspensions)
 
 
+#: a rule's test of an event alone, and a rule's reaction to an event (`Rule.prefilter`)
+Accepts = Callable[[Event], bool]
+OnEvent = Callable[[State, Event], list[Finding]]
+
+
 class Rule(ABC, Generic[SettingsT]):
     #: registry name, also the alert's `rule` field and the config key
     name: ClassVar[str]
@@ -116,6 +122,13 @@ class Rule(ABC, Generic[SettingsT]):
     @abstractmethod
     def on_event(self, state: State, event: Event) -> list[Finding]:
         """Update `state` with `event` and return what it completes (often nothing)."""
+
+    def prefilter(self) -> tuple[Accepts, OnEvent] | None:
+        """A cheap test of the event alone that `on_event` begins with, and what `on_event`
+        does after it: the engine then runs the test first and skips the rule (and the copy of
+        its state it keeps to undo a failed step) for the events the test refuses. None: the
+        engine calls `on_event` for every event of `event_types`."""
+        return None
 
     @abstractmethod
     def expire(self, state: State, cutoff: float) -> None:

@@ -153,3 +153,20 @@ def test_an_unknown_field_is_refused_with_the_fields_there_are() -> None:
         "event: consultation_id, department_id, doctor_id, event_id, event_type, "
         "institution_id, mode, occurred_at, patient_age, patient_gender, patient_id"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "true",
+        "event.total_amount > 1000.0",
+        'event.visit_type == "outpatient"',
+        "event.total_amount > 1000.0 && event.institution_id in lists.hospitals",
+        'has(event.diagnosis_code) && event.diagnosis_code.startsWith("I")',
+    ],
+)
+@pytest.mark.parametrize("total", [999.0, 1000.0, 1500.0])
+def test_a_filters_tester_says_what_its_value_says(text: str, total: float) -> None:
+    expression = compiled(text)
+    ev = claim("c1", 0, total=total, inst="H2" if total > 1000 else "H9", diagnosis_code="I10")
+    assert bool(expression.tester()(ev)) is (expression.evaluate(ev) is True)

@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import orjson
 
 from claimstream.model.outputs import Subject
 from claimstream.model.timefmt import HOUR
-from claimstream.rules.base import Finding, Rule, RuleContext, State
+from claimstream.rules.base import Accepts, Finding, OnEvent, Rule, RuleContext, State
 from claimstream.rules.custom.expressions import (
     MISSING,
     Expression,
@@ -110,11 +111,27 @@ class CustomRule(Rule[CustomRuleSettings]):
             else compile_message(settings.message, where=f"{where}.message")
         )
         self.window = settings.window
+        #: whether an event matches the filter
+        self.accepts: Accepts = self.filter.tester()
+        #: the id of the event's key
+        self.key_of: Callable[[Any], str] = attrgetter(f"{self.key_kind}_id")
 
-    def row(self, event: Any, value: Any = None) -> Row | None:
-        """The event's row, or None when it does not match the filter."""
-        if self.filter.evaluate(event) is not True:
-            return None
+    def prefilter(self) -> tuple[Accepts, OnEvent] | None:
+        if self.filter.always_true:
+            return None  # no filter: nothing to decide first
+        return self.accepts, self.on_match
+
+    def on_event(self, state: State, event: Any) -> list[Finding]:
+        if not self.accepts(event):
+            return []
+        return self.on_match(state, event)
+
+    def on_match(self, state: State, event: Any) -> list[Finding]:
+        """`on_event` for an event that matches the filter."""
+        raise NotImplementedError
+
+    def row(self, event: Any, value: Any = None) -> Row:
+        """The row of an event that matches the filter."""
         amount = None
         if self.amount is not None:
             found = self.amount.evaluate(event)
@@ -207,14 +224,12 @@ class WindowEpisodes(CustomRule):
     def value_of(self, event: Any) -> Any:
         return None
 
-    def on_event(self, state: State, event: Any) -> list[Finding]:
+    def on_match(self, state: State, event: Any) -> list[Finding]:
         value = self.value_of(event) if self.value is not None else None
         if value is MISSING:
             return []
         row = self.row(event, value)
-        if row is None:
-            return []
-        key = event.key(self.key_kind)
+        key = self.key_of(event)
         return [
             self.finding(key, rows, rows[-1][EVENT_ID], self.numbers(rows))
             for rows in self.episodes.add(state, row)
@@ -329,21 +344,20 @@ class Duplicate(CustomRule):
         where = f"custom_rules.{self.name}.value"
         self.value = _compile(settings.value or "", settings, lists, "any", where)
 
-    def on_event(self, state: State, event: Any) -> list[Finding]:
+    def on_match(self, state: State, event: Any) -> list[Finding]:
         found = self.value.evaluate(event)
         if found is MISSING or found is None:
             return []
-        values = sorted(
-            {_text(v) for v in found if v is not None}
-            if isinstance(found, list)
-            else {_text(found)}
-        )
-        if not values:
-            return []
+        if type(found) is str:
+            values: list[str] | tuple[str] = (found,)  # the common case: one code
+        elif isinstance(found, list):
+            values = sorted({_text(v) for v in found if v is not None})
+            if not values:
+                return []
+        else:
+            values = (_text(found),)
         row = self.row(event)
-        if row is None:
-            return []
-        key = event.key(self.key_kind)
+        key = self.key_of(event)
         window = self.window
         findings = []
         for value in values:

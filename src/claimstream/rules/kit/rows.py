@@ -66,8 +66,13 @@ def insert(rows: Rows, row: Row) -> tuple[Rows, int] | None:
     already there. A short sequence comes back as a new tuple, a long one as a list (the same
     list, changed in place, when it was one): the caller stores what it gets."""
     ts, row_id = row[TS], row[EVENT_ID]
-    if rows and (rows[-1][TS] < ts or (rows[-1][TS] == ts and rows[-1][EVENT_ID] < row_id)):
+    if not rows:
+        return (row,), 0
+    last = rows[-1]
+    if last[TS] < ts or (last[TS] == ts and last[EVENT_ID] < row_id):
         position = len(rows)  # in order: the common case, no search
+        if type(rows) is tuple and position < TUPLE_MAX:
+            return (*rows, row), position
     else:
         position = bisect.bisect_left(rows, (ts, row_id), key=order)
         if position < len(rows) and rows[position][EVENT_ID] == row_id:
