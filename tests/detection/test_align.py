@@ -191,3 +191,34 @@ def test_a_redelivered_waiting_event_is_a_duplicate_not_late_behind_its_sources_
     outcome = aligner.accept(state, "D1", early, "consultations/1", None)
     assert isinstance(outcome, StepResult) and outcome.duplicate
     assert outcome.rejection is None
+
+
+def _released_then_forgotten() -> tuple[Aligner, dict[str, object], object]:
+    """c1 (offset 10) and c2 (offset 11, 30 h later, same source) read, both released, and
+    c1's id gone from the key's dedup, as a backlog's event time leaves it behind."""
+    aligner = _aligner()
+    state = aligner.engine.new_state()
+    early = _by_doctor("c1", 1.0)
+    aligner.accept(state, "D1", early, "consultations/1", None, home=3, offset=10)
+    aligner.accept(state, "D1", _by_doctor("c2", 30.0), "consultations/1", None, 3, 11)
+    aligner.release(math.inf, lambda key: state)
+    del state["seen"]["c1"]
+    return aligner, state, early
+
+
+def test_a_released_event_read_again_after_a_restart_is_a_duplicate_once_its_id_is_forgotten() -> (
+    None
+):
+    aligner, state, early = _released_then_forgotten()
+    outcome = aligner.accept(state, "D1", early, "consultations/1", None, home=3, offset=10)
+    assert isinstance(outcome, StepResult) and outcome.duplicate
+    assert outcome.rejection is None
+
+
+def test_the_same_event_at_a_new_offset_is_judged_as_a_new_record() -> None:
+    """Only a record read again is known for a redelivery: a producer's second copy of the
+    event, behind its source's later events, is late as before."""
+    aligner, state, early = _released_then_forgotten()
+    outcome = aligner.accept(state, "D1", early, "consultations/1", None, home=3, offset=12)
+    assert isinstance(outcome, StepResult) and outcome.rejection is not None
+    assert outcome.rejection.reason == "late"

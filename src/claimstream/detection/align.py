@@ -310,6 +310,25 @@ class PendingBuffer:
         return dropped
 
 
+def _reread(state: State, home: int, offset: int) -> bool:
+    """Whether the record at `offset` of partition `home` was read for this key before (its
+    state has seen a record at or after it there): a redelivery after a restart."""
+    at = state.get("at")
+    return at is not None and at[0] == home and offset <= at[1]
+
+
+def _released(state: State, ts: float, event_id: str) -> bool:
+    """Whether (ts, event id) is at or before the last event the key released.
+
+    A record read again after a restart whose event sorts there was applied already: it was
+    released in order, or applied at once because it came behind what was released. Its id
+    alone does not say so once the key's dedup has forgotten it (a backlog moves event time
+    by days a second, the dedup keeps a day), and its source's lateness mark has moved on with
+    the records read after it, which would refuse it as late: a duplicate, then."""
+    released = state.get("rel")
+    return released is not None and (ts, event_id) <= (released[0], released[1])
+
+
 #: what accepting an event did: it waits (the `Held`), or what the engine made of it now
 Accepted = StepResult | Held | None
 
@@ -338,23 +357,41 @@ class Aligner:
         )
 
     def accept(
-        self, state: State, key: str, event: Event, source: str, tag: Any, home: int = 0
+        self,
+        state: State,
+        key: str,
+        event: Event,
+        source: str,
+        tag: Any,
+        home: int = 0,
+        offset: int | None = None,
     ) -> Accepted:
         """Judge `event` for the key whose state is `state`, and hold it (returns the `Held`),
         or step it now when it sorts before what the key has released (returns the result),
         or refuse it (a result with `duplicate` or a `late` rejection). None: no rule of this
-        kind reads it. All or nothing: when stepping raises, nothing is changed."""
+        kind reads it. All or nothing: when stepping raises, nothing is changed.
+
+        `offset`: the record's offset in partition `home` (the stream; None in `replay`). The
+        key's state keeps the highest one read ("at"), so a record read again after a restart
+        is known for what it is (see `_reread`)."""
         engine = self.engine
         if self.kind not in engine.kinds_for(event):
             return None
         ts, event_id = event.ts, event.event_id
-        if event_id in state["seen"] or self.buffer.holds(key, ts, event_id):
+        reread = offset is not None and _reread(state, home, offset)
+        if (
+            event_id in state["seen"]
+            or self.buffer.holds(key, ts, event_id)
+            or (reread and _released(state, ts, event_id))
+        ):
             # a redelivery (after a restart, records are read again from the last commit,
             # while the key's state may already count later events of the same source): a
             # duplicate, before anything else is judged
             result = StepResult()
             result.duplicate = True
             return result
+        if offset is not None and not reread:
+            state["at"] = [home, offset]
         marks: dict[str, float] = state.setdefault("src", {})
         mark = marks.get(source)
         if mark is not None and ts < mark - engine.lateness:

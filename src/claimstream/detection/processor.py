@@ -350,7 +350,9 @@ class KeyedProcessor:
         else:
             self.reported.set(record.partition, source, None, idle=False)
         state = self._state(key, states)
-        outcome = self.aligner.accept(state, key, event, source, record, record.partition)
+        outcome = self.aligner.accept(
+            state, key, event, source, record, record.partition, record.offset
+        )
         if outcome is None:
             return
         out.writes[key] = (state, record.partition)  # its lateness marks changed at least
