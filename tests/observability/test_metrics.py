@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from claimstream.model.outputs import Alert, Command, Scope, Subject
-from claimstream.observability.metrics import LABEL_NAMES, OTHER, Metrics
+from claimstream.observability.metrics import LABEL_NAMES, MAX_RULE_LABELS, OTHER, Metrics
 from claimstream.rules import RULES
 
 PATIENT = "P-330102199001011234"
@@ -357,3 +357,25 @@ def test_checks_and_their_overrides_are_counted_by_bounded_labels(
         if name.startswith("claimstream_check"):
             assert set(labels) <= LABEL_NAMES
             assert not any(ident in v for v in labels.values() for ident in IDS)
+
+
+def test_a_custom_rule_of_the_configuration_in_force_gets_its_own_label(
+    registry: CollectorRegistry,
+) -> None:
+    m = Metrics(registry, rules=["repeat_dispensing"])
+    m.violation_amount("high_cost_claims", 10.0)
+    m.name_rules(["high_cost_claims"])
+    m.violation_amount("high_cost_claims", 5.0)
+    name = "claimstream_violation_amount_yuan_total"
+    assert value(registry, name, rule=OTHER, source="stream") == 10.0
+    assert value(registry, name, rule="high_cost_claims", source="stream") == 5.0
+
+
+def test_rule_labels_stay_bounded_whatever_the_configuration_names(
+    registry: CollectorRegistry,
+) -> None:
+    m = Metrics(registry, rules=["repeat_dispensing"])
+    m.name_rules([f"rule_{i:04d}" for i in range(1000)])
+    m.name_rules([f"{PATIENT} rule", "Not-A-Name"])
+    assert len(m.rules) == MAX_RULE_LABELS
+    assert f"{PATIENT} rule" not in m.rules and "Not-A-Name" not in m.rules

@@ -81,6 +81,7 @@ from claimstream import __version__
 from claimstream.model.events import EVENT_TYPES, KEY_KINDS
 from claimstream.model.outputs import SEVERITIES, Alert, Command
 from claimstream.model.rejection import REASONS
+from claimstream.rules.custom.settings import NAME as RULE_NAME
 
 __all__ = [
     "ACTIONS",
@@ -90,6 +91,7 @@ __all__ = [
     "DEAD_LETTER_REASONS",
     "DETECTION_LATENCY_BUCKETS",
     "LABEL_NAMES",
+    "MAX_RULE_LABELS",
     "MODES",
     "NOTICES",
     "OTHER",
@@ -105,6 +107,10 @@ __all__ = [
 
 #: The value a label takes when what the caller passed is outside its bounded set.
 OTHER: Final = "other"
+#: The most rule names that get a label value of their own, built-in and custom together (a
+#: configuration is bounded, but a label must stay bounded whatever it holds).
+MAX_RULE_LABELS: Final = 100
+
 MODES: Final = ("enforce", "shadow")
 ACTIONS: Final = ("FREEZE", "UNFREEZE", "SUSPEND")
 #: The core's rejection reasons plus what the stream adapter itself may dead-letter (the
@@ -688,6 +694,19 @@ class Metrics:
 
     def _rule(self, rule: str) -> str:
         return _bounded(rule, self.rules)
+
+    def name_rules(self, names: Iterable[str]) -> None:
+        """Give rules of the configuration in force beyond the built-ins (custom rules) label
+        values of their own, up to `MAX_RULE_LABELS` in all; the rest stay under "other".
+        Called whenever a configuration is applied; a name once given stays (its series
+        do)."""
+        known = set(self.rules)
+        for name in sorted(names):
+            if len(known) >= MAX_RULE_LABELS:
+                break
+            if name not in known and RULE_NAME.fullmatch(name):
+                known.add(name)
+        self.rules = tuple(sorted(known))
 
     def _topic(self, topic: str) -> str:
         if self.topics is not None:

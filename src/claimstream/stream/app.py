@@ -101,6 +101,7 @@ def create_app(
         settings.redis_url, settings.redis_prefix, settings.redis_options
     )
     metrics = metrics or Metrics(CollectorRegistry())
+    metrics.name_rules(settings.detection.custom_rules)
     app = _faust_app(settings, topology)
     publisher = _publisher(app, settings, topology)
     outputs = SinkSet(

@@ -335,6 +335,7 @@ def follow_control_topic(
 
     def apply(snapshot: Snapshot) -> None:
         detection.use(Engine(snapshot.config, time.time, suspensions))
+        metrics.name_rules(snapshot.config.custom_rules)
         metrics.set_rule_config_version(snapshot.version)
         log.warning("detection configuration version %s in force", snapshot.version)
 
