@@ -136,6 +136,7 @@ def run_worker(settings: object) -> int:
     from claimstream.kafka.url import bootstrap_servers
     from claimstream.model.config import ConfigError
     from claimstream.stream import create_app
+    from claimstream.stream.collector import tune as tune_collector
     from claimstream.stream.settings import Settings
     from claimstream.stream.startup import announce_when_assigned, worker_class
 
@@ -144,6 +145,7 @@ def run_worker(settings: object) -> int:
         app = create_app(settings)
     except ConfigError as exc:  # a token file, key or keyring that cannot be used
         raise CommandError(str(exc)) from None
+    tune_collector(settings.gc_thresholds)  # after the app is built: it is frozen with the rest
 
     def write(line: str) -> None:
         print(line, flush=True)

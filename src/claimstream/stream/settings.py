@@ -36,6 +36,8 @@ from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.url import DEFAULT_BROKER_URL, broker_url
 from claimstream.model.config import ConfigError
 from claimstream.sanctions.settings import SanctionSettings
+from claimstream.stream.collector import DEFAULT as DEFAULT_GC_THRESHOLDS
+from claimstream.stream.collector import thresholds
 
 Guarantee = Literal["at_least_once", "exactly_once"]
 Flavor = Literal["kafka", "tansu"]
@@ -124,6 +126,9 @@ class Settings:
     sweep_interval: float = 30.0
     sweep_slice: int = 20_000
     log_level: str = "WARNING"
+    #: the garbage collector's thresholds `young,middle,old`, or `python` for CPython's own
+    #: (`stream.collector`: fewer, shorter collections of a heap of long-lived key state)
+    gc_thresholds: str = DEFAULT_GC_THRESHOLDS
     #: seconds between samples of the level gauges (lag, live keys, active freezes)
     gauge_interval: float = 15.0
     #: follow the control topic (`claimstream rules set`) and apply configuration changes live
@@ -204,6 +209,11 @@ class Settings:
         flavor = values.get("broker_flavor")
         if flavor is not None and flavor not in ("kafka", "tansu"):
             raise ConfigError(f"{_PREFIX}BROKER_FLAVOR must be kafka or tansu")
+        if "gc_thresholds" in values:
+            try:
+                thresholds(str(values["gc_thresholds"]))
+            except ConfigError as exc:
+                raise ConfigError(f"{_PREFIX}GC_THRESHOLDS: {exc}") from None
         values["detection"] = detection_from_env(env)
         values["sanctions"] = sanctions_from_env(env)
         values["kafka_security"] = KafkaSecurity.from_env(env)
