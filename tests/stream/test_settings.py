@@ -188,3 +188,10 @@ def test_the_worker_command_refuses_to_start_without_audit_keys(
         monkeypatch.delenv(name)
     assert main(["worker"]) == 2
     assert "the audit trail needs its keys" in capsys.readouterr().err
+
+
+def test_standby_replicas_default_to_fausts_one_and_refuse_a_negative_count() -> None:
+    assert Settings.from_env({}).standby_replicas == 1
+    assert Settings.from_env({"CLAIMSTREAM_STANDBY_REPLICAS": "0"}).standby_replicas == 0
+    with pytest.raises(ConfigError, match="CLAIMSTREAM_STANDBY_REPLICAS"):
+        Settings.from_env({"CLAIMSTREAM_STANDBY_REPLICAS": "-1"})

@@ -246,6 +246,7 @@ def _faust_app(settings: Settings, topology: Topology) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         table_cleanup_interval=3600.0,
+        table_standby_replicas=settings.standby_replicas,
     )
     bounds.apply(app)
     cast(Any, app.transport).Consumer = consumer_class(

@@ -122,6 +122,11 @@ class Settings:
     #: faust's table recovery stops there.
     broker_flavor: Flavor = "kafka"
     commit_interval: float = 1.0
+    #: standby copies of every table partition kept warm by other workers (faust's
+    #: `table_standby_replicas`): 1 makes a failover quick but has every worker also consume
+    #: the changelogs of partitions it does not own; 0 saves that, and a partition's new owner
+    #: replays its changelog before it resumes (docs/operations.md, "Standby replicas")
+    standby_replicas: int = 1
     #: how often idle keys are swept (seconds of wall time); each sweep visits a bounded slice.
     sweep_interval: float = 30.0
     sweep_slice: int = 20_000
@@ -413,6 +418,10 @@ def _typed(name: str, raw: str, default: object) -> object:
     return text
 
 
+#: whole-number settings for which 0 means something (an ephemeral port, no standby)
+_MAY_BE_ZERO = frozenset({"web_port", "standby_replicas"})
+
+
 def _parse(name: str, raw: str, default: object, attr: str) -> object:
     text = raw.strip()
     if isinstance(default, bool):
@@ -424,8 +433,10 @@ def _parse(name: str, raw: str, default: object, attr: str) -> object:
             number = int(text)
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-        if number < (0 if attr == "web_port" else 1):
-            raise ConfigError(f"{name} must be positive, got {raw!r}")
+        if number < (0 if attr in _MAY_BE_ZERO else 1):
+            raise ConfigError(
+                f"{name} must be {'0 or more' if attr in _MAY_BE_ZERO else 'positive'}, got {raw!r}"
+            )
         return number
     if isinstance(default, float):
         try:
