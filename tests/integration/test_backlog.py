@@ -250,14 +250,6 @@ def waiting(worker: WorkerProcess) -> int:
     return sum(status.get("waiting_by_kind", {}).values())
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, intermittent (1 run in 4 on a fresh clone, 2026-12-05): after the "
-    "SIGKILL some events of one institution key were dead-lettered `late` by the successor "
-    "(15 of a month, judged against a later event of the same source partition): the restore "
-    "of pending-<kind> and the key's stored progress can still disagree; under investigation, "
-    "see CHANGELOG",
-)
 def test_a_worker_killed_while_events_wait_for_the_watermark_loses_none_of_them(
     broker: LocalBroker, february: tuple[list[bytes], Expected], tmp_path: Path
 ) -> None:
