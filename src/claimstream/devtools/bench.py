@@ -48,6 +48,7 @@ from claimstream.audit.keyfiles import write_key_files
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.decode import decode_event
 from claimstream.detection.detector import Detector
+from claimstream.devtools.baselines import faust_rate, plain_rate
 from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.simulate import generate
 from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
@@ -131,6 +132,12 @@ def status(port: int) -> dict[str, Any] | None:
             return body
     except OSError:
         return None
+
+
+def rekeyed(port: int) -> int:
+    """Re-keyed records the doctor and institution agents have taken (markers not counted)."""
+    by_kind = (status(port) or {}).get("records_by_kind", {})
+    return int(by_kind.get("doctor", 0)) + int(by_kind.get("institution", 0))
 
 
 def patient_records(port: int) -> int:
@@ -457,6 +464,11 @@ def main(argv: list[str] | None = None) -> int:
             say(report.format_table())
             return 1
         asyncio.run(produce_all(broker.bootstrap, backlog))
+        inputs = [spec.name for spec in topology.by_role("input")]
+        plain = asyncio.run(plain_rate(broker.bootstrap, inputs, len(backlog)))
+        noop = faust_rate(broker.url, inputs, len(backlog))
+        say(f"baseline  plain aiokafka consumer + orjson decode {plain:>10,.0f} events/s")
+        say(f"baseline  do-nothing faust agent, per event       {noop:>10,.0f} events/s")
         port = free_port()
         keydir = Path(tempfile.mkdtemp(prefix="claimstream-bench-keys-"))
         audit_env = write_key_files(keydir).environment(keydir / "checkpoints")
@@ -472,6 +484,19 @@ def main(argv: list[str] | None = None) -> int:
             say(
                 f"worker    one process, {args.partitions} partitions, backlog of {n:,}"
                 f"  {rate:>8,.0f} events/s   (target >= 20,000)"
+            )
+            say(
+                f"          {rate / noop:.2f} x the do-nothing faust agent (target >= 1.8 x), "
+                f"{rate / plain:.3f} x the plain consumer"
+            )
+            forwarded = int(s.get("forwarded", 0))
+            all_done = wait(
+                lambda: rekeyed(port) >= forwarded and time.perf_counter(), 600, "re-keyed"
+            )
+            say(
+                f"          all work (input + {forwarded:,} re-keyed records, until the doctor "
+                f"and institution agents caught up): {(n + forwarded) / (all_done - first):,.0f} "
+                f"records/s, {all_done - last:.1f} s after the last input event"
             )
             say(
                 f"          handling {s.get('busy_seconds', 0):.1f} s of {last - first:.1f} s "
