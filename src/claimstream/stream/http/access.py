@@ -287,7 +287,8 @@ class Access:
                 return Denied(
                     403,
                     f"the token of {caller.name} may read its own institution's figures only; "
-                    f"this call needs {needed}, or the institution's own token",
+                    f"this call needs {needed}"
+                    + (", or the institution's own token" if institution is not None else ""),
                     {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
                     caller.name,
                 )
