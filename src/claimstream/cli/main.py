@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "rules": "claimstream.cli.rules",
     "reference": "claimstream.cli.reference",
     "audit": "claimstream.cli.audit",
+    "institutions": "claimstream.cli.institutions",
 }
 
 EPILOG = """\

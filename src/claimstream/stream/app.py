@@ -47,6 +47,7 @@ from claimstream.stream.detection.agents import Detection, follow_control_topic,
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.http.access import Access, access_control
 from claimstream.stream.http.api import ALERT, ALERT_TOPIC, SUBJECT, SUBJECT_TOPIC, Api, ApiSettings
+from claimstream.stream.http.benchmark import benchmark_routes
 from claimstream.stream.http.check import (
     PATIENT,
     PATIENT_TABLE,
@@ -355,5 +356,8 @@ def _serve(
                 forward=PostForwarder(session, worker_url),
             ),
             *health_routes(worker_checks(app, registry)),
+            # the benchmark's records: the peer-group agent's table once it is wired (#15);
+            # until then the route answers 503
+            *benchmark_routes(lambda: None),
         ]
     )

@@ -10,6 +10,11 @@ Roles, each granting everything the ones before it grant (`ROLES`):
 * `reviewer`: people's actions (`POST /alerts/{alert_id}/review`, `POST /unfreeze`);
 * `admin`: everything, and faust's `/router` views (which worker holds which partitions).
 
+and one role outside that ladder: `institution:ID` (e.g. `institution:H001`), an institution's
+own token, which grants only the routes of `INSTITUTION_SCOPED` and only for its own id (the
+benchmark it is shown, `GET /v1/institutions/{id}/benchmark`); H002's token asking for H001 is
+403, like a token without the role.
+
 `POLICY` names the role of every route pattern the worker serves; `/health`, `/ready`,
 `/metrics`, `/status` and `/openapi.json` are open (they hold no id). A route that is in no
 policy answers 404 whatever registered it: faust's built-in views are switched off in the app's
@@ -74,11 +79,17 @@ POLICY: Mapping[str, str | None] = {
     "/alerts/{alert_id}": "supervisor",
     "/alerts/{alert_id}/review": "reviewer",
     "/unfreeze": "reviewer",
+    "/v1/institutions/{id}/benchmark": "supervisor",
 }
+#: route pattern -> the path parameter naming the institution whose own `institution:ID`
+#: token may also call it (besides the role of `POLICY`)
+INSTITUTION_SCOPED: Mapping[str, str] = {"/v1/institutions/{id}/benchmark": "id"}
+INSTITUTION_ROLE = "institution"
 #: faust's routing views (`/router/...`): the cluster's layout, for operators
 ADMIN_PREFIXES = ("/router/",)
 _NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+_INSTITUTION = re.compile(r"^institution:[A-Za-z0-9._-]{1,64}$")
 
 
 def required_role(pattern: str) -> str | None:
@@ -91,9 +102,20 @@ def required_role(pattern: str) -> str | None:
 
 
 def grants(roles: frozenset[str], needed: str) -> bool:
-    """Whether holding `roles` grants `needed` (each role grants the ones before it)."""
+    """Whether holding `roles` grants `needed` (each role grants the ones before it; an
+    institution's role grants none of them)."""
     rank = ROLES.index(needed)
-    return any(ROLES.index(role) >= rank for role in roles)
+    return any(ROLES.index(role) >= rank for role in roles if role in ROLES)
+
+
+def institution_role(institution_id: str) -> str:
+    """The role of an institution's own token (`institution:H001`)."""
+    return f"{INSTITUTION_ROLE}:{institution_id}"
+
+
+def is_role(text: str) -> bool:
+    """One of `ROLES`, or an institution's role `institution:ID`."""
+    return text in ROLES or _INSTITUTION.match(text) is not None
 
 
 def digest(token: str) -> bytes:
@@ -146,10 +168,11 @@ def parse_tokens(data: bytes, where: str, separator: str = "\n") -> Tokens:
         if not _NAME.match(name):
             raise ConfigError(f"{where}: line {number}: {name!r} is not a token name")
         roles = frozenset(roles_text.split(","))
-        unknown = sorted(roles - set(ROLES))
+        unknown = sorted(role for role in roles if not is_role(role))
         if unknown:
             raise ConfigError(
-                f"{where}: line {number}: unknown role {unknown[0]!r} (roles: {', '.join(ROLES)})"
+                f"{where}: line {number}: unknown role {unknown[0]!r} (roles: {', '.join(ROLES)}, "
+                "or institution:ID)"
             )
         match = _DIGEST.match(hashed)
         if match is None:
@@ -221,8 +244,11 @@ class Access:
     def configured(self) -> bool:
         return bool(self.file or self.inline or self.legacy)
 
-    def authenticate(self, header: str | None, needed: str) -> Caller | Denied:
-        """The caller of a request with `Authorization: header` holding role `needed`."""
+    def authenticate(
+        self, header: str | None, needed: str, institution: str | None = None
+    ) -> Caller | Denied:
+        """The caller of a request with `Authorization: header` holding role `needed`, or
+        (`institution` given: a route of `INSTITUTION_SCOPED`) that institution's own role."""
         if not self.configured:
             return Denied(
                 401,
@@ -254,7 +280,18 @@ class Access:
                 "the bearer token is not valid",
                 {"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
             )
-        if not grants(caller.roles, needed):
+        own = institution is not None and institution_role(institution) in caller.roles
+        if not grants(caller.roles, needed) and not own:
+            if any(role not in ROLES for role in caller.roles):
+                # an institution's token (its role names an id, which a log line must not)
+                return Denied(
+                    403,
+                    f"the token of {caller.name} may read its own institution's figures only; "
+                    f"this call needs {needed}"
+                    + (", or the institution's own token" if institution is not None else ""),
+                    {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
+                    caller.name,
+                )
             held = ", ".join(sorted(caller.roles))
             return Denied(
                 403,
@@ -297,7 +334,9 @@ def access_control(
             raise web.HTTPNotFound() from None
         if needed is None:
             return await handler(request)
-        answer = access.authenticate(request.headers.get("Authorization"), needed)
+        scoped = INSTITUTION_SCOPED.get(pattern)
+        institution = request.match_info.get(scoped) if scoped is not None else None
+        answer = access.authenticate(request.headers.get("Authorization"), needed, institution)
         if isinstance(answer, Denied):
             log.warning(
                 "API call refused (%d) %s %s from %s%s: %s",
