@@ -20,10 +20,11 @@ the admissions it precedes, so the alert is the in-order one, and an admission p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
+from claimstream.model.config import REGULATION, ConfigError, OnCheck, RuleSettings, positive
 from claimstream.model.events import Event, Stay
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import HOUR, end_of_local_day, iso
@@ -41,6 +42,36 @@ from claimstream.rules.kit.stays import (
     StayPairs,
 )
 
+#: ICD-10 Z51.0 radiotherapy session, Z51.1 chemotherapy session for a neoplasm, Z51.2 other
+#: chemotherapy: stays planned in cycles
+PLANNED_DIAGNOSES = ("Z51.0", "Z51.1", "Z51.2")
+
+
+def icd10_prefix(code: str) -> str:
+    """An ICD-10 code or prefix as compared: upper case, no dot, no spaces (`z51.1` -> `Z511`)."""
+    return code.strip().upper().replace(".", "")
+
+
+def check_prefixes(name: str, prefixes: Iterable[str]) -> None:
+    for prefix in prefixes:
+        if not icd10_prefix(prefix):
+            raise ConfigError(f"{name}: an empty ICD-10 prefix")
+
+
+class PlannedStays:
+    """Which admissions are planned, by the flag and by diagnosis prefix (built once)."""
+
+    def __init__(self, honour_flag: bool, diagnoses: Iterable[str]) -> None:
+        self.honour_flag = honour_flag
+        self.prefixes = tuple(sorted({icd10_prefix(p) for p in diagnoses}))
+
+    def exempt(self, event: Event, stay: Stay) -> bool:
+        if event.event_type != "admission":
+            return False
+        if stay.planned and self.honour_flag:
+            return True
+        return bool(self.prefixes) and icd10_prefix(stay.diagnosis_code).startswith(self.prefixes)
+
 
 @dataclass(frozen=True, slots=True)
 class Readmission24hSettings(RuleSettings):
@@ -50,10 +81,15 @@ class Readmission24hSettings(RuleSettings):
     behaviour: str = "分解住院"
     on_check: OnCheck = "hold"
     max_gap_hours: float = 24.0
+    #: an admission flagged `planned: true` is exempt
+    exempt_planned: bool = True
+    #: admissions whose diagnosis starts with one of these ICD-10 prefixes are exempt
+    planned_diagnoses: tuple[str, ...] = PLANNED_DIAGNOSES
 
     def validate(self) -> None:
         RuleSettings.validate(self)
         positive("max_gap_hours", self.max_gap_hours)
+        check_prefixes("planned_diagnoses", self.planned_diagnoses)
 
 
 class Readmission24h(Rule[Readmission24hSettings]):
@@ -66,10 +102,13 @@ class Readmission24h(Rule[Readmission24hSettings]):
     def __init__(self, settings: Readmission24hSettings, context: RuleContext) -> None:
         super().__init__(settings, context)
         self.stays = StayPairs(settings.max_gap_hours * HOUR)
+        self.planned = PlannedStays(settings.exempt_planned, settings.planned_diagnoses)
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Stay)
+        if self.planned.exempt(event, body):
+            return []
         pairs = self.stays.add(state, event, body)
         return [self._finding(event.patient_id, *pair) for pair in pairs]
 
