@@ -28,6 +28,7 @@ from claimstream.model.config import REGULATION, ConfigError, OnCheck, RuleSetti
 from claimstream.model.events import Event, Stay
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import HOUR, end_of_local_day, iso
+from claimstream.reference.loader import icd10_prefix
 from claimstream.rules.base import CommandSpec, Finding, Rule, RuleContext, State
 from claimstream.rules.kit.rows import Row
 from claimstream.rules.kit.stays import (
@@ -45,11 +46,6 @@ from claimstream.rules.kit.stays import (
 #: ICD-10 Z51.0 radiotherapy session, Z51.1 chemotherapy session for a neoplasm, Z51.2 other
 #: chemotherapy: stays planned in cycles
 PLANNED_DIAGNOSES = ("Z51.0", "Z51.1", "Z51.2")
-
-
-def icd10_prefix(code: str) -> str:
-    """An ICD-10 code or prefix as compared: upper case, no dot, no spaces (`z51.1` -> `Z511`)."""
-    return code.strip().upper().replace(".", "")
 
 
 def check_prefixes(name: str, prefixes: Iterable[str]) -> None:

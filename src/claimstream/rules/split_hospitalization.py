@@ -36,6 +36,7 @@ from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Event, Stay
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import DAY, end_of_local_day, iso
+from claimstream.reference.loader import icd10_prefix
 from claimstream.rules.base import CommandSpec, Finding, Rule, RuleContext, State
 from claimstream.rules.kit.rows import Row
 from claimstream.rules.kit.stays import (
@@ -49,12 +50,7 @@ from claimstream.rules.kit.stays import (
     TS,
     StayPairs,
 )
-from claimstream.rules.readmission_24h import (
-    PLANNED_DIAGNOSES,
-    PlannedStays,
-    check_prefixes,
-    icd10_prefix,
-)
+from claimstream.rules.readmission_24h import PLANNED_DIAGNOSES, PlannedStays, check_prefixes
 
 
 @dataclass(frozen=True, slots=True)
