@@ -70,10 +70,16 @@ class CombinationWithoutIndication(Rule[CombinationWithoutIndicationSettings]):
         self.classes_in_pairs = frozenset(
             c for pair in self.pairs for c in (pair.class_a, pair.class_b)
         )
+        #: drug code -> its classes that some pair names (a few thousand codes at most)
+        self._cache: dict[str, frozenset[str]] = {}
 
     def _classes(self, item: ClaimItem) -> frozenset[str]:
-        atc = atc_of_nhsa_code(item.code) if self.settings.atc_from_drug_code else None
-        return self.context.reference.drug_classes(item.code, atc) & self.classes_in_pairs
+        classes = self._cache.get(item.code)
+        if classes is None:
+            atc = atc_of_nhsa_code(item.code) if self.settings.atc_from_drug_code else None
+            classes = self.context.reference.drug_classes(item.code, atc) & self.classes_in_pairs
+            self._cache[item.code] = classes
+        return classes
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body

@@ -46,7 +46,7 @@ from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Severity, Subject
 from claimstream.model.timefmt import DAY, iso
-from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.base import Finding, Rule, RuleContext, State
 from claimstream.rules.kit.rows import Row, Rows, insert, keep_from, order
 
 # a row: one dispensing of the group
@@ -98,16 +98,29 @@ class MissedRefill(Rule[MissedRefillSettings]):
     Settings = MissedRefillSettings
     timers = True
 
+    def __init__(self, settings: MissedRefillSettings, context: RuleContext) -> None:
+        super().__init__(settings, context)
+        #: (drug_code, atc_code) -> (groups, chronic): a few thousand drugs at most
+        self._cache: dict[tuple[str, str | None], tuple[tuple[str, ...], bool]] = {}
+
     def _groups(self, body: Dispense) -> tuple[tuple[str, ...], bool]:
-        """The dispensing's groups, and whether it is chronic."""
-        classes = self.context.reference.drug_classes(body.drug_code, body.atc_code)
-        groups = tuple(f"class:{c}" for c in self.settings.refill_classes if c in classes)
-        return groups or (f"drug:{body.drug_code}",), body.chronic or "chronic" in classes
+        """The dispensing's groups, and whether its drug is chronic by its classes."""
+        drug = (body.drug_code, body.atc_code)
+        found = self._cache.get(drug)
+        if found is None:
+            classes = self.context.reference.drug_classes(*drug)
+            groups = tuple(f"class:{c}" for c in self.settings.refill_classes if c in classes)
+            found = self._cache[drug] = (
+                groups or (f"drug:{body.drug_code}",),
+                "chronic" in classes,
+            )
+        return found
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Dispense)
         groups, chronic = self._groups(body)
+        chronic = chronic or body.chronic
         supply = min(body.days_supply, self.settings.max_tracked_supply_days)
         row = (
             event.ts,
