@@ -253,3 +253,13 @@ def test_the_notice_cites_the_regulation_without_an_article_and_the_guidance() -
     assert notice.legal_basis.startswith("《医疗保障基金使用监督管理条例》；")
     assert "家庭医生签约服务" in notice.legal_basis
     assert notice.behaviour == "慢病未按时取药"
+
+
+@pytest.mark.parametrize(("after_days", "told"), [(365 + 90 - 0.01, False), (365 + 90, True)])
+def test_a_supply_longer_than_max_tracked_supply_days_is_timed_from_that_cap(
+    after_days: float, told: bool
+) -> None:
+    det = detector(ON)
+    det.process(dispense("d1", 0, days=400, **AMLODIPINE))
+    step = det.process(acute("x", after_days * DAY_H + LATENESS_H))
+    assert bool(mine(step.alerts)) is told
