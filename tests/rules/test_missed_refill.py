@@ -263,3 +263,11 @@ def test_a_supply_longer_than_max_tracked_supply_days_is_timed_from_that_cap(
     det.process(dispense("d1", 0, days=400, **AMLODIPINE))
     step = det.process(acute("x", after_days * DAY_H + LATENESS_H))
     assert bool(mine(step.alerts)) is told
+
+
+def test_an_empty_text_clears_the_refill_classes() -> None:
+    config = DetectionConfig.default().with_rule_changes(
+        RULE, {"enabled": "true", "refill_classes": ""}
+    )
+    events = [pills("d1", 0), pills("d2", 28 * DAY_H, LOSARTAN), acute("x", DUE_H + 2)]
+    assert [a.event_ids for a in notices(events, config)] == [("d1",)]

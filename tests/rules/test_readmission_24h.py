@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from claimstream.model.config import ConfigError
 from claimstream.testing import admission, alerts_of, discharge, run, with_rule
 
 RULE = "readmission_24h"
@@ -129,9 +128,10 @@ def test_an_unplanned_readmission_after_a_planned_stay_alerts() -> None:
     assert alert.event_ids == ("d1", "a2")
 
 
-def test_an_empty_planned_diagnosis_is_refused() -> None:
-    with pytest.raises(ConfigError, match="planned_diagnoses"):
-        with_rule(RULE, planned_diagnoses="Z51.1, ")
+def test_an_empty_text_clears_the_planned_diagnoses() -> None:
+    config = with_rule(RULE, planned_diagnoses="")
+    assert alerts_of(RULE, run(readmitted(diagnosis_code="Z51.1"), config))
+    assert not alerts_of(RULE, run(readmitted(planned=True), config))  # the flag still exempts
 
 
 def test_a_redelivered_planned_admission_stays_exempt() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from claimstream.detection.config import DetectionConfig
 from claimstream.model.config import ConfigError
 from claimstream.testing import DAY_H, alerts_of, detector, dispense, run, with_rule
 from tests.rules._catalogue import written_before
@@ -227,3 +228,13 @@ def test_a_same_institution_refill_out_of_order_gives_the_same_alert() -> None:
     reversed_ = run([dispense("b", 0.5, inst="H1"), dispense("a", 0, inst="H1")])
     assert [a.alert_id for a in reversed_.alerts] == [a.alert_id for a in in_order.alerts]
     assert len(in_order.alerts) == 1
+
+
+def test_an_empty_text_clears_the_class_tolerances() -> None:
+    config = (
+        DetectionConfig.default()
+        .with_rule_changes(RULE, {"class_tolerances": "chronic:0.5"})
+        .with_rule_changes(RULE, {"class_tolerances": ""})
+    )
+    events = [insulin("a", 0, "H1"), insulin("b", 23.9, "H2")]
+    assert alerts_of(RULE, run(events, config))  # type: ignore[arg-type]

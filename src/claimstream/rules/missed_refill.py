@@ -80,7 +80,8 @@ class MissedRefillSettings(RuleSettings):
     on_check: OnCheck = "warn"
     #: days after the end of a supply without a refill before the doctor is told
     grace_days: float = 90.0
-    #: classes of drug_classes.csv within which any drug refills any other
+    #: classes of drug_classes.csv within which any drug refills any other (an empty entry
+    #: is ignored: `refill_classes=` leaves every drug refilled only by itself)
     refill_classes: tuple[str, ...] = ("antihypertensive", "antidiabetic", "lipid_lowering")
     #: longest supply the rule tracks; bounds a timer against an absurd days_supply
     max_tracked_supply_days: int = 365

@@ -49,9 +49,11 @@ PLANNED_DIAGNOSES = ("Z51.0", "Z51.1", "Z51.2")
 
 
 def check_prefixes(name: str, prefixes: Iterable[str]) -> None:
+    """Nothing to check but the type: an empty entry is ignored, so `planned_diagnoses=` (an
+    empty text) clears the list."""
     for prefix in prefixes:
-        if not icd10_prefix(prefix):
-            raise ConfigError(f"{name}: an empty ICD-10 prefix")
+        if not isinstance(prefix, str):
+            raise ConfigError(f"{name}: ICD-10 prefixes are text, got {prefix!r}")
 
 
 class PlannedStays:
@@ -59,7 +61,7 @@ class PlannedStays:
 
     def __init__(self, honour_flag: bool, diagnoses: Iterable[str]) -> None:
         self.honour_flag = honour_flag
-        self.prefixes = tuple(sorted({icd10_prefix(p) for p in diagnoses}))
+        self.prefixes = tuple(sorted({icd10_prefix(p) for p in diagnoses} - {""}))
 
     def exempt(self, event: Event, stay: Stay) -> bool:
         if event.event_type != "admission":

@@ -59,9 +59,12 @@ from claimstream.rules.kit.rows import Row, Rows, insert, optional, replace
 
 
 def parse_class_tolerances(entries: tuple[str, ...]) -> dict[str, float]:
-    """`("insulin:0.3", ...)` as {class: tolerance}; ConfigError on a malformed entry."""
+    """`("insulin:0.3", ...)` as {class: tolerance}; ConfigError on a malformed entry. An
+    empty entry is ignored, so `class_tolerances=` (an empty text) clears the list."""
     found: dict[str, float] = {}
     for entry in entries:
+        if not entry.strip():
+            continue
         name, colon, number = entry.partition(":")
         try:
             tolerance = float(number)
