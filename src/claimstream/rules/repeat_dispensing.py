@@ -58,11 +58,11 @@ from claimstream.rules.kit.rows import Row, Rows, insert, optional, replace
 ) = range(12)
 
 
-def parse_class_tolerances(entries: tuple[str, ...]) -> dict[str, float]:
+def parse_class_tolerances(entries: tuple[str, ...] | None) -> dict[str, float]:
     """`("insulin:0.3", ...)` as {class: tolerance}; ConfigError on a malformed entry. An
     empty entry is ignored, so `class_tolerances=` (an empty text) clears the list."""
     found: dict[str, float] = {}
-    for entry in entries:
+    for entry in entries or ():
         if not entry.strip():
             continue
         name, colon, number = entry.partition(":")
@@ -92,8 +92,8 @@ class RepeatDispensingSettings(RuleSettings):
     #: the share for a refill at the same institution
     same_institution_tolerance: float = 0.2
     #: CLASS:TOLERANCE entries (classes of drug_classes.csv): the tolerance of a drug of that
-    #: class, wherever the refill is
-    class_tolerances: tuple[str, ...] = ()
+    #: class, wherever the refill is; None (an empty text): none
+    class_tolerances: tuple[str, ...] | None = None
     #: longest supply the rule tracks; bounds state against an absurd days_supply
     max_tracked_supply_days: int = 365
 
