@@ -135,7 +135,7 @@ def test_diff_refuses_an_invalid_rule_naming_the_rule_and_field(
 
 
 MISSED_REFILL = """
-[custom_rules.missed_refill]
+[custom_rules.missed_refill_90d]
 template = "absence"
 event_types = ["dispense"]
 filter_a = "event.chronic"
@@ -155,7 +155,7 @@ def test_diff_counts_the_findings_of_an_absence_rule(
     argv = ["rules", "diff", str(rules_file(tmp_path, MISSED_REFILL)), "--events", str(file)]
     assert main([*argv, "--base", str(base(tmp_path)), "--json"]) == 1
     added = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(a["rule"], a["event_ids"]) for a in added] == [("missed_refill", ["d1"])]
+    assert [(a["rule"], a["event_ids"]) for a in added] == [("missed_refill_90d", ["d1"])]
 
 
 def test_rules_list_shows_a_pair_rule_s_filters_join_and_time(

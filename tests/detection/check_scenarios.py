@@ -154,6 +154,23 @@ def scenarios(patient: str = "P", *, hours: float = 0.0) -> dict[str, Scenario]:
                    diagnosis_code="J18.9"),
         ],
     )  # fmt: skip
+    cephalosporin_and_macrolide = [
+        item("XJ01DDA060B001010100001", "drug", price=30.0),  # ceftriaxone (J01DD)
+        item("XJ01FAA033A001010100002", "drug", price=12.5),  # azithromycin (J01FA)
+    ]
+    add(
+        "combination_without_indication",
+        lambda p, x: [
+            billed(p, f"{x}c", 0, diagnosis_code="J06.9", items=cephalosporin_and_macrolide),
+        ],
+    )
+    add(
+        "item_diagnosis_mismatch",
+        lambda p, x: [
+            # a pelvic ultrasound (item_indications.csv) for a headache
+            billed(p, f"{x}c", 0, diagnosis_code="R51", items=[item("220201003", price=120.0)]),
+        ],
+    )
     assert sorted(found) == PATIENT_RULES, "a patient rule has no scenario"
     return found
 

@@ -23,6 +23,7 @@ EAGER: dict[str, dict[str, str]] = {
     "readmission_24h": {"max_gap_hours": "400"},
     "split_hospitalization": {"max_gap_days": "40"},
     "contraindication": {"interaction_min_age": "1"},
+    "missed_refill": {"enabled": "true", "grace_days": "1"},  # timers, fired at sweeps too
 }
 
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from claimstream.detection.decode import decode_event
-from claimstream.model.events import Dispense, Event
+from claimstream.model.events import Dispense, Event, Stay
 from claimstream.model.rejection import Rejection
 
 VALID: dict[str, Any] = {
@@ -307,3 +307,31 @@ def test_a_bad_unit_price_is_refused_naming_it(price: Any, detail: str) -> None:
     result = decode_event({**VALID, "unit_price": price})
     assert isinstance(result, Rejection)
     assert (result.reason, result.detail) == ("invalid_field", detail)
+
+
+STAY: dict[str, Any] = {
+    **{k: v for k, v in VALID.items() if k not in ("drug_code", "days_supply", "quantity")},
+    "event_type": "admission",
+    "admission_id": "S1",
+    "diagnosis_code": "Z51.1",
+}
+
+
+@pytest.mark.parametrize(("planned", "decoded"), [(True, True), (False, False), (None, False)])
+def test_a_stay_may_say_it_is_planned(planned: Any, decoded: bool) -> None:
+    event = decode_event(orjson.dumps({**STAY, "planned": planned}))
+    assert isinstance(event, Event) and isinstance(event.body, Stay)
+    assert event.body.planned is decoded
+
+
+def test_a_stay_without_planned_is_not_planned() -> None:
+    event = decode_event(orjson.dumps(STAY))
+    assert isinstance(event, Event) and isinstance(event.body, Stay)
+    assert event.body.planned is False
+
+
+@pytest.mark.parametrize("planned", ["yes", 1, 0, "true"])
+def test_a_planned_flag_that_is_not_a_bool_is_refused_naming_it(planned: Any) -> None:
+    rejection = decode_event(orjson.dumps({**STAY, "planned": planned}))
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason == "invalid_field" and "planned" in rejection.detail

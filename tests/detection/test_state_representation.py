@@ -179,6 +179,8 @@ def test_stateless_rules_keep_no_state() -> None:
         det.process(event)
     stateless = {f"{name}@{rule.state_version}" for name, rule in RULES.items() if rule.stateless}
     assert stateless == {
+        "combination_without_indication@1",
+        "item_diagnosis_mismatch@1",
         "doctor_not_registered@1",
         "drg_high_multiplier@1",
         "excess_quantity@1",

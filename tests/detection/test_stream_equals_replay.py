@@ -260,6 +260,7 @@ def backlog() -> tuple[list[dict[str, Any]], DetectionConfig, Outputs]:
     expected = run_replay(raw, config)
     rules = {orjson.loads(a)["rule"] for a in expected.alerts}
     assert {"doctor_consultation_rate", "diagnosis_cluster", "institution_cost_jump"} <= rules
+    assert "missed_refill" in rules  # built-in event-time timers, fired on events and at sweeps
     assert set(CUSTOM) <= rules
     assert expected.dead_letters == []
     return raw, config, expected

@@ -128,6 +128,10 @@ class SanctionsWorld:
                     "CLAIMSTREAM_REDIS_PREFIX": self.prefix,
                     "CLAIMSTREAM_SANCTIONS_TICK_INTERVAL": "1",
                     "CLAIMSTREAM_AUDIT_ENABLED": "false",
+                    # violation() dispenses one drug twice at one institution a minute apart:
+                    # a repeat dispensing since repeat_dispensing.same_institution (default on),
+                    # and these tests want each violation to break exactly one rule
+                    "CLAIMSTREAM_RULE__REPEAT_DISPENSING__SAME_INSTITUTION": "false",
                     **self.env,
                 },
                 log_path=self.log_path,

@@ -94,3 +94,73 @@ def test_a_directory_needs_a_valid_manifest(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text('{"format": "other"}', encoding="utf-8")
     with pytest.raises(ReferenceDataError, match="format"):
         ReferenceData.load(str(tmp_path))
+
+
+def test_the_packaged_combination_rules_name_the_seed_pair() -> None:
+    (rule,) = ReferenceData.load().combinations
+    assert (rule.pair_id, rule.class_a, rule.class_b) == (
+        "cephalosporin_3g+macrolide",
+        "cephalosporin_3g",
+        "macrolide",
+    )
+    assert rule.justified("A41.9") and rule.justified("j15.7")
+    assert not rule.justified("J06.9") and not rule.justified("R51")
+
+
+def test_the_packaged_item_indications_hold_the_seed_item() -> None:
+    pelvic = ReferenceData.load().item_indications["220201003"]
+    assert pelvic.indicated("N94.6") and pelvic.indicated("O20.0") and pelvic.indicated("r10.2")
+    assert not pelvic.indicated("R51")  # a headache: the seed case of 捆绑检查
+    assert not pelvic.indicated("")
+
+
+def test_the_seed_classes_are_matched_by_atc() -> None:
+    data = ReferenceData.load()
+    assert data.drug_classes("ANY", "J01DD04") == {"cephalosporin_3g"}
+    assert data.drug_classes("ANY", "J01FA10") == {"macrolide"}
+    assert data.drug_classes("ANY", "C09CA01") == {"chronic", "antihypertensive"}
+
+
+def test_an_indication_list_may_use_dots_and_any_case(tmp_path: Path) -> None:
+    path = directory(tmp_path, item_indications_csv="code,name,indications\nX1,x,e11.9| Z13.1\n")
+    item = ReferenceData.load(path).item_indications["X1"]
+    assert item.indications == ("E119", "Z131")
+    assert item.indicated("E11.901") and not item.indicated("E11.0")
+
+
+def test_a_combination_rule_without_indications_is_never_justified(tmp_path: Path) -> None:
+    text = "pair_id,class_a,class_b,indications,description\nq+w,quinolone,warfarin,,\n"
+    (rule,) = ReferenceData.load(directory(tmp_path, combination_rules_csv=text)).combinations
+    assert rule.indications == () and not rule.justified("A41")
+
+
+PAIRS_HEADER = "pair_id,class_a,class_b,indications\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"combination_rules_csv": f"{PAIRS_HEADER}x,quinolone,nope,A41\n"},
+            "combination_rules.csv:2: class_b 'nope' is no class of drug_classes.csv",
+        ),
+        (
+            {"combination_rules_csv": f"{PAIRS_HEADER}x,quinolone,warfarin,A41||J\n"},
+            "combination_rules.csv:2: an empty ICD-10 prefix",
+        ),
+        (
+            {"item_indications_csv": "code,name,indications\nX1,x,\n"},
+            "item_indications.csv:2: empty indications",
+        ),
+        (
+            {"item_indications_csv": "code,name,indications\nX1,x,E11\nX1,y,E10\n"},
+            "item_indications.csv:3: code X1 again",
+        ),
+        ({"item_indications_csv": "code,name\nX1,x\n"}, "item_indications.csv: header lacks"),
+    ],
+)
+def test_bad_indication_files_are_refused_naming_file_and_line(
+    tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ReferenceDataError, match=re.escape(message)):
+        ReferenceData.load(directory(tmp_path, **files))

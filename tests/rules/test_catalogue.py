@@ -25,6 +25,9 @@ CATALOGUE = {
     "doctor_consultation_rate": ("doctor", {"consultation"}),
     "institution_cost_jump": ("institution", {"claim"}),
     "diagnosis_cluster": ("institution", {"claim"}),
+    "combination_without_indication": ("patient", {"claim"}),
+    "item_diagnosis_mismatch": ("patient", {"claim"}),
+    "missed_refill": ("patient", {"dispense"}),
 }
 COMMON = {"enabled", "mode", "severity", "issue_commands"}
 
@@ -104,6 +107,9 @@ LAW = {
     "institution_not_qualified": ("无定点资质或超协议范围结算", "", "reject"),
     "doctor_not_registered": ("医师无有效执业注册或被暂停医保支付资格", "", "reject"),
     "out_of_scope_online_care": ("互联网首诊或超范围诊疗", "", "reject"),
+    "combination_without_indication": ("无指征联合用药", "第十五条、第三十八条第二项", "warn"),
+    "item_diagnosis_mismatch": ("过度检查", "第十五条、第三十八条第二项", "warn"),
+    "missed_refill": ("慢病未按时取药", "", "warn"),
 }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from claimstream.model.config import ConfigError
 from claimstream.testing import DAY_H, with_rule
 from tests.rules._catalogue import alerts, claim, drains, duplicated, same_alerts_in_every_order
 
@@ -78,3 +79,41 @@ def test_the_amount_is_the_excess_over_the_drg_standard(ratio: float, amount: fl
     assert alert.amount == amount
     assert alert.behaviour == "过度诊疗"
     assert alert.legal_basis.endswith("（费用极高病例）")
+
+
+@pytest.mark.parametrize(
+    ("ratio", "alerted"), [(0.29, True), (0.2999, True), (0.3, False), (0.31, False), (1.0, False)]
+)
+def test_a_case_below_three_tenths_of_the_standard_is_a_low_multiplier_case(
+    ratio: float, alerted: bool
+) -> None:
+    assert bool(alerts(RULE, [case(ratio)])) is alerted
+
+
+def test_a_low_multiplier_alert_says_so_and_its_amount_is_the_whole_stay() -> None:
+    (alert,) = alerts(RULE, [case(0.25, inst="H003")])
+    assert alert.details["kind"] == "low"
+    assert alert.details["multiplier"] == 0.3
+    assert alert.amount == 2500.0
+    assert "below the 0.3x line" in alert.message
+
+
+def test_a_high_multiplier_alert_says_high() -> None:
+    (alert,) = alerts(RULE, [case(4, inst="H003")])
+    assert alert.details["kind"] == "high"
+
+
+def test_low_multiplier_cases_can_be_turned_off() -> None:
+    assert alerts(RULE, [case(0.1)], with_rule(RULE, flag_low="false")) == []
+    assert alerts(RULE, [case(4)], with_rule(RULE, flag_low="false"))
+
+
+@pytest.mark.parametrize(("low", "ratio", "alerted"), [(0.5, 0.49, True), (0.5, 0.5, False)])
+def test_the_low_line_is_configurable(low: float, ratio: float, alerted: bool) -> None:
+    assert bool(alerts(RULE, [case(ratio)], with_rule(RULE, low_multiplier=low))) is alerted
+
+
+@pytest.mark.parametrize("low", ["0", "-0.1", "2.0", "5"])
+def test_a_low_line_that_is_not_below_the_high_lines_is_refused(low: str) -> None:
+    with pytest.raises(ConfigError, match="low_multiplier"):
+        with_rule(RULE, low_multiplier=low)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claimstream.testing import admission, alerts_of, discharge, run
+from claimstream.testing import admission, alerts_of, discharge, run, with_rule
 
 RULE = "readmission_24h"
 
@@ -74,3 +74,66 @@ def test_stays_carry_no_price_so_the_amount_is_null_and_article_15_is_cited() ->
     assert alert.amount is None
     assert alert.behaviour == "分解住院"
     assert alert.legal_basis == "《医疗保障基金使用监督管理条例》第十五条、第三十八条第一项"
+
+
+def readmitted(**fields: object) -> list:
+    """A discharge and a readmission 10 h later, the readmission with `fields`."""
+    fields.setdefault("diagnosis_code", "K35.8")
+    return [
+        admission("a1", 0, stay="S1", inst="H1"),
+        discharge("d1", 96, stay="S1", inst="H1"),
+        admission("a2", 106, stay="S2", inst="H2", **fields),
+    ]
+
+
+@pytest.mark.parametrize(("planned", "alerted"), [(True, False), (False, True)])
+def test_an_admission_flagged_planned_is_exempt(planned: bool, alerted: bool) -> None:
+    assert bool(alerts_of(RULE, run(readmitted(planned=planned)))) is alerted
+
+
+def test_the_planned_flag_is_ignored_when_the_region_does_not_trust_it() -> None:
+    config = with_rule(RULE, exempt_planned="false")
+    assert alerts_of(RULE, run(readmitted(planned=True), config))
+
+
+@pytest.mark.parametrize(
+    ("diagnosis", "alerted"),
+    [
+        ("Z51.1", False),  # chemotherapy session for a neoplasm
+        ("z511", False),
+        ("Z51.102", False),
+        ("Z51.0", False),  # radiotherapy session
+        ("Z51.3", True),  # a blood transfusion is no planned cycle
+        ("Z5", True),
+        ("C50.9", True),
+    ],
+)
+def test_an_admission_for_a_planned_diagnosis_is_exempt(diagnosis: str, alerted: bool) -> None:
+    assert bool(alerts_of(RULE, run(readmitted(diagnosis_code=diagnosis)))) is alerted
+
+
+def test_the_planned_diagnoses_are_a_setting() -> None:
+    config = with_rule(RULE, planned_diagnoses="K35")
+    assert not alerts_of(RULE, run(readmitted(), config))  # K35.8 now planned
+    assert alerts_of(RULE, run(readmitted(diagnosis_code="Z51.1"), config))
+
+
+def test_an_unplanned_readmission_after_a_planned_stay_alerts() -> None:
+    events = [
+        admission("a1", 0, stay="S1", inst="H1", planned=True, diagnosis_code="Z51.1"),
+        discharge("d1", 96, stay="S1", inst="H1", diagnosis_code="Z51.1"),
+        admission("a2", 106, stay="S2", inst="H1", diagnosis_code="D70"),
+    ]
+    (alert,) = alerts_of(RULE, run(events))
+    assert alert.event_ids == ("d1", "a2")
+
+
+def test_an_empty_text_clears_the_planned_diagnoses() -> None:
+    config = with_rule(RULE, planned_diagnoses="")
+    assert alerts_of(RULE, run(readmitted(diagnosis_code="Z51.1"), config))
+    assert not alerts_of(RULE, run(readmitted(planned=True), config))  # the flag still exempts
+
+
+def test_a_redelivered_planned_admission_stays_exempt() -> None:
+    events = readmitted(planned=True)
+    assert not alerts_of(RULE, run([*events, events[-1]]))

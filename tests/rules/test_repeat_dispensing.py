@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from claimstream.detection.config import DetectionConfig
+from claimstream.model.config import ConfigError
 from claimstream.testing import DAY_H, alerts_of, detector, dispense, run, with_rule
 from tests.rules._catalogue import written_before
 
@@ -68,7 +70,6 @@ def test_tolerance_is_configurable(tolerance: float, refill_days: float, alerted
 @pytest.mark.parametrize(
     ("second", "why"),
     [
-        (dispense("b", 48, inst="H1"), "same institution"),
         (dispense("b", 48, inst="H2", drug="MET"), "another drug"),
         (dispense("b", 48, inst="H2", patient_id="P2"), "another patient"),
     ],
@@ -144,3 +145,96 @@ def test_a_refill_held_from_before_amounts_existed_alerts_with_a_null_amount() -
     (alert,) = alerts_of(RULE, step)
     assert alert.event_ids == ("a", "b")
     assert alert.amount is None
+
+
+def test_an_early_refill_at_the_same_institution_counts_by_default() -> None:
+    # Upgrade note: before `same_institution` (default on) this raised nothing.
+    (alert,) = alerts_of(RULE, run([dispense("a", 0, inst="H1"), dispense("b", 48, inst="H1")]))
+    assert alert.event_ids == ("a", "b")
+    assert alert.details["same_institution"] is True
+    assert alert.details["institutions"] == ["H1"]
+
+
+def test_the_same_institution_is_not_counted_when_turned_off() -> None:
+    config = with_rule(RULE, same_institution="false")
+    events = [dispense("a", 0, inst="H1"), dispense("b", 48, inst="H1")]
+    assert not alerts_of(RULE, run(events, config))
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "refill_days", "alerted"),
+    [(0.2, 23.9, True), (0.2, 24.0, False), (0.5, 14.9, True), (0.5, 15.0, False)],
+)
+def test_the_same_institution_has_its_own_tolerance(
+    tolerance: float, refill_days: float, alerted: bool
+) -> None:
+    # early_refill_tolerance (another institution) is left at 0.2 and does not apply here
+    config = with_rule(RULE, same_institution_tolerance=tolerance)
+    events = [dispense("a", 0, inst="H1"), dispense("b", refill_days * DAY_H, inst="H1")]
+    assert bool(alerts_of(RULE, run(events, config))) is alerted
+
+
+def test_the_same_institution_tolerance_leaves_other_institutions_alone() -> None:
+    config = with_rule(RULE, same_institution_tolerance=0.9)  # 3 days of a 30-day supply
+    same = [dispense("a", 0, inst="H1"), dispense("b", 10 * DAY_H, inst="H1")]
+    other = [dispense("a", 0, inst="H1"), dispense("b", 10 * DAY_H, inst="H2")]
+    assert not alerts_of(RULE, run(same, config))
+    assert alerts_of(RULE, run(other, config))
+
+
+def insulin(event_id: str, days: float, inst: str) -> object:
+    return dispense(event_id, days * DAY_H, inst=inst, atc_code="A10AE04")
+
+
+@pytest.mark.parametrize(
+    ("refill_days", "inst", "alerted"),
+    [(20.9, "H2", True), (21.0, "H2", False), (20.9, "H1", True), (21.0, "H1", False)],
+)
+def test_a_drug_class_has_its_own_tolerance_wherever_the_refill_is(
+    refill_days: float, inst: str, alerted: bool
+) -> None:
+    config = with_rule(RULE, class_tolerances="chronic:0.3")  # insulin is chronic (ATC A10)
+    events = [insulin("a", 0, "H1"), insulin("b", refill_days, inst)]
+    assert bool(alerts_of(RULE, run(events, config))) is alerted  # type: ignore[arg-type]
+
+
+def test_a_drug_of_no_listed_class_keeps_the_general_tolerance() -> None:
+    config = with_rule(RULE, class_tolerances="quinolone:0.9")
+    events = [insulin("a", 0, "H1"), insulin("b", 23.9, "H2")]
+    assert alerts_of(RULE, run(events, config))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("tolerances", "alerted"), [("chronic:0.1,aspirin:0.5", False), ("chronic:0.1", True)]
+)
+def test_the_largest_tolerance_of_the_drugs_classes_applies(tolerances: str, alerted: bool) -> None:
+    # aspirin (ATC B01AC06) is of two classes: chronic (B01AC) and aspirin
+    config = with_rule(RULE, class_tolerances=tolerances)
+    events = [
+        dispense("a", 0, inst="H1", atc_code="B01AC06"),
+        dispense("b", 16 * DAY_H, inst="H2", atc_code="B01AC06"),
+    ]
+    assert bool(alerts_of(RULE, run(events, config))) is alerted  # 0.5: 15 days is the line
+
+
+@pytest.mark.parametrize("entry", ["chronic", "chronic:1.0", "chronic:-0.1", ":0.2", "chronic:x"])
+def test_a_malformed_class_tolerance_is_refused(entry: str) -> None:
+    with pytest.raises(ConfigError, match="class_tolerances"):
+        with_rule(RULE, class_tolerances=entry)
+
+
+def test_a_same_institution_refill_out_of_order_gives_the_same_alert() -> None:
+    in_order = run([dispense("a", 0, inst="H1"), dispense("b", 0.5, inst="H1")])
+    reversed_ = run([dispense("b", 0.5, inst="H1"), dispense("a", 0, inst="H1")])
+    assert [a.alert_id for a in reversed_.alerts] == [a.alert_id for a in in_order.alerts]
+    assert len(in_order.alerts) == 1
+
+
+def test_an_empty_text_clears_the_class_tolerances() -> None:
+    config = (
+        DetectionConfig.default()
+        .with_rule_changes(RULE, {"class_tolerances": "chronic:0.5"})
+        .with_rule_changes(RULE, {"class_tolerances": ""})
+    )
+    events = [insulin("a", 0, "H1"), insulin("b", 23.9, "H2")]
+    assert alerts_of(RULE, run(events, config))  # type: ignore[arg-type]

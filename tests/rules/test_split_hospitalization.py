@@ -100,3 +100,48 @@ def test_stays_carry_no_price_so_the_amount_is_null_and_article_15_is_cited() ->
     assert alert.amount is None
     assert alert.behaviour == "分解住院"
     assert alert.legal_basis == "《医疗保障基金使用监督管理条例》第十五条、第三十八条第一项"
+
+
+@pytest.mark.parametrize(
+    ("second", "alerted"),
+    [("I21.000", True), ("i21000", True), (" I21.000 ", True), ("I21.001", False), ("I21", False)],
+)
+def test_without_match_category_the_whole_code_must_match(second: str, alerted: bool) -> None:
+    config = with_rule(RULE, match_category="false")
+    assert bool(alerts(RULE, stays(30, second=second), config)) is alerted
+
+
+def test_without_match_category_the_alert_names_the_whole_code() -> None:
+    (alert,) = alerts(RULE, stays(30, second="I21.000"), with_rule(RULE, match_category="false"))
+    assert alert.details["diagnosis_category"] == "I21000"
+    assert alert.details["match_category"] is False
+
+
+@pytest.mark.parametrize(("planned", "alerted"), [(True, False), (False, True)])
+def test_an_admission_flagged_planned_is_exempt(planned: bool, alerted: bool) -> None:
+    events = stays(30)
+    events[-1] = admission("a2", 78, stay="S2", inst="H2", diagnosis_code="I21.9", planned=planned)
+    assert bool(alerts(RULE, events)) is alerted
+
+
+def test_the_planned_flag_is_ignored_when_the_region_does_not_trust_it() -> None:
+    events = stays(30)
+    events[-1] = admission("a2", 78, stay="S2", inst="H2", diagnosis_code="I21.9", planned=True)
+    assert alerts(RULE, events, with_rule(RULE, exempt_planned="false"))
+
+
+def chemotherapy_cycles(gap_days: float) -> list:
+    """Two chemotherapy stays `gap_days` apart (weekly regimens are under 7 days)."""
+    return [
+        admission("a1", 0, stay="S1", diagnosis_code="Z51.1"),
+        discharge("d1", 24, stay="S1", diagnosis_code="Z51.1"),
+        admission("a2", 24 + gap_days * DAY_H, stay="S2", diagnosis_code="Z51.1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("planned_diagnoses", "alerted"), [("Z51.0,Z51.1,Z51.2", False), ("Z51.0", True)]
+)
+def test_chemotherapy_cycles_are_exempt_by_diagnosis(planned_diagnoses: str, alerted: bool) -> None:
+    config = with_rule(RULE, planned_diagnoses=planned_diagnoses)
+    assert bool(alerts(RULE, chemotherapy_cycles(5), config)) is alerted

@@ -350,10 +350,11 @@ def _consultation(obj: dict[str, Any]) -> Body:
 
 def _stay(obj: dict[str, Any]) -> Body:
     get = obj.get
-    admission_id, diagnosis_code, emergency = (
+    admission_id, diagnosis_code, emergency, planned = (
         get("admission_id"),
         get("diagnosis_code"),
         get("emergency"),
+        get("planned"),
     )
     if (
         type(admission_id) is str
@@ -361,12 +362,14 @@ def _stay(obj: dict[str, Any]) -> Body:
         and type(diagnosis_code) is str
         and diagnosis_code
         and (emergency is None or emergency is True or emergency is False)
+        and (planned is None or planned is True or planned is False)
     ):
-        return Stay(admission_id, diagnosis_code, emergency or False)
+        return Stay(admission_id, diagnosis_code, emergency or False, planned or False)
     return Stay(
         admission_id=_req_str(obj, "admission_id"),
         diagnosis_code=_req_str(obj, "diagnosis_code"),
         emergency=_opt(obj, "emergency", bool) or False,
+        planned=_opt(obj, "planned", bool) or False,
     )
 
 

@@ -64,6 +64,10 @@ class Stay:
     admission_id: str
     diagnosis_code: str
     emergency: bool = False
+    #: a planned stay (a chemotherapy or radiotherapy cycle, a staged operation), as the
+    #: admitting institution declares it (optional, contract v1 additive): the readmission
+    #: rules may exempt it
+    planned: bool = False
 
 
 @dataclass(slots=True)

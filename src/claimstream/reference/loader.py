@@ -11,7 +11,10 @@ detection config. Where the real lists come from:
 - interaction pairs and gender/age restrictions: the regulators' rule library (规则库) and
   knowledge base (知识库) batches; the first gender/age batch alone held over 11 000 items;
 - special exams: large-equipment items of the national medical service price catalogue;
-- institution grades: the NHSA registry of designated institutions (定点医疗机构).
+- institution grades: the NHSA registry of designated institutions (定点医疗机构);
+- combination rules (drug-class pairs and the diagnoses that justify them) and item
+  indications (exam/lab items and the diagnoses that indicate them): the regulators' rule
+  library (规则库) and knowledge base (知识库) batches, sections on 联合用药 and 诊断与项目相符.
 
 Formats (CSV with a header row; lines starting with `#` are comments):
 
@@ -21,6 +24,10 @@ Formats (CSV with a header row; lines starting with `#` are comments):
 - `restrictions.csv`: `code,name,gender,min_age,max_age` (gender M/F/empty, inclusive ages);
 - `special_exams.csv`: `code,name`;
 - `institutions.csv`: `institution_id,name,level` (tertiary/secondary/primary/ungraded);
+- `combination_rules.csv`: `pair_id,class_a,class_b,indications,description`, classes of
+  `drug_classes.csv`, `indications` ICD-10 prefixes separated by `|` (empty: none justifies it);
+- `item_indications.csv`: `code,name,indications`, `indications` ICD-10 prefixes separated by
+  `|` (at least one);
 - `agreements.csv`, `registrations.csv`: who may bill, see `claimstream.reference.credentials`.
 
 A replacement directory must hold `manifest.json`; each CSV file it holds replaces the packaged
@@ -113,6 +120,38 @@ class InteractionPair:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class CombinationRule:
+    """Two drug classes that may be given together only for one of `indications` (ICD-10
+    prefixes as `icd10_prefix` writes them)."""
+
+    pair_id: str
+    class_a: str
+    class_b: str
+    indications: tuple[str, ...]
+    description: str
+
+    def justified(self, diagnosis: str) -> bool:
+        return bool(self.indications) and icd10_prefix(diagnosis).startswith(self.indications)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemIndication:
+    """An exam or lab item and the diagnoses (ICD-10 prefixes) that indicate it."""
+
+    code: str
+    name: str
+    indications: tuple[str, ...]
+
+    def indicated(self, diagnosis: str) -> bool:
+        return icd10_prefix(diagnosis).startswith(self.indications)
+
+
+def icd10_prefix(code: str) -> str:
+    """An ICD-10 code or prefix as compared: upper case, no dot, no spaces (`z51.1` -> `Z511`)."""
+    return code.strip().upper().replace(".", "").replace(" ", "")
+
+
 @dataclass(slots=True)
 class ReferenceData:
     """All lookups the rules need, built once per engine (not per event)."""
@@ -127,6 +166,10 @@ class ReferenceData:
     source: str = "package"
     #: agreements and registrations: who may bill (`reference.credentials`)
     credentials: Credentials = field(default_factory=Credentials)
+    #: drug-class pairs and the diagnoses that justify them (`combination_rules.csv`)
+    combinations: tuple[CombinationRule, ...] = ()
+    #: exam/lab items by code and the diagnoses that indicate them (`item_indications.csv`)
+    item_indications: dict[str, ItemIndication] = field(default_factory=dict)
     _atc_cache: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -255,6 +298,34 @@ def _build(read: Any, *, source: str) -> ReferenceData:
             )
         levels[row["institution_id"]] = level
 
+    combinations = []
+    for line, row in _rows(read, "combination_rules.csv", ("pair_id", "class_a", "class_b")):
+        for side in ("class_a", "class_b"):
+            if row[side] not in classes:
+                raise ReferenceDataError(
+                    f"combination_rules.csv:{line}: {side} {row[side]!r} is no class of "
+                    "drug_classes.csv"
+                )
+        combinations.append(
+            CombinationRule(
+                row["pair_id"],
+                row["class_a"],
+                row["class_b"],
+                _prefixes(row.get("indications") or "", "combination_rules.csv", line),
+                row.get("description") or "",
+            )
+        )
+
+    indications: dict[str, ItemIndication] = {}
+    for line, row in _rows(read, "item_indications.csv", ("code", "indications")):
+        if row["code"] in indications:
+            raise ReferenceDataError(f"item_indications.csv:{line}: code {row['code']} again")
+        indications[row["code"]] = ItemIndication(
+            row["code"],
+            row.get("name") or "",
+            _prefixes(row["indications"], "item_indications.csv", line),
+        )
+
     try:
         credentials = build_credentials(read)
     except CredentialsError as exc:
@@ -269,7 +340,19 @@ def _build(read: Any, *, source: str) -> ReferenceData:
         institution_levels=levels,
         source=source,
         credentials=credentials,
+        combinations=tuple(combinations),
+        item_indications=indications,
     )
+
+
+def _prefixes(text: str, name: str, line: int) -> tuple[str, ...]:
+    """`|`-separated ICD-10 prefixes, normalised; an empty one between two `|` is refused."""
+    if not text.strip():
+        return ()
+    prefixes = [icd10_prefix(part) for part in text.split("|")]
+    if not all(prefixes):
+        raise ReferenceDataError(f"{name}:{line}: an empty ICD-10 prefix in {text!r}")
+    return tuple(sorted(set(prefixes)))
 
 
 def _rows(read: Any, name: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:

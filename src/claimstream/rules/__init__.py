@@ -12,6 +12,7 @@ from typing import Any
 
 from claimstream.rules.base import Rule
 from claimstream.rules.chronic_polypharmacy import ChronicPolypharmacy
+from claimstream.rules.combination_without_indication import CombinationWithoutIndication
 from claimstream.rules.contraindication import Contraindication
 from claimstream.rules.diagnosis_cluster import DiagnosisCluster
 from claimstream.rules.doctor_consultation_rate import DoctorConsultationRate
@@ -23,6 +24,8 @@ from claimstream.rules.gender_age_restriction import GenderAgeRestriction
 from claimstream.rules.high_frequency_consultation import HighFrequencyConsultation
 from claimstream.rules.institution_cost_jump import InstitutionCostJump
 from claimstream.rules.institution_not_qualified import InstitutionNotQualified
+from claimstream.rules.item_diagnosis_mismatch import ItemDiagnosisMismatch
+from claimstream.rules.missed_refill import MissedRefill
 from claimstream.rules.out_of_scope_online_care import OutOfScopeOnlineCare
 from claimstream.rules.readmission_24h import Readmission24h
 from claimstream.rules.repeat_dispensing import RepeatDispensing
@@ -49,5 +52,8 @@ RULES: dict[str, type[Rule[Any]]] = {
         InstitutionNotQualified,
         DoctorNotRegistered,
         OutOfScopeOnlineCare,
+        CombinationWithoutIndication,
+        ItemDiagnosisMismatch,
+        MissedRefill,
     )
 }

@@ -20,13 +20,15 @@ the admissions it precedes, so the alert is the in-order one, and an admission p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
+from claimstream.model.config import REGULATION, ConfigError, OnCheck, RuleSettings, positive
 from claimstream.model.events import Event, Stay
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import HOUR, end_of_local_day, iso
+from claimstream.reference.loader import icd10_prefix
 from claimstream.rules.base import CommandSpec, Finding, Rule, RuleContext, State
 from claimstream.rules.kit.rows import Row
 from claimstream.rules.kit.stays import (
@@ -41,6 +43,33 @@ from claimstream.rules.kit.stays import (
     StayPairs,
 )
 
+#: ICD-10 Z51.0 radiotherapy session, Z51.1 chemotherapy session for a neoplasm, Z51.2 other
+#: chemotherapy: stays planned in cycles
+PLANNED_DIAGNOSES = ("Z51.0", "Z51.1", "Z51.2")
+
+
+def check_prefixes(name: str, prefixes: Iterable[str]) -> None:
+    """Nothing to check but the type: an empty entry is ignored, so `planned_diagnoses=` (an
+    empty text) clears the list."""
+    for prefix in prefixes:
+        if not isinstance(prefix, str):
+            raise ConfigError(f"{name}: ICD-10 prefixes are text, got {prefix!r}")
+
+
+class PlannedStays:
+    """Which admissions are planned, by the flag and by diagnosis prefix (built once)."""
+
+    def __init__(self, honour_flag: bool, diagnoses: Iterable[str]) -> None:
+        self.honour_flag = honour_flag
+        self.prefixes = tuple(sorted({icd10_prefix(p) for p in diagnoses} - {""}))
+
+    def exempt(self, event: Event, stay: Stay) -> bool:
+        if event.event_type != "admission":
+            return False
+        if stay.planned and self.honour_flag:
+            return True
+        return bool(self.prefixes) and icd10_prefix(stay.diagnosis_code).startswith(self.prefixes)
+
 
 @dataclass(frozen=True, slots=True)
 class Readmission24hSettings(RuleSettings):
@@ -50,10 +79,15 @@ class Readmission24hSettings(RuleSettings):
     behaviour: str = "分解住院"
     on_check: OnCheck = "hold"
     max_gap_hours: float = 24.0
+    #: an admission flagged `planned: true` is exempt
+    exempt_planned: bool = True
+    #: admissions whose diagnosis starts with one of these ICD-10 prefixes are exempt
+    planned_diagnoses: tuple[str, ...] = PLANNED_DIAGNOSES
 
     def validate(self) -> None:
         RuleSettings.validate(self)
         positive("max_gap_hours", self.max_gap_hours)
+        check_prefixes("planned_diagnoses", self.planned_diagnoses)
 
 
 class Readmission24h(Rule[Readmission24hSettings]):
@@ -66,10 +100,13 @@ class Readmission24h(Rule[Readmission24hSettings]):
     def __init__(self, settings: Readmission24hSettings, context: RuleContext) -> None:
         super().__init__(settings, context)
         self.stays = StayPairs(settings.max_gap_hours * HOUR)
+        self.planned = PlannedStays(settings.exempt_planned, settings.planned_diagnoses)
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Stay)
+        if self.planned.exempt(event, body):
+            return []
         pairs = self.stays.add(state, event, body)
         return [self._finding(event.patient_id, *pair) for pair in pairs]
 

@@ -1,13 +1,18 @@
-"""repeat_dispensing (重复开药): the same drug for one patient at another institution while an
-earlier dispensing's supply is still running.
+"""repeat_dispensing (重复开药): the same drug for one patient while an earlier dispensing's
+supply is still running, at another institution or at the same one.
 
 A dispensing B is an early refill of an earlier dispensing A (same patient, same drug) when
-B happens before `(1 - early_refill_tolerance) * A.days_supply` days have elapsed since A
-(tolerance 0.2: a refill at 79 % of a 30-day supply alerts, at 80 % it does not). B is flagged
-when it is an early refill of at least one A at a *different* institution; the evidence is
-every earlier dispensing of that drug still running at B (the seed case: 12 boxes of one
-insulin from 3 hospitals). Issues a FREEZE of that drug for that patient until the earlier
-supply runs out.
+B happens before `(1 - tolerance) * A.days_supply` days have elapsed since A. The tolerance is
+`early_refill_tolerance` (0.2: a refill at 79 % of a 30-day supply alerts, at 80 % it does not)
+when A was at another institution, `same_institution_tolerance` (0.2) when at the same one,
+and for a drug of a class named in `class_tolerances` ("insulin:0.3": pens dosed by the unit
+run out unevenly) that class's tolerance wherever the refill is (the largest, when the drug is
+of several such classes; the classes of `drug_classes.csv`, by A's drug code and ATC code).
+B is flagged when it is an early refill of at least one A at a different institution, or, with
+`same_institution` (on by default: 重复开药 is the same whoever prescribes it), at the same
+institution; the evidence is every earlier dispensing of that drug still running at B (the
+seed case: 12 boxes of one insulin from 3 hospitals). Issues a FREEZE of that drug for that
+patient until the earlier supply runs out.
 
 Amount: the cost of the repeated dispensing, B's `quantity × unit_price` (None when B carries
 no `unit_price`). Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 (no 重复开药) and
@@ -16,8 +21,9 @@ Art. 38 (2) (its penalty); a pre-settlement check holds B for review.
 State per patient: {drug_code: [row...]} sorted by (ts, event_id) (`rules.kit.rows`), layout
 below. A row is kept until its supply runs out (not only until its early-refill window
 closes), so a change of the tolerance at run time still finds it; `max_tracked_supply_days`
-bounds that. `AMOUNT` was appended to the row without a state version bump: rows held from
-before have none, and an alert they trigger has a null amount. A redelivered dispensing is
+bounds that. `AMOUNT` and `ATC_CODE` were appended to the row without a state version bump:
+rows held from before have none, an alert they trigger has a null amount, and their class
+tolerance is found by drug code alone. A redelivered dispensing is
 already held and changes nothing; one arriving out of order re-evaluates the later
 dispensings of the drug, each flagged once, so the alerts are the in-order ones.
 """
@@ -31,9 +37,9 @@ from claimstream.model.config import REGULATION, ConfigError, OnCheck, RuleSetti
 from claimstream.model.events import Dispense, Event
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import DAY, iso
-from claimstream.rules.base import CommandSpec, Finding, Rule, State
+from claimstream.rules.base import CommandSpec, Finding, Rule, RuleContext, State
 from claimstream.rules.kit.money import dispensing_cost
-from claimstream.rules.kit.rows import Rows, insert, optional, replace
+from claimstream.rules.kit.rows import Row, Rows, insert, optional, replace
 
 # a row: one dispensing of the drug
 (
@@ -48,7 +54,28 @@ from claimstream.rules.kit.rows import Rows, insert, optional, replace
     RUNS_OUT,  # when its supply (up to max_tracked_supply_days) runs out
     ALERTED,  # it was flagged as an early refill
     AMOUNT,  # quantity × unit_price, None without a price (appended: read with `optional`)
-) = range(11)
+    ATC_CODE,  # the dispensing's atc_code, for its class tolerance (appended, `optional`)
+) = range(12)
+
+
+def parse_class_tolerances(entries: tuple[str, ...] | None) -> dict[str, float]:
+    """`("insulin:0.3", ...)` as {class: tolerance}; ConfigError on a malformed entry. An
+    empty entry is ignored, so `class_tolerances=` (an empty text) clears the list."""
+    found: dict[str, float] = {}
+    for entry in entries or ():
+        if not entry.strip():
+            continue
+        name, colon, number = entry.partition(":")
+        try:
+            tolerance = float(number)
+        except ValueError:
+            tolerance = -1.0
+        if not colon or not name.strip() or not 0 <= tolerance < 1:
+            raise ConfigError(
+                f"class_tolerances: {entry!r} is not CLASS:TOLERANCE with a tolerance in [0, 1)"
+            )
+        found[name.strip()] = tolerance
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +85,24 @@ class RepeatDispensingSettings(RuleSettings):
     legal_basis: str = f"{REGULATION}第十五条、第三十八条第二项"
     behaviour: str = "重复开药"
     on_check: OnCheck = "hold"
+    #: the share of an earlier supply (at another institution) a refill may come early by
     early_refill_tolerance: float = 0.2
+    #: an early refill at the institution of the earlier dispensing counts too
+    same_institution: bool = True
+    #: the share for a refill at the same institution
+    same_institution_tolerance: float = 0.2
+    #: CLASS:TOLERANCE entries (classes of drug_classes.csv): the tolerance of a drug of that
+    #: class, wherever the refill is; None (an empty text): none
+    class_tolerances: tuple[str, ...] | None = None
     #: longest supply the rule tracks; bounds state against an absurd days_supply
     max_tracked_supply_days: int = 365
 
     def validate(self) -> None:
         RuleSettings.validate(self)
-        if not 0 <= self.early_refill_tolerance < 1:
-            raise ConfigError("early_refill_tolerance must be in [0, 1)")
+        for name in ("early_refill_tolerance", "same_institution_tolerance"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1)")
+        parse_class_tolerances(self.class_tolerances)
         positive("max_tracked_supply_days", self.max_tracked_supply_days)
 
 
@@ -76,10 +113,25 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
     Settings = RepeatDispensingSettings
     state_version = 2  # 2: rows start with (ts, event_id), the layout of rules.kit.rows
 
-    def _early(self, days_supply: int) -> float:
-        """Seconds after a dispensing during which a refill elsewhere is too early."""
-        days = min(days_supply, self.settings.max_tracked_supply_days)
-        return (1.0 - self.settings.early_refill_tolerance) * days * DAY
+    def __init__(self, settings: RepeatDispensingSettings, context: RuleContext) -> None:
+        super().__init__(settings, context)
+        self.class_tolerances = parse_class_tolerances(settings.class_tolerances)
+
+    def _early(self, row: Row, drug_code: str, same_institution: bool) -> float:
+        """Seconds after the dispensing `row` during which a refill is too early."""
+        settings = self.settings
+        tolerance = (
+            settings.same_institution_tolerance
+            if same_institution
+            else settings.early_refill_tolerance
+        )
+        if self.class_tolerances:
+            classes = self.context.reference.drug_classes(drug_code, optional(row, ATC_CODE))
+            by_class = [self.class_tolerances[c] for c in classes if c in self.class_tolerances]
+            if by_class:
+                tolerance = max(by_class)
+        days: int = min(row[DAYS_SUPPLY], settings.max_tracked_supply_days)
+        return (1.0 - tolerance) * days * DAY
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
@@ -97,6 +149,7 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
             event.ts + supply_days * DAY,
             False,
             dispensing_cost(body),
+            body.atc_code,
         )
         inserted = insert(state.get(body.drug_code, ()), row)
         if inserted is None:
@@ -107,28 +160,34 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
         for index in range(position, len(rows)):
             if rows[index][ALERTED]:
                 continue
-            if self._early_elsewhere(rows, index):
+            if self._early_refill(rows, index, body.drug_code):
                 held = rows[index]
                 rows = replace(rows, index, (*held[:ALERTED], True, *held[ALERTED + 1 :]))
                 findings.append(self._finding(event.patient_id, body.drug_code, rows, index))
         state[body.drug_code] = rows
         return findings
 
-    def _early_elsewhere(self, rows: Rows, index: int) -> bool:
-        """Whether row `index` is an early refill of an earlier row from another institution
-        (the common case, no, found without building anything)."""
+    def _early_refill(self, rows: Rows, index: int, drug_code: str) -> bool:
+        """Whether row `index` is an early refill of an earlier row from another institution,
+        or with `same_institution` of any earlier row (the common case, no, found without
+        building anything)."""
         ts, institution_id = rows[index][TS], rows[index][INSTITUTION_ID]
+        same_counts = self.settings.same_institution
         for row in rows[:index]:
-            if row[INSTITUTION_ID] != institution_id and ts - row[TS] < self._early(
-                row[DAYS_SUPPLY]
-            ):
+            same = row[INSTITUTION_ID] == institution_id
+            if (not same or same_counts) and ts - row[TS] < self._early(row, drug_code, same):
                 return True
         return False
 
     def _finding(self, patient_id: str, drug_code: str, rows: Rows, index: int) -> Finding:
         current = rows[index]
         ts = current[TS]
-        running = [row for row in rows[:index] if ts - row[TS] < self._early(row[DAYS_SUPPLY])]
+        institution_id = current[INSTITUTION_ID]
+        running = [
+            row
+            for row in rows[:index]
+            if ts - row[TS] < self._early(row, drug_code, row[INSTITUTION_ID] == institution_id)
+        ]
         evidence = [*running, current]
         institutions = sorted({row[INSTITUTION_ID] for row in evidence})
         runs_out = max(row[RUNS_OUT] for row in running)
@@ -141,6 +200,7 @@ class RepeatDispensing(Rule[RepeatDispensingSettings]):
             "days_since_first": round((ts - running[0][TS]) / DAY, 2),
             "remaining_supply_days": round((runs_out - ts) / DAY, 2),
             "early_refill_tolerance": self.settings.early_refill_tolerance,
+            "same_institution": any(row[INSTITUTION_ID] == institution_id for row in running),
         }
         tz = self.context.tz
         return Finding(

@@ -2,13 +2,19 @@
 than `max_gap_days` (7) after a discharge, at the same or another institution.
 
 The diagnosis family is the ICD-10 three-character category (I21.901 -> I21): matching on it,
-not on the full code, resists swapping the primary diagnosis to hide a split stay. Each
+not on the full code, resists swapping the primary diagnosis to hide a split stay; with
+`match_category` off (a region whose rule says "the same diagnosis") the whole code must match,
+compared without case, dot or spaces (I21.901 = i21901, not I21.902). Each
 admission is compared with the latest discharge at or before it of another stay in the same
 category (`rules.kit.stays`); the gap must be under the limit: 6 d 23 h 59 min alerts, 7 d
 does not (many regions use 14 or 15). A readmission within 24 h is flagged by
 `readmission_24h` as well: the two rules answer different questions (any readmission vs the
 same illness). Severity high; the command freezes the readmitting institution's settlement
 until the end of that local day.
+
+Planned stays (a chemotherapy cycle, a staged operation) are exempt as in `readmission_24h`:
+the admission's `planned` flag (`exempt_planned`) or a diagnosis starting with one of
+`planned_diagnoses` (Z51.0, Z51.1, Z51.2 by default).
 
 Amount: null (admissions and discharges carry no price; the money is on the stay's claim).
 Default legal basis: 《医疗保障基金使用监督管理条例》 Art. 15 (no 分解住院) and Art. 38 (1); a
@@ -30,6 +36,7 @@ from claimstream.model.config import REGULATION, OnCheck, RuleSettings, positive
 from claimstream.model.events import Event, Stay
 from claimstream.model.outputs import Scope, Severity, Subject
 from claimstream.model.timefmt import DAY, end_of_local_day, iso
+from claimstream.reference.loader import icd10_prefix
 from claimstream.rules.base import CommandSpec, Finding, Rule, RuleContext, State
 from claimstream.rules.kit.rows import Row
 from claimstream.rules.kit.stays import (
@@ -43,6 +50,7 @@ from claimstream.rules.kit.stays import (
     TS,
     StayPairs,
 )
+from claimstream.rules.readmission_24h import PLANNED_DIAGNOSES, PlannedStays, check_prefixes
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +61,17 @@ class SplitHospitalizationSettings(RuleSettings):
     behaviour: str = "分解住院"
     on_check: OnCheck = "hold"
     max_gap_days: float = 7.0
+    #: compare the ICD-10 three-character category (True) or the whole code (False)
+    match_category: bool = True
+    #: an admission flagged `planned: true` is exempt
+    exempt_planned: bool = True
+    #: admissions whose diagnosis starts with one of these ICD-10 prefixes are exempt
+    planned_diagnoses: tuple[str, ...] = PLANNED_DIAGNOSES
 
     def validate(self) -> None:
         RuleSettings.validate(self)
         positive("max_gap_days", self.max_gap_days)
+        check_prefixes("planned_diagnoses", self.planned_diagnoses)
 
 
 def icd10_category(code: str) -> str:
@@ -68,6 +83,10 @@ def same_category(discharge: Row, admission: Row) -> bool:
     return icd10_category(discharge[DIAGNOSIS_CODE]) == icd10_category(admission[DIAGNOSIS_CODE])
 
 
+def same_code(discharge: Row, admission: Row) -> bool:
+    return icd10_prefix(discharge[DIAGNOSIS_CODE]) == icd10_prefix(admission[DIAGNOSIS_CODE])
+
+
 class SplitHospitalization(Rule[SplitHospitalizationSettings]):
     name: ClassVar[str] = "split_hospitalization"
     key_kind = "patient"
@@ -77,17 +96,22 @@ class SplitHospitalization(Rule[SplitHospitalizationSettings]):
 
     def __init__(self, settings: SplitHospitalizationSettings, context: RuleContext) -> None:
         super().__init__(settings, context)
-        self.stays = StayPairs(settings.max_gap_days * DAY, same_category)
+        self.family = icd10_category if settings.match_category else icd10_prefix
+        matches = same_category if settings.match_category else same_code
+        self.stays = StayPairs(settings.max_gap_days * DAY, matches)
+        self.planned = PlannedStays(settings.exempt_planned, settings.planned_diagnoses)
 
     def on_event(self, state: State, event: Event) -> list[Finding]:
         body = event.body
         assert isinstance(body, Stay)
+        if self.planned.exempt(event, body):
+            return []
         pairs = self.stays.add(state, event, body)
         return [self._finding(event.patient_id, *pair) for pair in pairs]
 
     def _finding(self, patient_id: str, discharge: Row, admission: Row) -> Finding:
         gap = admission[TS] - discharge[TS]
-        category = icd10_category(admission[DIAGNOSIS_CODE])
+        category = self.family(admission[DIAGNOSIS_CODE])
         institution = admission[INSTITUTION_ID]
         tz = self.context.tz
         return Finding(
@@ -104,6 +128,7 @@ class SplitHospitalization(Rule[SplitHospitalizationSettings]):
                 "gap_days": round(gap / DAY, 3),
                 "max_gap_days": self.settings.max_gap_days,
                 "diagnosis_category": category,
+                "match_category": self.settings.match_category,
                 "discharge_diagnosis_code": discharge[DIAGNOSIS_CODE],
                 "admission_diagnosis_code": admission[DIAGNOSIS_CODE],
                 "discharge_institution_id": discharge[INSTITUTION_ID],
