@@ -136,6 +136,7 @@ class RecordRecovery:
 
 
 CaseAction = OpenCase | AdvanceCase | AssignCase | DecideCase | RecordRecovery
+CASE_ACTION_CLASSES = (OpenCase, AdvanceCase, AssignCase, DecideCase, RecordRecovery)
 
 
 def is_case_action(record: Mapping[str, Any]) -> bool:
