@@ -18,7 +18,9 @@ naming someone else is refused, 403), answered 202 with the action id:
 * `POST /v1/cases/{case_id}/decide` `{outcome, nature?, confirmed_amount?, note?, at?}`
 * `POST /v1/cases/{case_id}/recover` `{money: deducted|recovered, amount, reference?, note?, at?}`
 
-When this worker holds the case, the transition is tried on it first and a refusal answers 409
+An advance without `to` names the next step of the case when this worker holds it (so two
+advances within one second are two actions, and a repeated click is one). When this worker
+holds the case, the transition is tried on it first and a refusal answers 409
 with its reason (`not_later`, `wrong_step`, `over_confirmed`, ...): nothing is published. A
 case held elsewhere is published as is; the cases agent refuses it there if it must (a
 `refused` notice on `claimstream.cases.v1`).
@@ -27,12 +29,13 @@ case held elsewhere is published as is; the cases agent refuses it there if it m
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import tzinfo
 from typing import Any
 
 from aiohttp import web
 
-from claimstream.cases.actions import CaseAction, OpenCase
+from claimstream.cases.actions import STEPS, AdvanceCase, CaseAction, OpenCase
 from claimstream.cases.case import Refusal, case_from_dict
 from claimstream.kafka.case_actions import (
     advance_from_input,
@@ -163,7 +166,12 @@ def case_routes(
         if not isinstance(action, OpenCase):
             held = runtime.table.data.get(action.case_id)
             if held is not None:
-                tried = runtime.procedure.apply(case_from_dict(held), action)
+                case = case_from_dict(held)
+                if isinstance(action, AdvanceCase) and action.to is None and case.step != "closed":
+                    # name the step: two advances within one second are then two actions, and
+                    # a repeated click (the same step named twice) is one
+                    action = replace(action, to=STEPS[STEPS.index(case.step) + 1])
+                tried = runtime.procedure.apply(case, action)
                 if isinstance(tried, Refusal):
                     body = {
                         "error": tried.detail,
