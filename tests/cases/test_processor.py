@@ -270,3 +270,10 @@ def test_the_tick_counts_nothing_before_the_due_time():
     soon = datetime.fromisoformat("2026-03-03T00:00:00+08:00").timestamp()
     out = flow.case.tick(list(flow.cases), soon, lambda key: 0)
     assert out.notices == [] and sum(out.overdue.values()) == 0
+
+
+def test_what_is_not_an_alert_or_an_action_is_left_to_the_sanctions_to_dead_letter():
+    flow = Flow()
+    grouped = flow.group.process([flow.record(ALERTS, "x", b"{broken")])
+    cased = flow.run_cases([flow.record(ACTIONS, "x", b"[1]")])
+    assert (grouped.dead_letters, cased.dead_letters) == ([], [])

@@ -5,6 +5,10 @@
     repartition.case + actions.v1 --CaseProcessor (table cases: case id -> the case)-->
         notices on claimstream.cases.v1 (case-notice.v1), keyed by case id
 
+Records that are not alerts or actions at all are left to the sanctions steps, which read the
+same topics and dead-letter them (once); this step dead-letters only what is its own: a case
+action that cannot be used, a bad envelope on repartition.case.
+
 The group step decides which case an alert opens or joins (`claimstream.cases.case.group`:
 same subject within `group_days`); an alert below `min_severity` opens nothing. The case step
 opens the case on its first alert, links the alerts that follow (their amounts flagged), and
@@ -50,7 +54,7 @@ from claimstream.cases.case import (
     successor_id,
     ts_of,
 )
-from claimstream.model.outputs import SEVERITIES, DeadLetter, stable_id
+from claimstream.model.outputs import SEVERITIES, Alert, DeadLetter, stable_id
 from claimstream.model.records import Record, origin
 from claimstream.model.timefmt import iso
 from claimstream.sanctions.codec import alert_from_dict
@@ -119,6 +123,14 @@ def _each(records: Iterable[Record], out: CaseResult, one: Callable[[Record], No
             )
 
 
+def _alert_or_none(raw: bytes | None) -> tuple[Json, Alert] | None:
+    try:
+        data = _json(raw, "invalid_alert")
+        return data, alert_from_dict(data)
+    except (Refused, ValueError, KeyError, TypeError):
+        return None
+
+
 class GroupProcessor:
     """alerts.v1 -> repartition.case: which case each alert goes to (table case-groups)."""
 
@@ -134,11 +146,10 @@ class GroupProcessor:
         states: dict[str, Json | None] = {}
 
         def one(record: Record) -> None:
-            data = _json(record.value, "invalid_alert")
-            try:
-                alert = alert_from_dict(data)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise Refused("invalid_alert", f"not an alert.v1 record: {exc}") from None
+            found = _alert_or_none(record.value)
+            if found is None:
+                return  # the sanctions' route step dead-letters what is not an alert
+            data, alert = found
             if SEVERITIES.index(alert.severity) < self.min_rank:
                 return
             key = f"{alert.subject.kind}:{alert.subject.id}"
@@ -265,7 +276,10 @@ class CaseProcessor:
         put: Callable[[Case, int], None],
         out: CaseResult,
     ) -> None:
-        data = _json(record.value, "invalid_action")
+        try:
+            data = _json(record.value, "invalid_action")
+        except Refused:
+            return  # not an action at all: the sanctions' index step dead-letters it
         if not is_case_action(data):
             return  # a review, unfreeze, remediation or check feedback: the sanctions' own
         try:
