@@ -17,8 +17,10 @@ from claimstream.cli.main import main
 from claimstream.model.outputs import Alert, Subject, stable_id
 from claimstream.stream.http.access import token_line
 from tests.integration.stream_support import (
+    PERSON,
     WorkerProcess,
     log_tail,
+    person_key,
     produce,
     read_topic,
     start_broker,
@@ -96,7 +98,7 @@ def started(broker_url: str, tmp: Path, name: str) -> WorkerProcess:
 
 
 def test_a_case_walks_every_step_through_the_api_and_survives_a_sigkill(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broker = start_broker()
     workers: list[WorkerProcess] = []
@@ -151,6 +153,24 @@ def test_a_case_walks_every_step_through_the_api_and_survives_a_sigkill(
                              "confirmed_amount": 450})  # fmt: skip
         assert (status, body.get("reason")) == (409, "wrong_step"), body
 
+        # the command line: a person assigns the case with their own key, a supervisor reads it
+        capsys.readouterr()
+        key = str(person_key(tmp_path))
+        argv = ["cases", "assign", case_id, "--owner", "zhao.lei", "--by", PERSON,
+                "--signing-key", key, "--bootstrap", broker.bootstrap]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        wait_for(lambda: (c := the_case(workers[-1])) is not None and c["owner"] == "zhao.lei",
+                 60, "the assignment to be applied")  # fmt: skip
+        monkeypatch.setenv("CLAIMSTREAM_CLIENT_TOKEN", TOKENS[SUPERVISOR])
+        worker_url = f"http://127.0.0.1:{workers[-1].port}"
+        capsys.readouterr()
+        assert main(["cases", "list", "--worker", worker_url]) == 0
+        listed = capsys.readouterr().out
+        assert case_id in listed and "appeal" in listed
+        assert main(["cases", "show", case_id, "--worker", worker_url]) == 0
+        assert "owner zhao.lei" in capsys.readouterr().out
+        assert main(["cases", "show", "case-none", "--worker", worker_url]) == 2
+
         act("advance", {"note": "appeal heard"}, lambda c: c["step"] == "investigation")
         act("advance", {}, lambda c: c["step"] == "decision")
         act(
@@ -170,8 +190,8 @@ def test_a_case_walks_every_step_through_the_api_and_survives_a_sigkill(
             "flagged": 500.0, "confirmed": 450.0, "deducted": 450.0, "recovered": 0.0
         }  # fmt: skip
         assert [e["type"] for e in closed["history"]] == [
-            "case_open", "alert", "alert", "case_advance", "case_advance", "case_advance",
-            "case_advance", "case_decide", "case_recover", "case_advance",
+            "case_open", "alert", "alert", "case_advance", "case_advance", "case_assign",
+            "case_advance", "case_advance", "case_decide", "case_recover", "case_advance",
         ]  # fmt: skip
         assert {e["by"] for e in closed["history"] if e["type"] != "alert"} >= {REVIEWER}
 
@@ -186,7 +206,7 @@ def test_a_case_walks_every_step_through_the_api_and_survives_a_sigkill(
                 if str(r.get("body", {}).get("action", "")).startswith("case_")
             )
 
-        wait_for(lambda: chained_case_actions() >= 7, 60, "the case actions to be chained")
+        wait_for(lambda: chained_case_actions() >= 8, 60, "the case actions to be chained")
         argv = ["audit", "verify", "--topic", AUDIT, "--bootstrap", broker.bootstrap]
         assert main(argv) == 0, capsys.readouterr().out
     finally:
