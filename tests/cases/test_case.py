@@ -305,12 +305,13 @@ def test_an_alert_without_an_amount_is_linked_without_money():
     assert case.alert_ids == ("alr-1",) and case.money == ()
 
 
-def test_a_case_keeps_at_most_max_alerts_ids_but_counts_them_all():
+def test_a_full_case_links_no_more_alerts_and_flags_no_more_money():
     proc = Procedure(CaseSettings(max_alerts=2), PROC.calendar)
     case = opened()
     for n in range(3):
         case = proc.add_alert(case, f"alr-{n}", 1.0, T0)
-    assert case.alert_ids == ("alr-0", "alr-1") and case.alert_count == 3
+    assert (case.alert_ids, case.alert_count, case.total("flagged")) == (("alr-0", "alr-1"), 2, 2.0)
+    assert case.unlinked_alerts == 1
 
 
 def test_a_step_is_not_overdue_before_its_due_time():

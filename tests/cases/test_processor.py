@@ -277,3 +277,14 @@ def test_what_is_not_an_alert_or_an_action_is_left_to_the_sanctions_to_dead_lett
     grouped = flow.group.process([flow.record(ALERTS, "x", b"{broken")])
     cased = flow.run_cases([flow.record(ACTIONS, "x", b"[1]")])
     assert (grouped.dead_letters, cased.dead_letters) == ([], [])
+
+
+def test_grouping_records_older_than_twice_the_grouping_days_are_stale():
+    from claimstream.cases.processor import stale_groups
+
+    now = datetime.fromisoformat("2026-05-01T00:00:00+08:00").timestamp()
+    records = [
+        ("institution:H1", {"first": now - 61 * 86400}),
+        ("doctor:D1", {"first": now - 59 * 86400}),
+    ]
+    assert stale_groups(records, now, 30) == ["institution:H1"]

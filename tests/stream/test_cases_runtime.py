@@ -46,7 +46,11 @@ def runtime(
 ) -> tuple[CasesRuntime, Publisher, Metrics]:
     case = PROC.open("case-1", Subject("institution", "H1"), "2026-03-02T10:00:00+08:00",
                      "system", action_id="act-0")  # fmt: skip
-    assigned = [SimpleNamespace(topic="claimstream.actions.v1", partition=p) for p in range(8)]
+    assigned = [
+        SimpleNamespace(topic=topic, partition=p)
+        for topic in ("claimstream.actions.v1", "claimstream.alerts.v1")
+        for p in range(8)
+    ]
     app = SimpleNamespace(
         rebalancing=rebalancing, consumer=SimpleNamespace(assignment=lambda: assigned)
     )
@@ -98,3 +102,20 @@ async def test_the_list_puts_the_overdue_first() -> None:
         ("case-1", True),
         ("case-2", False),
     ]
+
+
+async def test_the_tick_forgets_grouping_records_no_alert_can_join() -> None:
+    run, _, _ = runtime(LATE)
+    run.group_table.data.update(
+        {"institution:H1": {"case_id": "case-1", "first": LATE - 61 * 86400},
+         "doctor:D1": {"case_id": "case-9", "first": LATE - 86400}}
+    )  # fmt: skip
+    await run.tick(Writer(run.table), GroupWriter(run.group_table))  # type: ignore[arg-type]
+    assert list(run.group_table.data) == ["doctor:D1"]
+
+
+class GroupWriter(Writer):
+    async def write(self, writes: Any, deletes: Any = None) -> list[Any]:
+        for key in deletes or {}:
+            self.table.data.pop(key, None)
+        return await super().write(writes)

@@ -73,11 +73,12 @@ TIMED_STEPS: tuple[Step, ...] = STEPS[:-1]
 class CaseSettings:
     """How cases are run. `step_days`: working days each step may take; `group_days`: an alert
     joins its subject's case when within this many days of the case's first alert, else it
-    opens a new one; `max_alerts`: alert ids a case keeps (the count goes on)."""
+    opens a new one; `max_alerts`: alerts a case links (its state stays bounded); later ones
+    are only counted (`unlinked_alerts`), their amounts not flagged."""
 
     step_days: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(TIMED_STEPS, 15))
     group_days: int = 30
-    max_alerts: int = 500
+    max_alerts: int = 1000
 
     def validate(self) -> None:
         for step in TIMED_STEPS:
@@ -146,6 +147,8 @@ class Case:
     notified: tuple[str, ...] = ()
     #: the case an alert for this closed case went to instead
     successor: str | None = None
+    #: alerts that came once `max_alerts` were linked: counted only (at least this many)
+    unlinked_alerts: int = 0
 
     def total(self, kind: MoneyLine) -> float:
         return round(sum(m.amount for m in self.money if m.kind == kind), 2)
@@ -221,11 +224,13 @@ class Procedure:
     ) -> Case:
         """Link an alert (its amount flagged); an alert already linked changes nothing."""
         action_id = stable_id("lnk", case.case_id, alert_id)
-        if case.applied(action_id) or alert_id in case.alert_ids:
+        if alert_id in case.alert_ids:
             return case
         ids = case.alert_ids
-        if len(ids) < self.settings.max_alerts:
-            ids = (*ids, alert_id)
+        if len(ids) >= self.settings.max_alerts:
+            # full: not linked, no money flagged, only counted (a redelivery counts again)
+            return replace(case, unlinked_alerts=case.unlinked_alerts + 1)
+        ids = (*ids, alert_id)
         money = case.money
         if amount:
             money = (*money, Money("flagged", round(amount, 2), SYSTEM, at, alert_id))
@@ -420,6 +425,7 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         ],
         "notified": list(case.notified),
         "successor": case.successor,
+        "unlinked_alerts": case.unlinked_alerts,
     }
 
 
@@ -447,6 +453,7 @@ def case_from_dict(data: Mapping[str, Any]) -> Case:
         history=tuple(Entry(**e) for e in data.get("history") or ()),
         notified=tuple(data.get("notified") or ()),
         successor=data.get("successor"),
+        unlinked_alerts=int(data.get("unlinked_alerts") or 0),
     )
 
 

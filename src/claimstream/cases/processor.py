@@ -169,6 +169,13 @@ class GroupProcessor:
         return out
 
 
+def stale_groups(items: Iterable[tuple[str, Json]], now: float, group_days: int) -> list[str]:
+    """Grouping records no alert can join any more: their case's first alert is more than twice
+    the grouping days before event time `now` (an alert that late opens a new case anyway)."""
+    horizon = now - 2 * group_days * 86400
+    return [key for key, state in items if float(state.get("first", now)) < horizon]
+
+
 def notice(case_id: str, case: Case | None, event: str, at: str, **extra: Any) -> Json:
     """A case-notice.v1 record (topics/schemas/case-notice.v1.json); `case` None when the
     case does not exist (a refused action about an unknown case)."""
@@ -259,7 +266,7 @@ class CaseProcessor:
         if linked is case and not opened:
             return  # already linked: a redelivery
         put(linked, record.partition)
-        if linked is not case:
+        if linked.alert_count > case.alert_count:
             if alert.amount:
                 out.money.append(("flagged", alert.amount))
             out.notices.append(

@@ -54,6 +54,7 @@ from claimstream.cases.processor import (
     CaseProcessor,
     CaseResult,
     GroupProcessor,
+    stale_groups,
 )
 from claimstream.detection.sinks.base import Outputs
 from claimstream.kafka.topology import Topology
@@ -128,6 +129,7 @@ class CasesRuntime:
         self.publisher = publisher
         self.procedure = procedure
         self.table = case_table
+        self.group_table = group_table
         self.partitions = partitions
         self.sinks = sinks
         self.metrics = metrics
@@ -138,7 +140,10 @@ class CasesRuntime:
             min_severity=min_severity,
         )
         self.cases = CaseProcessor(procedure, _copying(case_table), verify=verifier.check)
+        #: the cases agent and the tick never interleave on a case; nor the group agent and the
+        #: sweep of its records
         self.lock = asyncio.Lock()
+        self.group_lock = asyncio.Lock()
 
     # -- read side ----------------------------------------------------------------------------
 
@@ -201,8 +206,9 @@ class CasesRuntime:
         for stage, amount in result.money:
             metrics.case_money(stage, amount)
 
-    async def tick(self, writer: TableWriter) -> int:
-        """Overdue notices and the overdue gauge for the assigned cases; returns cases seen."""
+    async def tick(self, writer: TableWriter, group_writer: TableWriter | None = None) -> int:
+        """Overdue notices and the overdue gauge for the assigned cases, and the grouping
+        records no alert can join any more forgotten; returns cases seen."""
         if self.app.rebalancing or getattr(self.app, "in_recovery", False):
             return 0
         now = self.now()
@@ -214,7 +220,24 @@ class CasesRuntime:
             result = self.cases.tick(keys, now, self.partition)
             await self.emit(result, writer)
         self.metrics.set_cases_overdue(result.overdue)
+        if group_writer is not None:
+            alerts = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == ALERTS}
+            async with self.group_lock:
+                await self.sweep_groups(group_writer, now, alerts)
         return len(keys)
+
+    async def sweep_groups(self, writer: TableWriter, now: float, owned: set[int]) -> None:
+        """Delete the assigned grouping records older than twice the grouping days."""
+        data = self.group_table.data
+        mine = []
+        for key in list(data.keys()):
+            # key `kind:id`: the record lives in the partition of the subject's alerts (by id)
+            partition = self.partition(key.partition(":")[2])
+            if partition in owned and (state := data.get(key)) is not None:
+                mine.append((key, state))
+        gone = stale_groups(mine, now, self.procedure.settings.group_days)
+        if gone:
+            await writer.write({}, {key: self.partition(key.partition(":")[2]) for key in gone})
 
 
 def install_cases(
@@ -269,7 +292,8 @@ def install_cases(
     async def grouping(stream: Any) -> None:
         await sinks.ensure_started()
         async for events in queue_batches(app, stream, batch, within):
-            await runtime.emit(runtime.group.process(records_of(events)), group_writer)
+            async with runtime.group_lock:
+                await runtime.emit(runtime.group.process(records_of(events)), group_writer)
             ack_all(events)
 
     async def cases(stream: Any) -> None:
@@ -281,7 +305,7 @@ def install_cases(
 
     async def tick() -> None:
         try:
-            await runtime.tick(case_writer)
+            await runtime.tick(case_writer, group_writer)
         except Exception:  # the next tick tries again; nothing was written
             log.exception("cases tick failed")
 
