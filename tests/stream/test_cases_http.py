@@ -52,7 +52,9 @@ Serve = Callable[..., Any]
 async def serve() -> AsyncIterator[Serve]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def start(*, enabled: bool = True, now: float | None = None) -> tuple[Any, Sent]:
+    async def start(
+        *, enabled: bool = True, now: float | None = None, here: bool = True
+    ) -> tuple[Any, Sent]:
         sent = Sent()
         runtime = None
         if enabled:
@@ -72,7 +74,8 @@ async def serve() -> AsyncIterator[Serve]:
         )
         app.add_routes(
             case_routes(runtime, api, tz=lambda: SH, worker_url="http://w",
-                        owner_of=lambda space, key: (None, True), forward=None)  # type: ignore[arg-type]
+                        owner_of=lambda space, key: ("http://w" if here else "http://other", here),
+                        forward=None)  # type: ignore[arg-type]
         )  # fmt: skip
         client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()
@@ -163,3 +166,10 @@ async def test_a_case_opened_by_hand_is_published_under_its_derived_id(serve: Se
 async def test_casework_off_answers_503(serve: Serve) -> None:
     client, _ = await serve(enabled=False)
     assert (await get(client, "/v1/cases"))[0] == 503
+
+
+async def test_a_case_owned_by_another_worker_is_published_untried(serve: Serve) -> None:
+    client, sent = await serve(here=False)  # this worker's copy is a standby's: it may lag
+    body = {"outcome": "confirmed", "nature": "operational_error", "confirmed_amount": 10}
+    status, _ = await post(client, "/v1/cases/case-1/decide", body)
+    assert (status, len(sent.records)) == (202, 1)

@@ -119,3 +119,12 @@ class GroupWriter(Writer):
         for key in deletes or {}:
             self.table.data.pop(key, None)
         return await super().write(writes)
+
+
+async def test_the_list_leaves_out_standby_copies_of_other_workers_cases() -> None:
+    run, _, _ = runtime(LATE)
+    mine = run.partition("case-1")
+    run.app.consumer.assignment = lambda: [  # type: ignore[union-attr]
+        SimpleNamespace(topic="claimstream.actions.v1", partition=p) for p in range(8) if p != mine
+    ]
+    assert run.list() == []

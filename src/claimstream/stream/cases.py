@@ -150,6 +150,13 @@ class CasesRuntime:
     def now(self) -> float | None:
         return self.clock()
 
+    def owned(self) -> set[int] | None:
+        """The partitions of the cases this worker is assigned (None: no consumer to ask)."""
+        consumer = getattr(self.app, "consumer", None)
+        if consumer is None:
+            return None
+        return {tp.partition for tp in consumer.assignment() if tp.topic == ACTIONS}
+
     def partition(self, case_id: str) -> int:
         return int(murmur2(case_id.encode()) & 0x7FFFFFFF) % self.partitions
 
@@ -169,12 +176,16 @@ class CasesRuntime:
     def list(
         self, *, step: str | None = None, overdue: bool | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """Summaries of the cases this worker holds, by due time (the overdue first)."""
+        """Summaries of the cases of this worker's partitions (not its standby copies of
+        others'), by due time (the overdue first)."""
         if step is not None and step not in STEPS:
             raise ValueError(f"step must be one of {', '.join(STEPS)}")
         now = self.now()
+        owned = self.owned()
         out: list[dict[str, Any]] = []
-        for state in list(self.table.data.values()):
+        for key, state in list(self.table.data.items()):
+            if owned is not None and self.partition(key) not in owned:
+                continue
             case: Case = case_from_dict(state)
             if step is not None and case.step != step:
                 continue

@@ -163,7 +163,9 @@ def case_routes(
             return reply(Reply(403, {"error": str(exc)}))
         except ValueError as exc:
             return reply(Reply(400, {"error": str(exc)}))
-        if not isinstance(action, OpenCase):
+        owner, here = owner_of(CASE, action.case_id)
+        if not isinstance(action, OpenCase) and (here or owner is None):
+            # tried only on this worker's own copy (a standby copy of another's may lag)
             held = runtime.table.data.get(action.case_id)
             if held is not None:
                 case = case_from_dict(held)
