@@ -223,7 +223,6 @@ class Procedure:
         self, case: Case, alert_id: str, amount: float | None, at: str, rule: str = ""
     ) -> Case:
         """Link an alert (its amount flagged); an alert already linked changes nothing."""
-        action_id = stable_id("lnk", case.case_id, alert_id)
         if alert_id in case.alert_ids:
             return case
         ids = case.alert_ids
@@ -234,15 +233,9 @@ class Procedure:
         money = case.money
         if amount:
             money = (*money, Money("flagged", round(amount, 2), SYSTEM, at, alert_id))
-        entry = Entry(action_id, "alert", SYSTEM, at, case.step, rule)
-        return replace(
-            case,
-            alert_ids=ids,
-            alert_count=case.alert_count + 1,
-            money=money,
-            history=(*case.history, entry),
-            institution_id=case.institution_id,
-        )
+        # no timeline entry: the alert ids and their flagged money lines (with when) say it,
+        # and a case's state stays small (a timeline line per alert tripled it)
+        return replace(case, alert_ids=ids, alert_count=case.alert_count + 1, money=money)
 
     # -- people's actions ------------------------------------------------------------------------
 

@@ -209,9 +209,11 @@ class CaseProcessor:
                 cases[case_id] = None if raw is None else case_from_dict(raw)
             return cases[case_id]
 
+        changed: dict[str, int] = {}
+
         def put(case: Case, partition: int) -> None:
             cases[case.case_id] = case
-            out.writes[case.case_id] = (case_to_dict(case), partition)
+            changed[case.case_id] = partition
 
         def one(record: Record) -> None:
             if record.topic == ACTIONS:
@@ -220,6 +222,10 @@ class CaseProcessor:
                 self._alert(record, get, put, out)
 
         _each(records, out, one)
+        for case_id, partition in changed.items():  # each changed case encoded once per batch
+            case = cases[case_id]
+            if case is not None:
+                out.writes[case_id] = (case_to_dict(case), partition)
         return out
 
     def _alert(
