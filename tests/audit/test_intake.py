@@ -172,3 +172,26 @@ def test_a_checks_feedback_on_the_actions_topic_is_chained_as_a_manual_action() 
         "by": "dr.zhang",
     }  # fmt: skip
     assert verify([record]).ok
+
+
+def test_a_case_action_on_the_actions_topic_is_chained_as_a_manual_action() -> None:
+    from claimstream.cases.actions import RecordRecovery, case_action_to_dict
+
+    money = RecordRecovery("case-1", "recovered", 800.0, "fin.wu", "2026-12-04T10:00:00+08:00",
+                           "receipt 2026-88")  # fmt: skip
+    (record,) = Store().run([Input(ACTIONS, 0, 0, orjson.dumps(case_action_to_dict(money)))])
+    assert (record["kind"], record["record_id"], record["at"]) == (
+        "manual",
+        money.action_id,
+        money.at,
+    )
+    assert record["body"] == {
+        "action": "case_recover",
+        "case_id": "case-1",
+        "money": "recovered",
+        "amount": 800.0,
+        "reference": "receipt 2026-88",
+        "note": "",
+        "by": "fin.wu",
+    }
+    assert verify([record]).ok

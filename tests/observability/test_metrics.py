@@ -379,3 +379,18 @@ def test_rule_labels_stay_bounded_whatever_the_configuration_names(
     m.name_rules([f"{PATIENT} rule", "Not-A-Name"])
     assert len(m.rules) == MAX_RULE_LABELS
     assert f"{PATIENT} rule" not in m.rules and "Not-A-Name" not in m.rules
+
+
+def test_case_metrics_carry_steps_types_and_stages_never_ids(registry: CollectorRegistry) -> None:
+    m = Metrics(registry)
+    m.case_action("case_advance", "applied")
+    m.case_action("case-4711", "applied")  # not a type: counted as other
+    m.case_money("recovered", 120.5)
+    m.set_cases_overdue({"appeal": 2})
+    assert value(registry, "claimstream_case_actions_total", case_action="case_advance",
+                 result="applied") == 1  # fmt: skip
+    assert value(registry, "claimstream_case_actions_total", case_action=OTHER,
+                 result="applied") == 1  # fmt: skip
+    assert value(registry, "claimstream_case_money_yuan_total", stage="recovered") == 120.5
+    assert value(registry, "claimstream_cases_overdue", step="appeal") == 2
+    assert value(registry, "claimstream_cases_overdue", step="first_review") == 0

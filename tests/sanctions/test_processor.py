@@ -568,3 +568,11 @@ def test_the_index_forgets_a_feedback_past_the_horizon() -> None:
     (mark,) = [k for k in flow.index_table if k.startswith("~feedback:")]
     flow.alerts(alert("later", 400))
     assert flow.index.sweep(list(flow.index_table), lambda key: 0) == {mark: 0}
+
+
+def test_a_case_action_on_the_actions_topic_is_left_to_the_cases_agent() -> None:
+    flow = Flow(verify=ActionVerifier(lambda: Keyring({})).check)  # would refuse anything
+    record = {"schema": "action.v1", "type": "case_advance", "case_id": "case-1", "by": "li",
+              "at": at(1)}  # fmt: skip
+    out = flow.run_index([flow.record(ACTIONS, "case-1", record)])
+    assert (out.forwards, out.dead_letters, out.writes) == ([], [], {})

@@ -35,7 +35,13 @@ from claimstream.stream.watched import WatchedFile
 TOKENS = {role: new_token() for role in ROLES}  # one token per role, named after it
 INLINE = ";".join(token_line(role, role, token) for role, token in TOKENS.items())
 SECRET_ID = "P-330102199001011234"
-VALUES = {"kind": "patient", "id": SECRET_ID, "alert_id": "alt-1", "check_id": "chk-1"}
+VALUES = {
+    "kind": "patient",
+    "id": SECRET_ID,
+    "alert_id": "alt-1",
+    "check_id": "chk-1",
+    "case_id": "case-1",
+}
 OPEN = {path for path, role in POLICY.items() if role is None}
 
 

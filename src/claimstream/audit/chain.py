@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from claimstream.audit.canonical import GENESIS, SCHEMA, hashed_bytes
 from claimstream.audit.keys import HmacKey
+from claimstream.cases.actions import CASE_ACTION_CLASSES, CaseAction, case_action_to_dict
 from claimstream.model.outputs import Alert, Command
 from claimstream.model.timefmt import DAY
 from claimstream.sanctions.actions import CheckFeedback, ManualUnfreeze, Remediation, Verdict
@@ -49,7 +50,7 @@ from claimstream.sanctions.codec import to_ts
 Kind = Literal["alert", "command", "review", "manual"]
 KINDS: tuple[Kind, ...] = ("alert", "command", "review", "manual")
 State = dict[str, Any]
-Auditable = Alert | Command | Verdict | ManualUnfreeze | Remediation | CheckFeedback
+Auditable = Alert | Command | Verdict | ManualUnfreeze | Remediation | CheckFeedback | CaseAction
 
 
 def new_state(partition: int, source: str | None = None) -> State:
@@ -142,6 +143,11 @@ def describe(item: Auditable) -> tuple[Kind, str, dict[str, Any], str]:
             "reason": item.reason,
         }
         return "manual", item.action_id, body, item.at
+    if isinstance(item, CASE_ACTION_CLASSES):
+        record = case_action_to_dict(item)
+        skip = ("schema", "action_id", "type", "at")
+        case_body = {"action": record["type"]} | {k: v for k, v in record.items() if k not in skip}
+        return "manual", item.action_id, case_body, item.at
     if isinstance(item, CheckFeedback):
         feedback: dict[str, Any] = {
             "action": "check_feedback",

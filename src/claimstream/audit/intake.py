@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from claimstream.audit.chain import Auditable, AuditChain, State, new_state
+from claimstream.cases.actions import case_action_from_dict, is_case_action
 from claimstream.model.outputs import DeadLetter
 from claimstream.sanctions.codec import action_from_dict, alert_from_dict, command_from_dict
 
@@ -40,10 +41,17 @@ SOURCES: dict[str, str] = {
     "claimstream.commands.v1": "commands",
     "claimstream.actions.v1": "actions",
 }
+
+
+def any_action_from_dict(data: Mapping[str, Any]) -> Auditable:
+    """A person's action of any kind: the sanctions' or a case action (claimstream.cases)."""
+    return case_action_from_dict(data) if is_case_action(data) else action_from_dict(data)
+
+
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], Auditable]] = {
     "alerts": alert_from_dict,
     "commands": command_from_dict,
-    "actions": action_from_dict,
+    "actions": any_action_from_dict,
 }
 
 

@@ -18,13 +18,15 @@ import asyncio
 import sys
 from collections.abc import Callable
 from datetime import tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from claimstream.sanctions.codec import PersonAction
+    from claimstream.kafka.actions import AnyAction
     from claimstream.sanctions.signatures import ActionSigner
 
 EXIT_OK, EXIT_REFUSED, EXIT_BROKER = 0, 2, 3
+#: the action a command builds: a person's action of the sanctions, or a case action
+A = TypeVar("A", bound="AnyAction")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,8 +71,8 @@ def configured_zone() -> tzinfo:
 def build_and_publish(
     command: str,
     args: argparse.Namespace,
-    build: Callable[[tzinfo], PersonAction],
-    check: Callable[[str, PersonAction], None] | None = None,
+    build: Callable[[tzinfo], A],
+    check: Callable[[str, A], None] | None = None,
 ) -> int:
     """Validate (`build` raises `ValueError`), reach the broker, `check` the action against
     what the broker holds (raising `CommandError`), sign, publish, report. Returns the exit

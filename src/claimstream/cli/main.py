@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "demo": "claimstream.cli.demo",
     "alerts": "claimstream.cli.alerts",
     "unfreeze": "claimstream.cli.unfreeze",
+    "cases": "claimstream.cli.cases",
     "freezes": "claimstream.cli.freezes",
     "check": "claimstream.cli.check",
     "rules": "claimstream.cli.rules",

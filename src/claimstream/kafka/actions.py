@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from aiokafka.partitioner import murmur2
 
+from claimstream.cases.actions import CASE_ACTION_CLASSES, CaseAction, case_action_to_dict
 from claimstream.kafka.security import KafkaSecurity, resolve
 from claimstream.model.config import ConfigError
 from claimstream.model.events import KEY_KINDS, KeyKind
@@ -54,6 +55,7 @@ __all__ = [
     "SIGNING_KEY_FILE",
     "ActionPublishError",
     "ActionTopicMissing",
+    "AnyAction",
     "Receipt",
     "action_record",
     "encode_action",
@@ -69,6 +71,9 @@ __all__ = [
 ]
 
 ACTIONS_TOPIC = "claimstream.actions.v1"
+#: what may be published on the actions topic: the sanctions' actions and case actions
+#: (claimstream.cases.actions, keyed by their case id)
+AnyAction = PersonAction | CaseAction
 #: the Ed25519 private key (PKCS#8 PEM) this process signs people's actions with
 SIGNING_KEY_FILE = "CLAIMSTREAM_ACTION_SIGNING_KEY_FILE"
 GROUNDS: tuple[UnfreezeGround, ...] = ("appeal", "reviewer")
@@ -278,15 +283,20 @@ def read_signer(path: str, variable: str = SIGNING_KEY_FILE) -> ActionSigner:
     return ActionSigner.from_pem(data, f"{variable} ({path})")
 
 
-def action_record(action: PersonAction, signer: ActionSigner | None = None) -> dict[str, Any]:
+def action_record(action: AnyAction, signer: ActionSigner | None = None) -> dict[str, Any]:
     """The action.v1 record of `action`, signed by `signer` when given."""
-    record = action_to_dict(action)
+    if isinstance(action, CASE_ACTION_CLASSES):
+        record = case_action_to_dict(action)
+    else:
+        record = action_to_dict(action)
     return signer.sign(record) if signer is not None else record
 
 
-def encode_action(action: PersonAction, signer: ActionSigner | None = None) -> tuple[bytes, bytes]:
-    """The actions topic record of `action` (signed by `signer` when given): (key, value)."""
-    return action_key(action).encode(), orjson.dumps(action_record(action, signer))
+def encode_action(action: AnyAction, signer: ActionSigner | None = None) -> tuple[bytes, bytes]:
+    """The actions topic record of `action` (signed by `signer` when given): (key, value); a
+    case action is keyed by its case id."""
+    key = action.case_id if isinstance(action, CASE_ACTION_CLASSES) else action_key(action)
+    return key.encode(), orjson.dumps(action_record(action, signer))
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -296,7 +306,7 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 async def publish_action(
     bootstrap: str,
-    action: PersonAction,
+    action: AnyAction,
     *,
     topic: str = ACTIONS_TOPIC,
     ack_timeout: float = DEFAULT_TIMEOUT,

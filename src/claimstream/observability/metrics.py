@@ -43,6 +43,11 @@ What the worker calls, and when:
   worker that evaluated it; a forwarded one is not counted by the forwarder);
 - `check_override(rule, handling)` for every violation a check's feedback answered (the
   sanctions index agent, once per feedback action id);
+- casework (`claimstream.stream.cases`): `case_action(action, outcome)` for every case action
+  read (applied, refused by the procedure, or a repeat), `case_money(stage, amount)` for every
+  money line added to a case (flagged by an alert, confirmed by a decision, deducted,
+  recovered: `claimstream_case_money_yuan_total`), and `set_cases_overdue({step: n})` from the
+  cases tick (cases of this worker's partitions whose current step is past its due time);
 - event-time alignment of the doctor and institution agents (docs/time.md §5), by key kind:
   `set_events_waiting(kind, n)` after each of their batches (events held until the input
   partitions' watermark passes them), `events_unaligned(kind, n)` for events applied at once,
@@ -86,6 +91,9 @@ from claimstream.rules.custom.settings import NAME as RULE_NAME
 __all__ = [
     "ACTIONS",
     "ALIGNED_KINDS",
+    "CASE_ACTIONS",
+    "CASE_OUTCOMES",
+    "CASE_STEPS",
     "CHECK_DECISIONS",
     "CHECK_HANDLINGS",
     "DEAD_LETTER_REASONS",
@@ -93,6 +101,7 @@ __all__ = [
     "LABEL_NAMES",
     "MAX_RULE_LABELS",
     "MODES",
+    "MONEY_STAGES",
     "NOTICES",
     "OTHER",
     "REBUILD_OUTCOMES",
@@ -151,6 +160,12 @@ SOURCES: Final = ("stream", "check")
 CHECK_DECISIONS: Final = ("pass", "warn", "hold", "reject")
 #: What a clinician did with a check's violation (`claimstream.sanctions.actions.HANDLINGS`).
 CHECK_HANDLINGS: Final = ("modified", "continued", "cancelled")
+#: Casework (claimstream.cases): the steps with a deadline, the case action types, what became
+#: of a case action, and the stages of the money a case follows.
+CASE_STEPS: Final = ("first_review", "re_review", "appeal", "investigation", "decision")
+CASE_ACTIONS: Final = ("case_open", "case_advance", "case_assign", "case_decide", "case_recover")
+CASE_OUTCOMES: Final = ("applied", "refused", "repeated")
+MONEY_STAGES: Final = ("flagged", "confirmed", "deducted", "recovered")
 #: Every label name any claimstream metric may carry (the test checks the exposition).
 LABEL_NAMES: Final = frozenset(
     {
@@ -175,6 +190,10 @@ LABEL_NAMES: Final = frozenset(
         "source",
         "decision",
         "handling",
+        "step",
+        "stage",
+        "case_action",
+        "result",
     }
 )
 
@@ -471,6 +490,28 @@ class Metrics:
             registry=registry,
         )
 
+        self.cases_overdue = Gauge(
+            "claimstream_cases_overdue",
+            "Cases of this worker's partitions whose current step is past its due time (working "
+            "days on the holiday calendar, judged at the sanctions' event time), by step.",
+            ("step",),
+            registry=registry,
+        )
+        self.case_actions = Counter(
+            "claimstream_case_actions_total",
+            "People's case actions read by the cases agent, by type and result (applied, "
+            "refused by the procedure, repeated: already applied).",
+            ("case_action", "result"),
+            registry=registry,
+        )
+        self.money_on_cases = Counter(
+            "claimstream_case_money_yuan_total",
+            "Fund money (yuan) entered on cases, by stage: flagged by alerts, confirmed by "
+            "decisions, deducted from settlements, recovered.",
+            ("stage",),
+            registry=registry,
+        )
+
         # Every bounded combination starts at zero, so rate()/increase() see the first event
         # and dashboards show 0 rather than "no data".
         labelled_rules = (*self.rules, OTHER)
@@ -509,6 +550,13 @@ class Metrics:
             for outcome in REBUILD_OUTCOMES:
                 self.registry_rebuilds.labels(trigger, outcome)
         self.registry_rebuilding_gauge.set(0)
+        for step in CASE_STEPS:
+            self.cases_overdue.labels(step)
+        for case_action in CASE_ACTIONS:
+            for case_outcome in CASE_OUTCOMES:
+                self.case_actions.labels(case_action, case_outcome)
+        for stage in MONEY_STAGES:
+            self.money_on_cases.labels(stage)
         for kind in ALIGNED_KINDS:
             self.events_waiting.labels(kind)
             self.unaligned.labels(kind)
@@ -611,6 +659,20 @@ class Metrics:
             self.reviewed_alerts.labels(rule, "false_positive").set(reviewed - confirmed)
 
     # -- outputs and the freeze registry ----------------------------------------------------
+
+    def case_action(self, action: str, outcome: str) -> None:
+        self.case_actions.labels(
+            _bounded(action, CASE_ACTIONS), _bounded(outcome, CASE_OUTCOMES)
+        ).inc()
+
+    def case_money(self, stage: str, amount: float) -> None:
+        if amount > 0 and math.isfinite(amount):
+            self.money_on_cases.labels(_bounded(stage, MONEY_STAGES)).inc(amount)
+
+    def set_cases_overdue(self, counts: dict[str, int]) -> None:
+        """Overdue cases per step (steps not named are set to 0)."""
+        for step in CASE_STEPS:
+            self.cases_overdue.labels(step).set(counts.get(step, 0))
 
     def set_sink_up(self, sink: str, up: bool) -> None:
         self.sink_up.labels(_bounded(sink, SINKS)).set(1 if up else 0)

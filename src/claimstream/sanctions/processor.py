@@ -71,6 +71,9 @@ PRECISION_PREFIX = "~precision:"
 FEEDBACK_PREFIX = "~feedback:"
 #: what an alert-index key that is no alert id starts with
 NOT_AN_ALERT = "~"
+#: action types the index leaves alone: case actions (`claimstream.cases.actions`), which
+#: travel on the same topic and are applied by the cases agent
+CASE_ACTION_PREFIX = "case_"
 
 Json = dict[str, Any]
 Load = Callable[[str], Any]
@@ -247,6 +250,8 @@ class IndexProcessor:
 
     def _action(self, record: Record, get: Load, states: dict[str, Any], out: Result) -> None:
         data = _json(record.value, "invalid_action")
+        if str(data.get("type", "")).startswith(CASE_ACTION_PREFIX):
+            return  # a case action: the cases agent's (claimstream.cases), verified there
         _verified(self.verify, data)  # before anything is read from it
         try:
             action = action_from_dict(data)

@@ -5,7 +5,8 @@ Wiring only, and explicit: each part gets what it uses and nothing else.
 * `detection/`: one agent per key kind (`install_detection`) and the control-topic follower;
 * `sanctions/`: the route, index and subject agents and their tick (`install_sanctions`),
   whose runtime is also the API's `SanctionsView`;
-* `audit.py`: the audit agent; `gauges.py`: the periodic gauges;
+* `audit.py`: the audit agent; `cases.py`: the casework agents and their overdue tick (on the
+  sanctions' event-time clock); `gauges.py`: the periodic gauges;
 * `http/`: the routes on faust's web server (an aiohttp application): the API, the
   pre-settlement check (`http/check.py`, on a copy of the patient agent's state), freezes,
   status and metrics, `/health` and `/ready`, every error as JSON, each route behind the role
@@ -27,6 +28,7 @@ from typing import Any, cast
 import faust
 from prometheus_client import CollectorRegistry
 
+from claimstream.cases.processor import CASES
 from claimstream.detection.engine import Engine
 from claimstream.detection.sinks.base import Sink
 from claimstream.freezes.base import FreezeRegistry
@@ -42,12 +44,14 @@ from claimstream.observability.metrics import Metrics
 from claimstream.reference.suspensions import Suspensions
 from claimstream.stream.audit import install_audit
 from claimstream.stream.batches import Batching
+from claimstream.stream.cases import CasesRuntime, install_cases, procedure_from
 from claimstream.stream.consumer import Bounds, consumer_class
 from claimstream.stream.detection.agents import Detection, follow_control_topic, install_detection
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.http.access import Access, access_control
 from claimstream.stream.http.api import ALERT, ALERT_TOPIC, SUBJECT, SUBJECT_TOPIC, Api, ApiSettings
 from claimstream.stream.http.benchmark import benchmark_routes
+from claimstream.stream.http.cases import CASE, case_routes
 from claimstream.stream.http.check import (
     PATIENT,
     PATIENT_TABLE,
@@ -169,6 +173,26 @@ def create_app(
             tick_delay=settings.sanctions_tick_delay,
             alerts_per_subject=settings.sanctions_alerts_per_subject,
         )
+    cases: CasesRuntime | None = None
+    if settings.cases_enabled:
+        cases = install_cases(
+            app,
+            topology=topology,
+            procedure=procedure_from(
+                step_days=settings.cases_step_days,
+                group_days=settings.cases_group_days,
+                calendar_file=settings.cases_calendar_file,
+                tz=settings.detection.tz,
+            ),
+            publisher=publisher,
+            sinks=outputs,
+            metrics=metrics,
+            verifier=keys.verifier,
+            batching=batching,
+            clock=sanctions.watermark if sanctions is not None else None,
+            tick_interval=settings.cases_tick_interval,
+            min_severity=settings.cases_min_severity,
+        )
     if settings.audit_enabled:
         install_audit(
             app,
@@ -199,6 +223,7 @@ def create_app(
         keys,
         access,
         guard,
+        cases,
     )
     metrics.worker_started(
         app_id=settings.app_id, store=settings.store, config_version=settings.detection.version
@@ -283,6 +308,7 @@ def _serve(
     keys: ActionKeys,
     access: Access,
     guard: RegistryGuard | None,
+    cases: CasesRuntime | None = None,
 ) -> None:
     """Add every route, the access control and the JSON errors to faust's web server."""
     if not settings.web_enabled:
@@ -327,7 +353,7 @@ def _serve(
         registry_state=guard.trusted if guard is not None else lambda: None,
     )
     owner_of = router_owner(
-        app, {SUBJECT: SUBJECT_STATE, ALERT: ALERT_INDEX, PATIENT: PATIENT_TABLE}
+        app, {SUBJECT: SUBJECT_STATE, ALERT: ALERT_INDEX, PATIENT: PATIENT_TABLE, CASE: CASES}
     )
     session = lambda: cast(Any, app.http_client)  # noqa: E731
     web_app = cast(Any, app.web).web_app
@@ -354,6 +380,14 @@ def _serve(
                 worker_url=worker_url,
                 owner_of=owner_of,
                 forward=PostForwarder(session, worker_url),
+            ),
+            *case_routes(
+                cases,
+                api,
+                tz=lambda: detection.engine.config.tz,
+                worker_url=worker_url,
+                owner_of=owner_of,
+                forward=Forwarder(session, worker_url),
             ),
             *health_routes(worker_checks(app, registry)),
             # the benchmark's records: the peer-group agent's table once it is wired (#15);

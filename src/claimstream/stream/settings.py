@@ -147,6 +147,18 @@ class Settings:
     sanctions_tick_delay: float = 60.0
     #: newest alerts kept per subject for the API (bounds a subject's state record)
     sanctions_alerts_per_subject: int = 1000
+    #: run the casework agents: alerts grouped into cases, case actions, overdue steps
+    cases_enabled: bool = True
+    #: the holiday calendar of the cases' working days (CSV); None: the shipped default
+    cases_calendar_file: str | None = None
+    #: working days per step: `15` (each) or `first_review=10,appeal=20` (the others 15)
+    cases_step_days: str = "15"
+    #: an alert joins its subject's case when within this many days of its first alert
+    cases_group_days: int = 30
+    #: alerts below this severity open no case
+    cases_min_severity: str = "warning"
+    #: seconds of wall time between two overdue checks of the cases
+    cases_tick_interval: float = 10.0
     #: append every alert, command, review and manual action to the audit hash chain
     audit_enabled: bool = True
     #: deprecated: one bearer token with the `reviewer` role (docs/security.md)
@@ -202,6 +214,7 @@ class Settings:
             "api_tokens",
             "action_signing_key_file",
             "action_keys_file",
+            "cases_calendar_file",
         )
         for optional in optional_text:
             if values.get(optional) == "":
@@ -210,6 +223,11 @@ class Settings:
         if guarantee is not None and guarantee not in ("at_least_once", "exactly_once"):
             raise ConfigError(
                 f"{_PREFIX}PROCESSING_GUARANTEE must be at_least_once or exactly_once"
+            )
+        severity = values.get("cases_min_severity")
+        if severity is not None and severity not in ("info", "warning", "high", "critical"):
+            raise ConfigError(
+                f"{_PREFIX}CASES_MIN_SEVERITY must be info, warning, high or critical"
             )
         flavor = values.get("broker_flavor")
         if flavor is not None and flavor not in ("kafka", "tansu"):

@@ -7,7 +7,9 @@ Roles, each granting everything the ones before it grant (`ROLES`):
   `POST /v1/check/{check_id}/feedback`), what a settlement system asks before it pays;
 * `supervisor`: reads of the sanctions state, which hold ids and histories (`GET /subjects/...`,
   `GET /institutions/{id}`, `GET /alerts/{alert_id}`);
-* `reviewer`: people's actions (`POST /alerts/{alert_id}/review`, `POST /unfreeze`);
+* `supervisor` also reads the cases (`GET /v1/cases`, `GET /v1/cases/{case_id}`);
+* `reviewer`: people's actions (`POST /alerts/{alert_id}/review`, `POST /unfreeze`, the case
+  actions `POST /v1/cases/open` and `POST /v1/cases/{case_id}/{advance,assign,decide,recover}`);
 * `admin`: everything, and faust's `/router` views (which worker holds which partitions).
 
 and one role outside that ladder: `institution:ID` (e.g. `institution:H001`), an institution's
@@ -80,6 +82,14 @@ POLICY: Mapping[str, str | None] = {
     "/alerts/{alert_id}/review": "reviewer",
     "/unfreeze": "reviewer",
     "/v1/institutions/{id}/benchmark": "supervisor",
+    # casework (docs/cases.md): reads for supervisors, every case action for reviewers
+    "/v1/cases": "supervisor",
+    "/v1/cases/{case_id}": "supervisor",
+    "/v1/cases/open": "reviewer",
+    "/v1/cases/{case_id}/advance": "reviewer",
+    "/v1/cases/{case_id}/assign": "reviewer",
+    "/v1/cases/{case_id}/decide": "reviewer",
+    "/v1/cases/{case_id}/recover": "reviewer",
 }
 #: route pattern -> the path parameter naming the institution whose own `institution:ID`
 #: token may also call it (besides the role of `POLICY`)

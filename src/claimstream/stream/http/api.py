@@ -44,6 +44,7 @@ from typing import Any
 from claimstream.kafka.actions import (
     ACTIONS_TOPIC,
     SIGNING_KEY_FILE,
+    AnyAction,
     action_record,
     encode_action,
     partition_of,
@@ -258,7 +259,7 @@ class Api:
             tz=self.tz,
         )
 
-    async def publish(self, action: PersonAction, remote: str | None, caller: str) -> Reply:
+    async def publish(self, action: AnyAction, remote: str | None, caller: str) -> Reply:
         if self.signer is None and not self.settings.accept_unsigned:
             log.warning("API write refused (503): no action signing key (%s)", SIGNING_KEY_FILE)
             body = {

@@ -1,0 +1,369 @@
+"""The casework stream's two steps as pure batch processors (no faust, no Kafka, no clock).
+
+    alerts.v1 --GroupProcessor (table case-groups: subject `kind:id` -> its current case)-->
+        repartition.case, keyed by case id: {"type": "alert", "case_id", "alert": <alert.v1>}
+    repartition.case + actions.v1 --CaseProcessor (table cases: case id -> the case)-->
+        notices on claimstream.cases.v1 (case-notice.v1), keyed by case id
+
+Records that are not alerts or actions at all are left to the sanctions steps, which read the
+same topics and dead-letter them (once); this step dead-letters only what is its own: a case
+action that cannot be used, a bad envelope on repartition.case.
+
+The group step decides which case an alert opens or joins (`claimstream.cases.case.group`:
+same subject within `group_days`); an alert below `min_severity` opens nothing. The case step
+opens the case on its first alert, links the alerts that follow (their amounts flagged), and
+applies people's case actions from the actions topic (the other action types are the
+sanctions'; it leaves them alone). An alert for a case closed meanwhile opens a successor case
+(`successor_id`): the closed case remembers it and sends later alerts there.
+
+People's actions are verified (`verify`, the sanctions' `ActionVerifier.check`) before they
+change anything: unsigned, unknown-key or badly signed ones are dead-lettered with their
+reason, as the sanctions do. A transition the procedure refuses (`Refusal`) changes nothing
+and is published as a `refused` notice, with its reason, for whoever sent it. Everything is
+idempotent: an alert already linked, an action id already in the case's history change
+nothing, so a redelivered batch produces nothing new.
+
+`tick(keys, now)` gives each case found overdue at event time `now` its one `overdue` notice
+and counts the overdue cases per step (the gauge `claimstream_cases_overdue{step}`).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from claimstream.cases.actions import (
+    CaseAction,
+    case_action_from_dict,
+    is_case_action,
+)
+from claimstream.cases.case import (
+    SYSTEM,
+    TIMED_STEPS,
+    Case,
+    Procedure,
+    Refusal,
+    Unchanged,
+    case_from_dict,
+    case_to_dict,
+    group,
+    successor_id,
+    ts_of,
+)
+from claimstream.model.outputs import SEVERITIES, Alert, DeadLetter, stable_id
+from claimstream.model.records import Record, origin
+from claimstream.model.timefmt import iso
+from claimstream.sanctions.codec import alert_from_dict
+from claimstream.sanctions.signatures import SignatureError
+
+ALERTS = "claimstream.alerts.v1"
+ACTIONS = "claimstream.actions.v1"
+REPARTITION_CASE = "claimstream.repartition.case"
+CASE_NOTICES = "claimstream.cases.v1"
+#: the tables: subject `kind:id` -> its grouping record; case id -> the case
+CASE_GROUPS = "case-groups"
+CASES = "cases"
+
+Json = dict[str, Any]
+Load = Callable[[str], Any]
+Verify = Callable[[Json], object]
+
+
+class Refused(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class CaseResult:
+    #: (topic, key, value) to publish before the state is written
+    forwards: list[tuple[str, str, bytes]] = field(default_factory=list)
+    #: (case id, case-notice.v1)
+    notices: list[tuple[str, Json]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: key -> (state, partition)
+    writes: dict[str, tuple[Json, int]] = field(default_factory=dict)
+    #: (action type, outcome: applied | refused | repeated) of every case action read
+    actions: list[tuple[str, str]] = field(default_factory=list)
+    #: (money kind, amount) of every money line added
+    money: list[tuple[str, float]] = field(default_factory=list)
+    #: step -> cases overdue (set by `tick`)
+    overdue: dict[str, int] = field(default_factory=dict)
+
+
+def _json(raw: bytes | None, reason: str) -> Json:
+    if raw is None:
+        raise Refused(reason, "the message has no value")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(reason, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Refused(reason, "not a JSON object")
+    return data
+
+
+def _each(records: Iterable[Record], out: CaseResult, one: Callable[[Record], None]) -> None:
+    for record in records:
+        try:
+            one(record)
+        except Refused as exc:
+            out.dead_letters.append(
+                DeadLetter(exc.reason, str(exc), origin(record), record.value or b"")
+            )
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the cases
+            detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
+            out.dead_letters.append(
+                DeadLetter("processing_error", detail[:2000], origin(record), record.value or b"")
+            )
+
+
+def _alert_or_none(raw: bytes | None) -> tuple[Json, Alert] | None:
+    try:
+        data = _json(raw, "invalid_alert")
+        return data, alert_from_dict(data)
+    except (Refused, ValueError, KeyError, TypeError):
+        return None
+
+
+class GroupProcessor:
+    """alerts.v1 -> repartition.case: which case each alert goes to (table case-groups)."""
+
+    def __init__(self, load: Load, *, group_days: int, min_severity: str = "warning") -> None:
+        if min_severity not in SEVERITIES:
+            raise ValueError(f"min_severity must be one of {', '.join(SEVERITIES)}")
+        self.load = load
+        self.group_days = group_days
+        self.min_rank = SEVERITIES.index(min_severity)
+
+    def process(self, records: Iterable[Record]) -> CaseResult:
+        out = CaseResult()
+        states: dict[str, Json | None] = {}
+
+        def one(record: Record) -> None:
+            found = _alert_or_none(record.value)
+            if found is None:
+                return  # the sanctions' route step dead-letters what is not an alert
+            data, alert = found
+            if SEVERITIES.index(alert.severity) < self.min_rank:
+                return
+            key = f"{alert.subject.kind}:{alert.subject.id}"
+            if key not in states:
+                states[key] = self.load(key)
+            before = states[key]
+            case_id, state, _ = group(
+                before, alert.subject, alert.alert_id, ts_of(alert.occurred_at), self.group_days
+            )
+            if state != before:
+                states[key] = state
+                out.writes[key] = (state, record.partition)
+            envelope = {"type": "alert", "case_id": case_id, "alert": data}
+            out.forwards.append((REPARTITION_CASE, case_id, orjson.dumps(envelope)))
+
+        _each(records, out, one)
+        return out
+
+
+def stale_groups(items: Iterable[tuple[str, Json]], now: float, group_days: int) -> list[str]:
+    """Grouping records no alert can join any more: their case's first alert is more than twice
+    the grouping days before event time `now` (an alert that late opens a new case anyway)."""
+    horizon = now - 2 * group_days * 86400
+    return [key for key, state in items if float(state.get("first", now)) < horizon]
+
+
+def notice(case_id: str, case: Case | None, event: str, at: str, **extra: Any) -> Json:
+    """A case-notice.v1 record (topics/schemas/case-notice.v1.json); `case` None when the
+    case does not exist (a refused action about an unknown case)."""
+    body: Json = {
+        "schema": "case-notice.v1",
+        "notice_id": stable_id("cnt", case_id, event, at, str(extra.get("action_id", ""))),
+        "case_id": case_id,
+        "event": event,
+        "step": None if case is None else case.step,
+        "due": None if case is None or case.due is None else iso(case.due),
+        "at": at,
+    }
+    return body | {k: v for k, v in extra.items() if v is not None}
+
+
+class CaseProcessor:
+    """repartition.case + actions.v1 -> the cases (table cases) and their notices."""
+
+    def __init__(self, procedure: Procedure, load: Load, *, verify: Verify) -> None:
+        self.procedure = procedure
+        self.load = load
+        self.verify = verify
+
+    def process(self, records: Iterable[Record]) -> CaseResult:
+        out = CaseResult()
+        cases: dict[str, Case | None] = {}
+
+        def get(case_id: str) -> Case | None:
+            if case_id not in cases:
+                raw = self.load(case_id)
+                cases[case_id] = None if raw is None else case_from_dict(raw)
+            return cases[case_id]
+
+        changed: dict[str, int] = {}
+
+        def put(case: Case, partition: int) -> None:
+            cases[case.case_id] = case
+            changed[case.case_id] = partition
+
+        def one(record: Record) -> None:
+            if record.topic == ACTIONS:
+                self._action(record, get, put, out)
+            else:
+                self._alert(record, get, put, out)
+
+        _each(records, out, one)
+        for case_id, partition in changed.items():  # each changed case encoded once per batch
+            case = cases[case_id]
+            if case is not None:
+                out.writes[case_id] = (case_to_dict(case), partition)
+        return out
+
+    def _alert(
+        self,
+        record: Record,
+        get: Callable[[str], Case | None],
+        put: Callable[[Case, int], None],
+        out: CaseResult,
+    ) -> None:
+        envelope = _json(record.value, "invalid_envelope")
+        case_id, data = envelope.get("case_id"), envelope.get("alert")
+        if envelope.get("type") != "alert" or not isinstance(case_id, str) or not case_id:
+            raise Refused("invalid_envelope", "expected {type: alert, case_id, alert}")
+        if not isinstance(data, dict):
+            raise Refused("invalid_envelope", "alert must be an object")
+        try:
+            alert = alert_from_dict(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Refused("invalid_alert", f"not an alert.v1 record: {exc}") from None
+        case = get(case_id)
+        proc = self.procedure
+        if case is not None and case.step == "closed":
+            successor = case.successor or successor_id(case_id, alert.alert_id)
+            if case.successor is None:
+                put(replace(case, successor=successor), record.partition)
+            forward = {"type": "alert", "case_id": successor, "alert": data}
+            out.forwards.append((REPARTITION_CASE, successor, orjson.dumps(forward)))
+            return
+        opened = case is None
+        if case is None:
+            case = proc.open(
+                case_id,
+                alert.subject,
+                alert.occurred_at,
+                SYSTEM,
+                action_id=stable_id("act", "case_open", case_id),
+                institution_id=alert.institution_id,
+                note=f"opened by an alert of {alert.rule}",
+            )
+            out.notices.append(
+                (case_id, notice(case_id, case, "opened", alert.occurred_at, by=SYSTEM))
+            )
+        linked = proc.add_alert(case, alert.alert_id, alert.amount, alert.occurred_at, alert.rule)
+        if linked is case and not opened:
+            return  # already linked: a redelivery
+        put(linked, record.partition)
+        if linked.alert_count > case.alert_count:
+            if alert.amount:
+                out.money.append(("flagged", alert.amount))
+            out.notices.append(
+                (
+                    case_id,
+                    notice(case_id, linked, "alert", alert.occurred_at, alert_id=alert.alert_id),
+                )
+            )
+
+    def _action(
+        self,
+        record: Record,
+        get: Callable[[str], Case | None],
+        put: Callable[[Case, int], None],
+        out: CaseResult,
+    ) -> None:
+        try:
+            data = _json(record.value, "invalid_action")
+        except Refused:
+            return  # not an action at all: the sanctions' index step dead-letters it
+        if not is_case_action(data):
+            return  # a review, unfreeze, remediation or check feedback: the sanctions' own
+        try:
+            self.verify(data)
+        except SignatureError as exc:
+            raise Refused(exc.reason, str(exc)) from None
+        try:
+            action: CaseAction = case_action_from_dict(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Refused("invalid_action", f"not a case action: {exc}") from None
+        kind = str(data["type"])
+        case_id = action.case_id
+        before = get(case_id)
+        result = self.procedure.apply(before, action)
+        if isinstance(result, Unchanged):
+            out.actions.append((kind, "repeated"))
+            return
+        if isinstance(result, Refusal):
+            out.actions.append((kind, "refused"))
+            out.notices.append(
+                (
+                    case_id,
+                    notice(
+                        case_id,
+                        before,
+                        "refused",
+                        action.at,
+                        action_id=action.action_id,
+                        type=kind,
+                        by=action.by,
+                        reason=result.reason,
+                        detail=result.detail,
+                    ),
+                )
+            )
+            return
+        out.actions.append((kind, "applied"))
+        put(result, record.partition)
+        for line in result.money[len(before.money) if before is not None else 0 :]:
+            out.money.append((line.kind, line.amount))
+        event = {
+            "case_open": "opened",
+            "case_advance": "advanced",
+            "case_assign": "assigned",
+            "case_decide": "decided",
+            "case_recover": "money",
+        }[kind]
+        out.notices.append(
+            (
+                case_id,
+                notice(case_id, result, event, action.at, action_id=action.action_id, by=action.by),
+            )
+        )
+
+    def tick(
+        self, keys: Iterable[str], now: float, partition_of: Callable[[str], int]
+    ) -> CaseResult:
+        """Overdue notices (once per case and step) and the overdue count per step, at `now`."""
+        out = CaseResult(overdue=dict.fromkeys(TIMED_STEPS, 0))
+        for key in keys:
+            raw = self.load(key)
+            if raw is None:
+                continue
+            case = case_from_dict(raw)
+            step = self.procedure.overdue(case, now)
+            if step is None:
+                continue
+            out.overdue[step] += 1
+            marked, first = self.procedure.notify_overdue(case, now)
+            if first is not None:
+                out.writes[key] = (case_to_dict(marked), partition_of(key))
+                at = iso(case.due) if case.due is not None else iso(now)
+                out.notices.append((key, notice(key, marked, "overdue", at)))
+        return out

@@ -1,0 +1,175 @@
+"""The casework API over a cases runtime holding plain dicts: reads for supervisors, case actions
+for reviewers, published signed on the actions topic, a transition the held case refuses
+answered 409 before anything is published."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from claimstream.cases.calendar import load_calendar
+from claimstream.cases.case import CaseSettings, Procedure, case_to_dict
+from claimstream.model.outputs import Subject
+from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring
+from claimstream.stream.cases import CasesRuntime
+from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
+from claimstream.stream.http.api import Api, ApiSettings
+from claimstream.stream.http.cases import case_routes
+from claimstream.stream.http.errors import json_errors
+
+SH = ZoneInfo("Asia/Shanghai")
+TOKENS = {"li.na": ("reviewer", "tok-reviewer"), "zhou": ("supervisor", "tok-supervisor")}
+LINES = "\n".join(token_line(name, role, token) for name, (role, token) in TOKENS.items())
+PROC = Procedure(CaseSettings(), load_calendar(None, SH))
+T0 = "2026-03-02T10:00:00+08:00"
+CASE = PROC.open("case-1", Subject("institution", "H1"), T0, "system", action_id="act-0")
+
+
+def auth(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[name][1]}"}
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    async def send_and_wait(self, records: Any) -> None:
+        self.records.extend(records)
+
+
+Serve = Callable[..., Any]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    clients: list[TestClient[Any, Any]] = []
+
+    async def start(
+        *, enabled: bool = True, now: float | None = None, here: bool = True
+    ) -> tuple[Any, Sent]:
+        sent = Sent()
+        runtime = None
+        if enabled:
+            runtime = CasesRuntime(
+                None, None, PROC, SimpleNamespace(data={}),
+                SimpleNamespace(data={"case-1": case_to_dict(CASE)}), 8,
+                sinks=None, metrics=None,  # type: ignore[arg-type]
+                verifier=ActionVerifier(lambda: Keyring({})), clock=lambda: now,
+            )  # fmt: skip
+        api = Api(None, sent.send_and_wait, ApiSettings(actions_partitions=8), lambda: SH,
+                  ActionSigner.generate())  # fmt: skip
+        app = web.Application(
+            middlewares=[
+                json_errors,
+                access_control(Access(None, parse_tokens(LINES.encode(), "t"))),
+            ]
+        )
+        app.add_routes(
+            case_routes(runtime, api, tz=lambda: SH, worker_url="http://w",
+                        owner_of=lambda space, key: ("http://w" if here else "http://other", here),
+                        forward=None)  # type: ignore[arg-type]
+        )  # fmt: skip
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client, sent
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+async def post(client: Any, path: str, body: Any, who: str = "li.na") -> tuple[int, Any]:
+    async with client.post(path, data=orjson.dumps(body), headers=auth(who)) as response:
+        return response.status, await response.json()
+
+
+async def get(client: Any, path: str, who: str = "zhou") -> tuple[int, Any]:
+    async with client.get(path, headers=auth(who)) as response:
+        return response.status, await response.json()
+
+
+async def test_a_supervisor_lists_the_held_cases_with_their_overdue_flag(serve: Serve) -> None:
+    client, _ = await serve(now=datetime.fromisoformat("2026-04-01T00:00:00+08:00").timestamp())
+    status, body = await get(client, "/v1/cases?overdue=true")
+    assert status == 200
+    assert [(c["case_id"], c["overdue"]) for c in body["cases"]] == [("case-1", True)]
+
+
+async def test_a_case_is_shown_with_its_timeline(serve: Serve) -> None:
+    client, _ = await serve()
+    status, body = await get(client, "/v1/cases/case-1")
+    assert (status, body["step"], body["history"][0]["type"]) == (200, "first_review", "case_open")
+
+
+async def test_an_unknown_case_is_404(serve: Serve) -> None:
+    client, _ = await serve()
+    assert (await get(client, "/v1/cases/case-nope"))[0] == 404
+
+
+async def test_an_advance_is_published_signed_naming_the_next_step(serve: Serve) -> None:
+    client, sent = await serve()
+    status, body = await post(client, "/v1/cases/case-1/advance", {"note": "checked", "at": T0})
+    assert (status, body["case_id"]) == (202, "case-1")
+    ((topic, key, value, _),) = sent.records
+    record = orjson.loads(value)
+    assert (topic, key) == ("claimstream.actions.v1", b"case-1")
+    assert (record["type"], record["to"], record["by"]) == ("case_advance", "re_review", "li.na")
+    assert "signature" in record
+
+
+async def test_a_transition_the_held_case_refuses_is_409_and_publishes_nothing(
+    serve: Serve,
+) -> None:
+    client, sent = await serve()
+    body = {"outcome": "confirmed", "nature": "operational_error", "confirmed_amount": 10}
+    status, answer = await post(client, "/v1/cases/case-1/decide", body)
+    assert (status, answer["reason"], sent.records) == (409, "wrong_step", [])
+
+
+async def test_a_supervisor_may_not_act(serve: Serve) -> None:
+    client, sent = await serve()
+    status, _ = await post(client, "/v1/cases/case-1/advance", {}, who="zhou")
+    assert (status, sent.records) == (403, [])
+
+
+async def test_an_action_in_someone_elses_name_is_403(serve: Serve) -> None:
+    client, sent = await serve()
+    status, _ = await post(client, "/v1/cases/case-1/advance", {"by": "wang.fang"})
+    assert (status, sent.records) == (403, [])
+
+
+async def test_bad_input_is_400_and_publishes_nothing(serve: Serve) -> None:
+    client, sent = await serve()
+    status, answer = await post(
+        client, "/v1/cases/case-1/recover", {"money": "recovered", "amount": -5}
+    )
+    assert (status, sent.records) == (400, [])
+    assert "amount" in answer["error"]
+
+
+async def test_a_case_opened_by_hand_is_published_under_its_derived_id(serve: Serve) -> None:
+    client, sent = await serve()
+    status, body = await post(client, "/v1/cases/open", {"subject": "doctor:D7", "at": T0})
+    assert status == 202 and body["case_id"].startswith("case-")
+    assert sent.records[0][1] == body["case_id"].encode()
+
+
+async def test_casework_off_answers_503(serve: Serve) -> None:
+    client, _ = await serve(enabled=False)
+    assert (await get(client, "/v1/cases"))[0] == 503
+
+
+async def test_a_case_owned_by_another_worker_is_published_untried(serve: Serve) -> None:
+    client, sent = await serve(here=False)  # this worker's copy is a standby's: it may lag
+    body = {"outcome": "confirmed", "nature": "operational_error", "confirmed_amount": 10}
+    status, _ = await post(client, "/v1/cases/case-1/decide", body)
+    assert (status, len(sent.records)) == (202, 1)
