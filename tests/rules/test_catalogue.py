@@ -104,6 +104,7 @@ LAW = {
     "institution_not_qualified": ("无定点资质或超协议范围结算", "", "reject"),
     "doctor_not_registered": ("医师无有效执业注册或被暂停医保支付资格", "", "reject"),
     "out_of_scope_online_care": ("互联网首诊或超范围诊疗", "", "reject"),
+    "trace_code_reuse": ("药品追溯码重复结算（疑似回流药）", "", "reject"),
 }
 
 

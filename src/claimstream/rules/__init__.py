@@ -28,6 +28,7 @@ from claimstream.rules.readmission_24h import Readmission24h
 from claimstream.rules.repeat_dispensing import RepeatDispensing
 from claimstream.rules.special_exam_repeat import SpecialExamRepeat
 from claimstream.rules.split_hospitalization import SplitHospitalization
+from claimstream.rules.trace_code_reuse import TraceCodeReuse
 
 RULES: dict[str, type[Rule[Any]]] = {
     rule.name: rule
@@ -49,5 +50,6 @@ RULES: dict[str, type[Rule[Any]]] = {
         InstitutionNotQualified,
         DoctorNotRegistered,
         OutOfScopeOnlineCare,
+        TraceCodeReuse,
     )
 }
