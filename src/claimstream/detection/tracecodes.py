@@ -7,7 +7,7 @@ code see the same event either way (stream = replay by construction):
 
 * `slim(event, code)`: the JSON object forwarded for one code: a contract-valid dispensing
   holding only what the trace-code rules and their alerts read (ids, time, the drug, the line's
-  quantity and days of supply) and `trace_codes: [code]`. About 250 bytes whatever the line
+  quantity and days of supply) and `trace_codes: [code]`. About 280 bytes whatever the line
   carried (its other codes, drug name, ATC code, price, patient age and gender are dropped), so
   N codes cost N small records, not N copies of a line that itself grows with N;
 * `view(event, code)`: the `Event` that `decode_event(slim(event, code))` gives, built without
