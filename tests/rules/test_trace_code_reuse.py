@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from claimstream.model.events import Event
-from claimstream.testing import DAY_H, detector, dispense, with_rule
+from claimstream.testing import DAY_H, detector, dispense, run, with_rule
 from tests.rules._catalogue import (
     alert_ids,
     alerts,
@@ -184,3 +184,22 @@ def test_it_is_keyed_by_trace_code_and_reads_dispensings_only() -> None:
     assert (rule.key_kind, set(rule.event_types)) == ("trace_code", {"dispense"})
     settings = rule.Settings()
     assert (settings.enabled, settings.mode, settings.issue_commands) == (True, "enforce", True)
+
+
+def test_the_sanctions_ladder_counts_the_rules_freeze_instead_of_doubling_it() -> None:
+    from claimstream.model.outputs import Subject
+    from claimstream.sanctions.ladder import Escalation
+
+    result = run(resold(50))
+    (alert,) = [a for a in result.alerts if a.rule == RULE]
+    (freeze,) = [c for c in result.commands if c.rule == RULE]
+    engine = Escalation()
+    state = engine.new_state(Subject("institution", "PH2"))
+    assert engine.on_alert(state, alert, alert_ts(alert)) == []
+    assert list(state["f"]) == [freeze.command_id]
+
+
+def alert_ts(alert: Any) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(alert.occurred_at).timestamp()
