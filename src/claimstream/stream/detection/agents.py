@@ -12,8 +12,8 @@ exactly the keys of input partition p).
 
 Event time across the re-keying (docs/time.md §5-§7). The patient agent forwards each accepted
 event with its source partition and that partition's progress as headers, and a timer sends a
-watermark marker to every partition of the doctor and institution repartition topics about
-once a second (`markers.py`). The doctor and institution processors are aligned: each event
+watermark marker to every partition of the aligned (doctor, institution, trace-code)
+repartition topics about once a second (`markers.py`). Their processors are aligned: each event
 waits until the watermark the input partitions' owners report has passed it by the alignment
 slack, then reaches the rules in event-time order, so they see what `replay` sees however the
 backlog is paced. The events waiting live in memory and in the table `pending-<kind>`; after
