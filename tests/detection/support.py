@@ -1,7 +1,8 @@
 """A simulated stream on which every stateful rule alerts, for the detection tests.
 
 `EAGER` lowers thresholds so a short stream trips every rule (the doctor and institution ones
-included); `bent` makes some events fire the rules a benign simulated stream never triggers.
+included); `bent` makes some events fire the rules a benign simulated stream never triggers, and
+`traced` gives some dispensings trace codes that are settled again.
 """
 
 from __future__ import annotations
@@ -53,7 +54,15 @@ def bent(raw: dict[str, Any], n: int) -> dict[str, Any]:
     return raw
 
 
+def traced(raw: dict[str, Any], n: int) -> dict[str, Any]:
+    """Every third dispensing carries two trace codes from a small pool, so codes are settled
+    again by other patients and institutions (`trace_code_reuse`)."""
+    if raw["event_type"] != "dispense" or n % 3:
+        return raw
+    return {**raw, "trace_codes": [f"TA{n % 241:05d}", f"TB{(n * 7 + 3) % 1009:05d}"]}
+
+
 def simulated(count: int, *, seed: int = 17, patients: int = 300) -> list[dict[str, Any]]:
-    """`count` events over 75 days (three calendar months), in file order, bent."""
+    """`count` events over 75 days (three calendar months), in file order, bent and traced."""
     sim = Simulator(count, seed=seed, patients=patients, span_days=75, out_of_order=0.2)
-    return [bent(raw, n) for n, raw in enumerate(sim.events())]
+    return [traced(bent(raw, n), n) for n, raw in enumerate(sim.events())]

@@ -194,6 +194,7 @@ def test_doctor_and_institution_rules_are_not_part_of_the_check() -> None:
     assert {cls.key_kind for cls in left_out if cls.Settings().enabled} == {
         "doctor",
         "institution",
+        "trace_code",
     }
 
 

@@ -335,3 +335,52 @@ def test_a_planned_flag_that_is_not_a_bool_is_refused_naming_it(planned: Any) ->
     rejection = decode_event(orjson.dumps({**STAY, "planned": planned}))
     assert isinstance(rejection, Rejection)
     assert rejection.reason == "invalid_field" and "planned" in rejection.detail
+
+
+@pytest.mark.parametrize(
+    ("codes", "decoded"),
+    [
+        (None, ()),
+        ([], ()),
+        (["81234567890123456789"], ("81234567890123456789",)),
+        (["A", "B.2", "c_3-x"], ("A", "B.2", "c_3-x")),
+        (["9" * 64], ("9" * 64,)),
+        ([f"C{i}" for i in range(100)], tuple(f"C{i}" for i in range(100))),
+    ],
+)
+def test_a_dispensing_may_carry_trace_codes(codes: Any, decoded: tuple[str, ...]) -> None:
+    # 1e300: at the fast path's bound, so the checked path decodes it
+    for quantity in (4, 1e300):
+        event = decode_event(orjson.dumps({**VALID, "trace_codes": codes, "quantity": quantity}))
+        assert isinstance(event, Event) and isinstance(event.body, Dispense)
+        assert event.body.trace_codes == decoded
+
+
+@pytest.mark.parametrize(
+    ("codes", "detail"),
+    [
+        ("C1", "trace_codes must be a list of strings"),
+        ({"C1": 1}, "trace_codes must be a list of strings"),
+        ([1], "trace_codes[0] must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        (["C1", ""], "trace_codes[1] must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        (["C 1"], "trace_codes[0] must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        (["C\x1f1"], "trace_codes[0] must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        (["9" * 65], "trace_codes[0] must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ([None], "trace_codes[0] must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ([f"C{i}" for i in range(101)], "trace_codes holds 101 codes; at most 100 per dispensing"),
+        (["C1", "C2", "C1"], "trace_codes names the same code twice"),
+    ],
+)
+def test_bad_trace_codes_are_refused_naming_the_field(codes: Any, detail: str) -> None:
+    for fields in ({"trace_codes": codes}, {"trace_codes": codes, "quantity": 1e300}):
+        result = decode_event(orjson.dumps({**VALID, **fields}))
+        assert isinstance(result, Rejection)
+        assert (result.reason, result.detail) == ("invalid_field", detail)
+
+
+def test_trace_codes_of_another_event_type_are_kept_as_an_extra_field_only() -> None:
+    event = decode_event(
+        {**VALID, "event_type": "consultation", "mode": "online", "trace_codes": ["C1"]}
+    )
+    assert isinstance(event, Event) and event.raw["trace_codes"] == ["C1"]
+    assert event.keys("trace_code") == ()

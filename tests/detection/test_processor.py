@@ -298,3 +298,22 @@ def test_an_absence_found_by_the_sweep_comes_out_of_the_next_batch_with_its_key_
     assert [e.alert.event_ids for e in after.alerts if e.alert.rule == "missed"] == [("d1",)]
     assert "P1" in after.writes
     assert proc.process([]).alerts == []  # handed out once
+
+
+def test_a_dispensing_goes_to_the_trace_code_topic_once_per_code_as_its_codes_view() -> None:
+    from claimstream.detection.decode import decode_event
+    from claimstream.detection.tracecodes import view
+
+    raw = {**orjson.loads(_dispense("e1", "2026-03-01T08:00:00+08:00")), "trace_codes": ["A", "B"]}
+    out = processor().process([record(orjson.dumps(raw), b"P1")])
+    coded = [f for f in out.forwards if f.kind == "trace_code"]
+    assert [f.key for f in coded] == ["A", "B"]
+    event = decode_event(raw)
+    for forward in coded:
+        assert decode_event(forward.value) == view(event, forward.key)  # type: ignore[arg-type]
+        assert dict(forward.headers)["cs-source"] == b"dispensing/2"
+
+
+def test_a_dispensing_without_codes_goes_to_no_trace_code_topic() -> None:
+    out = processor().process([record(_dispense("e1", "2026-03-01T08:00:00+08:00"), b"P1")])
+    assert out.writes and not [f for f in out.forwards if f.kind == "trace_code"]

@@ -8,7 +8,8 @@ id *is* a redelivery of it, and whichever copy comes first counts), inserted any
 alerts about every *other key*: an alert is about one of X's keys when its subject is X's
 patient, X's doctor or X's institution, or when it comes from a rule keyed by patient (doctor,
 institution) and names X's patient (doctor, institution): such a rule keeps its state under
-that id, and a patient rule may name a doctor or an institution as its subject. Every other
+that id, and a patient rule may name a doctor or an institution as its subject; or when it
+comes from the rule keyed by trace code and is about one of X's codes. Every other
 alert must be identical, ids, evidence and times included.
 
 The streams. Events of a few patients, doctors and institutions, of every type, with rules'
@@ -45,6 +46,8 @@ DOCTORS = ("D1", "D2", "D3")
 INSTITUTIONS = ("H1", "H2", "H3")
 START = datetime(2026, 3, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
 DRUGS = ("INS", "MET", "XB01AAH017A001010100007", "XB01ACA057A012010100008")
+#: a few codes, so packs are settled again (trace_code_reuse keeps state per code)
+TRACE_CODES = ("T1", "T2", "T3")
 
 
 @st.composite
@@ -58,6 +61,7 @@ def bodies(draw: st.DrawFn) -> dict[str, Any]:
             "quantity": draw(st.integers(1, 4)),
             "chronic": draw(st.booleans()),
             "atc_code": draw(st.sampled_from(["A10AE04", "B01AA03", "B01AC06"])),
+            "trace_codes": draw(st.lists(st.sampled_from(TRACE_CODES), max_size=2, unique=True)),
         }
     if kind == "consultation":
         return {"event_type": kind, "mode": draw(st.sampled_from(["online", "offline"]))}
@@ -159,6 +163,10 @@ def about_its_keys(alert: dict[str, Any], stranger: dict[str, Any]) -> bool:
     }
     subject = alert["subject"]
     kind = RULES[alert["rule"]].key_kind
+    if kind == "trace_code":  # its key is the code: X's codes are X's keys too
+        return subject["id"] == ids[subject["kind"]] or alert["details"]["trace_code"] in (
+            stranger.get("trace_codes") or ()
+        )
     return subject["id"] == ids[subject["kind"]] or alert[f"{kind}_id"] == ids[kind]
 
 

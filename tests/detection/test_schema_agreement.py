@@ -52,6 +52,13 @@ def test_every_simulated_event_is_valid_for_both() -> None:
         {"occurred_at": "9999-12-31T23:59:59+08:00"},
         {"unit_price": -0.01},
         {"unit_price": "3.50"},
+        {"trace_codes": "C1"},
+        {"trace_codes": [1]},
+        {"trace_codes": [""]},
+        {"trace_codes": ["C 1"]},
+        {"trace_codes": ["9" * 65]},
+        {"trace_codes": ["C1", "C1"]},
+        {"trace_codes": [f"C{i}" for i in range(101)]},
     ],
 )
 def test_both_refuse(fields: dict[str, Any]) -> None:
@@ -69,6 +76,10 @@ def test_both_refuse(fields: dict[str, Any]) -> None:
         {"unit_price": 0},
         {"unit_price": 12.5},
         {"unit_price": None},
+        {"trace_codes": None},
+        {"trace_codes": []},
+        {"trace_codes": ["81234567890123456789", "A.b_c-9"]},
+        {"trace_codes": [f"C{i}" for i in range(100)]},
     ],
 )
 def test_both_accept(fields: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from claimstream.detection.decode import decode_event
 from claimstream.detection.engine import Engine
 from claimstream.detection.processor import BatchResult, KeyedProcessor
 from claimstream.detection.replay import ReplaySinks, replay
-from claimstream.model.events import FAMILY_OF, Event, KeyKind
+from claimstream.model.events import FAMILY_OF, Event, StateKind
 from claimstream.model.partitioning import partition_for
 from claimstream.model.records import Record
 from claimstream.rules.base import State
@@ -33,7 +33,7 @@ from tests.detection.support import eager_config, simulated
 
 PARTITIONS = 8
 INPUTS = {family: f"settlement.{family}.v1" for family in sorted(set(FAMILY_OF.values()))}
-REKEYED: tuple[KeyKind, ...] = ("doctor", "institution")
+REKEYED: tuple[StateKind, ...] = ("doctor", "institution", "trace_code")
 IDLE_AFTER = 60.0
 
 
@@ -82,7 +82,7 @@ class Worker:
         self,
         config: DetectionConfig,
         owned: set[int],
-        states: dict[KeyKind, dict[str, State]],
+        states: dict[StateKind, dict[str, State]],
         clock: list[float],
         *,
         align: bool,
@@ -91,7 +91,7 @@ class Worker:
         self.owned = owned
         self.states = states
         now = lambda: clock[0]  # noqa: E731
-        self.processors: dict[KeyKind, KeyedProcessor] = {
+        self.processors: dict[StateKind, KeyedProcessor] = {
             "patient": KeyedProcessor(
                 engine,
                 "patient",
@@ -116,7 +116,7 @@ class Worker:
             )
             self.processors[kind].assign(owned)  # it reads these partitions of its topic
 
-    def handle(self, kind: KeyKind, records: list[Record], topics: Topics, out: Outputs) -> None:
+    def handle(self, kind: StateKind, records: list[Record], topics: Topics, out: Outputs) -> None:
         result = self.processors[kind].process(records)
         out.add(result)
         for key, (state, _) in result.writes.items():
@@ -144,6 +144,12 @@ class Worker:
                 del self.states[kind][key]
 
 
+def kind_of(topic: str) -> StateKind:
+    """The kind whose repartition topic `topic` is."""
+    (kind,) = [k for k in REKEYED if topic == f"claimstream.repartition.{k}"]
+    return kind
+
+
 def run_stream(
     raw: list[dict[str, Any]], config: DetectionConfig, workers: int, seed: int, *, align: bool
 ) -> Outputs:
@@ -157,7 +163,7 @@ def run_stream(
         )
     rng = random.Random(seed)
     clock = [max(e.ts for e in map(decode_event, raw) if isinstance(e, Event)) + 86_400]
-    states: dict[KeyKind, dict[str, State]] = {"patient": {}, "doctor": {}, "institution": {}}
+    states: dict[StateKind, dict[str, State]] = {kind: {} for kind in ("patient", *REKEYED)}
     crew = [
         Worker(
             config, {p for p in range(PARTITIONS) if p % workers == w}, states, clock, align=align
@@ -181,7 +187,7 @@ def run_stream(
             owner[where[1]].handle("patient", topics.take(where, rng.randint(1, 300)), topics, out)
         else:
             where = rng.choice(rekeyed)
-            kind: KeyKind = "doctor" if where[0].endswith("doctor") else "institution"
+            kind = kind_of(where[0])
             owner[where[1]].handle(kind, topics.take(where, rng.randint(1, 300)), topics, out)
         if inputs and step % 7 == 0:  # while there is input, now and then (a timer's work)
             rng.choice(crew).markers(topics)
@@ -193,7 +199,7 @@ def run_stream(
         worker.markers(topics)
     for where in [w for w in topics.log if topics.left(w)]:
         owner[where[1]].handle(
-            "doctor" if where[0].endswith("doctor") else "institution",
+            kind_of(where[0]),
             topics.take(where, topics.left(where)),
             topics,
             out,
@@ -261,6 +267,7 @@ def backlog() -> tuple[list[dict[str, Any]], DetectionConfig, Outputs]:
     rules = {orjson.loads(a)["rule"] for a in expected.alerts}
     assert {"doctor_consultation_rate", "diagnosis_cluster", "institution_cost_jump"} <= rules
     assert "missed_refill" in rules  # built-in event-time timers, fired on events and at sweeps
+    assert "trace_code_reuse" in rules
     assert set(CUSTOM) <= rules
     assert expected.dead_letters == []
     return raw, config, expected

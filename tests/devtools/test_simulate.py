@@ -21,3 +21,28 @@ def test_every_dispensing_carries_a_unit_price() -> None:
     dispensings = [e for e in generate(3000, seed=5) if e["event_type"] == "dispense"]
     assert dispensings
     assert all(e["unit_price"] > 0 for e in dispensings)
+
+
+def test_trace_codes_are_off_unless_asked_for() -> None:
+    assert not [e for e in generate(3000, seed=5) if "trace_codes" in e]
+
+
+def test_asked_for_a_share_of_dispensings_carries_a_valid_code_per_pack() -> None:
+    from claimstream.devtools.simulate import Simulator
+
+    events = list(Simulator(3000, seed=5, trace_codes=0.5).events())
+    coded = [e for e in events if "trace_codes" in e]
+    assert 0 < len(coded) < len([e for e in events if e["event_type"] == "dispense"])
+    assert all(len(e["trace_codes"]) == max(1, int(e["quantity"])) for e in coded)
+    assert [e for e in events if isinstance(decode_event(e), Rejection)] == []
+
+
+def test_the_injected_resale_is_found_by_trace_code_reuse() -> None:
+    from claimstream.devtools.simulate import Simulator
+    from claimstream.testing import run
+
+    sim = Simulator(3000, seed=5, trace_codes=0.5)
+    events = [decode_event(e) for e in sim.events()]
+    found = run([e for e in events if not isinstance(e, Rejection)]).alerts
+    reused = {a.details["trace_code"] for a in found if a.rule == "trace_code_reuse"}
+    assert reused == set(sim.injected["trace_code_reuse"]) != set()

@@ -110,6 +110,7 @@ LAW = {
     "combination_without_indication": ("无指征联合用药", "第十五条、第三十八条第二项", "warn"),
     "item_diagnosis_mismatch": ("过度检查", "第十五条、第三十八条第二项", "warn"),
     "missed_refill": ("慢病未按时取药", "", "warn"),
+    "trace_code_reuse": ("药品追溯码重复结算（疑似回流药）", "", "reject"),
 }
 
 

@@ -15,7 +15,11 @@ def test_defaults_are_the_issues() -> None:
     ladder = settings.ladder
     assert (ladder.repeat_window_days, ladder.suspend_window_days) == (30, 90)
     assert ladder.suspend_after_freezes == 3 and ladder.suspend_on_critical
-    assert ladder.immediate_rules == ("readmission_24h", "split_hospitalization")
+    assert ladder.immediate_rules == (
+        "readmission_24h",
+        "split_hospitalization",
+        "trace_code_reuse",
+    )
     assert settings.points.suspend_at == 12
     assert settings.grade.horizon_days == 365 and settings.timezone == "Asia/Shanghai"
 

@@ -129,3 +129,38 @@ def test_an_entry_of_a_key_without_a_stored_state_is_put_back() -> None:
     _, result, _ = held_batch()
     waiting, released = pending.split(result.held, {}.get)
     assert (len(waiting), released) == (3, [])
+
+
+def test_a_waiting_trace_code_record_reads_back_as_its_codes_view() -> None:
+    from claimstream.detection.decode import decode_event
+    from claimstream.detection.tracecodes import slim, view
+    from claimstream.model.events import Event
+
+    line = next(e for e in generate(400, seed=4) if e["event_type"] == "dispense")
+    event = decode_event({**line, "trace_codes": ["81234567890123456789", "81234567890123456790"]})
+    assert isinstance(event, Event)
+    proc = KeyedProcessor(
+        Engine(DetectionConfig.default(), None),
+        "trace_code",
+        {}.get,
+        home_topics=frozenset(),
+        partitions=8,
+        align=True,
+    )
+    proc.assign([5])
+    code = "81234567890123456790"
+    record = Record(
+        code.encode(),
+        orjson.dumps(slim(event, code)),
+        "claimstream.repartition.trace_code",
+        5,
+        0,
+        1_700_000_000.5,
+        (("cs-source", b"dispensing/2"),),
+    )
+    (held,) = proc.process([record]).held
+    writes, _ = pending.changes(BatchResult(held=[held]))
+    stored = {key: orjson.loads(orjson.dumps(value)) for key, (value, _) in writes.items()}
+    (back,) = pending.entries(stored.items(), frozenset({5}))
+    assert (back.key, back.ts, back.event_id, back.home) == (code, event.ts, event.event_id, 5)
+    assert back.event == view(event, code)

@@ -42,11 +42,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from claimstream.detection.engine import Engine, StepResult
-from claimstream.model.events import FAMILY_OF, Event, KeyKind
+from claimstream.model.events import FAMILY_OF, Event, StateKind
 from claimstream.model.partitioning import partition_for
 from claimstream.model.rejection import Rejection
 from claimstream.rules.base import State
 
+#: The kinds of key whose events come re-keyed from every input partition, and so wait for the
+#: watermark before their rules see them (the patient's come on their own partition).
+ALIGNED: tuple[StateKind, ...] = ("doctor", "institution", "trace_code")
 #: The input partition count `replay` assumes when it is not told (topics.toml's default).
 DEFAULT_PARTITIONS = 8
 #: `replay`: a source with no record among this many of the stream's is idle.
@@ -336,7 +339,9 @@ Accepted = StepResult | Held | None
 class Aligner:
     """Holds a kind's events until the watermark passes them, then steps them in order."""
 
-    def __init__(self, engine: Engine, kind: KeyKind, buffer: PendingBuffer | None = None) -> None:
+    def __init__(
+        self, engine: Engine, kind: StateKind, buffer: PendingBuffer | None = None
+    ) -> None:
         self.engine = engine
         self.kind = kind
         self.buffer = buffer if buffer is not None else PendingBuffer()

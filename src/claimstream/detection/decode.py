@@ -25,6 +25,8 @@ from claimstream.model.events import (
     EARLIEST_YEAR,
     EVENT_TYPES,
     LATEST_YEAR,
+    MAX_TRACE_CODES,
+    TRACE_CODE_MAX_LENGTH,
     Body,
     Claim,
     ClaimItem,
@@ -40,6 +42,8 @@ from claimstream.model.rejection import InvalidEvent, Rejection
 _T = TypeVar("_T")
 #: `is_valid_id` without the call: a compiled fullmatch over the id charset and length
 _ID = re.compile(f"[A-Za-z0-9._-]{{1,{ID_MAX_LENGTH}}}").fullmatch
+#: what a drug traceability code may look like (the id charset, its own length bound)
+_TRACE_CODE = re.compile(f"[A-Za-z0-9._-]{{1,{TRACE_CODE_MAX_LENGTH}}}").fullmatch
 _ITEM_CATEGORIES = frozenset(("drug", "exam", "lab", "service", "material"))
 _VISIT_TYPES = frozenset(("outpatient", "inpatient", "online"))
 
@@ -301,6 +305,7 @@ def _dispense(obj: dict[str, Any]) -> Body:
         and (chronic is None or chronic is True or chronic is False)
         and (price is None or ((type(price) is float or type(price) is int) and 0 <= price < _HUGE))
     ):
+        codes = get("trace_codes")
         return Dispense(
             drug_code,
             days,
@@ -310,8 +315,32 @@ def _dispense(obj: dict[str, Any]) -> Body:
             long_term_rx or False,
             chronic or False,
             None if price is None else float(price),
+            () if codes is None else _trace_codes(codes),
         )
     return _dispense_checked(obj)
+
+
+def _trace_codes(value: Any) -> tuple[str, ...]:
+    """`trace_codes`: a list of distinct codes, at most `MAX_TRACE_CODES`, each a string of
+    the id characters of at most `TRACE_CODE_MAX_LENGTH` (else `invalid_field`)."""
+    if type(value) is not list:
+        raise InvalidEvent("invalid_field", "trace_codes must be a list of strings")
+    if len(value) > MAX_TRACE_CODES:
+        raise InvalidEvent(
+            "invalid_field",
+            f"trace_codes holds {len(value)} codes; at most {MAX_TRACE_CODES} per dispensing",
+        )
+    for index, code in enumerate(value):
+        if type(code) is not str or not _TRACE_CODE(code):
+            raise InvalidEvent(
+                "invalid_field",
+                f"trace_codes[{index}] must be 1 to {TRACE_CODE_MAX_LENGTH} letters, digits, "
+                "'.', '_' or '-'",
+            )
+    codes = tuple(value)
+    if len(set(codes)) != len(codes):
+        raise InvalidEvent("invalid_field", "trace_codes names the same code twice")
+    return codes
 
 
 def _dispense_checked(obj: dict[str, Any]) -> Body:
@@ -322,7 +351,7 @@ def _dispense_checked(obj: dict[str, Any]) -> Body:
         raise InvalidEvent("invalid_field", "days_supply must be an integer")
     if days <= 0:
         raise InvalidEvent("invalid_field", f"days_supply must be greater than 0, got {days}")
-    price = obj.get("unit_price")
+    price, codes = obj.get("unit_price"), obj.get("trace_codes")
     return Dispense(
         drug_code=_req_id(obj, "drug_code"),
         days_supply=days,
@@ -332,6 +361,7 @@ def _dispense_checked(obj: dict[str, Any]) -> Body:
         long_term_rx=_opt(obj, "long_term_rx", bool) or False,
         chronic=_opt(obj, "chronic", bool) or False,
         unit_price=None if price is None else _number(price, "unit_price"),
+        trace_codes=() if codes is None else _trace_codes(codes),
     )
 
 

@@ -3,11 +3,12 @@
 Two ways to drive it:
 
 * `feed(event, tag)` / `finish()`: what the worker does, in one process (`replay`). Patient
-  rules see each event at once; doctor and institution rules see each key's events in event-
-  time order once the watermark of the input partitions has passed them (`align`), exactly
-  as the worker's do whatever the pacing; idle keys are swept against that watermark, which
-  no single record can drag forward. Needs the input partition count (`partitions`, from
-  topics.toml), since an event's partition is part of how its time is judged.
+  rules see each event at once; doctor, institution and trace-code rules (a dispensing's view
+  per code, `tracecodes`) see each key's events in event-time order once the watermark of the
+  input partitions has passed them (`align`), exactly as the worker's do whatever the pacing;
+  idle keys are swept against that watermark, which no single record can drag forward. Needs
+  the input partition count (`partitions`, from topics.toml), since an event's partition is
+  part of how its time is judged.
 * `process(event)`: every rule sees every event as it comes, and idle keys are swept against
   the highest event time seen. For a rule's tests and for rule development on a hand-built
   timeline (`claimstream.testing.run`), where "in the order given" is the point; one event
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claimstream.detection.align import (
+    ALIGNED,
     DEFAULT_IDLE_RECORDS,
     Aligner,
     Progress,
@@ -34,7 +36,8 @@ from claimstream.detection.align import (
 )
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.engine import Clock, Engine, StepResult
-from claimstream.model.events import FAMILY_OF, Event, KeyKind
+from claimstream.detection.tracecodes import views
+from claimstream.model.events import FAMILY_OF, Event, StateKind
 from claimstream.model.outputs import Alert, Command
 from claimstream.model.partitioning import partition_for
 from claimstream.model.rejection import PROCESSING_ERROR
@@ -95,7 +98,7 @@ class Detector:
         suspensions: Suspensions | None = None,
     ) -> None:
         self.engine = Engine(config, clock, suspensions)
-        self.states: dict[tuple[KeyKind, str], State] = {}
+        self.states: dict[tuple[StateKind, str], State] = {}
         #: `process`: the highest event time seen (what its sweeps expire against)
         self.watermark: float | None = None
         self.stats = Stats()
@@ -107,8 +110,8 @@ class Detector:
             self.source_of = SourceOf(partitions)
             self.progress = Progress(idle_records)
             self._all = sources(partitions)
-            self.aligners: dict[KeyKind, Aligner] = {
-                kind: Aligner(self.engine, kind) for kind in ("doctor", "institution")
+            self.aligners: dict[StateKind, Aligner] = {
+                kind: Aligner(self.engine, kind) for kind in ALIGNED
             }
             self._families = {kind: a.families() for kind, a in self.aligners.items()}
             self._names = {
@@ -146,19 +149,22 @@ class Detector:
         for kind in kinds:
             if kind == "patient":
                 continue
-            key = event.doctor_id if kind == "doctor" else event.institution_id
-            if key is None:
-                continue
+            if kind == "trace_code":  # one key per code, each stepping its code's view
+                keyed = views(event)
+            else:
+                key = event.doctor_id if kind == "doctor" else event.institution_id
+                keyed = [] if key is None else [(key, event)]
             aligner = self.aligners[kind]
-            state = self._state(kind, key)
-            try:
-                outcome = aligner.accept(state, key, event, source, tag)
-            except Exception as exc:
-                log.debug("an event could not be processed", exc_info=True)
-                out.failed(exc, tag)
-                continue
-            if isinstance(outcome, StepResult):
-                out.add(outcome, tag)
+            for key, seen_as in keyed:
+                state = self._state(kind, key)
+                try:
+                    outcome = aligner.accept(state, key, seen_as, source, tag)
+                except Exception as exc:
+                    log.debug("an event could not be processed", exc_info=True)
+                    out.failed(exc, tag)
+                    continue
+                if isinstance(outcome, StepResult):
+                    out.add(outcome, tag)
         if not self._records % _RELEASE_EVERY:
             self._release(out)
         self._count(out)
@@ -204,7 +210,7 @@ class Detector:
         if out.refused:
             self.stats.late += sum(1 for reason, _, _ in out.refused if reason == "late")
 
-    def _state(self, kind: KeyKind, key: str) -> State:
+    def _state(self, kind: StateKind, key: str) -> State:
         state = self.states.get((kind, key))
         if state is None:
             state = self.states[(kind, key)] = self.engine.new_state()
@@ -223,6 +229,13 @@ class Detector:
             return result
         states = self.states
         for kind, key_of in engine.dispatch.get(event.event_type, ()):
+            if kind == "trace_code":  # one key per code, each stepping its code's view
+                for code, view in views(event):
+                    state = states.get((kind, code))
+                    if state is None:
+                        state = states[(kind, code)] = engine.new_state()
+                    engine.step(kind, state, view, into=result)
+                continue
             key = key_of(event)
             if key is None:
                 continue

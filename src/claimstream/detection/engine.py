@@ -6,7 +6,9 @@ changelog-backed table unchanged, and `replay` in an ordinary dict:
     {"wm": {<event family>: <max event time seen>}, "seen": {event_id: ts},
      "gc": <last expiry cutoff>, "r": {"<rule>@<state version>": <rule state>}}
 
-(doctor and institution keys fed through `align.Aligner` also hold "src" and "rel", see there).
+(doctor, institution and trace-code keys fed through `align.Aligner` also hold "src" and "rel",
+see there). A dispensing belongs to one `trace_code` key per code it carries: callers step each
+code's view (`detection.tracecodes`), never the dispensing itself.
 
 Lateness is judged against the key's own watermark for the event's family (the input topic its
 type travels on, `events.FAMILY_OF`). Kafka keeps order per partition: the events of one key
@@ -43,7 +45,7 @@ from typing import Any
 import orjson
 
 from claimstream.detection.config import DetectionConfig
-from claimstream.model.events import EVENT_TYPES, FAMILY_OF, KEY_KINDS, Event, KeyKind
+from claimstream.model.events import EVENT_TYPES, FAMILY_OF, STATE_KINDS, Event, StateKind
 from claimstream.model.outputs import Alert, Command, stable_id
 from claimstream.model.rejection import Rejection
 from claimstream.model.timefmt import DAY, HOUR, iso
@@ -60,10 +62,12 @@ Clock = Callable[[], float]
 #: is stateless (then it gets a throwaway dict and nothing is stored for it)
 _Call = tuple[str, Callable[[State, Event], list[Finding]], bool, Callable[[Event], bool] | None]
 #: the id an event is keyed by for each kind of key (as `Event.key`, without its branches)
-_KEY_OF: dict[KeyKind, Callable[[Event], str | None]] = {
+_KEY_OF: dict[StateKind, Callable[[Event], str | None]] = {
     "patient": attrgetter("patient_id"),
     "doctor": attrgetter("doctor_id"),
     "institution": attrgetter("institution_id"),
+    # an event has one key per trace code: callers step each code's view (`tracecodes`)
+    "trace_code": lambda event: event.key("trace_code"),
 }
 
 _dumps = orjson.dumps
@@ -165,29 +169,29 @@ class Engine:
         ]
         # the configuration's custom rules (`rules.custom`), routed like any other
         self.rules.extend(custom.build(config.custom_rules, config.custom_lists, context))
-        self._routes: dict[tuple[KeyKind, str], list[Rule[Any]]] = {}
+        self._routes: dict[tuple[StateKind, str], list[Rule[Any]]] = {}
         for rule in self.rules:
             for event_type in rule.event_types:
                 self._routes.setdefault((rule.key_kind, event_type), []).append(rule)
-        self.key_kinds: tuple[KeyKind, ...] = tuple(
-            k for k in KEY_KINDS if any(r.key_kind == k for r in self.rules)
+        self.key_kinds: tuple[StateKind, ...] = tuple(
+            k for k in STATE_KINDS if any(r.key_kind == k for r in self.rules)
         )
-        self._kinds_by_type: dict[str, tuple[KeyKind, ...]] = {
+        self._kinds_by_type: dict[str, tuple[StateKind, ...]] = {
             t: tuple(k for k in self.key_kinds if (k, t) in self._routes) for t in EVENT_TYPES
         }
         # The hot path's dispatch tables, built once: per kind of key, per event type, the
         # (state key, on_event) pairs of the rules to run, so a step does no tuple building,
         # attribute lookup or bound-method creation per rule.
-        self._calls: dict[KeyKind, dict[str, tuple[_Call, ...]]] = {
+        self._calls: dict[StateKind, dict[str, tuple[_Call, ...]]] = {
             kind: {
                 t: tuple(_call(r) for r in rules)
                 for (k, t), rules in self._routes.items()
                 if k == kind
             }
-            for kind in KEY_KINDS
+            for kind in STATE_KINDS
         }
         #: per event type, the (kind, key field) pairs whose rules react to it (`Detector`)
-        self.dispatch: dict[str, tuple[tuple[KeyKind, Callable[[Event], str | None]], ...]] = {
+        self.dispatch: dict[str, tuple[tuple[StateKind, Callable[[Event], str | None]], ...]] = {
             t: tuple((k, _KEY_OF[k]) for k in kinds) for t, kinds in self._kinds_by_type.items()
         }
         self._by_state_key = {rule.state_key: rule for rule in self.rules}
@@ -202,24 +206,28 @@ class Engine:
             rule.state_key: (rule.expire, self._families[rule.state_key]) for rule in self.rules
         }
         #: per kind and event type, the rules with timers a step reaches: asked after it
-        self._timers: dict[KeyKind, dict[str, tuple[Rule[Any], ...]]] = {
+        self._timers: dict[StateKind, dict[str, tuple[Rule[Any], ...]]] = {
             kind: {
                 t: tuple(r for r in rules if r.timers)
                 for (k, t), rules in self._routes.items()
                 if k == kind and any(r.timers for r in rules)
             }
-            for kind in KEY_KINDS
+            for kind in STATE_KINDS
         }
 
     @staticmethod
     def new_state() -> State:
         return {"wm": {}, "seen": {}, "gc": None, "r": {}}
 
-    def routes(self, kind: KeyKind, event: Event) -> bool:
+    def routes(self, kind: StateKind, event: Event) -> bool:
         """Whether any enabled rule keyed by `kind` reacts to this event."""
-        return kind in self.kinds_for(event) and event.key(kind) is not None
+        if kind not in self.kinds_for(event):
+            return False
+        if kind == "trace_code":  # any number of keys (`Event.keys`)
+            return bool(event.keys(kind))
+        return event.key(kind) is not None
 
-    def kinds_for(self, event: Event) -> tuple[KeyKind, ...]:
+    def kinds_for(self, event: Event) -> tuple[StateKind, ...]:
         """The kinds of key whose rules react to this event's type (often just one)."""
         return self._kinds_by_type.get(event.event_type, ())
 
@@ -247,7 +255,7 @@ class Engine:
         )
 
     def step(
-        self, kind: KeyKind, state: State, event: Event, into: StepResult | None = None
+        self, kind: StateKind, state: State, event: Event, into: StepResult | None = None
     ) -> StepResult:
         """Apply `event` to the state of its `kind` key. Mutates `state`; all or nothing.
 

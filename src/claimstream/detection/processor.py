@@ -16,10 +16,12 @@ configured plausible range (`implausible_timestamp`) or further ahead of `clock`
 allowed skew (`future_timestamp`; the clock is the engine's wall clock unless one is given).
 Each processor tracks the progress of the input partitions it reads (`align.Progress`) and
 sweeps idle keys against the least of them, which no single record can move. With
-`align=True` (doctor and institution processors, once the stream carries the headers below)
-re-keyed events wait in a `PendingBuffer` and reach the rules in event-time order once the
-watermark reported by the input partitions' owners has passed them, so these rules see the
-same sequence as `replay` however the partitions were paced.
+`align=True` (doctor, institution and trace-code processors, once the stream carries the
+headers below) re-keyed events wait in a `PendingBuffer` and reach the rules in event-time
+order once the watermark reported by the input partitions' owners has passed them, so these
+rules see the same sequence as `replay` however the partitions were paced. A dispensing goes
+to the trace-code repartition topic once per code it carries, as its code's small view
+(`tracecodes.slim`), which is also what `replay` steps.
 
 What travels on the repartition topics (`Forward.headers`, `marker`):
 
@@ -27,8 +29,8 @@ What travels on the repartition topics (`Forward.headers`, `marker`):
   from) and `cs-progress` (that partition's progress after it, POSIX seconds, when known);
 * a marker is a record without key or value, with header `cs-marker` holding a JSON object
   `{"family/partition": [progress or null, idle], ...}` for the input partitions its sender
-  owns; the stream sends one to every partition of the doctor and institution repartition
-  topics every few seconds (`marker`), whether or not anything else is flowing.
+  owns; the stream sends one to every partition of the aligned repartition topics (doctor,
+  institution, trace code) every few seconds (`marker`), whether or not anything else flows.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ from claimstream.detection.align import (
 )
 from claimstream.detection.decode import decode_event
 from claimstream.detection.engine import Clock, Engine, StepResult
-from claimstream.model.events import FAMILY_OF, Event, KeyKind
+from claimstream.detection.tracecodes import slim
+from claimstream.model.events import FAMILY_OF, Event, StateKind
 from claimstream.model.outputs import Alert, Command, DeadLetter
 from claimstream.model.partitioning import partition_for
 from claimstream.model.records import Record, origin
@@ -72,7 +75,7 @@ class Forward:
     """A record to re-publish, keyed by the id of `kind`, on that kind's repartition topic,
     with `headers` (the event's source partition and its progress, see the module doc)."""
 
-    kind: KeyKind
+    kind: StateKind
     key: str
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
@@ -118,13 +121,13 @@ class KeyedProcessor:
 
     `partitions` is the input topics' partition count (topics.toml): with it a re-keyed event
     without a `cs-source` header gets the source `replay` would give it. `align=True` holds
-    re-keyed events until the watermark passes (doctor and institution processors).
+    re-keyed events until the watermark passes (doctor, institution, trace-code processors).
     """
 
     def __init__(
         self,
         engine: Engine,
-        kind: KeyKind,
+        kind: StateKind,
         load: Callable[[str], State | None],
         *,
         home_topics: frozenset[str],
@@ -281,10 +284,15 @@ class KeyedProcessor:
         if progress is not None:
             headers += ((PROGRESS_HEADER, repr(progress).encode()),)
         for kind in engine.key_kinds:
-            if kind == self.kind:
+            if kind == self.kind or not engine.routes(kind, event):
+                continue
+            if kind == "trace_code":  # one small record per code (`tracecodes.slim`)
+                for code in event.keys(kind):
+                    value = orjson.dumps(slim(event, code))
+                    out.forwards.append(Forward(kind, code, value, headers))
                 continue
             other = event.key(kind)
-            if other is not None and engine.routes(kind, event):
+            if other is not None:
                 out.forwards.append(Forward(kind, other, raw, headers))
 
     def _reject(
@@ -295,12 +303,12 @@ class KeyedProcessor:
             out.consumed[key] = out.consumed.get(key, 0) + 1
         out.dead_letters.append(DeadLetter.of(rejection, record.value or b"", origin(record)))
 
-    # -- alignment (doctor and institution processors) ---------------------------------------
+    # -- alignment (doctor, institution and trace-code processors) ----------------------------
 
     def marker(self, partitions: Iterable[int]) -> tuple[tuple[str, bytes], ...]:
         """The headers of a marker reporting the input partitions `partitions` (those this
         worker owns) of every family: what the stream sends, on a timer, to every partition of
-        the doctor and institution repartition topics."""
+        the aligned repartition topics."""
         now = self.now()
         names = [f"{family}/{p}" for p in sorted(set(partitions)) for family in _FAMILIES]
         report = self.progress.report(names, now if now is not None else 0.0)

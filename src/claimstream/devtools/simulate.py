@@ -9,6 +9,12 @@ Injected among them, at a rate of one of each per `inject_every` events:
 - `high_frequency_consultation`: 22 online consultations in five days;
 - `readmission_24h`: a readmission at another hospital 2-20 h after a discharge.
 
+With `trace_codes` (a share, off by default so every other stream stays as it was) that share
+of dispensings carries a drug traceability code per pack (`trace_codes`), and the injected
+cases include `trace_code_reuse`: a pack settled at one hospital and again at another 1-10
+days later. The codes come from a generator of their own: until the first injected reuse the
+stream is the one the same seed gives without them, codes aside.
+
 A small share of events is delivered slightly out of order (swapped with the next one), as
 real producers do. Events come out in (roughly) event-time order, generated lazily, so an
 endless stream costs constant memory.
@@ -87,8 +93,11 @@ class Simulator:
         inject_every: int = 2_000,
         span_days: float = 30.0,
         out_of_order: float = 0.01,
+        trace_codes: float = 0.0,
     ) -> None:
         self.count = count
+        self.trace_share = trace_codes
+        self.codes_rng = random.Random(seed + 0x7C0DE)  # noqa: S311  (simulation)
         self.rng = random.Random(seed)  # noqa: S311  (simulation, not security)
         self.seed = seed
         self.t = (start or DEFAULT_START).timestamp()
@@ -107,6 +116,8 @@ class Simulator:
             "high_frequency_consultation": [],
             "readmission_24h": [],
         }
+        if trace_codes:
+            self.injected["trace_code_reuse"] = []
 
     def _patient(self, index: int) -> _Patient:
         rng = self.rng
@@ -168,6 +179,16 @@ class Simulator:
         }
         if event_type == "dispense" and body.get("drug_code") in UNIT_PRICES:
             event["unit_price"] = UNIT_PRICES[body["drug_code"]]
+        if (
+            event_type == "dispense"
+            and self.trace_share
+            and "trace_codes" not in body
+            and self.codes_rng.random() < self.trace_share
+        ):  # one code per pack, 20 digits as the national codes, unique per event and pack
+            packs = max(1, int(body["quantity"]))
+            event["trace_codes"] = [
+                f"8{self.seed % 1000:03d}{seq:012d}{k:04d}" for k in range(packs)
+            ]
         heapq.heappush(self._pending, (ts, seq, event))
         return event_id
 
@@ -319,6 +340,37 @@ class Simulator:
         gap = self.rng.uniform(2, 20) * HOUR
         self._admission_and_discharge(bouncer, second, t + length + gap, 3 * DAY, "J18.9")
         self.injected["readmission_24h"].append(bouncer.pid)
+        if self.trace_share:
+            self._resold(t, base)
+
+    def _resold(self, t: float, base: int) -> None:
+        """A pack settled at one hospital, then again at another 1-10 days later (回流药)."""
+        rng = self.codes_rng
+        code = f"9{self.seed % 1000:03d}{next(self._ids):016d}"
+        first, second = rng.sample(self.hospitals, 2)
+        buyer, reseller = (
+            _Patient(f"P{base + k:06d}", inst, f"D{inst[1:]}-01", rng.randrange(18, 90), "F", ())
+            for k, inst in ((1_000_000, first), (1_000_001, second))
+        )
+        drug, name, atc, days = rng.choice(CHRONIC_DRUGS)
+        for when, patient, inst in (
+            (t, buyer, first),
+            (t + rng.uniform(1, 10) * DAY, reseller, second),
+        ):
+            self._push(
+                when,
+                "dispense",
+                patient,
+                inst,
+                drug_code=drug,
+                drug_name=name,
+                atc_code=atc,
+                days_supply=days,
+                quantity=1,
+                chronic=True,
+                trace_codes=[code],
+            )
+        self.injected["trace_code_reuse"].append(code)
 
 
 def generate(

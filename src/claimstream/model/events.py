@@ -34,8 +34,21 @@ FAMILY_OF: dict[str, str] = {
 #: within it.
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2199
+#: Who an alert or a command can be about (subjects, scopes), and the ids every event names.
 KeyKind = Literal["patient", "doctor", "institution"]
 KEY_KINDS: tuple[KeyKind, ...] = ("patient", "doctor", "institution")
+#: The kinds of key detection keeps state per: the three above, and the drug traceability code
+#: (药品追溯码) a dispensing settles (`trace_code_reuse`). A trace code is never a subject: an alert
+#: about a reused code is about the institution that settled it again. An event names one
+#: patient, doctor and institution but any number of codes (`Event.keys`).
+StateKind = Literal["patient", "doctor", "institution", "trace_code"]
+STATE_KINDS: tuple[StateKind, ...] = (*KEY_KINDS, "trace_code")
+#: At most this many trace codes on one dispensing line, each at most `TRACE_CODE_MAX_LENGTH`
+#: characters of `ids.ID_CHARS` (the national codes are 20 digits; a code is a record key of
+#: `claimstream.repartition.trace_code` and part of a pending-table key). A line with more, or
+#: with the same code twice, is refused as `invalid_field`.
+MAX_TRACE_CODES = 100
+TRACE_CODE_MAX_LENGTH = 64
 
 
 @dataclass(slots=True)
@@ -49,6 +62,9 @@ class Dispense:
     chronic: bool = False
     #: yuan per unit of `quantity` (optional): rules' amounts for dispensings need it
     unit_price: float | None = None
+    #: the drug traceability codes (药品追溯码) of the packs settled on this line (optional,
+    #: contract v1 additive): each pack's code may be settled once (`trace_code_reuse`)
+    trace_codes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -117,10 +133,23 @@ class Event:
     patient_gender: Literal["M", "F"] | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def key(self, kind: KeyKind) -> str | None:
-        """The id this event is keyed by for state of the given kind (None: not applicable)."""
+    def key(self, kind: StateKind) -> str | None:
+        """The id this event is keyed by for state of the given kind (None: not applicable).
+
+        For `trace_code`: the code of an event that carries exactly one (a record re-keyed by
+        code, `tracecodes.view`); an event with several has one key per code (`keys`)."""
         if kind == "patient":
             return self.patient_id
         if kind == "institution":
             return self.institution_id
-        return self.doctor_id
+        if kind == "doctor":
+            return self.doctor_id
+        codes = self.body.trace_codes if isinstance(self.body, Dispense) else ()
+        return codes[0] if len(codes) == 1 else None
+
+    def keys(self, kind: StateKind) -> tuple[str, ...]:
+        """Every id this event is keyed by for state of the given kind (often one, or none)."""
+        if kind == "trace_code":
+            return self.body.trace_codes if isinstance(self.body, Dispense) else ()
+        key = self.key(kind)
+        return () if key is None else (key,)

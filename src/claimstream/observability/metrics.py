@@ -142,7 +142,7 @@ DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
 #: Why a person's action was refused (claimstream.sanctions.signatures.REFUSED).
 REFUSED_ACTIONS: Final = ("unsigned_action", "unknown_key", "bad_signature", "stale_action")
 #: The key kinds whose events wait for the input partitions' watermark (docs/time.md §5).
-ALIGNED_KINDS: Final = ("doctor", "institution")
+ALIGNED_KINDS: Final = ("doctor", "institution", "trace_code")
 #: Review outcomes, as in action.v1: precision of a rule = confirmed / reviewed.
 VERDICTS: Final = ("confirmed", "false_positive")
 #: Escalation notices on claimstream.sanctions.v1, by schema.
@@ -557,9 +557,9 @@ class Metrics:
                 self.case_actions.labels(case_action, case_outcome)
         for stage in MONEY_STAGES:
             self.money_on_cases.labels(stage)
-        for kind in ALIGNED_KINDS:
-            self.events_waiting.labels(kind)
-            self.unaligned.labels(kind)
+        for aligned in ALIGNED_KINDS:
+            self.events_waiting.labels(aligned)
+            self.unaligned.labels(aligned)
 
         now = time.time()
         self.start_time.set(now)

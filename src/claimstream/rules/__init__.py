@@ -31,6 +31,7 @@ from claimstream.rules.readmission_24h import Readmission24h
 from claimstream.rules.repeat_dispensing import RepeatDispensing
 from claimstream.rules.special_exam_repeat import SpecialExamRepeat
 from claimstream.rules.split_hospitalization import SplitHospitalization
+from claimstream.rules.trace_code_reuse import TraceCodeReuse
 
 RULES: dict[str, type[Rule[Any]]] = {
     rule.name: rule
@@ -55,5 +56,6 @@ RULES: dict[str, type[Rule[Any]]] = {
         CombinationWithoutIndication,
         ItemDiagnosisMismatch,
         MissedRefill,
+        TraceCodeReuse,
     )
 }

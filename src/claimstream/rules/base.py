@@ -1,9 +1,10 @@
 """The one small interface every rule implements.
 
-A rule is a state machine over event time for one kind of key (patient, doctor, institution).
-It owns a JSON-shaped state object per key (plain dicts and lists, so the stream worker can put
-it in a changelog-backed table as is), reacts to events, and forgets what its horizon no longer
-needs. It never reads a clock: event time comes in the events, `cutoff` comes from the engine.
+A rule is a state machine over event time for one kind of key (patient, doctor, institution,
+trace_code). It owns a JSON-shaped state object per key (plain dicts and lists, so the stream
+worker can put it in a changelog-backed table as is), reacts to events, and forgets what its
+horizon no longer needs. It never reads a clock: event time comes in the events, `cutoff`
+comes from the engine.
 
 Order-insensitivity within the allowed lateness is each rule's job: when an event arrives out
 of order, the rule re-evaluates the later events it already holds, so the alerts are the same
@@ -24,7 +25,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from claimstream.model.config import RuleSettings
-from claimstream.model.events import Event, KeyKind
+from claimstream.model.events import Event, StateKind
 from claimstream.model.outputs import Action, Line, Scope, Subject
 from claimstream.reference.loader import ReferenceData
 from claimstream.reference.suspensions import Suspensions
@@ -100,7 +101,7 @@ class Rule(ABC, Generic[SettingsT]):
     #: registry name, also the alert's `rule` field and the config key
     name: ClassVar[str]
     #: which key this rule's state is kept per
-    key_kind: ClassVar[KeyKind]
+    key_kind: ClassVar[StateKind]
     #: event types the rule reacts to; the engine sends it no others
     event_types: ClassVar[frozenset[str]]
     #: bump when the state shape changes: old state is then ignored, not misread

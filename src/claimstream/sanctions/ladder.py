@@ -9,8 +9,9 @@ The ladder, per subject, for each alert at or above `min_severity` (a "violation
 1. SUSPEND (no expiry; only a person lifts it) when the alert is `critical`, or the suspicious
    amount of the subject's violations in the last 90 days exceeds the threshold, or the
    subject's freezes in the last 90 days reach 3 (counting the one this alert causes).
-2. Otherwise, for a rule that acts at once (readmission_24h, split_hospitalization) on the
-   institution it froze: the rule's own same-day FREEZE is recorded and counted, not doubled.
+2. Otherwise, for a rule that acts at once (readmission_24h, split_hospitalization,
+   trace_code_reuse) on the institution it froze: the rule's own same-day FREEZE is recorded
+   and counted, not doubled.
 3. Otherwise, another violation within 30 days (either side, so arrival order of the pair does
    not matter) makes it a repeat: FREEZE the subject's settlement until the end of the local
    day of the violation (unless a freeze already covers that day).

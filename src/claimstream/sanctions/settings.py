@@ -38,7 +38,11 @@ class LadderSettings:
     #: SUSPEND when the suspicious amount of the subject's violations in the window exceeds it
     suspend_amount_threshold: float = 100_000.0
     #: rules that freeze at once (their own same-day FREEZE of the institution): not doubled
-    immediate_rules: tuple[str, ...] = ("readmission_24h", "split_hospitalization")
+    immediate_rules: tuple[str, ...] = (
+        "readmission_24h",
+        "split_hospitalization",
+        "trace_code_reuse",
+    )
     #: where an alert's suspicious amount is read from (`details`, first numeric field wins)
     amount_fields: tuple[str, ...] = ("suspicious_amount", "amount", "total_amount", "fund_amount")
 

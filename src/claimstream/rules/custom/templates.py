@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from claimstream.model.events import KeyKind
 from claimstream.model.outputs import Subject
 from claimstream.model.timefmt import HOUR
 from claimstream.rules.base import Accepts, Finding, OnEvent, Rule, RuleContext, State
@@ -88,6 +89,8 @@ class CustomRule(Rule[CustomRuleSettings]):
 
     Settings = CustomRuleSettings
     template: ClassVar[str]
+    #: a custom rule is keyed by a subject kind (`settings.key`), never by a trace code
+    key_kind: ClassVar[KeyKind]
 
     def __init__(self, settings: CustomRuleSettings, context: RuleContext, lists: Lists) -> None:
         super().__init__(settings, context)

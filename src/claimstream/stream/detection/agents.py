@@ -2,7 +2,8 @@
 
 One agent per key kind the engine knows: the patient agent reads the four co-partitioned input
 topics plus the patient repartition topic (records keyed wrongly or not at all come back
-through it); the doctor and institution agents read their repartition topics. Every kind gets
+through it); the doctor, institution and trace-code agents read their repartition topics (a
+dispensing reaches the trace-code one once per code it carries). Every kind gets
 its agent and table even when no enabled rule needs it yet: a rule enabled at run time (control
 topic) then finds its state's home already there. Each agent takes batches (acked by faust only
 after the batch is handled) and keeps per-key state in a plain, changelog-backed table named
@@ -11,8 +12,8 @@ exactly the keys of input partition p).
 
 Event time across the re-keying (docs/time.md §5-§7). The patient agent forwards each accepted
 event with its source partition and that partition's progress as headers, and a timer sends a
-watermark marker to every partition of the doctor and institution repartition topics about
-once a second (`markers.py`). The doctor and institution processors are aligned: each event
+watermark marker to every partition of the aligned (doctor, institution, trace-code)
+repartition topics about once a second (`markers.py`). Their processors are aligned: each event
 waits until the watermark the input partitions' owners report has passed it by the alignment
 slack, then reaches the rules in event-time order, so they see what `replay` sees however the
 backlog is paced. The events waiting live in memory and in the table `pending-<kind>`; after
@@ -31,11 +32,12 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from claimstream.detection import align
 from claimstream.detection.engine import Engine
 from claimstream.detection.processor import KeyedProcessor
 from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import Topology
-from claimstream.model.events import KEY_KINDS, KeyKind
+from claimstream.model.events import STATE_KINDS, StateKind
 from claimstream.observability.metrics import Metrics
 from claimstream.reference.suspensions import Suspensions
 from claimstream.rules.base import State
@@ -54,9 +56,9 @@ from claimstream.stream.tables import raw_topic, state_table
 
 log = logging.getLogger(__name__)
 
-REPARTITION: dict[KeyKind, str] = {kind: f"claimstream.repartition.{kind}" for kind in KEY_KINDS}
+REPARTITION: dict[StateKind, str] = {k: f"claimstream.repartition.{k}" for k in STATE_KINDS}
 #: the kinds whose processors hold events until the input partitions' watermark passes them
-ALIGNED: tuple[KeyKind, ...] = ("doctor", "institution")
+ALIGNED: tuple[StateKind, ...] = align.ALIGNED
 #: wall seconds between two watermark markers
 MARKER_INTERVAL = 1.0
 
@@ -69,7 +71,7 @@ class Detection:
     engine: Engine
     input_topics: frozenset[str]
     counters: Counters = field(default_factory=Counters)
-    pipelines: dict[KeyKind, Pipeline] = field(default_factory=dict)
+    pipelines: dict[StateKind, Pipeline] = field(default_factory=dict)
 
     def topic_kinds(self) -> dict[str, str]:
         """Every topic the agents read -> the key kind whose agent reads it."""
@@ -112,7 +114,7 @@ class Detection:
     def tables(self) -> list[Any]:
         return [pipeline.table for pipeline in self.pipelines.values()]
 
-    def state(self, kind: KeyKind, key: str) -> State | None:
+    def state(self, kind: StateKind, key: str) -> State | None:
         """The state of `key` as the `kind` agent stores it (the pre-settlement check's copy
         source; the memory store hands out the stored object itself: do not change it)."""
         pipeline = self.pipelines.get(kind)
@@ -164,7 +166,7 @@ def install_detection(
     partitions = topology.default_partitions
     input_partitions = topology.topic(inputs[0]).partitions
     idle_after = engine.config.source_idle_seconds
-    for kind in KEY_KINDS:
+    for kind in STATE_KINDS:
         patient = kind == "patient"
         aligned = kind in ALIGNED
         topics = (*inputs, REPARTITION[kind]) if patient else (REPARTITION[kind],)
@@ -288,7 +290,7 @@ def _send_markers(
 
 def _add_agent(
     app: Any,
-    kind: KeyKind,
+    kind: StateKind,
     topic_names: tuple[str, ...],
     pipeline: Pipeline,
     sinks: SinkSet,

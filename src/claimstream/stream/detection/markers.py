@@ -1,8 +1,9 @@
-"""Watermark markers: how the owner of input partitions tells the doctor and institution agents
-how far each partition has come, whether or not anything is forwarded (docs/time.md §7 item 2).
+"""Watermark markers: how the owner of input partitions tells the aligned agents (doctor,
+institution, trace code) how far each partition has come, whether or not anything is forwarded
+(docs/time.md §7 item 2).
 
 Every `interval` (about a second) the worker sends one marker record, with no key and no value,
-to every partition of both aligned repartition topics. Its header `cs-marker` holds a JSON
+to every partition of the aligned repartition topics. Its header `cs-marker` holds a JSON
 object `{"family/partition": [progress or null, idle]}` for the input partitions this worker is
 assigned: the progress is the patient processor's (the highest event time confirmed by two
 consecutive records of that partition), the same figure a forwarded event carries in its

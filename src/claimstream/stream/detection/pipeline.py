@@ -36,7 +36,7 @@ from typing import Any
 
 from claimstream.detection.processor import MARKER_HEADER, BatchResult, KeyedProcessor
 from claimstream.detection.sinks.base import Outputs, Sink
-from claimstream.model.events import KeyKind
+from claimstream.model.events import StateKind
 from claimstream.model.records import Record
 from claimstream.observability.metrics import Metrics
 from claimstream.rules.base import State
@@ -85,7 +85,7 @@ class Pipeline:
         *,
         sinks: Sequence[Sink],
         publisher: BatchPublisher,
-        repartition_topics: Mapping[KeyKind, str],
+        repartition_topics: Mapping[StateKind, str],
         changelog_topic: str,
         pointer: PartitionPointer,
         metrics: Metrics | None = None,
