@@ -65,13 +65,17 @@ SEVERITY_ALERTS = 50
 EVIDENCE_LIMIT = 200
 #: how many times a case page reloads itself waiting for a just-published action
 PENDING_TRIES = 15
-LABELS = {
-    "first_review": "First review (初审)",
-    "re_review": "Re-review (复审)",
-    "appeal": "Appeal (申诉)",
-    "investigation": "Investigation (调查核实)",
-    "decision": "Decision (处理)",
-    "closed": "Closed",
+#: the steps' names, with the regulations' Chinese term (marked `lang`, for screen readers)
+STEP_NAMES = {
+    "first_review": ("First review", "初审"),
+    "re_review": ("Re-review", "复审"),
+    "appeal": ("Appeal", "申诉"),
+    "investigation": ("Investigation", "调查核实"),
+    "decision": ("Decision", "处理"),
+    "closed": ("Closed", ""),
+}
+#: the timeline's words for an entry's type
+ENTRY_NAMES = {
     "case_open": "opened",
     "alert": "alert linked",
     "case_advance": "advanced",
@@ -86,7 +90,7 @@ PAGE_HEADERS = {
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
 }
 
 Fetch = Callable[[str, str, str], Awaitable[tuple[int, Any]]]
@@ -108,9 +112,20 @@ class Templates:
                 trim_blocks=True,
                 lstrip_blocks=True,
             )
-            self._env.filters["label"] = lambda v: LABELS.get(v, v)
+            self._env.filters["label"] = step_label
+            self._env.filters["entry"] = lambda v: ENTRY_NAMES.get(v, v)
         text: str = self._env.get_template(name).render(**values)
         return text
+
+
+def step_label(step: str) -> Any:
+    """A step's name, and its Chinese term in a `lang` span (escaped here: it is markup)."""
+    from markupsafe import Markup, escape
+
+    english, chinese = STEP_NAMES.get(step, (step, ""))
+    if not chinese:
+        return escape(english)
+    return Markup('{} (<span lang="zh-Hans">{}</span>)').format(english, chinese)
 
 
 def _safe_next(value: object) -> str:
