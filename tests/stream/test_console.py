@@ -19,14 +19,17 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from claimstream.cases.calendar import load_calendar
 from claimstream.cases.case import CaseSettings, Procedure, case_to_dict
+from claimstream.freezes.memory import MemoryRegistry
 from claimstream.model.outputs import Subject
 from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring
+from claimstream.stream.app import create_app
 from claimstream.stream.cases import CasesRuntime
 from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
 from claimstream.stream.http.api import Api, ApiSettings
 from claimstream.stream.http.console.pages import console_routes
 from claimstream.stream.http.console.session import COOKIE, csrf_ok, csrf_token
 from claimstream.stream.http.errors import json_errors
+from claimstream.stream.settings import Settings
 
 SH = ZoneInfo("Asia/Shanghai")
 TOKENS = {
@@ -111,7 +114,9 @@ Serve = Callable[..., Any]
 async def serve() -> AsyncIterator[Serve]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def start(now: float | None = None) -> tuple[Any, Sent, dict[str, Any]]:
+    async def start(
+        now: float | None = None, owner_of: Any = None, fetch: Any = None
+    ) -> tuple[Any, Sent, dict[str, Any]]:
         sent = Sent()
         table = {
             "case-1": case("case-1", "H1", T0, {"alr-late": 300.0, "alr-early": 200.0}),
@@ -128,7 +133,9 @@ async def serve() -> AsyncIterator[Serve]:
                   lambda: SH, ActionSigner.generate())  # fmt: skip
         access = Access(None, parse_tokens(LINES.encode(), "t"))
         app = web.Application(middlewares=[json_errors, access_control(access)])
-        app.add_routes(console_routes(runtime, api, access, tz=lambda: SH))
+        app.add_routes(
+            console_routes(runtime, api, access, tz=lambda: SH, owner_of=owner_of, fetch=fetch)
+        )
         client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
@@ -403,3 +410,41 @@ async def test_no_case_subject_or_institution_id_is_logged_at_info_or_above(
     ]
     assert lines  # the sign-in, the write and the refusals are logged
     assert not [line for line in lines if "case-evil" in line or "H<script>" in line]
+
+
+async def test_a_case_another_worker_holds_is_read_from_its_owner_with_the_persons_token(
+    serve: Serve,
+) -> None:
+    asked: list[tuple[str, str, str]] = []
+    held = case("case-far", "H9", T0, {})
+
+    async def fetch(owner: str, path: str, token: str) -> tuple[int, Any]:
+        asked.append((owner, path, token))
+        totals = dict.fromkeys(("flagged", "confirmed", "deducted", "recovered"), 0.0)
+        return 200, {**held, "overdue": False, "totals": totals, "as_of": None}
+
+    client, _, _ = await serve(owner_of=lambda space, key: ("http://w2:6066", False), fetch=fetch)
+    status, html = await get(client, "/console/cases/case-far")
+    assert status == 200 and "H9" in html
+    assert asked == [("http://w2:6066", "/v1/cases/case-far", "tok-supervisor")]
+
+
+async def test_the_worker_serves_the_console_past_its_access_control() -> None:
+    settings = Settings(
+        sanctions_enabled=False,
+        audit_enabled=False,
+        control_enabled=False,
+        api_tokens=";".join(token_line(n, r, t) for n, (r, t) in TOKENS.items()),
+    )
+    app = create_app(settings, registry=MemoryRegistry(), sinks=[])
+    client: TestClient[Any, Any] = TestClient(TestServer(app.web.web_app))  # type: ignore[attr-defined]
+    await client.start_server()
+    try:
+        status, html = await get(client, "/console/login", None)
+        assert status == 200 and "Your API token" in html
+        status, _ = await get(client, "/console/", None)
+        assert status == 303
+        status, html = await get(client, "/console/", "zhou")
+        assert status == 200 and "Queue of cases" in html
+    finally:
+        await client.close()
