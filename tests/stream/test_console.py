@@ -27,7 +27,13 @@ from claimstream.stream.cases import CasesRuntime
 from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
 from claimstream.stream.http.api import Api, ApiSettings
 from claimstream.stream.http.console.pages import console_routes
-from claimstream.stream.http.console.session import COOKIE, csrf_ok, csrf_token
+from claimstream.stream.http.console.session import (
+    COOKIE,
+    csrf_ok,
+    csrf_token,
+    over_tls,
+    same_origin,
+)
 from claimstream.stream.http.errors import json_errors
 from claimstream.stream.settings import Settings
 
@@ -177,6 +183,39 @@ def test_the_csrf_token_belongs_to_one_session() -> None:
     assert not csrf_ok("tok-a", csrf_token("tok-b"))
     assert not csrf_ok("tok-a", "")
     assert not csrf_ok("tok-a", None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "same"),
+    [
+        ({}, True),
+        ({"Origin": "http://console.example:6066"}, True),
+        ({"Origin": "https://console.example:6066"}, True),
+        ({"Origin": "https://evil.example"}, False),
+        ({"Origin": "null"}, False),
+        ({"Origin": "https://proxy.example", "X-Forwarded-Host": "proxy.example"}, True),
+    ],
+)
+def test_a_form_is_from_this_console_when_its_origin_names_the_host_asked(
+    headers: dict[str, str], same: bool
+) -> None:
+    assert same_origin(headers, "console.example:6066") is same
+
+
+def test_the_cookie_is_secure_over_tls_or_behind_a_proxy_that_says_https() -> None:
+    assert over_tls(True, {})
+    assert over_tls(False, {"X-Forwarded-Proto": "https"})
+    assert not over_tls(False, {})
+
+
+async def test_behind_a_tls_proxy_the_cookie_is_secure(serve: Serve) -> None:
+    client, _, _ = await serve()
+    headers = {"X-Forwarded-Proto": "https"}
+    data = {"token": "tok-supervisor"}
+    async with client.post(
+        "/console/login", data=data, headers=headers, allow_redirects=False
+    ) as response:
+        assert "Secure" in response.headers["Set-Cookie"]
 
 
 async def test_signing_in_keeps_the_token_in_an_httponly_strict_console_cookie(

@@ -48,6 +48,7 @@ from claimstream.stream.http.console.session import (
     COOKIE,
     csrf_ok,
     csrf_token,
+    over_tls,
     same_origin,
     signed_in,
     signed_out,
@@ -212,7 +213,7 @@ def console_routes(
         )
         response = web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
         if message:
-            signed_out(response, secure=request.secure)
+            signed_out(response, secure=over_tls(request.secure, request.headers))
         return response
 
     def who(request: web.Request, needed: str = READ) -> Caller | web.Response:
@@ -245,7 +246,7 @@ def console_routes(
     async def login(request: web.Request) -> web.Response:
         form = await request.post()
         target = _safe_next(form.get("next"))
-        if not same_origin(request.headers, request.scheme, request.host):
+        if not same_origin(request.headers, request.host):
             return page(
                 request,
                 "login.html",
@@ -275,7 +276,7 @@ def console_routes(
             )
         log.info("console sign-in by %s from %s", answer.name, request.remote)
         response = web.Response(status=303, headers={"Location": target, **PAGE_HEADERS})
-        signed_in(response, token, secure=request.secure)
+        signed_in(response, token, secure=over_tls(request.secure, request.headers))
         return response
 
     async def logout(request: web.Request) -> web.Response:
@@ -287,7 +288,7 @@ def console_routes(
             status=303,
             headers={"Location": f"{PREFIX}/login?why=Signed+out.", **PAGE_HEADERS},
         )
-        signed_out(response, secure=request.secure)
+        signed_out(response, secure=over_tls(request.secure, request.headers))
         return response
 
     # -- reads ----------------------------------------------------------------------------------
@@ -506,7 +507,7 @@ def console_routes(
             form = await request.post()
             token = request.cookies.get(COOKIE, "")
             if not csrf_ok(token, form.get("csrf")) or not same_origin(
-                request.headers, request.scheme, request.host
+                request.headers, request.host
             ):
                 return refused(
                     request,

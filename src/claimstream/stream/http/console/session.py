@@ -3,14 +3,15 @@
 The cookie holds the person's bearer token itself (what they pasted at sign-in); every request
 checks it again against the worker's tokens (`Access.authenticate`), so a token removed from
 the token file signs its holder out at the next click. It is `HttpOnly` (no script reads it),
-`SameSite=Strict` (no other site's page sends it), `Secure` when the console is served over TLS,
+`SameSite=Strict` (no other site's page sends it), `Secure` when the console is served over TLS
+(directly or behind a proxy sending `X-Forwarded-Proto: https`),
 scoped to `/console` (the API never sees it) and lasts at most `MAX_AGE` seconds.
 
 CSRF: every form carries `csrf`, the HMAC-SHA256 of a fixed label keyed by the session's token
 (a synchronizer token derived from the session, so no server state: any worker checks it).
 Another site can neither read the cookie nor compute the HMAC without it. A POST is refused
-unless its `csrf` matches (compared in constant time) and, when the browser sends `Origin`, the
-origin is this server's. SameSite alone is not relied on (older browsers ignore it).
+unless its `csrf` matches (compared in constant time) and, when the browser sends `Origin`, it
+names the host the request was sent to. SameSite alone is not relied on (older browsers ignore it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hmac
 from collections.abc import Mapping
 
 from aiohttp import web
+from yarl import URL
 
 COOKIE = "claimstream_console"
 PATH = "/console"
@@ -42,13 +44,25 @@ def csrf_ok(session_token: str, given: object) -> bool:
     return hmac.compare_digest(csrf_token(session_token).encode(), given.encode())
 
 
-def same_origin(headers: Mapping[str, str], scheme: str, host: str | None) -> bool:
-    """False when the browser says the request comes from another origin (`Origin`); a
-    request without `Origin` (an older browser) is judged by its CSRF token alone."""
+def same_origin(headers: Mapping[str, str], host: str | None) -> bool:
+    """False when the browser says the request comes from another site: its `Origin` names
+    another host than the one it asked (`Host`, or `X-Forwarded-Host` behind a proxy). A
+    request without `Origin` (an older browser) is judged by its CSRF token alone. The scheme
+    is not compared: behind a TLS proxy the page is https and the worker sees http."""
     origin = headers.get("Origin")
     if origin is None:
         return True
-    return host is not None and origin == f"{scheme}://{host}"
+    netloc = URL(origin).raw_authority if origin.startswith(("http://", "https://")) else None
+    if not netloc:
+        return False  # "null" (a sandboxed frame, a redirect across sites) or garbage
+    asked = {h for h in (host, headers.get("X-Forwarded-Host")) if h}
+    return netloc in asked
+
+
+def over_tls(secure: bool, headers: Mapping[str, str]) -> bool:
+    """Whether the browser reached the console over TLS: directly, or through a proxy saying
+    so (`X-Forwarded-Proto: https`; believing it only ever makes the cookie stricter)."""
+    return secure or headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 def signed_in(response: web.StreamResponse, token: str, *, secure: bool) -> None:
