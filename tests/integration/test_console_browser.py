@@ -248,7 +248,8 @@ async def test_a_reviewer_advances_a_case_by_keyboard_and_sees_the_timeline_upda
     session = await open_session(browser, worker.port, tmp_path)
     page = session.page
     await session.sign_in(REVIEWER)
-    await page.goto(f"{session.base}/console/cases/{case_id}")
+    await page.get_by_role("link", name=case_id).click()
+    await page.wait_for_load_state("load")
 
     # keyboard only: the first stop is the skip link, and Tab reaches the advance button
     await page.keyboard.press("Tab")

@@ -17,8 +17,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from claimstream.cases.actions import AdvanceCase, DecideCase
 from claimstream.cases.calendar import load_calendar
-from claimstream.cases.case import CaseSettings, Procedure, case_to_dict
+from claimstream.cases.case import CaseSettings, Procedure, case_from_dict, case_to_dict
 from claimstream.freezes.memory import MemoryRegistry
 from claimstream.model.outputs import Subject
 from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring
@@ -483,7 +484,74 @@ async def test_the_worker_serves_the_console_past_its_access_control() -> None:
         assert status == 200 and "Your API token" in html
         status, _ = await get(client, "/console/", None)
         assert status == 303
-        status, html = await get(client, "/console/", "zhou")
-        assert status == 200 and "Queue of cases" in html
+        status, html = await get(client, "/console/reports", "zhou")
+        assert status == 200 and "Reports" in html
     finally:
         await client.close()
+
+
+def walked(state: dict[str, Any], *, decided: bool) -> dict[str, Any]:
+    """The case advanced to the decision step, and decided (confirmed, 150) if `decided`."""
+    current: Any = case_from_dict(state)
+    current = PROC.apply(current, AdvanceCase(current.case_id, "li.na", T1, to="decision"))
+    if decided:
+        decision = DecideCase(current.case_id, "confirmed", "operational_error", 150.0,
+                              "li.na", T1)  # fmt: skip
+        current = PROC.apply(current, decision)
+    return case_to_dict(current)
+
+
+async def test_at_the_decision_step_the_decide_form_publishes_the_decision(
+    serve: Serve,
+) -> None:
+    client, sent, table = await serve()
+    table["case-1"] = walked(table["case-1"], decided=False)
+    _, html = await get(client, "/console/cases/case-1", "li.na")
+    assert 'action="/console/cases/case-1/decide"' in html and "/advance" not in html
+    form = {"csrf": csrf("li.na"), "outcome": "partly_confirmed", "nature": "operational_error",
+            "confirmed_amount": "120.5", "note": "one line justified"}  # fmt: skip
+    status, _, _ = await post(client, "/console/cases/case-1/decide", form)
+    assert status == 303
+    record = orjson.loads(sent.records[0][2])
+    assert (record["type"], record["outcome"], record["confirmed_amount"]) == (
+        "case_decide", "partly_confirmed", 120.5
+    )  # fmt: skip
+
+
+async def test_once_confirmed_the_recover_form_publishes_the_money(serve: Serve) -> None:
+    client, sent, table = await serve()
+    table["case-1"] = walked(table["case-1"], decided=True)
+    _, html = await get(client, "/console/cases/case-1", "li.na")
+    assert 'action="/console/cases/case-1/recover"' in html
+    form = {"csrf": csrf("li.na"), "money": "deducted", "amount": "100",
+            "reference": "settlement 2026-04"}  # fmt: skip
+    status, _, _ = await post(client, "/console/cases/case-1/recover", form)
+    assert status == 303
+    record = orjson.loads(sent.records[0][2])
+    assert (record["type"], record["amount"], record["by"]) == ("case_recover", 100.0, "li.na")
+
+
+async def test_more_money_than_confirmed_is_refused_and_nothing_is_published(
+    serve: Serve,
+) -> None:
+    client, sent, table = await serve()
+    table["case-1"] = walked(table["case-1"], decided=True)
+    form = {"csrf": csrf("li.na"), "money": "recovered", "amount": "151"}
+    status, html, _ = await post(client, "/console/cases/case-1/recover", form)
+    assert (status, sent.records) == (409, [])
+    assert "exceed the 150.00 confirmed" in html
+
+
+async def test_a_standby_copy_of_another_workers_case_is_not_tried_but_published(
+    serve: Serve,
+) -> None:
+    async def fetch(owner: str, path: str, token: str) -> tuple[int, Any]:
+        return 502, None
+
+    client, sent, _ = await serve(
+        owner_of=lambda space, key: ("http://w2:6066", False), fetch=fetch
+    )
+    form = {"csrf": csrf("li.na"), "outcome": "not_confirmed"}
+    status, _, _ = await post(client, "/console/cases/case-1/decide", form)
+    # the owner's agent judges it (a refused notice there), as with POST /v1/cases/.../decide
+    assert (status, len(sent.records)) == (303, 1)

@@ -44,6 +44,7 @@ from claimstream.model.outputs import SEVERITIES
 from claimstream.stream.cases import CasesRuntime
 from claimstream.stream.http.access import Access, Denied, grants
 from claimstream.stream.http.api import Api, Caller, Reply
+from claimstream.stream.http.cases import CASE
 from claimstream.stream.http.console.session import (
     COOKIE,
     csrf_ok,
@@ -349,22 +350,24 @@ def console_routes(
             limit=QUEUE_LIMIT,
         )
 
+    def owner(case_id: str) -> tuple[str | None, bool]:
+        """The worker owning the case (None: unknown), and whether it is this one."""
+        return owner_of(CASE, case_id) if owner_of is not None else (None, True)
+
     async def read_case(request: web.Request, case_id: str) -> tuple[int, Any]:
+        """As `GET /v1/cases/{case_id}`: from this worker when it owns the case (or nobody is
+        known to), else from its owner with the person's token (a standby copy may lag)."""
         assert runtime is not None
-        found = runtime.case(case_id)
-        if found is not None:
-            return 200, found
-        if owner_of is None or fetch is None or request.headers.get(FORWARDED):
-            return 404, None
-        owner, here = owner_of("case", case_id)
-        if here or owner is None:
-            return 404, None
+        where, here = owner(case_id)
+        if here or where is None or fetch is None or request.headers.get(FORWARDED):
+            found = runtime.case(case_id)
+            return (404, None) if found is None else (200, found)
         try:
             status, body = await fetch(
-                owner, f"/v1/cases/{quote(case_id, safe='')}", request.cookies.get(COOKIE, "")
+                where, f"/v1/cases/{quote(case_id, safe='')}", request.cookies.get(COOKIE, "")
             )
         except Exception as exc:  # noqa: BLE001  (the owner is down or moving: say so)
-            log.warning("console: reading a case from %s failed: %s", owner, type(exc).__name__)
+            log.warning("console: reading a case from %s failed: %s", where, type(exc).__name__)
             return 502, None
         return status, body if status == 200 else None
 
@@ -484,10 +487,12 @@ def console_routes(
         )
 
     async def publish(action: CaseAction, request: web.Request, caller: Caller) -> Reply:
-        """What `POST /v1/cases/{case_id}/...` does: try the action on the held case (a
-        refusal publishes nothing), then publish it signed in the person's name."""
+        """What `POST /v1/cases/{case_id}/...` does: try the action on this worker's own copy
+        of the case (a refusal publishes nothing; a standby copy of another worker's may lag,
+        so it is not tried there), then publish it signed in the person's name."""
         assert runtime is not None
-        held = runtime.table.data.get(action.case_id)
+        where, here = owner(action.case_id)
+        held = runtime.table.data.get(action.case_id) if here or where is None else None
         if held is not None:
             case = case_from_dict(held)
             if isinstance(action, AdvanceCase) and action.to is None and case.step != "closed":
