@@ -14,6 +14,7 @@ import shutil
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -191,9 +192,11 @@ class Session:
         await self.check(who in await self.text("header"), f"not signed in as {who}: {page.url}")
 
 
-async def open_session(
+@asynccontextmanager
+async def opened(
     browser: Any, port: int, shots: Path, width: int = 1000, height: int = 800
-) -> Session:
+) -> AsyncIterator[Session]:
+    """A fresh browser context on the console; whatever fails inside keeps a screenshot."""
     context = await browser.new_context(viewport={"width": width, "height": height})
     page = await context.new_page()
     session = Session(page, f"http://127.0.0.1:{port}", shots)
@@ -204,94 +207,103 @@ async def open_session(
         await route.abort()
 
     await page.route(lambda url: not url.startswith(session.base), outside)
-    return session
+    try:
+        yield session
+    except Exception as exc:  # a timeout, an assertion: keep the page as it was
+        shot = shots / "failure.png"
+        if not shot.exists():
+            await page.screenshot(path=str(shot), full_page=True)
+        exc.add_note(f"screenshot: {shot} (at {page.url})")
+        raise
+    finally:
+        await context.close()
 
 
 async def test_a_supervisor_reads_the_queue_and_the_case_and_is_refused_an_action(
     browser: Any, worker_with_a_case: tuple[WorkerProcess, str], tmp_path: Path
 ) -> None:
     worker, case_id = worker_with_a_case
-    session = await open_session(browser, worker.port, tmp_path)
-    page = session.page
-    await session.sign_in(SUPERVISOR)
+    async with opened(browser, worker.port, tmp_path) as session:
+        page = session.page
+        await session.sign_in(SUPERVISOR)
 
-    queue = await session.text("main")
-    await session.check(case_id in queue and "First review" in queue, queue)
-    await session.keep("console-queue.png")
-    await page.get_by_role("link", name=case_id).click()
-    await page.wait_for_load_state("load")
-    case = await session.text("main")
-    await session.check("repeat_dispensing" in case and "art. 15" in case, case)
-    await session.check("needs the reviewer role" in case, "no read-only notice")
-    await session.check(await page.locator("form[action$='/advance']").count() == 0,
-                        "a supervisor is offered the advance form")  # fmt: skip
+        queue = await session.text("main")
+        await session.check(case_id in queue and "First review" in queue, queue)
+        await session.keep("console-queue.png")
+        await page.get_by_role("link", name=case_id).click()
+        await page.wait_for_load_state("load")
+        case = await session.text("main")
+        await session.check("repeat_dispensing" in case and "art. 15" in case, case)
+        await session.check("needs the reviewer role" in case, "no read-only notice")
+        await session.check(await page.locator("form[action$='/advance']").count() == 0,
+                            "a supervisor is offered the advance form")  # fmt: skip
 
-    # the form is not offered; posted anyway (with the session's own CSRF token), it is refused
-    csrf = await page.locator("input[name=csrf]").first.input_value()
-    answer = await page.request.post(
-        f"{session.base}/console/cases/{case_id}/advance",
-        form={"csrf": csrf, "to": "re_review"},
-        max_redirects=0,
-    )
-    refused = await answer.text()
-    await session.check(answer.status == 403 and "need reviewer" in refused, refused)
-    status, body = api_get(worker.port, f"/v1/cases/{case_id}")
-    await session.check((status, body.get("step")) == (200, "first_review"), json.dumps(body))
-    await session.check(session.errors == [] and session.fetched == [],
-                        f"{session.errors} {session.fetched}")  # fmt: skip
+        # the form is not offered; posted anyway (with the session's own CSRF token), it is refused
+        csrf = await page.locator("input[name=csrf]").first.input_value()
+        answer = await page.request.post(
+            f"{session.base}/console/cases/{case_id}/advance",
+            form={"csrf": csrf, "to": "re_review"},
+            max_redirects=0,
+        )
+        refused = await answer.text()
+        await session.check(answer.status == 403 and "need reviewer" in refused, refused)
+        status, body = api_get(worker.port, f"/v1/cases/{case_id}")
+        await session.check((status, body.get("step")) == (200, "first_review"), json.dumps(body))
+        await session.check(session.errors == [] and session.fetched == [],
+                            f"{session.errors} {session.fetched}")  # fmt: skip
 
 
 async def test_a_reviewer_advances_a_case_by_keyboard_and_sees_the_timeline_update(
     browser: Any, worker_with_a_case: tuple[WorkerProcess, str], tmp_path: Path
 ) -> None:
     worker, case_id = worker_with_a_case
-    session = await open_session(browser, worker.port, tmp_path)
-    page = session.page
-    await session.sign_in(REVIEWER)
-    await page.get_by_role("link", name=case_id).click()
-    await page.wait_for_load_state("load")
+    async with opened(browser, worker.port, tmp_path) as session:
+        page = session.page
+        await session.sign_in(REVIEWER)
+        await page.get_by_role("link", name=case_id).click()
+        await page.wait_for_load_state("load")
 
-    # keyboard only: the first stop is the skip link, and Tab reaches the advance button
-    await page.keyboard.press("Tab")
-    first = await page.evaluate("document.activeElement.textContent")
-    await session.check(first == "Skip to the content", f"first Tab stop: {first!r}")
-    await page.get_by_label("Note (optional)").first.focus()
-    await page.keyboard.type("records checked")
-    for _ in range(10):
+        # keyboard only: the first stop is the skip link, and Tab reaches the advance button
         await page.keyboard.press("Tab")
-        if await page.evaluate("document.activeElement.id") == "advance":
-            break
-    focused = await page.evaluate("document.activeElement.id")
-    await session.check(focused == "advance", f"Tab did not reach the button: {focused!r}")
-    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    await session.check(outline not in ("none", ""), f"the focus is not visible: {outline}")
-    await page.keyboard.press("Enter")
+        first = await page.evaluate("document.activeElement.textContent")
+        await session.check(first == "Skip to the content", f"first Tab stop: {first!r}")
+        await page.get_by_label("Note (optional)").first.focus()
+        await page.keyboard.type("records checked")
+        for _ in range(10):
+            await page.keyboard.press("Tab")
+            if await page.evaluate("document.activeElement.id") == "advance":
+                break
+        focused = await page.evaluate("document.activeElement.id")
+        await session.check(focused == "advance", f"Tab did not reach the button: {focused!r}")
+        outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        await session.check(outline not in ("none", ""), f"the focus is not visible: {outline}")
+        await page.keyboard.press("Enter")
 
-    # the page reloads itself until the action is applied
-    applied = page.get_by_text("is applied")
-    await applied.wait_for(timeout=60_000)
-    timeline = await session.text("#timeline")
-    await session.check(
-        f"advanced by {REVIEWER} to Re-review (复审): records checked" in timeline, timeline
-    )
-    await session.check("Re-review" in await session.text("#step"), "the step did not change")
-    await session.keep("console-case.png")
-    _, body = api_get(worker.port, f"/v1/cases/{case_id}")
-    await session.check(body["step"] == "re_review" and body["history"][-1]["by"] == REVIEWER,
-                        json.dumps(body))  # fmt: skip
+        # the page reloads itself until the action is applied
+        applied = page.get_by_text("is applied")
+        await applied.wait_for(timeout=60_000)
+        timeline = await session.text("#timeline")
+        await session.check(
+            f"advanced by {REVIEWER} to Re-review (复审): records checked" in timeline, timeline
+        )
+        await session.check("Re-review" in await session.text("#step"), "the step did not change")
+        await session.keep("console-case.png")
+        _, body = api_get(worker.port, f"/v1/cases/{case_id}")
+        await session.check(body["step"] == "re_review" and body["history"][-1]["by"] == REVIEWER,
+                            json.dumps(body))  # fmt: skip
 
 
 async def test_on_a_phones_width_no_console_page_scrolls_sideways(
     browser: Any, worker_with_a_case: tuple[WorkerProcess, str], tmp_path: Path
 ) -> None:
     worker, case_id = worker_with_a_case
-    session = await open_session(browser, worker.port, tmp_path, 360, 740)
-    await session.page.goto(f"{session.base}/console/login")
-    await session.fits(360)
-    await session.sign_in(REVIEWER)
-    await session.fits(360)
-    await session.keep("console-queue-360.png")
-    await session.page.goto(f"{session.base}/console/cases/{case_id}")
-    await session.fits(360)
-    await session.page.goto(f"{session.base}/console/institutions/{INSTITUTION}")
-    await session.fits(360)
+    async with opened(browser, worker.port, tmp_path, 360, 740) as session:
+        await session.page.goto(f"{session.base}/console/login")
+        await session.fits(360)
+        await session.sign_in(REVIEWER)
+        await session.fits(360)
+        await session.keep("console-queue-360.png")
+        await session.page.goto(f"{session.base}/console/cases/{case_id}")
+        await session.fits(360)
+        await session.page.goto(f"{session.base}/console/institutions/{INSTITUTION}")
+        await session.fits(360)
