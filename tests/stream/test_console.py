@@ -555,3 +555,20 @@ async def test_a_standby_copy_of_another_workers_case_is_not_tried_but_published
     status, _, _ = await post(client, "/console/cases/case-1/decide", form)
     # the owner's agent judges it (a refused notice there), as with POST /v1/cases/.../decide
     assert (status, len(sent.records)) == (303, 1)
+
+
+async def test_the_sign_in_page_says_only_its_own_notes_never_a_links_text(serve: Serve) -> None:
+    client, _, _ = await serve()
+    _, expired = await get(client, "/console/login?why=expired", None)
+    _, forged = await get(client, "/console/login?why=Email+your+token+to+x", None)
+    assert "no longer valid" in expired
+    assert "Email your token" not in forged and 'role="alert"' not in forged
+
+
+async def test_a_token_no_longer_valid_is_signed_out_and_sent_to_sign_in(serve: Serve) -> None:
+    client, _, _ = await serve()
+    headers = {"Cookie": f"{COOKIE}=tok-revoked"}
+    async with client.get("/console/", headers=headers, allow_redirects=False) as response:
+        assert response.status == 303
+        assert "why=expired" in response.headers["Location"]
+        assert "Max-Age=0" in response.headers["Set-Cookie"]

@@ -85,6 +85,11 @@ ENTRY_NAMES = {
     "case_decide": "decided",
     "case_recover": "money recorded",
 }
+#: what the sign-in page may be asked to say (`?why=`)
+SIGN_IN_NOTES = {
+    "expired": "Your token is no longer valid: sign in again.",
+    "signed_out": "Signed out.",
+}
 #: the headers of every page: nothing of it may be cached or framed, and nothing but this
 #: server's stylesheet is loaded (there is no script)
 PAGE_HEADERS = {
@@ -207,13 +212,13 @@ def console_routes(
         )
         return page(request, "refused.html", status, caller, code=status, message=message)
 
-    def to_login(request: web.Request, message: str = "") -> web.Response:
+    def to_login(request: web.Request, why: str = "") -> web.Response:
         target = URL(f"{PREFIX}/login").with_query(
             {"next": request.path_qs if request.method == "GET" else f"{PREFIX}/"}
-            | ({"why": message} if message else {})
+            | ({"why": why} if why else {})
         )
         response = web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
-        if message:
+        if why:
             signed_out(response, secure=over_tls(request.secure, request.headers))
         return response
 
@@ -225,7 +230,7 @@ def console_routes(
         answer = access.authenticate(f"Bearer {token}", needed)
         if isinstance(answer, Denied):
             if answer.status == 401:
-                return to_login(request, "Your token is no longer valid: sign in again.")
+                return to_login(request, "expired")
             caller = None
             if answer.status == 403:
                 read = access.authenticate(f"Bearer {token}", READ)
@@ -236,13 +241,9 @@ def console_routes(
     # -- sign-in --------------------------------------------------------------------------------
 
     async def login_form(request: web.Request) -> web.Response:
-        why = request.query.get("why", "")
-        return page(
-            request,
-            "login.html",
-            next=_safe_next(request.query.get("next")),
-            error=why[:200],
-        )
+        # a code, not free text: a link cannot make the sign-in page say what it wants
+        why = SIGN_IN_NOTES.get(request.query.get("why", ""), "")
+        return page(request, "login.html", next=_safe_next(request.query.get("next")), error=why)
 
     async def login(request: web.Request) -> web.Response:
         form = await request.post()
@@ -287,7 +288,7 @@ def console_routes(
             return refused(request, 403, "This form did not come from your console session.", None)
         response = web.Response(
             status=303,
-            headers={"Location": f"{PREFIX}/login?why=Signed+out.", **PAGE_HEADERS},
+            headers={"Location": f"{PREFIX}/login?why=signed_out", **PAGE_HEADERS},
         )
         signed_out(response, secure=over_tls(request.secure, request.headers))
         return response
