@@ -37,7 +37,13 @@ from claimstream.sanctions.codec import action_from_dict
 from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring, TrustedKey
 from claimstream.stream.app import create_app
 from claimstream.stream.http import api as http_api
-from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
+from claimstream.stream.http.access import (
+    CONSOLE_PREFIX,
+    Access,
+    access_control,
+    parse_tokens,
+    token_line,
+)
 from claimstream.stream.http.api import Api, ApiSettings, openapi_document
 from claimstream.stream.http.errors import json_errors
 from claimstream.stream.http.routes import FORWARDED, WORKER, Forwarder, api_routes
@@ -640,11 +646,14 @@ DOC_URI = "urn:claimstream:openapi"
 
 
 def registered_routes() -> dict[str, set[str]]:
-    """path -> methods of every route the worker's app adds (HEAD and OPTIONS aside)."""
+    """path -> methods of every route the worker's app adds (HEAD and OPTIONS aside), but the
+    console's HTML pages (`/console/...`, described in docs/console.md, not an API)."""
     app = create_app(Settings(api_token="t"), registry=MemoryRegistry(), sinks=[])
     routes: dict[str, set[str]] = {}
     for route in app.web.web_app.router.routes():  # type: ignore[attr-defined]
         assert route.resource is not None
+        if route.resource.canonical.startswith(CONSOLE_PREFIX):
+            continue
         methods = routes.setdefault(route.resource.canonical, set())
         methods |= {route.method.lower()} & HTTP_METHODS
     return routes

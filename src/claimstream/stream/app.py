@@ -60,6 +60,7 @@ from claimstream.stream.http.check import (
     check_routes,
     worker_recovering,
 )
+from claimstream.stream.http.console.pages import console_routes, owner_fetch
 from claimstream.stream.http.errors import json_errors
 from claimstream.stream.http.health import health_routes, worker_checks
 from claimstream.stream.http.routes import Forwarder, api_routes, router_owner
@@ -393,5 +394,13 @@ def _serve(
             # the benchmark's records: the peer-group agent's table once it is wired (#15);
             # until then the route answers 503
             *benchmark_routes(lambda: None),
+            *console_routes(
+                cases,
+                api,
+                access,
+                tz=lambda: detection.engine.config.tz,
+                owner_of=owner_of,
+                fetch=owner_fetch(session, worker_url),
+            ),
         ]
     )

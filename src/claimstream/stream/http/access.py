@@ -17,7 +17,9 @@ own token, which grants only the routes of `INSTITUTION_SCOPED` and only for its
 benchmark it is shown, `GET /v1/institutions/{id}/benchmark`); H002's token asking for H001 is
 403, like a token without the role.
 
-`POLICY` names the role of every route pattern the worker serves; `/health`, `/ready`,
+`POLICY` names the role of every route pattern the worker serves (the console's pages under
+`/console/` check their sign-in cookie themselves, against the same tokens and roles);
+`/health`, `/ready`,
 `/metrics`, `/status` and `/openapi.json` are open (they hold no id). A route that is in no
 policy answers 404 whatever registered it: faust's built-in views are switched off in the app's
 configuration, and this is the second lock, should a faust upgrade add one.
@@ -97,6 +99,9 @@ INSTITUTION_SCOPED: Mapping[str, str] = {"/v1/institutions/{id}/benchmark": "id"
 INSTITUTION_ROLE = "institution"
 #: faust's routing views (`/router/...`): the cluster's layout, for operators
 ADMIN_PREFIXES = ("/router/",)
+#: the supervisors' web console (`claimstream.stream.http.console`): its pages check their own
+#: sign-in cookie against these same tokens and roles (a page: supervisor; an action: reviewer)
+CONSOLE_PREFIX = "/console"
 _NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _INSTITUTION = re.compile(r"^institution:[A-Za-z0-9._-]{1,64}$")
@@ -108,6 +113,8 @@ def required_role(pattern: str) -> str | None:
         return POLICY[pattern]
     if pattern.startswith(ADMIN_PREFIXES):
         return "admin"
+    if pattern == CONSOLE_PREFIX or pattern.startswith(CONSOLE_PREFIX + "/"):
+        return None
     raise KeyError(pattern)
 
 

@@ -1,0 +1,625 @@
+"""The console's routes (all under `/console`), each a server-rendered page.
+
+* `GET /console/login`, `POST /console/login` (the token pasted), `POST /console/logout`;
+* `GET /console/`: the queue, the cases this worker holds by due time, then severity (the
+  highest of the alerts held here), then amount flagged; overdue ones say so in words;
+* `GET /console/cases/{case_id}`: the case: evidence (its alerts in time order, with rule,
+  thresholds, legal basis and amount), money, the timeline, and the forms of the next step;
+* `POST /console/cases/{case_id}/{advance,assign,decide,recover}`: a case action, answered with
+  a redirect to the case page, which reloads itself (no script: a meta refresh) until the
+  action is in the timeline;
+* `GET /console/institutions/{id}`: grade, freezes in force, open cases and alerts, the
+  responsibility roll-up with doctors' points (the sanctions view);
+* `GET /console/reports`: a placeholder pointing at the docs;
+* `GET /console/static/console.css`.
+
+Like the API's reads, a page answers from what this worker holds (its partitions); a case held
+by another worker is read from its owner's `/v1/cases/{case_id}` with the person's token.
+Log lines name the route's pattern and the person, never a path or an id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from datetime import datetime, tzinfo
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from claimstream.cases.actions import STEPS, AdvanceCase, CaseAction
+from claimstream.cases.case import Refusal, case_from_dict
+from claimstream.kafka.case_actions import (
+    advance_from_input,
+    assign_from_input,
+    decide_from_input,
+    recover_from_input,
+)
+from claimstream.model.outputs import SEVERITIES
+from claimstream.stream.cases import CasesRuntime
+from claimstream.stream.http.access import Access, Denied, grants
+from claimstream.stream.http.api import Api, Caller, Reply
+from claimstream.stream.http.cases import CASE
+from claimstream.stream.http.console.session import (
+    COOKIE,
+    csrf_ok,
+    csrf_token,
+    over_tls,
+    same_origin,
+    signed_in,
+    signed_out,
+)
+from claimstream.stream.http.routes import FORWARDED, OwnerOf, route_of
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/console"
+READ, ACT = "supervisor", "reviewer"
+#: cases the queue shows at most, and alerts of a case looked at for its severity
+QUEUE_LIMIT = 200
+SEVERITY_ALERTS = 50
+#: alerts of a case the evidence shows at most
+EVIDENCE_LIMIT = 200
+#: how many times a case page reloads itself waiting for a just-published action
+PENDING_TRIES = 15
+#: the steps' names, with the regulations' Chinese term (marked `lang`, for screen readers)
+STEP_NAMES = {
+    "first_review": ("First review", "初审"),
+    "re_review": ("Re-review", "复审"),
+    "appeal": ("Appeal", "申诉"),
+    "investigation": ("Investigation", "调查核实"),
+    "decision": ("Decision", "处理"),
+    "closed": ("Closed", ""),
+}
+#: the timeline's words for an entry's type
+ENTRY_NAMES = {
+    "case_open": "opened",
+    "alert": "alert linked",
+    "case_advance": "advanced",
+    "case_assign": "assigned",
+    "case_decide": "decided",
+    "case_recover": "money recorded",
+}
+#: what the sign-in page may be asked to say (`?why=`)
+SIGN_IN_NOTES = {
+    "expired": "Your token is no longer valid: sign in again.",
+    "signed_out": "Signed out.",
+}
+#: the headers of every page: nothing of it may be cached or framed, and nothing but this
+#: server's stylesheet is loaded (there is no script)
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+Fetch = Callable[[str, str, str], Awaitable[tuple[int, Any]]]
+
+
+class Templates:
+    """The Jinja2 environment, built at the first page (the worker starts without it)."""
+
+    def __init__(self) -> None:
+        self._env: Any = None
+
+    def render(self, name: str, **values: Any) -> str:
+        if self._env is None:
+            import jinja2
+
+            self._env = jinja2.Environment(
+                loader=jinja2.PackageLoader("claimstream.stream.http.console", "templates"),
+                autoescape=True,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            self._env.filters["label"] = step_label
+            self._env.filters["entry"] = lambda v: ENTRY_NAMES.get(v, v)
+        text: str = self._env.get_template(name).render(**values)
+        return text
+
+
+def step_label(step: str) -> Any:
+    """A step's name, and its Chinese term in a `lang` span (escaped here: it is markup)."""
+    from markupsafe import Markup, escape
+
+    english, chinese = STEP_NAMES.get(step, (step, ""))
+    if not chinese:
+        return escape(english)
+    return Markup('{} (<span lang="zh-Hans">{}</span>)').format(english, chinese)
+
+
+def _safe_next(value: object) -> str:
+    """Where to go after signing in: a console path only (no open redirect)."""
+    if isinstance(value, str) and value.startswith(f"{PREFIX}/") and "//" not in value:
+        return value
+    return f"{PREFIX}/"
+
+
+def owner_fetch(session: Callable[[], aiohttp.ClientSession], worker_url: str) -> Fetch:
+    """Reads a JSON path of another worker with the person's token (a forwarded read)."""
+
+    async def fetch(owner: str, path: str, token: str) -> tuple[int, Any]:
+        target = URL(owner).with_path(path)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            FORWARDED: worker_url,
+            "Accept": "application/json",
+        }
+        timeout = aiohttp.ClientTimeout(total=5.0)
+        async with session().get(target, headers=headers, timeout=timeout) as response:
+            return response.status, await response.json(content_type=None)
+
+    return fetch
+
+
+def console_routes(
+    runtime: CasesRuntime | None,
+    api: Api,
+    access: Access,
+    *,
+    tz: Callable[[], tzinfo],
+    owner_of: OwnerOf | None = None,
+    fetch: Fetch | None = None,
+) -> list[web.RouteDef]:
+    """The console's routes over the cases `runtime` (None: casework off), the API's logic
+    (`api`: the sanctions view and the signed publishing) and the worker's tokens."""
+    templates = Templates()
+
+    def when(ts: float | None) -> str:
+        if ts is None:
+            return "—"
+        return datetime.fromtimestamp(ts, tz()).strftime("%Y-%m-%d %H:%M")
+
+    def page(
+        request: web.Request,
+        name: str,
+        status: int = 200,
+        caller: Caller | None = None,
+        **values: Any,
+    ) -> web.Response:
+        token = request.cookies.get(COOKIE, "")
+        text = templates.render(
+            name,
+            caller=caller,
+            can_act=caller is not None and not caller.legacy and grants(caller.roles, ACT),
+            csrf=csrf_token(token) if caller is not None else "",
+            prefix=PREFIX,
+            when=when,
+            quote=lambda v: quote(str(v), safe=""),
+            **values,
+        )
+        return web.Response(
+            text=text, status=status, content_type="text/html", headers=PAGE_HEADERS
+        )
+
+    def refused(
+        request: web.Request, status: int, message: str, caller: Caller | None
+    ) -> web.Response:
+        log.warning(
+            "console refused (%d) %s %s from %s%s",
+            status,
+            request.method,
+            route_of(request),
+            request.remote,
+            f" by {caller.name}" if caller else "",
+        )
+        return page(request, "refused.html", status, caller, code=status, message=message)
+
+    def to_login(request: web.Request, why: str = "") -> web.Response:
+        target = URL(f"{PREFIX}/login").with_query(
+            {"next": request.path_qs if request.method == "GET" else f"{PREFIX}/"}
+            | ({"why": why} if why else {})
+        )
+        response = web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
+        if why:
+            signed_out(response, secure=over_tls(request.secure, request.headers))
+        return response
+
+    def who(request: web.Request, needed: str = READ) -> Caller | web.Response:
+        """The signed-in person holding `needed`, or the page to answer instead."""
+        token = request.cookies.get(COOKIE)
+        if not token:
+            return to_login(request)
+        answer = access.authenticate(f"Bearer {token}", needed)
+        if isinstance(answer, Denied):
+            if answer.status == 401:
+                return to_login(request, "expired")
+            caller = None
+            if answer.status == 403:
+                read = access.authenticate(f"Bearer {token}", READ)
+                caller = read if isinstance(read, Caller) else None
+            return refused(request, answer.status, answer.error, caller)
+        return answer
+
+    # -- sign-in --------------------------------------------------------------------------------
+
+    async def login_form(request: web.Request) -> web.Response:
+        # a code, not free text: a link cannot make the sign-in page say what it wants
+        why = SIGN_IN_NOTES.get(request.query.get("why", ""), "")
+        return page(request, "login.html", next=_safe_next(request.query.get("next")), error=why)
+
+    async def login(request: web.Request) -> web.Response:
+        form = await request.post()
+        target = _safe_next(form.get("next"))
+        if not same_origin(request.headers, request.host):
+            return page(
+                request,
+                "login.html",
+                403,
+                next=target,
+                error="This sign-in did not come from this console's page.",
+            )
+        token = form.get("token")
+        token = token.strip() if isinstance(token, str) else ""
+        answer = access.authenticate(f"Bearer {token}", READ) if token else None
+        if not isinstance(answer, Caller):
+            status = 401 if answer is None else answer.status
+            error = "Paste your API token." if answer is None else answer.error
+            if isinstance(answer, Denied) and answer.status == 401:
+                error = "That token is not valid."
+            log.warning("console sign-in refused (%d) from %s", status, request.remote)
+            return page(request, "login.html", status, next=target, error=error)
+        if answer.legacy:
+            log.warning("console sign-in refused (403) from %s: the shared token", request.remote)
+            return page(
+                request,
+                "login.html",
+                403,
+                next=target,
+                error="The shared CLAIMSTREAM_API_TOKEN has no person's name: sign in "
+                "with your own token (docs/security.md).",
+            )
+        log.info("console sign-in by %s from %s", answer.name, request.remote)
+        response = web.Response(status=303, headers={"Location": target, **PAGE_HEADERS})
+        signed_in(response, token, secure=over_tls(request.secure, request.headers))
+        return response
+
+    async def logout(request: web.Request) -> web.Response:
+        token = request.cookies.get(COOKIE, "")
+        form = await request.post()
+        if token and not csrf_ok(token, form.get("csrf")):
+            return refused(request, 403, "This form did not come from your console session.", None)
+        response = web.Response(
+            status=303,
+            headers={"Location": f"{PREFIX}/login?why=signed_out", **PAGE_HEADERS},
+        )
+        signed_out(response, secure=over_tls(request.secure, request.headers))
+        return response
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def severity_of(case: Mapping[str, Any]) -> str | None:
+        view = api.view
+        if view is None:
+            return None
+        rank = -1
+        for alert_id in list(case.get("alert_ids") or ())[:SEVERITY_ALERTS]:
+            found = view.alert(alert_id)
+            if found is not None and found.get("severity") in SEVERITIES:
+                rank = max(rank, SEVERITIES.index(found["severity"]))
+        return SEVERITIES[rank] if rank >= 0 else None
+
+    def queue_rows(step: str | None, overdue: bool | None) -> list[dict[str, Any]]:
+        assert runtime is not None
+        rows = runtime.list(step=step, overdue=overdue, limit=1000)
+        for row in rows:
+            held = runtime.table.data.get(row["case_id"])
+            row["severity"] = severity_of(held) if held is not None else None
+        rows.sort(
+            key=lambda r: (
+                r["due"] is None,
+                r["due"] or 0.0,
+                -(SEVERITIES.index(r["severity"]) if r["severity"] else -1),
+                -float(r["totals"].get("flagged") or 0.0),
+                r["case_id"],
+            )
+        )
+        return rows[:QUEUE_LIMIT]
+
+    async def queue(request: web.Request) -> web.Response:
+        caller = who(request)
+        if not isinstance(caller, Caller):
+            return caller
+        if runtime is None:
+            return refused(request, 503, "Casework is disabled on this worker.", caller)
+        step = request.query.get("step") or None
+        if step is not None and step not in STEPS:
+            step = None
+        shown = request.query.get("show", "open")
+        rows = queue_rows(step, None)
+        if shown == "overdue":
+            rows = [r for r in rows if r["overdue"]]
+        elif shown != "all":
+            shown = "open"
+            rows = [r for r in rows if r["step"] != "closed"]
+        return page(
+            request,
+            "queue.html",
+            caller=caller,
+            rows=rows,
+            steps=STEPS,
+            step=step,
+            shown=shown,
+            as_of=runtime.now(),
+            limit=QUEUE_LIMIT,
+        )
+
+    def owner(case_id: str) -> tuple[str | None, bool]:
+        """The worker owning the case (None: unknown), and whether it is this one."""
+        return owner_of(CASE, case_id) if owner_of is not None else (None, True)
+
+    async def read_case(request: web.Request, case_id: str) -> tuple[int, Any]:
+        """As `GET /v1/cases/{case_id}`: from this worker when it owns the case (or nobody is
+        known to), else from its owner with the person's token (a standby copy may lag)."""
+        assert runtime is not None
+        where, here = owner(case_id)
+        if here or where is None or fetch is None or request.headers.get(FORWARDED):
+            found = runtime.case(case_id)
+            return (404, None) if found is None else (200, found)
+        try:
+            status, body = await fetch(
+                where, f"/v1/cases/{quote(case_id, safe='')}", request.cookies.get(COOKIE, "")
+            )
+        except Exception as exc:  # noqa: BLE001  (the owner is down or moving: say so)
+            log.warning("console: reading a case from %s failed: %s", where, type(exc).__name__)
+            return 502, None
+        return status, body if status == 200 else None
+
+    def evidence(case: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+        """The case's alerts held here, in time order, and the ids of those not held here."""
+        held: list[dict[str, Any]] = []
+        elsewhere: list[str] = []
+        view = api.view
+        for alert_id in list(case.get("alert_ids") or ())[:EVIDENCE_LIMIT]:
+            found = view.alert(alert_id) if view is not None else None
+            if found is None:
+                elsewhere.append(alert_id)
+            else:
+                held.append(found)
+        held.sort(key=lambda a: (str(a.get("occurred_at", "")), str(a.get("alert_id", ""))))
+        return held, elsewhere
+
+    def next_step(case: Mapping[str, Any]) -> str | None:
+        step = case["step"]
+        if step == "closed":
+            return None
+        target = STEPS[STEPS.index(step) + 1]
+        if target == "closed" and case.get("decision") is None:
+            return None  # decide first
+        return target
+
+    async def case_page(
+        request: web.Request,
+        caller: Caller,
+        *,
+        status: int = 200,
+        error: str = "",
+        form: Mapping[str, Any] | None = None,
+    ) -> web.Response:
+        case_id = request.match_info["case_id"]
+        found_status, case = await read_case(request, case_id)
+        if case is None:
+            message = (
+                f"No case {case_id} is held on this worker."
+                if found_status == 404
+                else "The worker holding this case did not answer; try again."
+            )
+            code = 404 if found_status == 404 else 502
+            return page(request, "refused.html", code, caller, code=code, message=message)
+        pending = request.query.get("pending", "")
+        try:
+            tries = int(request.query.get("tries", "0"))
+        except ValueError:
+            tries = PENDING_TRIES
+        applied = any(e.get("action_id") == pending for e in case.get("history") or ())
+        waiting = bool(pending) and not applied
+        refresh = ""
+        if waiting and tries < PENDING_TRIES:
+            refresh = str(
+                URL(request.path).with_query({"pending": pending, "tries": str(tries + 1)})
+            )
+        alerts, elsewhere = evidence(case)
+        decision = case.get("decision")
+        return page(
+            request,
+            "case.html",
+            status,
+            caller,
+            case=case,
+            alerts=alerts,
+            elsewhere=elsewhere,
+            next_step=next_step(case),
+            can_decide=case["step"] == "decision" and decision is None,
+            can_recover=decision is not None and decision.get("outcome") != "not_confirmed",
+            pending=pending,
+            applied=applied and bool(pending),
+            waiting=waiting,
+            refresh=refresh,
+            error=error,
+            form=form or {},
+        )
+
+    async def case_view(request: web.Request) -> web.Response:
+        caller = who(request)
+        if not isinstance(caller, Caller):
+            return caller
+        if runtime is None:
+            return refused(request, 503, "Casework is disabled on this worker.", caller)
+        return await case_page(request, caller)
+
+    def builder(what: str) -> Callable[[str, Mapping[str, Any], Caller], CaseAction]:
+        def text(form: Mapping[str, Any], name: str) -> str | None:
+            value = form.get(name)
+            return value if isinstance(value, str) and value.strip() else None
+
+        if what == "advance":
+            return lambda case_id, f, c: advance_from_input(
+                case_id, c.name, to=text(f, "to"), note=text(f, "note"), tz=tz()
+            )
+        if what == "assign":
+            return lambda case_id, f, c: assign_from_input(
+                case_id, text(f, "owner"), c.name, tz=tz()
+            )
+        if what == "decide":
+            return lambda case_id, f, c: decide_from_input(
+                case_id,
+                text(f, "outcome"),
+                c.name,
+                nature=text(f, "nature"),
+                confirmed_amount=text(f, "confirmed_amount") or 0,
+                note=text(f, "note"),
+                tz=tz(),
+            )
+        return lambda case_id, f, c: recover_from_input(
+            case_id,
+            text(f, "money"),
+            text(f, "amount"),
+            c.name,
+            reference=text(f, "reference"),
+            note=text(f, "note"),
+            tz=tz(),
+        )
+
+    async def publish(action: CaseAction, request: web.Request, caller: Caller) -> Reply:
+        """What `POST /v1/cases/{case_id}/...` does: try the action on this worker's own copy
+        of the case (a refusal publishes nothing; a standby copy of another worker's may lag,
+        so it is not tried there), then publish it signed in the person's name."""
+        assert runtime is not None
+        where, here = owner(action.case_id)
+        held = runtime.table.data.get(action.case_id) if here or where is None else None
+        if held is not None:
+            case = case_from_dict(held)
+            if isinstance(action, AdvanceCase) and action.to is None and case.step != "closed":
+                action = replace(action, to=STEPS[STEPS.index(case.step) + 1])
+            tried = runtime.procedure.apply(case, action)
+            if isinstance(tried, Refusal):
+                return Reply(409, {"error": tried.detail, "reason": tried.reason})
+        return await api.publish(action, request.remote, caller.name)
+
+    def act(what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        build = builder(what)
+
+        async def handler(request: web.Request) -> web.Response:
+            caller = who(request)
+            if not isinstance(caller, Caller):
+                return caller
+            form = await request.post()
+            token = request.cookies.get(COOKIE, "")
+            if not csrf_ok(token, form.get("csrf")) or not same_origin(
+                request.headers, request.host
+            ):
+                return refused(
+                    request,
+                    403,
+                    "This form did not come from your console "
+                    "session: reload the page and try again.",
+                    caller,
+                )
+            if caller.legacy or not grants(caller.roles, ACT):
+                held = ", ".join(sorted(caller.roles))
+                return refused(
+                    request,
+                    403,
+                    f"Your token ({caller.name}) has the role {held}: case actions need {ACT}.",
+                    caller,
+                )
+            if runtime is None:
+                return refused(request, 503, "Casework is disabled on this worker.", caller)
+            case_id = request.match_info["case_id"]
+            values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+            try:
+                action = build(case_id, values, caller)
+            except ValueError as exc:
+                return await case_page(request, caller, status=400, error=str(exc), form=values)
+            answer = await publish(action, request, caller)
+            if answer.status != 202:
+                body = answer.body if isinstance(answer.body, dict) else {}
+                return await case_page(
+                    request,
+                    caller,
+                    status=answer.status,
+                    error=str(body.get("error", "refused")),
+                    form=values,
+                )
+            target = URL(f"{PREFIX}/cases/{quote(case_id, safe='')}", encoded=True).with_query(
+                {"pending": action.action_id}
+            )
+            return web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
+
+        return handler
+
+    async def institution(request: web.Request) -> web.Response:
+        caller = who(request)
+        if not isinstance(caller, Caller):
+            return caller
+        id_ = request.match_info["id"]
+        view = api.view
+        if view is None:
+            return refused(request, 503, "Sanctions are not available on this worker.", caller)
+        found = view.institution(id_)
+        if found is None:
+            return refused(
+                request,
+                404,
+                f"No sanctions state for institution {id_} is held on this worker.",
+                caller,
+            )
+        doctors = []
+        for ranked in list((found.get("rollup") or {}).get("doctors") or ())[:20]:
+            standing = view.subject("doctor", str(ranked.get("id")))
+            doctors.append({**ranked, "points": (standing or {}).get("points")})
+        cases = []
+        if runtime is not None:
+            cases = [
+                r
+                for r in runtime.list(limit=1000)
+                if r.get("institution_id") == id_ and r["step"] != "closed"
+            ]
+        return page(
+            request, "institution.html", caller=caller, inst=found, doctors=doctors, cases=cases
+        )
+
+    async def reports(request: web.Request) -> web.Response:
+        caller = who(request)
+        if not isinstance(caller, Caller):
+            return caller
+        return page(request, "reports.html", caller=caller)
+
+    stylesheet = (
+        resources.files("claimstream.stream.http.console")
+        .joinpath("static/console.css")
+        .read_bytes()
+    )
+
+    async def css(request: web.Request) -> web.Response:
+        return web.Response(
+            body=stylesheet,
+            content_type="text/css",
+            headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+    async def home(request: web.Request) -> web.Response:
+        return web.Response(status=308, headers={"Location": f"{PREFIX}/"})
+
+    return [
+        web.get(PREFIX, home),
+        web.get(f"{PREFIX}/", queue),
+        web.get(f"{PREFIX}/login", login_form),
+        web.post(f"{PREFIX}/login", login),
+        web.post(f"{PREFIX}/logout", logout),
+        web.get(f"{PREFIX}/cases/{{case_id}}", case_view),
+        *(
+            web.post(f"{PREFIX}/cases/{{case_id}}/{what}", act(what))
+            for what in ("advance", "assign", "decide", "recover")
+        ),
+        web.get(f"{PREFIX}/institutions/{{id}}", institution),
+        web.get(f"{PREFIX}/reports", reports),
+        web.get(f"{PREFIX}/static/console.css", css),
+    ]
