@@ -33,9 +33,11 @@ else the level the claim declares (`ReferenceData.peer_group`); the latest claim
 that has one decides; "unknown" when none does (published, never compared).
 
 State per institution: {"months": {"YYYY-MM": {"peer": group, "all": sums,
-"dep": {department: sums}}}, "done": the latest closed month, "id": the institution}, sums a
-list of `_SUMS` numbers summed in place. Kept: the open months (one, two around a month's
-turn) and `done`, cleared a month after it closed.
+"dep": {department: sums}}}, "done": the latest closed month, "id": the institution, "next":
+when the oldest open month ends}, sums a tuple of `_SUMS` numbers, replaced on each claim (so
+the engine's undo copy is a few dict copies, not a serialisation; measured in the commit).
+Kept: the open months (one, two around a month's turn) and `done`, cleared a month after it
+closed.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from claimstream.model.timefmt import DAY, iso
 from claimstream.rules.base import Finding, Rule, RuleContext, State
 from claimstream.rules.institution_cost_jump import _month_end, _month_start
 
-#: a month's sums, by position (a list, summed in place)
+#: a month's sums, by position (a tuple, replaced; a list once read back from a changelog)
 (
     VISITS,
     STAYS,
@@ -70,6 +72,8 @@ from claimstream.rules.institution_cost_jump import _month_end, _month_start
     DRG_STANDARD,
 ) = range(14)
 _SUMS = 14
+Sums = tuple[Any, ...] | list[Any]
+_ZERO: tuple[Any, ...] = (0,) * _SUMS
 #: the peer group of an institution neither the registry nor its claims grade
 UNKNOWN_GROUP = "unknown"
 #: the last digits of a CHS-DRG code that mark complications (1 severe, 3 general)
@@ -120,23 +124,25 @@ class InstitutionIndicators(Rule[InstitutionIndicatorsSettings]):
         months: dict[str, Any] = state.setdefault("months", {})
         month = months.get(label)
         if month is None:
-            month = months[label] = {"peer": None, "all": [0] * _SUMS, "dep": {}}
+            month = months[label] = {"peer": None, "all": _ZERO, "dep": {}}
+            end = _month_end(label, self.context)
+            pending = state.get("next")
+            state["next"] = end if pending is None else min(pending, end)
         group = self.context.reference.peer_group(event.institution_id, body.institution_level)
         if group is not None:
             month["peer"] = group
-        _add(month["all"], body)
-        if event.department_id is not None and self.settings.department_figures:
-            departments: dict[str, list[Any]] = month["dep"]
-            sums = departments.get(event.department_id)
-            if sums is None:
-                sums = departments[event.department_id] = [0] * _SUMS
-            _add(sums, body)
+        month["all"] = _add(month["all"], body)
+        department = event.department_id
+        if department is not None and self.settings.department_figures:
+            departments: dict[str, Sums] = month["dep"]
+            departments[department] = _add(departments.get(department, _ZERO), body)
         return []
 
     def due(self, state: State, cutoff: float) -> list[Finding]:
-        months: dict[str, Any] | None = state.get("months")
-        if not months:
-            return []
+        pending = state.get("next")
+        if pending is None or pending > cutoff:
+            return []  # the common case: the oldest open month has not ended yet
+        months: dict[str, Any] = state["months"]
         findings = []
         for label in sorted(months):
             end = _month_end(label, self.context)
@@ -145,8 +151,10 @@ class InstitutionIndicators(Rule[InstitutionIndicatorsSettings]):
             month = months.pop(label)
             state["done"] = label
             findings.append(self._closed(state["id"], label, end, month))
-        if not months:
-            del state["months"]
+        if months:
+            state["next"] = _month_end(min(months), self.context)
+        else:
+            del state["months"], state["next"]
         return findings
 
     def _closed(
@@ -183,7 +191,9 @@ class InstitutionIndicators(Rule[InstitutionIndicatorsSettings]):
         return len(state.get("months", ()))
 
 
-def _add(sums: list[Any], claim: Claim) -> None:
+def _add(held: Sums, claim: Claim) -> Sums:
+    """`held` with `claim` added, as a new tuple."""
+    sums = list(held)
     total = claim.total_amount
     sums[TOTAL] += total
     sums[FUND] += claim.fund_amount
@@ -210,9 +220,10 @@ def _add(sums: list[Any], claim: Claim) -> None:
             sums[EXAM_LAB] += amount
         elif category == "material":
             sums[MATERIALS] += amount
+    return tuple(sums)
 
 
-def figures(sums: list[Any]) -> Figures:
+def figures(sums: Sums) -> Figures:
     """A month's sums as `Figures`, the indicators by the formulas above (rounded: yuan to the
     fen, ratios to 6 places, so a record reads the same wherever it was computed)."""
     indicators: dict[str, float] = {}
