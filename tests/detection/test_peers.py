@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 
 from claimstream.detection.config import DetectionConfig
@@ -13,6 +15,7 @@ from claimstream.detection.replay import ReplaySinks, replay
 from claimstream.devtools.simulate import generate
 from claimstream.model.indicators import Figures, InstitutionMonth
 
+REPO = Path(__file__).resolve().parents[2]
 #: about four months of event time from 2026-03-01: March to May close for every group
 QUARTER = {"count": 40_000, "span_days": 160.0, "seed": 7}
 #: the simulator's hospitals see 20-30 stays a month: compare from 20
@@ -62,3 +65,12 @@ def test_the_benchmark_reads_a_groups_stored_months_in_order() -> None:
         ("2026-03", "A"),
     ]
     assert closed_through(state) == "2026-02"
+
+
+def test_the_published_months_follow_their_schema() -> None:
+    schema = orjson.loads((REPO / "topics" / "schemas" / "indicators.v1.json").read_bytes())
+    validator = jsonschema.Draft202012Validator(schema)
+    _, records = replayed(drifting=1)
+    assert records
+    for record in records:
+        validator.validate(record)
