@@ -6,6 +6,7 @@ mean includes it: x = (1 + share) * (1100 + x) / 12)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.engine import Engine
 from claimstream.detection.peers import PeerStage
+from claimstream.model.config import ConfigError
 from claimstream.model.indicators import Figures, InstitutionMonth
 from claimstream.model.outputs import Alert
 from claimstream.testing import with_rule
@@ -206,3 +208,35 @@ def test_a_group_keeps_its_last_13_months() -> None:
     for n in range(20):
         peers.on_record(state, month("H01", f"{2025 + n // 12}-{n % 12 + 1:02d}", 100.0))
     assert len(state["months"]) == 13
+
+
+def test_every_setting_can_be_set_from_text() -> None:
+    config = DetectionConfig.default()
+    settings = config.rules["peer_outlier"]
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        text = ",".join(value) if isinstance(value, tuple) else str(value).lower()
+        changed = config.with_rule_changes("peer_outlier", {field.name: text})
+        assert getattr(changed.rules["peer_outlier"], field.name) == value, field.name
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"percentile": "100"}, "percentile"),
+        ({"above_mean": "0"}, "above_mean"),
+        ({"consecutive_months": "0"}, "consecutive_months"),
+        ({"min_group_size": "-1"}, "min_group_size"),
+        ({"indicators": "cost_per_visit,bed_days"}, "bed_days"),
+        ({"months_kept": "4"}, "months_kept"),
+        ({"criterion": "some"}, "criterion"),
+    ],
+)
+def test_an_impossible_setting_is_refused(changes: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DetectionConfig.default().with_rule_changes("peer_outlier", changes)
+
+
+def test_the_indicators_compared_can_be_narrowed() -> None:
+    config = with_rule("peer_outlier", indicators="drug_share")
+    assert feed(group_months(dict.fromkeys(MONTHS[:3], above_mean(0.9))), config) == []
