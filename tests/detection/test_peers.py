@@ -74,3 +74,29 @@ def test_the_published_months_follow_their_schema() -> None:
     assert records
     for record in records:
         validator.validate(record)
+
+
+def test_out_of_order_and_redelivered_claims_change_no_month_and_no_alert() -> None:
+    lines = [orjson.dumps(e) for e in generate(**QUARTER, drifting=2)]  # type: ignore[arg-type]
+    assert len(lines) % 2 == 0
+    shuffled: list[bytes] = []
+    for n in range(0, len(lines), 2):  # neighbours swapped: minutes apart, within 1 h
+        shuffled += [lines[n + 1], lines[n]]
+        if n % 40 == 0:
+            shuffled.append(lines[n])  # and one in 20 delivered twice
+
+    def run(source: list[bytes]) -> tuple[set[bytes], set[bytes]]:
+        alerts: list[dict[str, Any]] = []
+        records: list[dict[str, Any]] = []
+        replay(
+            source,
+            ReplaySinks(alerts=alerts.append, records=records.append),
+            config=CONFIG,
+            clock="event",
+        )
+        peer = {orjson.dumps(a) for a in alerts if a["rule"] == "peer_outlier"}
+        return peer, {orjson.dumps(r) for r in records}
+
+    in_order = run(lines)
+    assert in_order[0]
+    assert run(shuffled) == in_order
