@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import add
 from typing import Any, ClassVar
 
 from claimstream.model.config import REGULATION, OnCheck, RuleSettings
@@ -131,11 +132,12 @@ class InstitutionIndicators(Rule[InstitutionIndicatorsSettings]):
         group = self.context.reference.peer_group(event.institution_id, body.institution_level)
         if group is not None:
             month["peer"] = group
-        month["all"] = _add(month["all"], body)
+        delta = _delta(body)
+        month["all"] = tuple(map(add, month["all"], delta))
         department = event.department_id
         if department is not None and self.settings.department_figures:
             departments: dict[str, Sums] = month["dep"]
-            departments[department] = _add(departments.get(department, _ZERO), body)
+            departments[department] = tuple(map(add, departments.get(department, _ZERO), delta))
         return []
 
     def due(self, state: State, cutoff: float) -> list[Finding]:
@@ -191,36 +193,47 @@ class InstitutionIndicators(Rule[InstitutionIndicatorsSettings]):
         return len(state.get("months", ()))
 
 
-def _add(held: Sums, claim: Claim) -> Sums:
-    """`held` with `claim` added, as a new tuple."""
-    sums = list(held)
+def _delta(claim: Claim) -> tuple[Any, ...]:
+    """What one claim adds to a month's sums (in `_SUMS` order)."""
     total = claim.total_amount
-    sums[TOTAL] += total
-    sums[FUND] += claim.fund_amount
+    visits = stays = drg_stays = complicated = 0
+    visit_amount = stay_amount = drg_amount = drg_standard = 0.0
     if claim.visit_type == "inpatient":
-        sums[STAYS] += 1
-        sums[STAY_AMOUNT] += total
+        stays, stay_amount = 1, total
         standard = claim.drg_standard_cost
-        if claim.drg_code and standard is not None and standard > 0:
-            sums[DRG_STAYS] += 1
-            sums[DRG_AMOUNT] += total
-            sums[DRG_STANDARD] += standard
-            if claim.drg_code[-1] in _COMPLICATION_DIGITS:
-                sums[COMPLICATED] += 1
+        code = claim.drg_code
+        if code and standard is not None and standard > 0:
+            drg_stays, drg_amount, drg_standard = 1, total, standard
+            complicated = 1 if code[-1] in _COMPLICATION_DIGITS else 0
     else:
-        sums[VISITS] += 1
-        sums[VISIT_AMOUNT] += total
+        visits, visit_amount = 1, total
+    items = drugs = exam_lab = materials = 0.0
     for item in claim.items:
         amount = item.quantity * item.unit_price
-        sums[ITEMS] += amount
+        items += amount
         category = item.category
         if category == "drug":
-            sums[DRUGS] += amount
+            drugs += amount
         elif category == "exam" or category == "lab":
-            sums[EXAM_LAB] += amount
+            exam_lab += amount
         elif category == "material":
-            sums[MATERIALS] += amount
-    return tuple(sums)
+            materials += amount
+    return (
+        visits,
+        stays,
+        drg_stays,
+        complicated,
+        visit_amount,
+        stay_amount,
+        total,
+        claim.fund_amount,
+        items,
+        drugs,
+        exam_lab,
+        materials,
+        drg_amount,
+        drg_standard,
+    )
 
 
 def figures(sums: Sums) -> Figures:
