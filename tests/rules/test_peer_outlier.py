@@ -240,3 +240,13 @@ def test_an_impossible_setting_is_refused(changes: dict[str, str], message: str)
 def test_the_indicators_compared_can_be_narrowed() -> None:
     config = with_rule("peer_outlier", indicators="drug_share")
     assert feed(group_months(dict.fromkeys(MONTHS[:3], above_mean(0.9))), config) == []
+
+
+def test_months_of_the_unknown_group_are_not_counted_as_compared() -> None:
+    peers, state = stage(), PeerStage.new_state()
+    records = [month(f"H{n:02d}", "2026-01", 100.0, group="unknown") for n in range(12)]
+    steps = [
+        peers.on_record(state, r) for r in [*records, month("H01", "2026-02", 1.0, group="unknown")]
+    ]
+    assert sum(s.evaluated for s in steps) == 0
+    assert [s.closed for s in steps][-1] == ["2026-01"]

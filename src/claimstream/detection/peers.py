@@ -37,7 +37,12 @@ from typing import Any, Literal
 from claimstream.detection.engine import Engine, StepResult
 from claimstream.model.indicators import InstitutionMonth
 from claimstream.rules.base import State
-from claimstream.rules.peer_outlier import GroupMonth, PeerOutlier, PeerOutlierSettings
+from claimstream.rules.peer_outlier import (
+    UNCOMPARED,
+    GroupMonth,
+    PeerOutlier,
+    PeerOutlierSettings,
+)
 
 Outcome = Literal["stored", "duplicate", "late"]
 
@@ -104,7 +109,7 @@ class PeerStage:
         self, group: str, months: dict[str, dict[str, Any]], label: str, step: PeerStep
     ) -> None:
         rule = self.rule
-        if rule is None:
+        if rule is None or group in UNCOMPARED:
             return
         settings = rule.settings
         window: dict[str, GroupMonth] = {}
