@@ -111,3 +111,13 @@ async def test_outlier_alerts_are_counted_by_indicator_without_ids() -> None:
         == 1
     )
     assert registry.get_sample_value("claimstream_peer_groups_evaluated_total") == 3
+
+
+async def test_the_benchmark_reads_the_agents_table() -> None:
+    from claimstream.detection.benchmark import from_source
+
+    peers = agent(MemorySink(), Publisher())
+    await peers.handle(records())
+    assert (peers.peer_group("I01"), peers.peer_group("nobody")) == (GROUP, None)
+    found = from_source(peers, "I01", "2026-03").to_dict()
+    assert found["institution_id"] == "I01"

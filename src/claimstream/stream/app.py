@@ -402,9 +402,15 @@ def _serve(
                 forward=Forwarder(session, worker_url),
             ),
             *health_routes(worker_checks(app, registry)),
-            # the benchmark's records: the peer-group agent's table once it is wired (#15);
+            # the benchmark's records: the peer-group agent's table (#15), once recovered;
             # until then the route answers 503
-            *benchmark_routes(lambda: None),
+            *benchmark_routes(
+                lambda: (
+                    detection.peers
+                    if detection.peers is not None and detection.peers.ready
+                    else None
+                )
+            ),
             *console_routes(
                 cases,
                 api,

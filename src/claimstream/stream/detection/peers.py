@@ -17,6 +17,13 @@ one of a month closed meanwhile is recognised as the same record, and the alerts
 deterministic ids. A record that is not an `InstitutionMonth` is dead-lettered
 (`processing_error`) and counted `invalid`.
 
+The benchmark endpoint reads the table through `PeerGroups` (`peer_group`, `months`: the
+`MonthsSource` of `detection.benchmark`) once it is recovered. It sees the groups of the
+indicators partitions this worker is assigned (whether faust's standby copies,
+`CLAIMSTREAM_STANDBY_REPLICAS`, are readable this way was not checked): with several workers, an
+institution whose group another worker holds answers 404 here (known limit: a global table or
+forwarding to the group's owner would lift it).
+
 No institution id or group appears in a log line or a metric label: the metrics are
 `claimstream_indicator_records_total{outcome}`, `claimstream_peer_groups_evaluated_total` and
 `claimstream_peer_outliers_total{indicator}`.
@@ -93,8 +100,21 @@ class PeerGroups:
         self.metrics = metrics
         self.counters = PeerCounters()
         self.stopping = False
+        #: True once faust has recovered the table after the first assignment: the benchmark
+        #: answers 503 before (`stream/http/benchmark.py`)
+        self.ready = False
 
-    # -- the benchmark's read ------------------------------------------------------------------
+    # -- the benchmark's read (`detection.benchmark.MonthsSource`) -----------------------------
+
+    def peer_group(self, institution_id: str) -> str | None:
+        """The group of the institution's latest month held here (None: none held). A scan of
+        the groups this worker holds: a few hundred at most (levels times regions)."""
+        best: tuple[str, str] | None = None
+        for group, state in list(self.table.data.items()):
+            for label, members in (state or {}).get("months", {}).items():
+                if institution_id in members and (best is None or label > best[0]):
+                    best = (label, group)
+        return None if best is None else best[1]
 
     def months(self, peer_group: str) -> list[InstitutionMonth]:
         """The group's stored institution months, by month then institution (the last 13; the
@@ -215,6 +235,10 @@ def install_peers(
         await sinks.ensure_started()
         await each_batch(app, stream, batching, handle)
 
+    async def recovered() -> None:
+        peers.ready = True
+
+    table.on_recover(recovered)
     topic = raw_topic(app, INDICATORS_TOPIC, partitions=spec.partitions)
     app.agent(topic, name="claimstream.peers", concurrency=1)(compare)
     return peers
