@@ -144,6 +144,7 @@ def test_a_quarter_with_drifting_institutions_gives_replays_months_and_alerts(
         alerts, records = streamed(broker.bootstrap)
         letters = [v["reason"] for _, v in read_topic(broker.bootstrap, DEAD)]
         status = worker.status() or {}
+        benchmark = worker.get("/v1/institutions/H006/benchmark?month=2026-05")
     finally:
         worker.stop()
     assert letters == []
@@ -153,3 +154,5 @@ def test_a_quarter_with_drifting_institutions_gives_replays_months_and_alerts(
     )
     peers = status.get("peers", {})
     assert peers.get("late") == 0 and peers.get("stored", 0) >= len(expected.records)
+    # the benchmark endpoint reads the peer-group agent's table
+    assert (benchmark["institution_id"], benchmark["peer_group"]) == ("H006", "tertiary")
