@@ -46,3 +46,23 @@ def test_the_injected_resale_is_found_by_trace_code_reuse() -> None:
     found = run([e for e in events if not isinstance(e, Rejection)]).alerts
     reused = {a.details["trace_code"] for a in found if a.rule == "trace_code_reuse"}
     assert reused == set(sim.injected["trace_code_reuse"]) != set()
+
+
+def test_drifting_institutions_change_only_claims_grades_and_the_drifters_amounts() -> None:
+    plain = list(generate(3000, seed=5))
+    drifting = list(generate(3000, seed=5, drifting=2))
+    assert len(plain) == len(drifting)
+    for before, after in zip(plain, drifting, strict=True):
+        if before["event_type"] != "claim":
+            assert after == before
+            continue
+        scaled = before["institution_id"] in ("H006", "H007")
+        factor = 1.8 if scaled else 1.0
+        assert after["total_amount"] == round(before["total_amount"] * factor, 2)
+        same = {k: v for k, v in after.items() if k not in ("institution_level", "total_amount")}
+        assert set(same) <= set(before)
+    assert {e.get("institution_level") for e in drifting if e["event_type"] == "claim"} == {
+        "tertiary",
+        "secondary",
+        None,  # H001-H005: graded by the registry
+    }

@@ -58,7 +58,15 @@ def test_every_topic_the_brief_names_is_declared() -> None:
 def test_copartitioned_topics_share_one_partition_count(partitions: int | None) -> None:
     topology = load_topology(partitions=partitions)
     groups = topology.copartition_groups()
-    assert set(groups) == {"patient", "doctor", "institution", "trace_code", "sanctions", "subject"}
+    assert set(groups) == {
+        "patient",
+        "doctor",
+        "institution",
+        "trace_code",
+        "sanctions",
+        "subject",
+        "peers",
+    }
     for specs in groups.values():
         assert {s.partitions for s in specs} == {partitions or 8}
     inputs = {s.name for s in topology.by_role("input")}

@@ -80,6 +80,7 @@ def test_the_engine_builds_it_from_the_config(tmp_path: Path) -> None:
         ({"restrictions_csv": "code,name,gender,min_age,max_age\nA,a,,x,\n"}, "whole number"),
         ({"restrictions_csv": "code,name,gender,min_age,max_age\nA,a,b,F,,\n"}, "6 fields"),
         ({"institutions_csv": "institution_id,name,level\nH,h,huge\n"}, "level 'huge'"),
+        ({"institutions_csv": "institution_id,name,level,region\nH,h,3,a:b\n"}, "region 'a:b'"),
         ({"special_exams_csv": "# only a comment\n"}, "no header row"),
     ],
 )
@@ -164,3 +165,21 @@ def test_bad_indication_files_are_refused_naming_file_and_line(
 ) -> None:
     with pytest.raises(ReferenceDataError, match=re.escape(message)):
         ReferenceData.load(directory(tmp_path, **files))
+
+
+def test_the_peer_group_is_the_registrys_level_and_region_else_the_declared_level(
+    tmp_path: Path,
+) -> None:
+    csv = "institution_id,name,level,region\nA,a,tertiary,3301\nB,b,secondary,\n"
+    data = ReferenceData.load(directory(tmp_path, institutions_csv=csv))
+    assert data.peer_group("A", "二级") == "tertiary:3301"  # the registry wins
+    assert data.peer_group("B", None) == "secondary"  # no region: the level alone
+    assert data.peer_group("C", "三级甲等") == "tertiary"  # not registered: the claim's level
+    assert data.peer_group("C", None) is None
+
+
+def test_a_registry_without_a_region_column_still_loads(tmp_path: Path) -> None:
+    data = ReferenceData.load(
+        directory(tmp_path, institutions_csv="institution_id,name,level\nA,a,1\n")
+    )
+    assert data.peer_group("A", None) == "primary"

@@ -28,6 +28,7 @@ CATALOGUE = {
     "combination_without_indication": ("patient", {"claim"}),
     "item_diagnosis_mismatch": ("patient", {"claim"}),
     "missed_refill": ("patient", {"dispense"}),
+    "institution_indicators": ("institution", {"claim"}),
 }
 COMMON = {"enabled", "mode", "severity", "issue_commands"}
 
@@ -111,6 +112,8 @@ LAW = {
     "item_diagnosis_mismatch": ("过度检查", "第十五条、第三十八条第二项", "warn"),
     "missed_refill": ("慢病未按时取药", "", "warn"),
     "trace_code_reuse": ("药品追溯码重复结算（疑似回流药）", "", "reject"),
+    "institution_indicators": ("机构运行指标", "", "warn"),
+    "peer_outlier": ("费用指标显著偏离同级同区机构", "", "warn"),
 }
 
 

@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ladder's output): the doctors' SUSPENDs and UNFREEZEs in it are in force for "
         "doctor_not_registered, as the worker reads them from the commands topic",
     )
+    parser.add_argument(
+        "--indicators",
+        metavar="FILE",
+        help="write each institution's closed months (InstitutionMonth JSON lines, the "
+        "figures the peer comparison and `institutions benchmark` read) here",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 
 
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             ("commands", args.commands),
             ("dead_letters", args.dead_letter),
             ("shadow_alerts", args.shadow_alerts),
+            ("records", args.indicators),
         ):
             stream = sink(path, None)
             if stream is not None:

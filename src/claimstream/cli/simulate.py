@@ -23,6 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="event time of the first event, ISO-8601 with offset (default 2026-03-01T08:00+08:00)",
     )
     parser.add_argument("--no-inject", action="store_true", help="benign events only")
+    parser.add_argument(
+        "--days", type=float, default=30.0, help="event time the stream spans (default 30)"
+    )
+    parser.add_argument(
+        "--drifting",
+        type=int,
+        default=0,
+        metavar="N",
+        help="claims declare their institution's grade and N tertiary hospitals (at most 3) "
+        "bill 1.8 times their peers every month: peer outliers (issue #15)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.count < 0:
         print("claimstream simulate: count must not be negative", file=sys.stderr)
         return 2
+    if args.days <= 0 or not 0 <= args.drifting <= 3:
+        print("claimstream simulate: --days must be positive, --drifting 0..3", file=sys.stderr)
+        return 2
     if args.start is not None and args.start.tzinfo is None:
         print("claimstream simulate: --start needs a UTC offset", file=sys.stderr)
         return 2
@@ -42,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         start=args.start,
         patients=args.patients,
         inject=not args.no_inject,
+        span_days=args.days,
+        drifting=args.drifting,
     )
     try:
         out = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115

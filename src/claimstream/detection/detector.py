@@ -38,6 +38,7 @@ from claimstream.detection.config import DetectionConfig
 from claimstream.detection.engine import Clock, Engine, StepResult
 from claimstream.detection.tracecodes import views
 from claimstream.model.events import FAMILY_OF, Event, StateKind
+from claimstream.model.indicators import InstitutionMonth
 from claimstream.model.outputs import Alert, Command
 from claimstream.model.partitioning import partition_for
 from claimstream.model.rejection import PROCESSING_ERROR
@@ -65,6 +66,8 @@ class Fed:
     alerts: list[Alert] = field(default_factory=list)
     shadow_alerts: list[Alert] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
+    #: institutions' closed months (`institution_indicators`), for the peer stage
+    records: list[InstitutionMonth] = field(default_factory=list)
     #: (reason, detail, tag) of each refused event: late, implausible, processing errors
     refused: list[tuple[str, str, Any]] = field(default_factory=list)
     duplicates: int = 0
@@ -76,6 +79,8 @@ class Fed:
             self.shadow_alerts += result.shadow_alerts
         if result.commands:
             self.commands += result.commands
+        if result.records:
+            self.records += result.records
         if result.duplicate:
             self.duplicates += 1
         elif result.rejection is not None:
@@ -256,6 +261,7 @@ class Detector:
             swept = self.sweep()
             result.alerts += swept.alerts
             result.shadow_alerts += swept.shadow_alerts
+            result.records += swept.records
         return result
 
     # -- idle keys ---------------------------------------------------------------------------

@@ -46,6 +46,7 @@ import orjson
 
 from claimstream.detection.config import DetectionConfig
 from claimstream.model.events import EVENT_TYPES, FAMILY_OF, STATE_KINDS, Event, StateKind
+from claimstream.model.indicators import InstitutionMonth
 from claimstream.model.outputs import Alert, Command, stable_id
 from claimstream.model.rejection import Rejection
 from claimstream.model.timefmt import DAY, HOUR, iso
@@ -133,6 +134,8 @@ class StepResult:
     alerts: list[Alert] = field(default_factory=list)
     shadow_alerts: list[Alert] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
+    #: closed institution months (`institution_indicators`), for the peer stage (`peers.py`)
+    records: list[InstitutionMonth] = field(default_factory=list)
     rejection: Rejection | None = None
     duplicate: bool = False
     changed: bool = False  # the key's state was modified and must be written back
@@ -291,7 +294,8 @@ class Engine:
         gc = state["gc"]
         changed = result.changed
         alerts, shadows, commands = result.alerts, result.shadow_alerts, result.commands
-        counts = (len(alerts), len(shadows), len(commands))
+        records = result.records
+        counts = (len(alerts), len(shadows), len(commands), len(records))
         try:
             result.changed = True
             seen[event_id] = ts
@@ -313,7 +317,7 @@ class Engine:
                 if findings:
                     rule = self._by_state_key[state_key]
                     for finding in findings:
-                        self._emit(rule, finding, result, ts)
+                        self.emit(rule, finding, result, ts)
             timers = self._timers[kind].get(event.event_type)
             if timers:
                 held = {key for key, _ in saved}
@@ -344,6 +348,7 @@ class Engine:
                     state["r"][key] = snapshot
             result.changed = changed
             del alerts[counts[0] :], shadows[counts[1] :], commands[counts[2] :]
+            del records[counts[3] :]
             raise
         return result
 
@@ -377,7 +382,7 @@ class Engine:
             if cutoff == -math.inf:
                 continue
             for finding in rule.due(rule_state, cutoff):
-                self._emit(rule, finding, into, None)
+                self.emit(rule, finding, into, None)
 
     def _expire_busy(self, state: State, into: StepResult) -> None:
         """`expire` on the hot path, all or nothing (rare: a whole copy to undo it by)."""
@@ -464,9 +469,13 @@ class Engine:
         by_key = self._by_state_key
         return sum(by_key[key].size(rs) for key, rs in state["r"].items() if key in by_key)
 
-    def _emit(
-        self, rule: Rule[Any], finding: Finding, result: StepResult, ts: float | None
-    ) -> None:
+    def emit(self, rule: Rule[Any], finding: Finding, result: StepResult, ts: float | None) -> None:
+        """Turn `rule`'s finding into its alert (and commands) in `result`, or its record.
+        `ts`: the event time that completed it (None: found at a timer or by the peer stage;
+        under the event clock `detected_at` is then the finding's `occurred_at`)."""
+        if finding.record is not None:  # figures, not an alert (`institution_indicators`)
+            result.records.append(finding.record)
+            return
         settings = rule.settings
         subject = finding.subject
         alert_id = stable_id("alr", rule.name, subject.kind, subject.id, finding.trigger_id)
@@ -522,6 +531,7 @@ def merge(into: StepResult, other: StepResult) -> None:
     into.alerts.extend(other.alerts)
     into.shadow_alerts.extend(other.shadow_alerts)
     into.commands.extend(other.commands)
+    into.records.extend(other.records)
     into.duplicate = into.duplicate or other.duplicate
     into.changed = into.changed or other.changed
     if into.rejection is None:

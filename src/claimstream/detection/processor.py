@@ -56,6 +56,7 @@ from claimstream.detection.decode import decode_event
 from claimstream.detection.engine import Clock, Engine, StepResult
 from claimstream.detection.tracecodes import slim
 from claimstream.model.events import FAMILY_OF, Event, StateKind
+from claimstream.model.indicators import InstitutionMonth
 from claimstream.model.outputs import Alert, Command, DeadLetter
 from claimstream.model.partitioning import partition_for
 from claimstream.model.records import Record, origin
@@ -97,6 +98,8 @@ class BatchResult:
     commands: list[Command] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     forwards: list[Forward] = field(default_factory=list)
+    #: institutions' closed months (`institution_indicators`), to publish keyed by peer group
+    records: list[InstitutionMonth] = field(default_factory=list)
     #: key -> (state, partition): the states to write back, once each
     writes: dict[str, tuple[State, int]] = field(default_factory=dict)
     #: events by (topic, event_type) for the consumed counter; undecodable ones as "unknown"
@@ -274,6 +277,8 @@ class KeyedProcessor:
         for alert in result.shadow_alerts:
             out.shadow_alerts.append(Emitted(alert, arrived, event.ts))
         out.commands.extend(result.commands)
+        if result.records:
+            out.records.extend(result.records)
 
     def _forward_others(self, event: Event, raw: bytes, source: str, out: BatchResult) -> None:
         if not self.forwards:
@@ -457,8 +462,8 @@ class KeyedProcessor:
         partition). Keys of partitions without a watermark yet are left alone: without event
         time there is nothing to expire against.
 
-        A key whose event-time timers fell due (`Rule.due`: alerts) is neither written nor
-        deleted here: its alerts and state come out of the next `process`, together, so a
+        A key whose event-time timers fell due (`Rule.due`: alerts, records) is neither written
+        nor deleted here: its alerts and state come out of the next `process`, together, so a
         stop in between leaves the timer in the stored state and the next sweep finds it
         again (under the same alert id).
         """
@@ -481,11 +486,12 @@ class KeyedProcessor:
             before = len(state["seen"]) + engine.size(state) + len(state.get("src", ()))
             found = StepResult()
             empty = engine.sweep(state, wm, found)
-            if found.alerts or found.shadow_alerts:
+            if found.alerts or found.shadow_alerts or found.records:
                 swept = self._swept
                 now = self.now() or 0.0  # "arrived" when the sweep found it
                 swept.alerts += [Emitted(a, now, wm) for a in found.alerts]
                 swept.shadow_alerts += [Emitted(a, now, wm) for a in found.shadow_alerts]
+                swept.records += found.records
                 swept.writes[key] = (state, partition)
                 self.homes[key] = partition
             elif empty:

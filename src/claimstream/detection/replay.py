@@ -7,6 +7,11 @@ once the partitions' watermark has passed), so the alerts it writes are the ones
 emits for the same events (ids included), however the worker's partitions were paced. An
 event whose processing raises is dead-lettered as `processing_error` and the replay goes on,
 as in the worker. Analysts use it to backtest a threshold change on history (`--config`).
+
+The institutions' closed months (`institution_indicators`) go through the same peer stage as
+the worker's (`detection.peers`, one state per peer group, in the order they are produced), so
+`peer_outlier`'s alerts are the worker's too; `sinks.records` gets each month as it closes
+(`replay --indicators FILE`, the benchmark's offline input).
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ from claimstream.detection.align import DEFAULT_PARTITIONS
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.decode import decode_event
 from claimstream.detection.detector import Detector, Fed
+from claimstream.detection.peers import PeerStage, PeerStep
+from claimstream.model.indicators import InstitutionMonth
 from claimstream.model.outputs import DeadLetter
 from claimstream.model.rejection import Rejection
 from claimstream.reference.suspensions import Suspensions
+from claimstream.rules.base import State
 
 
 @dataclass(slots=True)
@@ -36,6 +44,9 @@ class ReplaySummary:
     commands: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    #: institution months published, and those dropped as late by their peer group
+    records: int = 0
+    late_records: int = 0
     seconds: float = 0.0
 
     @property
@@ -54,6 +65,9 @@ class ReplaySummary:
             f"dead letters  {counts(self.dead_letters)}",
             f"duplicates    {self.duplicates}",
         ]
+        if self.records:
+            late = f" ({self.late_records} late for their peer group)" if self.late_records else ""
+            lines.append(f"indicators    {self.records} institution months{late}")
         if self.shadow_alerts:
             lines.insert(2, f"shadow alerts {counts(self.shadow_alerts)}")
         return "\n".join(lines)
@@ -80,6 +94,8 @@ class ReplaySinks:
     shadow_alerts: Writer = _discard
     commands: Writer = _discard
     dead_letters: Writer = _discard
+    #: institution months (`InstitutionMonth.to_dict()`), as they close
+    records: Writer = _discard
 
 
 def replay(
@@ -112,6 +128,7 @@ def replay(
         suspensions=suspensions,
     )
     summary = ReplaySummary()
+    peers = Peers(PeerStage(detector.engine))
     started = time.perf_counter()
     for line_no, line in enumerate(lines, start=1):
         stripped = line.strip()
@@ -122,15 +139,37 @@ def replay(
         if isinstance(event, Rejection):
             _dead_letter(sinks, summary, event.reason, event.detail, (stripped, line_no), source)
             continue
-        _write(detector.feed(event, (stripped, line_no)), sinks, summary, source)
+        _write(detector.feed(event, (stripped, line_no)), sinks, summary, source, peers)
         if progress is not None and line_no % 4096 == 0:
             progress(line_no)
-    _write(detector.finish(), sinks, summary, source)
+    _write(detector.finish(), sinks, summary, source, peers)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _write(fed: Fed, sinks: ReplaySinks, summary: ReplaySummary, source: str) -> None:
+@dataclass(slots=True)
+class Peers:
+    """The peer stage over every group's state, as the worker's agent keeps them."""
+
+    stage: PeerStage
+    groups: dict[str, State] = field(default_factory=dict)
+
+    def feed(self, record: InstitutionMonth) -> PeerStep:
+        state = self.groups.get(record.peer_group)
+        if state is None:
+            state = self.groups[record.peer_group] = self.stage.new_state()
+        return self.stage.on_record(state, record)
+
+
+def _write(fed: Fed, sinks: ReplaySinks, summary: ReplaySummary, source: str, peers: Peers) -> None:
+    for record in fed.records:
+        summary.records += 1
+        sinks.records(record.to_dict())
+        step = peers.feed(record)
+        if step.outcome == "late":
+            summary.late_records += 1
+        fed.alerts += step.result.alerts
+        fed.shadow_alerts += step.result.shadow_alerts
     summary.duplicates += fed.duplicates
     for reason, detail, tag in fed.refused:
         _dead_letter(sinks, summary, reason, detail, tag, source)

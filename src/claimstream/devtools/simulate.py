@@ -15,6 +15,13 @@ cases include `trace_code_reuse`: a pack settled at one hospital and again at an
 days later. The codes come from a generator of their own: until the first injected reuse the
 stream is the one the same seed gives without them, codes aside.
 
+With `drifting=N` (issue #15's peer comparison), claims declare their institution's grade
+(`institution_level`: H006-H020 tertiary, H021-H030 secondary; H001-H005 are graded with a
+region by the packaged registry) and the first N tertiary hospitals of that range bill
+`drift_factor` (1.8) times what their patients' care costs, every month: peer outliers on cost
+per visit, cost per stay and DRG cost index (`injected["peer_outlier"]`). Without it the stream
+is exactly what it was (no field added, no random draw changed).
+
 A small share of events is delivered slightly out of order (swapped with the next one), as
 real producers do. Events come out in (roughly) event-time order, generated lazily, so an
 endless stream costs constant memory.
@@ -65,6 +72,15 @@ UNIT_PRICES = {
     "XR05CB01": 22.3,
 }
 
+#: `drifting`: the grade simulated hospitals declare on their claims (H001-H005 are in the
+#: packaged registry with a region, so they form groups of their own, too small to compare)
+LEVEL_OF = {
+    **{f"H{n:03d}": "tertiary" for n in range(6, 21)},
+    **{f"H{n:03d}": "secondary" for n in range(21, 31)},
+}
+#: the hospitals that drift, in order (`drifting=N` takes the first N)
+DRIFT_CANDIDATES = tuple(f"H{n:03d}" for n in range(6, 9))
+
 
 @dataclass(slots=True)
 class _Patient:
@@ -94,6 +110,8 @@ class Simulator:
         span_days: float = 30.0,
         out_of_order: float = 0.01,
         trace_codes: float = 0.0,
+        drifting: int = 0,
+        drift_factor: float = 1.8,
     ) -> None:
         self.count = count
         self.trace_share = trace_codes
@@ -107,6 +125,11 @@ class Simulator:
         self.out_of_order = out_of_order
         self.hospitals = [f"H{n:03d}" for n in range(1, 31)]
         self.internet = [f"IH{n:02d}" for n in range(1, 4)]
+        if not 0 <= drifting <= len(DRIFT_CANDIDATES):
+            raise ValueError(f"drifting must be 0..{len(DRIFT_CANDIDATES)}, got {drifting}")
+        self.graded = drifting > 0
+        self.drifting = frozenset(DRIFT_CANDIDATES[:drifting])
+        self.drift_factor = drift_factor
         self._ids = itertools.count()
         self._pending: list[tuple[float, int, dict[str, Any]]] = []
         n = patients or max(500, count // 8)
@@ -118,6 +141,8 @@ class Simulator:
         }
         if trace_codes:
             self.injected["trace_code_reuse"] = []
+        if drifting:
+            self.injected["peer_outlier"] = sorted(self.drifting)
 
     def _patient(self, index: int) -> _Patient:
         rng = self.rng
@@ -189,8 +214,24 @@ class Simulator:
             event["trace_codes"] = [
                 f"8{self.seed % 1000:03d}{seq:012d}{k:04d}" for k in range(packs)
             ]
+        if event_type == "claim" and self.graded:
+            self._grade(event, inst)
         heapq.heappush(self._pending, (ts, seq, event))
         return event_id
+
+    def _grade(self, claim: dict[str, Any], inst: str) -> None:
+        """`drifting`: the claim's declared grade, and a drifting institution's markup."""
+        level = LEVEL_OF.get(inst)
+        if level is not None:
+            claim["institution_level"] = level
+        if inst in self.drifting:
+            factor = self.drift_factor
+            claim["total_amount"] = round(claim["total_amount"] * factor, 2)
+            claim["fund_amount"] = round(claim["fund_amount"] * factor, 2)
+            claim["items"] = [
+                {**item, "unit_price": round(item["unit_price"] * factor, 2)}
+                for item in claim.get("items", ())
+            ]
 
     # --- benign behaviour ---------------------------------------------------------------
 
@@ -380,6 +421,16 @@ def generate(
     start: datetime | None = None,
     patients: int | None = None,
     inject: bool = True,
+    span_days: float = 30.0,
+    drifting: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """`count` contract-v1 event dicts in (roughly) event-time order, abuse injected."""
-    return Simulator(count, seed=seed, start=start, patients=patients, inject=inject).events()
+    return Simulator(
+        count,
+        seed=seed,
+        start=start,
+        patients=patients,
+        inject=inject,
+        span_days=span_days,
+        drifting=drifting,
+    ).events()

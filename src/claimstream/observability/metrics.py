@@ -55,7 +55,10 @@ What the worker calls, and when:
   after being idle: their alerts may differ from `replay`'s), and `set_aligned_lag(kind,
   seconds)` about once a second (wall clock minus the aligned watermark: how far behind the
   input partitions' confirmed progress is; the alerts of these kinds wait that plus the
-  slack).
+  slack);
+- the peer comparison (issue #15), by the peer-group agent: `indicator_record(outcome)` per
+  institution month record read, `peer_groups_compared(n)` per group month compared,
+  `peer_outlier(indicator)` per peer_outlier alert (no institution or group label).
 
 The exposition is `exposition()` (body and content type) for any web server, e.g. a
 `GET /metrics` route on the worker's own web server.
@@ -84,6 +87,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from claimstream import __version__
 from claimstream.model.events import EVENT_TYPES, KEY_KINDS
+from claimstream.model.indicators import INDICATORS
 from claimstream.model.outputs import SEVERITIES, Alert, Command
 from claimstream.model.rejection import REASONS
 from claimstream.rules.custom.settings import NAME as RULE_NAME
@@ -98,12 +102,14 @@ __all__ = [
     "CHECK_HANDLINGS",
     "DEAD_LETTER_REASONS",
     "DETECTION_LATENCY_BUCKETS",
+    "INDICATOR_OUTCOMES",
     "LABEL_NAMES",
     "MAX_RULE_LABELS",
     "MODES",
     "MONEY_STAGES",
     "NOTICES",
     "OTHER",
+    "PEER_INDICATORS",
     "REBUILD_OUTCOMES",
     "REBUILD_TRIGGERS",
     "REFUSED_ACTIONS",
@@ -141,6 +147,10 @@ DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
 )
 #: Why a person's action was refused (claimstream.sanctions.signatures.REFUSED).
 REFUSED_ACTIONS: Final = ("unsigned_action", "unknown_key", "bad_signature", "stale_action")
+#: What the peer stage did with an institution month record (`detection.peers`), and the
+#: indicators it compares (`model.indicators.INDICATORS`).
+INDICATOR_OUTCOMES: Final = ("stored", "duplicate", "late", "invalid")
+PEER_INDICATORS: Final = tuple(INDICATORS)
 #: The key kinds whose events wait for the input partitions' watermark (docs/time.md §5).
 ALIGNED_KINDS: Final = ("doctor", "institution", "trace_code")
 #: Review outcomes, as in action.v1: precision of a rule = confirmed / reviewed.
@@ -194,6 +204,7 @@ LABEL_NAMES: Final = frozenset(
         "stage",
         "case_action",
         "result",
+        "indicator",
     }
 )
 
@@ -474,6 +485,26 @@ class Metrics:
             registry=registry,
         )
 
+        self.indicator_records = Counter(
+            "claimstream_indicator_records_total",
+            "Institution month records (claimstream.indicators.v1) the peer-group agent read, by "
+            "outcome (stored; duplicate: a redelivery; late: its month had closed for the "
+            "group, dropped; invalid: not a record, dead-lettered).",
+            ("outcome",),
+            registry=registry,
+        )
+        self.peer_groups_evaluated = Counter(
+            "claimstream_peer_groups_evaluated_total",
+            "Peer-group months compared (closed with at least min_group_size institutions).",
+            registry=registry,
+        )
+        self.peer_outliers = Counter(
+            "claimstream_peer_outliers_total",
+            "peer_outlier alerts (enforce and shadow), by indicator.",
+            ("indicator",),
+            registry=registry,
+        )
+
         self.checks = Counter(
             "claimstream_checks_total",
             "Pre-settlement checks answered (POST /v1/check) by the worker that evaluated them, "
@@ -560,6 +591,10 @@ class Metrics:
         for aligned in ALIGNED_KINDS:
             self.events_waiting.labels(aligned)
             self.unaligned.labels(aligned)
+        for outcome in INDICATOR_OUTCOMES:
+            self.indicator_records.labels(outcome)
+        for indicator in PEER_INDICATORS:
+            self.peer_outliers.labels(indicator)
 
         now = time.time()
         self.start_time.set(now)
@@ -709,6 +744,15 @@ class Metrics:
 
     def set_rule_config_version(self, version: int) -> None:
         self.rule_config_version.set(version)
+
+    def indicator_record(self, outcome: str, n: int = 1) -> None:
+        self.indicator_records.labels(_bounded(outcome, INDICATOR_OUTCOMES)).inc(n)
+
+    def peer_groups_compared(self, n: int = 1) -> None:
+        self.peer_groups_evaluated.inc(n)
+
+    def peer_outlier(self, indicator: str) -> None:
+        self.peer_outliers.labels(_bounded(indicator, PEER_INDICATORS)).inc()
 
     def set_events_waiting(self, kind: str, count: int) -> None:
         self.events_waiting.labels(_bounded(kind, ALIGNED_KINDS)).set(count)

@@ -23,7 +23,8 @@ Formats (CSV with a header row; lines starting with `#` are comments):
 - `interaction_pairs.csv`: `pair_id,class_a,class_b,description`;
 - `restrictions.csv`: `code,name,gender,min_age,max_age` (gender M/F/empty, inclusive ages);
 - `special_exams.csv`: `code,name`;
-- `institutions.csv`: `institution_id,name,level` (tertiary/secondary/primary/ungraded);
+- `institutions.csv`: `institution_id,name,level,region` (level tertiary/secondary/primary/
+  ungraded; region optional: with the level it makes the peer group, `peer_group`);
 - `combination_rules.csv`: `pair_id,class_a,class_b,indications,description`, classes of
   `drug_classes.csv`, `indications` ICD-10 prefixes separated by `|` (empty: none justifies it);
 - `item_indications.csv`: `code,name,indications`, `indications` ICD-10 prefixes separated by
@@ -164,6 +165,8 @@ class ReferenceData:
     special_exams: frozenset[str]
     institution_levels: dict[str, Level]
     source: str = "package"
+    #: the region (e.g. a prefecture code) of designated institutions that have one
+    institution_regions: dict[str, str] = field(default_factory=dict)
     #: agreements and registrations: who may bill (`reference.credentials`)
     credentials: Credentials = field(default_factory=Credentials)
     #: drug-class pairs and the diagnoses that justify them (`combination_rules.csv`)
@@ -211,6 +214,19 @@ class ReferenceData:
             if level is not None:
                 return level
         return self.institution_levels.get(institution_id)
+
+    def peer_group(self, institution_id: str, declared: str | None) -> str | None:
+        """The group an institution is compared within (issue #15): "level:region", the level
+        alone when the registry gives no region, None when no level is known at all. The level
+        is the registry's, else the claim's; the registry wins here (unlike `institution_level`)
+        so an institution's group does not move with what one claim declares."""
+        level = self.institution_levels.get(institution_id)
+        if level is None and declared:
+            level = normalize_level(declared)
+        if level is None:
+            return None
+        region = self.institution_regions.get(institution_id)
+        return f"{level}:{region}" if region else level
 
 
 _EMPTY: frozenset[str] = frozenset()
@@ -290,6 +306,7 @@ def _build(read: Any, *, source: str) -> ReferenceData:
     special = frozenset(row["code"] for _, row in _rows(read, "special_exams.csv", ("code",)))
 
     levels: dict[str, Level] = {}
+    regions: dict[str, str] = {}
     for line, row in _rows(read, "institutions.csv", ("institution_id", "level")):
         level = normalize_level(row["level"])
         if level is None:
@@ -297,6 +314,14 @@ def _build(read: Any, *, source: str) -> ReferenceData:
                 f"institutions.csv:{line}: level {row['level']!r} is not one of {', '.join(LEVELS)}"
             )
         levels[row["institution_id"]] = level
+        region = row.get("region") or ""
+        if region:
+            if ":" in region:
+                raise ReferenceDataError(
+                    f"institutions.csv:{line}: region {region!r} must not contain ':' "
+                    "(the peer group is written level:region)"
+                )
+            regions[row["institution_id"]] = region
 
     combinations = []
     for line, row in _rows(read, "combination_rules.csv", ("pair_id", "class_a", "class_b")):
@@ -338,6 +363,7 @@ def _build(read: Any, *, source: str) -> ReferenceData:
         restrictions=restrictions,
         special_exams=special,
         institution_levels=levels,
+        institution_regions=regions,
         source=source,
         credentials=credentials,
         combinations=tuple(combinations),

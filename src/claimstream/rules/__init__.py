@@ -23,10 +23,12 @@ from claimstream.rules.excess_quantity import ExcessQuantity
 from claimstream.rules.gender_age_restriction import GenderAgeRestriction
 from claimstream.rules.high_frequency_consultation import HighFrequencyConsultation
 from claimstream.rules.institution_cost_jump import InstitutionCostJump
+from claimstream.rules.institution_indicators import InstitutionIndicators
 from claimstream.rules.institution_not_qualified import InstitutionNotQualified
 from claimstream.rules.item_diagnosis_mismatch import ItemDiagnosisMismatch
 from claimstream.rules.missed_refill import MissedRefill
 from claimstream.rules.out_of_scope_online_care import OutOfScopeOnlineCare
+from claimstream.rules.peer_outlier import PeerOutlier
 from claimstream.rules.readmission_24h import Readmission24h
 from claimstream.rules.repeat_dispensing import RepeatDispensing
 from claimstream.rules.special_exam_repeat import SpecialExamRepeat
@@ -57,5 +59,7 @@ RULES: dict[str, type[Rule[Any]]] = {
         ItemDiagnosisMismatch,
         MissedRefill,
         TraceCodeReuse,
+        InstitutionIndicators,
+        PeerOutlier,
     )
 }

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from claimstream.model.config import RuleSettings
 from claimstream.model.events import Event, StateKind
+from claimstream.model.indicators import InstitutionMonth
 from claimstream.model.outputs import Action, Line, Scope, Subject
 from claimstream.reference.loader import ReferenceData
 from claimstream.reference.suspensions import Suspensions
@@ -58,6 +59,10 @@ class Finding:
     the claim's `items`, item code, amount), empty when the finding is not about claim lines.
     Both are read from the same held rows as the rest, so they too are the same however the
     case is found.
+
+    `record`: set by a rule that produces figures rather than alerts (`institution_indicators`:
+    an institution's closed month). The engine then publishes the record (`StepResult.records`)
+    and makes no alert of the finding; the other fields only document it.
     """
 
     subject: Subject
@@ -73,6 +78,7 @@ class Finding:
     commands: tuple[CommandSpec, ...] = field(default=())
     amount: float | None = None
     lines: tuple[Line, ...] = ()
+    record: InstitutionMonth | None = None
 
 
 @dataclass(frozen=True, slots=True)

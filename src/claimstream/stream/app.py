@@ -2,7 +2,8 @@
 
 Wiring only, and explicit: each part gets what it uses and nothing else.
 
-* `detection/`: one agent per key kind (`install_detection`) and the control-topic follower;
+* `detection/`: one agent per key kind (`install_detection`), the peer-group agent
+  (`install_peers`, issue #15) and the control-topic follower;
 * `sanctions/`: the route, index and subject agents and their tick (`install_sanctions`),
   whose runtime is also the API's `SanctionsView`;
 * `audit.py`: the audit agent; `cases.py`: the casework agents and their overdue tick (on the
@@ -47,6 +48,7 @@ from claimstream.stream.batches import Batching
 from claimstream.stream.cases import CasesRuntime, install_cases, procedure_from
 from claimstream.stream.consumer import Bounds, consumer_class
 from claimstream.stream.detection.agents import Detection, follow_control_topic, install_detection
+from claimstream.stream.detection.peers import install_peers
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.http.access import Access, access_control
 from claimstream.stream.http.api import ALERT, ALERT_TOPIC, SUBJECT, SUBJECT_TOPIC, Api, ApiSettings
@@ -145,6 +147,15 @@ def create_app(
         batching=batching,
         sweep_interval=settings.sweep_interval,
         sweep_slice=settings.sweep_slice,
+    )
+    detection.peers = install_peers(
+        app,
+        topology=topology,
+        engine=lambda: detection.engine,
+        sinks=outputs,
+        publisher=publisher,
+        metrics=metrics,
+        batching=batching,
     )
     if settings.control_enabled:
         follow_control_topic(
@@ -391,9 +402,15 @@ def _serve(
                 forward=Forwarder(session, worker_url),
             ),
             *health_routes(worker_checks(app, registry)),
-            # the benchmark's records: the peer-group agent's table once it is wired (#15);
+            # the benchmark's records: the peer-group agent's table (#15), once recovered;
             # until then the route answers 503
-            *benchmark_routes(lambda: None),
+            *benchmark_routes(
+                lambda: (
+                    detection.peers
+                    if detection.peers is not None and detection.peers.ready
+                    else None
+                )
+            ),
             *console_routes(
                 cases,
                 api,

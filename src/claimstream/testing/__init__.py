@@ -119,6 +119,7 @@ def run(events: list[Event], config: DetectionConfig | None = None) -> StepResul
         total.alerts += step.alerts
         total.shadow_alerts += step.shadow_alerts
         total.commands += step.commands
+        total.records += step.records
         if step.rejection is not None:
             total.rejection = step.rejection
     return total

@@ -49,6 +49,7 @@ from claimstream.stream.detection.markers import (
     family_of_topic,
     marker_headers,
 )
+from claimstream.stream.detection.peers import INDICATORS_TOPIC, PeerGroups
 from claimstream.stream.detection.pipeline import Counters, Pipeline
 from claimstream.stream.publish import BatchPublisher, OutWithHeaders
 from claimstream.stream.sinks import SinkSet
@@ -72,6 +73,8 @@ class Detection:
     input_topics: frozenset[str]
     counters: Counters = field(default_factory=Counters)
     pipelines: dict[StateKind, Pipeline] = field(default_factory=dict)
+    #: the peer-group agent (issue #15): `peers.months(peer_group)` is the benchmark's read
+    peers: PeerGroups | None = None
 
     def topic_kinds(self) -> dict[str, str]:
         """Every topic the agents read -> the key kind whose agent reads it."""
@@ -138,11 +141,15 @@ class Detection:
         # `pending-<kind>` after rebalances (docs/time.md §7)
         body["waiting_by_kind"] = {k: p.waiting() for k, p in aligned.items()}
         body["restored_by_kind"] = {k: p.restored for k, p in aligned.items()}
+        if self.peers is not None:
+            body["peers"] = self.peers.counters.to_dict()
         return body
 
     def stop(self) -> None:
         for pipeline in self.pipelines.values():
             pipeline.stopping = True
+        if self.peers is not None:
+            self.peers.stopping = True
 
 
 def install_detection(
@@ -199,6 +206,8 @@ def install_detection(
             pending_table=waiting,
             pending_changelog=waiting_changelog,
             watch=SourceWatch(family_of_topic(inputs), idle_after) if patient else None,
+            # institution_indicators' closed months, to the peer-group agent (`peers.py`)
+            indicators_topic=INDICATORS_TOPIC if kind == "institution" else None,
         )
         detection.pipelines[kind] = pipeline
         _add_agent(app, kind, topics, pipeline, sinks, batching, partitions)

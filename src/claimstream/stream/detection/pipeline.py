@@ -8,7 +8,9 @@ commits only acked offsets, after flushing the producer):
    `cs-progress` headers, and wait for their delivery (steps 1 and 2 under `lock`, which the
    watermark markers take too, so a marker never overtakes the forwards it speaks for);
 3. hand alerts, commands and dead letters to every sink, each retried until it succeeds
-   (a sink that is down stalls consumption rather than lose an output);
+   (a sink that is down stalls consumption rather than lose an output), and publish the
+   institutions' closed months (`institution_indicators`) on the indicators topic keyed by
+   peer group, waiting for their delivery likewise (the state of step 5 no longer holds them);
 4. aligned kinds (doctor, institution): write the events that began to wait to
    `pending-<kind>` and wait for their delivery: the key states of step 5 count them (their
    source's lateness mark), so a restart that found those states but not the waiting events
@@ -34,6 +36,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import orjson
+
 from claimstream.detection.processor import MARKER_HEADER, BatchResult, KeyedProcessor
 from claimstream.detection.sinks.base import Outputs, Sink
 from claimstream.model.events import StateKind
@@ -43,7 +47,7 @@ from claimstream.rules.base import State
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.detection import pending
 from claimstream.stream.detection.markers import SourceWatch
-from claimstream.stream.publish import BatchPublisher
+from claimstream.stream.publish import BatchPublisher, Out
 from claimstream.stream.retry import write_until_done
 from claimstream.stream.tables import TableWriter
 
@@ -95,8 +99,11 @@ class Pipeline:
         pending_table: Any = None,
         pending_changelog: str | None = None,
         watch: SourceWatch | None = None,
+        indicators_topic: str | None = None,
     ) -> None:
         self.processor = processor
+        #: where the institutions' closed months go (None: this kind makes none)
+        self.indicators_topic = indicators_topic
         self.table = table
         self.sinks = tuple(sinks)
         self.publisher = publisher
@@ -172,6 +179,15 @@ class Pipeline:
                 await write_until_done(
                     f"sink {sink.name}", partial(sink.write, outputs), self._stopping
                 )
+        if result.records and self.indicators_topic is not None:
+            topic = self.indicators_topic
+            out: list[Out] = [
+                (topic, r.peer_group.encode(), orjson.dumps(r.to_dict()), None)
+                for r in result.records
+            ]
+            await write_until_done(
+                topic, partial(self.publisher.send_and_wait, out), self._stopping
+            )
         written = time.perf_counter()
         writes: dict[str, tuple[Any, int]] = {}
         deletes: dict[str, int] = {}
