@@ -217,3 +217,79 @@ def test_a_token_line_may_hold_an_institutions_role() -> None:
     tokens = parse_tokens(token_line("portal-a", "institution:H001", token).encode(), "tokens")
     found = tokens.find(token)
     assert found is not None and found.roles == frozenset({"institution:H001"})
+
+
+# -- a peer group another worker holds --------------------------------------------------------
+
+
+@pytest.fixture
+async def routed() -> AsyncIterator[Callable[..., Awaitable[tuple[int, Any, list[str]]]]]:
+    """A worker holding no institution month, whose reference data places every institution
+    in "tertiary"; `owner` says who owns that group, `fails` makes the forward raise."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def start(
+        owner: str | None, *, here: bool = False, fails: bool = False
+    ) -> Callable[..., Awaitable[tuple[int, Any, list[str]]]]:
+        forwarded: list[str] = []
+
+        async def forward(to: str, request: web.Request) -> web.StreamResponse:
+            if fails:
+                raise ConnectionError("refused")
+            forwarded.append(to)
+            return web.json_response({"from": to})
+
+        app = web.Application(
+            middlewares=[
+                json_errors,
+                access_control(Access(inline=parse_tokens(INLINE.encode(), "t", ";"))),
+            ]
+        )
+        app.add_routes(
+            benchmark_routes(
+                lambda: MemoryMonths.of([]),
+                group_of=lambda institution: "tertiary",
+                owner_of=lambda space, key: (owner, here),
+                forward=forward,
+            )
+        )
+        server = TestServer(app)
+        await server.start_server(access_log=None)
+        client: TestClient[Any, Any] = TestClient(server)
+        await client.start_server()
+        clients.append(client)
+
+        async def get(headers: dict[str, str] | None = None) -> tuple[int, Any, list[str]]:
+            path = "/v1/institutions/H001/benchmark"
+            async with client.get(path, headers={**bearer("supervisor"), **(headers or {})}) as r:
+                return r.status, await r.json(), forwarded
+
+        return get
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+async def test_a_peer_group_another_worker_holds_is_asked_there(routed: Any) -> None:
+    get = await routed("http://other:6066")
+    status, body, forwarded = await get()
+    assert (status, body, forwarded) == (200, {"from": "http://other:6066"}, ["http://other:6066"])
+
+
+async def test_a_forwarded_read_is_answered_where_it_arrives(routed: Any) -> None:
+    get = await routed("http://other:6066")
+    status, _, forwarded = await get({"X-Claimstream-Forwarded": "http://first:6066"})
+    assert status == 404 and forwarded == []
+
+
+async def test_a_peer_group_held_here_is_answered_here(routed: Any) -> None:
+    get = await routed("http://me:6066", here=True)
+    status, _, forwarded = await get()
+    assert status == 404 and forwarded == []
+
+
+async def test_an_owner_that_does_not_answer_is_502(routed: Any) -> None:
+    get = await routed("http://other:6066", fails=True)
+    status, body, _ = await get()
+    assert status == 502 and "http://other:6066" in body["error"]

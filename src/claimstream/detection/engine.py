@@ -159,7 +159,8 @@ class Engine:
         self.slack = self.lateness if slack is None else slack * 60
         self.dedup_retention = max(config.dedup_retention_hours * HOUR, self.lateness)
         self.idle_grace = config.idle_expiry_grace_hours * HOUR
-        context = RuleContext(
+        #: what the rules are given: time zone, reference data, lateness, suspensions
+        self.context = context = RuleContext(
             tz=config.tz,
             reference=ReferenceData.load(config.reference_data_path),
             lateness=self.lateness,

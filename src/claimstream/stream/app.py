@@ -48,11 +48,12 @@ from claimstream.stream.batches import Batching
 from claimstream.stream.cases import CasesRuntime, install_cases, procedure_from
 from claimstream.stream.consumer import Bounds, consumer_class
 from claimstream.stream.detection.agents import Detection, follow_control_topic, install_detection
+from claimstream.stream.detection.peers import TABLE as PEER_GROUPS
 from claimstream.stream.detection.peers import install_peers
 from claimstream.stream.gauges import install_gauges
 from claimstream.stream.http.access import Access, access_control
 from claimstream.stream.http.api import ALERT, ALERT_TOPIC, SUBJECT, SUBJECT_TOPIC, Api, ApiSettings
-from claimstream.stream.http.benchmark import benchmark_routes
+from claimstream.stream.http.benchmark import PEERS, benchmark_routes
 from claimstream.stream.http.cases import CASE, case_routes
 from claimstream.stream.http.check import (
     PATIENT,
@@ -365,7 +366,14 @@ def _serve(
         registry_state=guard.trusted if guard is not None else lambda: None,
     )
     owner_of = router_owner(
-        app, {SUBJECT: SUBJECT_STATE, ALERT: ALERT_INDEX, PATIENT: PATIENT_TABLE, CASE: CASES}
+        app,
+        {
+            SUBJECT: SUBJECT_STATE,
+            ALERT: ALERT_INDEX,
+            PATIENT: PATIENT_TABLE,
+            CASE: CASES,
+            PEERS: PEER_GROUPS,
+        },
     )
     session = lambda: cast(Any, app.http_client)  # noqa: E731
     web_app = cast(Any, app.web).web_app
@@ -409,7 +417,12 @@ def _serve(
                     detection.peers
                     if detection.peers is not None and detection.peers.ready
                     else None
-                )
+                ),
+                group_of=lambda institution: detection.engine.context.reference.peer_group(
+                    institution, None
+                ),
+                owner_of=owner_of,
+                forward=Forwarder(session, worker_url),
             ),
             *console_routes(
                 cases,

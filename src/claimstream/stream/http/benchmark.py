@@ -8,13 +8,17 @@ own id only: `claimstream.stream.http.access.INSTITUTION_SCOPED`).
 
 The records come from a `MonthsSource` (the peer-group agent's table of each group's months),
 asked through `source()` on every call: None while the worker has none (not wired, or not
-ready) is a 503 with `Retry-After`. The source must answer for any institution on any worker:
-it is asked here, not routed to a key's owner. Answers: 200; 400 a month that is not YYYY-MM;
-404 an institution or a month not held. Nothing here logs: the path holds an id.
+ready) is a 503 with `Retry-After`. A worker holds only the groups of its partitions, so when
+the institution's group is known from the reference data (`group_of`) and another worker owns
+it (`owner_of`, space `PEERS`), the GET is forwarded there, as the API's other reads are; an
+institution the reference data does not place is looked for here. Answers: 200; 400 a month
+that is not YYYY-MM; 404 an institution or a month not held; 502 the owner did not answer.
+Nothing here logs an id: the path holds one.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from aiohttp import web
@@ -25,19 +29,49 @@ from claimstream.detection.benchmark import (
     MonthsSource,
     from_source,
 )
-from claimstream.stream.http.routes import json_response
+from claimstream.stream.http.routes import FORWARDED, Forward, OwnerOf, json_response
+
+log = logging.getLogger(__name__)
+#: the key space the benchmark is routed by: a peer group, placed by the `peer-groups` table
+PEERS = "peers"
 
 PATH = "/v1/institutions/{id}/benchmark"
 #: seconds a client is asked to wait while the worker has no benchmark data
 RETRY_AFTER = "30"
 
 
-def benchmark_routes(source: Callable[[], MonthsSource | None]) -> list[web.RouteDef]:
-    """The benchmark route over `source()` (None: no data on this worker yet, 503)."""
+def benchmark_routes(
+    source: Callable[[], MonthsSource | None],
+    *,
+    group_of: Callable[[str], str | None] | None = None,
+    owner_of: OwnerOf | None = None,
+    forward: Forward | None = None,
+) -> list[web.RouteDef]:
+    """The benchmark route over `source()` (None: no data on this worker yet, 503); with
+    `group_of`, `owner_of` and `forward`, a group another worker owns is asked there."""
 
-    async def institution_benchmark(request: web.Request) -> web.Response:
+    async def institution_benchmark(request: web.Request) -> web.StreamResponse:
         institution_id = request.match_info["id"]
-        month = request.query.get("month") or None
+        group = None if group_of is None else group_of(institution_id)
+        if (
+            group is not None
+            and owner_of is not None
+            and forward is not None
+            and not request.headers.get(FORWARDED)
+        ):
+            owner, here = owner_of(PEERS, group)
+            if owner is not None and not here:
+                try:
+                    return await forward(owner, request)
+                except Exception as exc:  # noqa: BLE001  (owner down or mid-rebalance)
+                    why = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                    log.warning("forwarding a benchmark read to %s failed: %s", owner, why)
+                    return json_response(
+                        502, {"error": f"the peer group is on worker {owner}, which did not answer"}
+                    )
+        return local(institution_id, request.query.get("month") or None)
+
+    def local(institution_id: str, month: str | None) -> web.Response:
         months = source()
         if months is None:
             return json_response(
