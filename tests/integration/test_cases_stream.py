@@ -88,6 +88,7 @@ def started(broker_url: str, tmp: Path, name: str) -> WorkerProcess:
         env={
             "CLAIMSTREAM_API_TOKENS": lines,
             "CLAIMSTREAM_APP_ID": "claimstream-cases-it",
+            "CLAIMSTREAM_CASES_ENABLED": "true",
             "CLAIMSTREAM_DATA_DIR": str(tmp / "data"),
         },
         log_path=tmp / f"{name}.log",

@@ -98,6 +98,7 @@ def worker_with_a_case(tmp_path: Path) -> Iterator[tuple[WorkerProcess, str]]:
             env={
                 "CLAIMSTREAM_API_TOKENS": lines,
                 "CLAIMSTREAM_APP_ID": "claimstream-console-it",
+                "CLAIMSTREAM_CASES_ENABLED": "true",
                 "CLAIMSTREAM_DATA_DIR": str(tmp_path / "data"),
             },
             log_path=tmp_path / "worker.log",
