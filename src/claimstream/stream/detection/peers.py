@@ -20,9 +20,9 @@ deterministic ids. A record that is not an `InstitutionMonth` is dead-lettered
 The benchmark endpoint reads the table through `PeerGroups` (`peer_group`, `months`: the
 `MonthsSource` of `detection.benchmark`) once it is recovered. It sees the groups of the
 indicators partitions this worker is assigned (whether faust's standby copies,
-`CLAIMSTREAM_STANDBY_REPLICAS`, are readable this way was not checked): with several workers, an
-institution whose group another worker holds answers 404 here (known limit: a global table or
-forwarding to the group's owner would lift it).
+`CLAIMSTREAM_STANDBY_REPLICAS`, are readable this way was not checked); with several workers the
+route forwards a read to the worker owning the institution's group when the reference data
+places the institution (`stream/http/benchmark.py`).
 
 No institution id or group appears in a log line or a metric label: the metrics are
 `claimstream_indicator_records_total{outcome}`, `claimstream_peer_groups_evaluated_total` and
