@@ -402,3 +402,50 @@ def test_a_recovery_record_with_a_negative_amount_is_refused():
 def test_step_days_outside_the_bounds_are_refused():
     with pytest.raises(ValueError, match=r"step_days\.appeal"):
         CaseSettings(step_days=dict.fromkeys(STEPS[:-1], 15) | {"appeal": 0}).validate()
+
+
+def with_alerts(*alert_ids: str) -> Case:
+    case = at_step("decision")
+    for alert_id in alert_ids:
+        case = PROC.add_alert(case, alert_id, 10.0, T0)
+    return case
+
+
+def test_a_partly_confirmed_decision_keeps_the_alerts_it_names():
+    case = with_alerts("alr-1", "alr-2")
+    decision = DecideCase(
+        case.case_id, "partly_confirmed", "operational_error", 10, "w", T0, "", ("alr-2",)
+    )
+    decided_ = ok(PROC.apply(case, decision))
+    assert decided_.decision is not None and decided_.decision.confirmed_alerts == ("alr-2",)
+    assert case_from_dict(case_to_dict(decided_)) == decided_
+
+
+@pytest.mark.parametrize(
+    ("outcome", "nature", "amount", "named"),
+    [
+        ("partly_confirmed", "operational_error", 10, ("alr-9",)),  # not linked to the case
+        ("confirmed", "operational_error", 10, ("alr-1",)),  # only partly names alerts
+        ("not_confirmed", None, 0, ("alr-1",)),
+    ],
+)
+def test_a_decision_naming_alerts_it_may_not_name_is_refused(outcome, nature, amount, named):
+    case = with_alerts("alr-1", "alr-2")
+    decision = DecideCase(case.case_id, outcome, nature, amount, "w", T0, "", named)
+    refused(PROC.apply(case, decision), "invalid")
+
+
+def test_a_decision_naming_alerts_survives_its_record_and_has_its_own_id():
+    named = DecideCase("case-1", "partly_confirmed", "intentional_fraud", 12.5, "w", T0, "n",
+                       ("alr-1",))  # fmt: skip
+    plain = DecideCase("case-1", "partly_confirmed", "intentional_fraud", 12.5, "w", T0, "n")
+    assert case_action_from_dict(case_action_to_dict(named)) == named
+    assert named.action_id != plain.action_id
+    assert "confirmed_alerts" not in case_action_to_dict(plain)
+
+
+def test_a_decision_stored_before_decisions_named_alerts_is_read_back():
+    state = case_to_dict(decided())
+    del state["decision"]["confirmed_alerts"]
+    case = case_from_dict(state)
+    assert case.decision is not None and case.decision.confirmed_alerts == ()

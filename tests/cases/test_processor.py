@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import pytest
 
 from claimstream.cases.actions import (
     AdvanceCase,
@@ -28,6 +29,7 @@ from claimstream.cases.processor import (
 )
 from claimstream.model.outputs import Alert, Subject, stable_id
 from claimstream.model.records import Record
+from claimstream.sanctions.processor import REPARTITION_ALERT, REPARTITION_SUBJECT
 from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring, TrustedKey
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -288,3 +290,80 @@ def test_grouping_records_older_than_twice_the_grouping_days_are_stale():
         ("doctor:D1", {"first": now - 59 * 86400}),
     ]
     assert stale_groups(records, now, 30) == ["institution:H1"]
+
+
+def decided_case(outcome: str = "confirmed", nature: str | None = "intentional_fraud",
+                 named: tuple[str, ...] = ()) -> tuple[Flow, DecideCase, CaseResult]:  # fmt: skip
+    flow = Flow()
+    flow.alerts(alert("a", 2), alert("b", 3))
+    case_id = flow.only_case().case_id
+    flow.act(AdvanceCase(case_id, "li", at(4), to="decision"))
+    amount = 0 if nature is None else 150.0
+    decision = DecideCase(case_id, outcome, nature, amount, "w", at(5), "", named)  # type: ignore[arg-type]
+    return flow, decision, flow.act(decision)
+
+
+def sent(result: CaseResult) -> list[tuple[str, str, str, Any]]:
+    """(topic, key, envelope type, the decision's outcome) of each forward to the sanctions."""
+    return [
+        (t, k, (body := orjson.loads(v))["type"], body["action"]["outcome"])
+        for t, k, v in result.forwards
+        if t in (REPARTITION_ALERT, REPARTITION_SUBJECT)
+    ]
+
+
+A, B = stable_id("alr", "a"), stable_id("alr", "b")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "nature", "named", "expect"),
+    [
+        ("confirmed", "intentional_fraud", (),
+         [(REPARTITION_ALERT, A, "case_verdict"), (REPARTITION_ALERT, B, "case_verdict"),
+          (REPARTITION_SUBJECT, "institution:H1", "case_decision")]),
+        ("confirmed", "operational_error", (),
+         [(REPARTITION_ALERT, A, "case_verdict"), (REPARTITION_ALERT, B, "case_verdict"),
+          (REPARTITION_SUBJECT, "institution:H1", "case_decision")]),
+        ("partly_confirmed", "operational_error", (B,),
+         [(REPARTITION_ALERT, A, "case_verdict"), (REPARTITION_ALERT, B, "case_verdict"),
+          (REPARTITION_SUBJECT, "institution:H1", "case_decision")]),
+        ("partly_confirmed", "intentional_fraud", (),
+         [(REPARTITION_SUBJECT, "institution:H1", "case_decision")]),
+        ("not_confirmed", None, (),
+         [(REPARTITION_ALERT, A, "case_verdict"), (REPARTITION_ALERT, B, "case_verdict")]),
+    ],
+)  # fmt: skip
+def test_a_decision_is_sent_to_the_sanctions_as_the_table_says(outcome, nature, named, expect):
+    _, _, out = decided_case(outcome, nature, named)
+    assert [s[:3] for s in sent(out)] == expect
+    assert {s[3] for s in sent(out)} == {outcome}
+
+
+def test_a_redelivered_decision_sends_nothing_again():
+    flow, decision, _ = decided_case()
+    again = flow.act(decision)
+    assert again.forwards == [] and again.actions == [("case_decide", "repeated")]
+
+
+def test_a_refused_decision_sends_nothing():
+    flow = Flow()
+    flow.alerts(alert("a", 2))
+    case_id = flow.only_case().case_id
+    out = flow.act(DecideCase(case_id, "confirmed", "intentional_fraud", 10, "w", at(5)))
+    assert events(out) == ["refused"] and out.forwards == []
+
+
+def test_the_decision_forwarded_is_the_signed_record_as_published():
+    signer = ActionSigner.generate()
+    ring = Keyring.of([TrustedKey("w", signer.public_key)])
+    flow = Flow(verify=ActionVerifier(lambda: ring).check)
+    flow.alerts(alert("a", 2))
+    case_id = flow.only_case().case_id
+    advance = AdvanceCase(case_id, "w", at(4), to="decision")
+    flow.act(advance, signer.sign(case_action_to_dict(advance)))
+    decision = DecideCase(case_id, "confirmed", "operational_error", 10, "w", at(5))
+    record = signer.sign(case_action_to_dict(decision))
+    out = flow.act(decision, record)
+    assert {orjson.dumps(orjson.loads(v)["action"]) for _, _, v in out.forwards} == {
+        orjson.dumps(record)
+    }

@@ -10,8 +10,14 @@ import orjson
 import pytest
 
 from claimstream.model.outputs import Command, Scope, Subject, stable_id
-from claimstream.sanctions import Escalation, FreezeLedger, LadderSettings, SanctionSettings
-from tests.sanctions.support import alert, summaries, ts, unfreeze, verdict
+from claimstream.sanctions import (
+    CaseDecision,
+    Escalation,
+    FreezeLedger,
+    LadderSettings,
+    SanctionSettings,
+)
+from tests.sanctions.support import alert, at, summaries, ts, unfreeze, verdict
 
 
 @dataclass
@@ -338,3 +344,131 @@ def test_an_expiry_unfreeze_arriving_after_the_next_rule_freeze_does_not_lift_it
             ledger.apply(decision)
     assert ledger.lookup(scope, ts(6)) == [rule_freeze]
     assert engine.status(state, ts(6))["level"] == "frozen"
+
+
+# -- case decisions ---------------------------------------------------------------------------
+
+
+def decided(
+    outcome: str, nature: str | None, day: float, *, case: str = "c1", named: tuple[str, ...] = ()
+) -> CaseDecision:
+    return CaseDecision(case, outcome, nature, "wang.fang", at(day), named)  # type: ignore[arg-type]
+
+
+def warned_once(engine: Escalation) -> dict[str, Any]:
+    """An institution with one violation (a warning) on day 0, its alert `a1`."""
+    state = engine.new_state(Subject("institution", "H1"))
+    feed(engine, state, "a1", 0)
+    return state
+
+
+CASE_TABLE = [
+    # (outcome, nature, the subject's decisions, its level after)
+    ("confirmed", "intentional_fraud", [("FREEZE", "case_decision")], "frozen"),
+    ("partly_confirmed", "intentional_fraud", [("FREEZE", "case_decision")], "frozen"),
+    ("confirmed", "operational_error", [("WARN",)], "warned"),
+    ("partly_confirmed", "operational_error", [("WARN",)], "warned"),
+    ("not_confirmed", None, [], "warned"),
+]
+
+
+@pytest.mark.parametrize(("outcome", "nature", "expect", "level"), CASE_TABLE)
+def test_a_case_decision_moves_its_subject_as_the_table_says(
+    outcome: str, nature: str | None, expect: list[tuple[str, ...]], level: str
+) -> None:
+    engine = Escalation()
+    state = warned_once(engine)
+    a1 = alert("a1", 0).alert_id
+    out = engine.on_case_decision(state, decided(outcome, nature, 1), (a1,), ts(1))
+    assert summaries(out) == expect
+    assert engine.status(state, ts(1))["level"] == level
+
+
+def test_a_fraud_freeze_lasts_until_the_end_of_the_decisions_local_day_and_names_the_alerts() -> (
+    None
+):
+    engine = Escalation()
+    state = warned_once(engine)
+    a1 = alert("a1", 0).alert_id
+    (freeze,) = engine.on_case_decision(
+        state, decided("confirmed", "intentional_fraud", 1), (a1,), ts(1)
+    )
+    assert isinstance(freeze, Command)
+    assert (freeze.effective_from, freeze.expires_at) == (
+        "2026-03-03T08:00:00+08:00",
+        "2026-03-04T00:00:00+08:00",
+    )
+    assert freeze.alert_ids == (a1,)
+    assert freeze.command_id == stable_id("cmd", "FREEZE", "institution:H1", "case", "c1")
+
+
+def test_a_fraud_decision_while_frozen_suspends() -> None:
+    engine = Escalation()
+    state = warned_once(engine)
+    assert summaries(engine.on_alert(state, alert("a2", 1), ts(1)))[0] == ("FREEZE", "escalation")
+    out = engine.on_case_decision(
+        state, decided("confirmed", "intentional_fraud", 1.1), (), ts(1.1)
+    )
+    assert [s for s in summaries(out) if s[0] != "GRADE"] == [("SUSPEND", "case_decision")]
+    assert engine.status(state, ts(1.1))["suspension"]["cause"] == "fraud"
+
+
+def test_a_fraud_decision_suspends_at_once_when_the_setting_says_suspend() -> None:
+    engine = Escalation(SanctionSettings(ladder=LadderSettings(intentional_fraud="suspend")))
+    state = warned_once(engine)
+    out = engine.on_case_decision(state, decided("confirmed", "intentional_fraud", 1), (), ts(1))
+    assert summaries(out) == [("SUSPEND", "case_decision")]
+
+
+def test_a_fraud_decision_on_a_suspended_subject_decides_nothing_more() -> None:
+    engine = Escalation(SanctionSettings(ladder=LadderSettings(intentional_fraud="suspend")))
+    state = warned_once(engine)
+    engine.on_case_decision(state, decided("confirmed", "intentional_fraud", 1), (), ts(1))
+    again = decided("confirmed", "intentional_fraud", 2, case="c2")
+    assert engine.on_case_decision(state, again, (), ts(2)) == []
+
+
+def test_a_redelivered_case_decision_changes_nothing() -> None:
+    engine = Escalation()
+    state = warned_once(engine)
+    decision = decided("confirmed", "intentional_fraud", 1)
+    engine.on_case_decision(state, decision, (), ts(1))
+    before = copy.deepcopy(state)
+    assert engine.on_case_decision(state, decision, (), ts(1)) == []
+    assert state == before
+
+
+def test_the_third_freeze_in_90_days_caused_by_a_fraud_decision_suspends() -> None:
+    engine = Escalation()
+    state = warned_once(engine)
+    feed(engine, state, "a2", 10)  # FREEZE 1
+    feed(engine, state, "a3", 20)  # FREEZE 2
+    engine.tick(state, ts(21))
+    out = engine.on_case_decision(state, decided("confirmed", "intentional_fraud", 21), (), ts(21))
+    assert summaries(out) == [("FREEZE", "case_decision"), ("SUSPEND", "escalation")]
+
+
+def test_an_operational_error_warning_names_only_the_alerts_a_partly_decision_confirmed() -> None:
+    engine = Escalation()
+    state = warned_once(engine)
+    a1, a2 = alert("a1", 0).alert_id, alert("a2", 0).alert_id
+    decision = decided("partly_confirmed", "operational_error", 1, named=(a2,))
+    (warning,) = engine.on_case_decision(state, decision, (a1, a2), ts(1))
+    assert warning.to_dict()["alert_ids"] == [a2]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "named", "verdicts"),
+    [
+        ("confirmed", (), ["confirmed", "confirmed"]),
+        ("not_confirmed", (), ["false_positive", "false_positive"]),
+        ("partly_confirmed", ("a2",), ["false_positive", "confirmed"]),
+        ("partly_confirmed", (), [None, None]),
+    ],
+)
+def test_a_case_decision_gives_each_of_its_alerts_a_verdict(
+    outcome: str, named: tuple[str, ...], verdicts: list[str | None]
+) -> None:
+    nature = None if outcome == "not_confirmed" else "operational_error"
+    decision = decided(outcome, nature, 1, named=named)
+    assert [decision.verdict_for(a) for a in ("a1", "a2")] == verdicts

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from claimstream.model.outputs import Alert, Command
+from claimstream.model.outputs import Alert, Command, Subject
 from claimstream.model.records import Record
 from claimstream.sanctions import Escalation
 from claimstream.sanctions import view as answers
@@ -30,6 +30,7 @@ from claimstream.sanctions.processor import (
     SubjectProcessor,
     Verify,
     count_verdict,
+    decision_forwards,
     precision,
 )
 from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring, TrustedKey
@@ -576,3 +577,156 @@ def test_a_case_action_on_the_actions_topic_is_left_to_the_cases_agent() -> None
               "at": at(1)}  # fmt: skip
     out = flow.run_index([flow.record(ACTIONS, "case-1", record)])
     assert (out.forwards, out.dead_letters, out.writes) == ([], [], {})
+
+
+# -- case decisions -----------------------------------------------------------------------------
+
+
+def decide_record(
+    outcome: str, nature: str | None, day: float, named: tuple[str, ...] = (), case: str = "c1"
+) -> dict[str, Any]:
+    """A `case_decide` action record as the cases agent applies it (claimstream.cases)."""
+    record = {"schema": "action.v1", "action_id": f"act-{case}", "type": "case_decide",
+              "case_id": case, "outcome": outcome, "nature": nature,
+              "confirmed_amount": 0 if nature is None else 100.0, "note": "",
+              "by": "wang.supervisor", "at": at(day)}  # fmt: skip
+    if named:
+        record["confirmed_alerts"] = list(named)
+    return record
+
+
+def decide(
+    flow: Flow, record: dict[str, Any], *alerts: Alert, subject: str = "institution:H1"
+) -> tuple[Result, Result]:
+    """The decision's forwards (as the cases step sends them) through the index and the
+    subjects; (the index's result, the subjects' result)."""
+    kind, _, id_ = subject.partition(":")
+    forwards = decision_forwards(
+        flow.sign(record),
+        Subject(kind, id_),
+        [a.alert_id for a in alerts],  # type: ignore[arg-type]
+    )
+    to_index = [flow.record(t, k, v) for t, k, v in forwards if t == REPARTITION_ALERT]
+    indexed = flow.run_index(to_index)
+    direct = [f for f in forwards if f[0] == REPARTITION_SUBJECT]
+    return indexed, flow.run_subjects(indexed.forwards + direct)
+
+
+def held_status(flow: Flow, key: str, target: Alert) -> str:
+    return str(flow.subject_table[key]["al"][target.alert_id]["status"])
+
+
+@pytest.mark.parametrize(
+    ("outcome", "nature", "named", "counts", "statuses", "institution"),
+    [
+        ("confirmed", "intentional_fraud", (), [2, 2], ["confirmed", "confirmed"], ["FREEZE"]),
+        ("confirmed", "operational_error", (), [2, 2], ["confirmed", "confirmed"], ["warning.v1"]),
+        ("partly_confirmed", "operational_error", ("b",), [1, 2],
+         ["false_positive", "confirmed"], ["warning.v1"]),
+        ("partly_confirmed", "intentional_fraud", (), None, ["open", "open"], ["FREEZE"]),
+        ("not_confirmed", None, (), [0, 2], ["false_positive", "false_positive"], []),
+    ],
+)  # fmt: skip
+def test_a_case_decision_counts_its_alerts_verdicts_and_moves_its_subject(
+    outcome: str,
+    nature: str | None,
+    named: tuple[str, ...],
+    counts: list[int] | None,
+    statuses: list[str],
+    institution: list[str],
+) -> None:
+    flow = Flow()
+    a, b = alert("a", 0), alert("b", 40)  # 40 days apart: each a warning, nothing frozen
+    flow.alerts(a, b)
+    names = tuple(alert(n, 0).alert_id for n in named)
+    indexed, decided = decide(flow, decide_record(outcome, nature, 41, names), a, b)
+    assert flow.index_table.get(f"{PRECISION_PREFIX}0") == (
+        None if counts is None else {"repeat_dispensing": counts}
+    )
+    assert [held_status(flow, "doctor:D1", x) for x in (a, b)] == statuses
+    on_institution = [c.action for c in decided.commands if c.scope.key() == "institution:H1"]
+    on_institution += [
+        n["schema"]
+        for k, n in decided.notices
+        if k == "institution:H1" and n["schema"] == "warning.v1"
+    ]
+    assert on_institution == institution
+    assert not indexed.dead_letters and not decided.dead_letters
+
+
+def test_a_confirmed_case_gives_its_doctor_the_points_a_reviewer_would() -> None:
+    flow = Flow()
+    a = alert("a", 0)
+    flow.alerts(a)
+    _, decided = decide(flow, decide_record("confirmed", "operational_error", 1), a)
+    points = [n for k, n in decided.notices if n["schema"] == "doctor-points.v1"]
+    assert [(p["doctor_id"], p["delta"]) for p in points] == [("D1", 5)]
+
+
+def test_a_redelivered_case_decision_changes_nothing() -> None:
+    flow = Flow()
+    a = alert("a", 0)
+    flow.alerts(a)
+    record = decide_record("confirmed", "intentional_fraud", 1)
+    decide(flow, record, a)
+    index_before, subjects_before = orjson.dumps(flow.index_table), orjson.dumps(flow.subject_table)
+    indexed, decided = decide(flow, record, a)
+    assert (indexed.forwards, indexed.verdicts, decided.commands, decided.notices) == (
+        [],
+        [],
+        [],
+        [],
+    )
+    assert orjson.dumps(flow.index_table) == index_before
+    assert orjson.dumps(flow.subject_table) == subjects_before
+
+
+def test_a_later_reviewer_verdict_overrides_a_case_decision_and_an_earlier_one_does_not() -> None:
+    flow = Flow()
+    a = alert("a", 0)
+    flow.alerts(a)
+    decide(flow, decide_record("confirmed", "operational_error", 5), a)
+    earlier, _ = flow.action(verdict(a, "false_positive", 4))
+    assert not earlier.forwards
+    later, _ = flow.action(verdict(a, "false_positive", 6))
+    assert later.verdicts == [("repeat_dispensing", "false_positive")]
+    assert flow.index_table[f"{PRECISION_PREFIX}0"] == {"repeat_dispensing": [0, 1]}
+
+
+def test_a_case_verdict_for_an_alert_the_index_does_not_hold_is_dead_lettered() -> None:
+    flow = Flow()
+    indexed, _ = decide(flow, decide_record("confirmed", "operational_error", 1), alert("x", 0))
+    assert [d.reason for d in indexed.dead_letters] == ["unknown_alert"]
+
+
+@pytest.mark.parametrize(
+    ("sign", "reason"),
+    [
+        (lambda record: record, "unsigned_action"),
+        (lambda record: {**PERSON.sign(record), "outcome": "confirmed"}, "bad_signature"),
+    ],
+)
+def test_a_case_decision_that_is_not_properly_signed_changes_nothing(
+    sign: Callable[[dict[str, Any]], dict[str, Any]], reason: str
+) -> None:
+    flow = signed_flow(sign=sign)
+    a = alert("a", 0)
+    flow.alerts(a)
+    record = decide_record("not_confirmed", None, 1)
+    record["outcome"] = "confirmed" if reason == "unsigned_action" else "not_confirmed"
+    record["nature"] = "intentional_fraud" if reason == "unsigned_action" else None
+    indexed, decided = decide(flow, record, a)
+    assert {d.reason for d in indexed.dead_letters + decided.dead_letters} == {reason}
+    assert not decided.commands and f"{PRECISION_PREFIX}0" not in flow.index_table
+
+
+def test_a_case_decision_for_a_partly_confirmed_case_that_names_no_alert_sends_no_verdict() -> None:
+    record = decide_record("partly_confirmed", "operational_error", 1)
+    forwards = decision_forwards(record, Subject("institution", "H1"), ["a", "b"])
+    assert [(t, k) for t, k, _ in forwards] == [(REPARTITION_SUBJECT, "institution:H1")]
+
+
+def test_a_not_confirmed_case_sends_its_subject_nothing() -> None:
+    record = decide_record("not_confirmed", None, 1)
+    forwards = decision_forwards(record, Subject("institution", "H1"), ["a"])
+    assert [(t, k) for t, k, _ in forwards] == [(REPARTITION_ALERT, "a")]

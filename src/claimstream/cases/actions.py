@@ -10,7 +10,9 @@ others (`claimstream.sanctions.signatures`):
   steps that did not happen: an appeal the subject did not lodge);
 * `case_assign`: give the case an owner;
 * `case_decide`: the decision (confirmed / partly_confirmed / not_confirmed, and for a
-  confirmed one intentional fraud or operational error, with the confirmed amount);
+  confirmed one intentional fraud or operational error, with the confirmed amount; a partly
+  confirmed one may name the alerts it confirms, `confirmed_alerts`). The sanctions read it
+  too (`claimstream.sanctions.actions.CaseDecision`, where outcomes and natures are defined);
 * `case_recover`: money deducted from a settlement or recovered (追回), with a reference.
 
 Each action's id is derived from what it says (`stable_id`), so a redelivery is recognised
@@ -28,6 +30,10 @@ from typing import Any, Literal, cast
 
 from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.model.outputs import Subject, stable_id
+from claimstream.sanctions.actions import NATURES as NATURES
+from claimstream.sanctions.actions import OUTCOMES as OUTCOMES
+from claimstream.sanctions.actions import Nature as Nature
+from claimstream.sanctions.actions import Outcome as Outcome
 
 Step = Literal["first_review", "re_review", "appeal", "investigation", "decision", "closed"]
 #: 初审 -> 复审 -> 申诉 -> 调查核实 -> 处理 -> closed
@@ -39,11 +45,6 @@ STEPS: tuple[Step, ...] = (
     "decision",
     "closed",
 )
-Outcome = Literal["confirmed", "partly_confirmed", "not_confirmed"]
-OUTCOMES: tuple[Outcome, ...] = ("confirmed", "partly_confirmed", "not_confirmed")
-#: what the seeds distinguish for sanctions: 欺诈骗保 (intentional) vs 违规 (operational error)
-Nature = Literal["intentional_fraud", "operational_error"]
-NATURES: tuple[Nature, ...] = ("intentional_fraud", "operational_error")
 MoneyKind = Literal["deducted", "recovered"]
 MONEY_KINDS: tuple[MoneyKind, ...] = ("deducted", "recovered")
 CASE_TYPES = ("case_open", "case_advance", "case_assign", "case_decide", "case_recover")
@@ -102,6 +103,8 @@ class DecideCase:
     by: str
     at: str
     note: str = ""
+    #: partly_confirmed only: the case's alerts it confirms (the others are not confirmed)
+    confirmed_alerts: tuple[str, ...] = ()
 
     @property
     def action_id(self) -> str:
@@ -114,6 +117,7 @@ class DecideCase:
             repr(self.confirmed_amount),
             self.by,
             self.at,
+            *self.confirmed_alerts,  # none: the id decisions had before they could name any
         )
 
 
@@ -166,6 +170,8 @@ def case_action_to_dict(action: CaseAction) -> dict[str, Any]:
     elif isinstance(action, DecideCase):
         out |= {"type": "case_decide", "case_id": action.case_id, "outcome": action.outcome}
         out |= {"nature": action.nature, "confirmed_amount": action.confirmed_amount}
+        if action.confirmed_alerts:
+            out["confirmed_alerts"] = list(action.confirmed_alerts)
         out["note"] = action.note
     else:
         out |= {"type": "case_recover", "case_id": action.case_id, "money": action.kind}
@@ -214,7 +220,12 @@ def case_action_from_dict(data: Mapping[str, Any]) -> CaseAction:
         if nature is not None and nature not in NATURES:
             raise ValueError(f"nature must be one of {', '.join(NATURES)} or null, got {nature!r}")
         amount = amount_of(data.get("confirmed_amount", 0), "confirmed_amount", zero=True)
-        return DecideCase(case_id, outcome, nature, amount, by, at, note)
+        named = data.get("confirmed_alerts") or []
+        if not isinstance(named, list) or not all(isinstance(a, str) and a for a in named):
+            raise ValueError("confirmed_alerts must be a list of alert ids")
+        if len(set(named)) != len(named):
+            raise ValueError("confirmed_alerts names an alert twice")
+        return DecideCase(case_id, outcome, nature, amount, by, at, note, tuple(named))
     if kind == "case_recover":
         money = data.get("money")
         if money not in MONEY_KINDS:

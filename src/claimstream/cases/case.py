@@ -16,8 +16,11 @@ idempotent by id (an action already in the case's history changes nothing, `Unch
   `undecided`).
 * `case_assign`: any step but closed.
 * `case_decide`: only in the decision step (`wrong_step`); confirmed and partly_confirmed need a
-  nature and an amount > 0 (`invalid`), not_confirmed neither; a decision once taken stands
-  (`decided`): a new one needs a new case.
+  nature and an amount > 0 (`invalid`), not_confirmed neither; only a partly confirmed one may
+  name the alerts it confirms (`confirmed_alerts`), and only alerts linked to the case
+  (`invalid`); a decision once taken stands (`decided`): a new one needs a new case. What
+  the decision does to the alerts' verdicts and the subject's ladder is the sanctions'
+  (docs/sanctions.md).
 * `case_recover`: money deducted or recovered, once a confirmed or partly confirmed decision
   exists (`undecided`), never more than confirmed in total (`over_confirmed`).
 * alerts (`add_alert`): linked to the case with their amount as *flagged* money; an alert
@@ -111,6 +114,8 @@ class Decision:
     by: str
     at: str
     note: str = ""
+    #: partly_confirmed only: the linked alerts it confirms (none named: it says of no alert)
+    confirmed_alerts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,9 +311,14 @@ class Procedure:
             return Refusal("invalid", f"{action.outcome} needs a nature and an amount > 0")
         if not confirmed and (action.nature is not None or action.confirmed_amount != 0):
             return Refusal("invalid", "not_confirmed takes no nature and no amount")
+        named = action.confirmed_alerts
+        if named and action.outcome != "partly_confirmed":
+            return Refusal("invalid", "only a partly_confirmed decision names its confirmed alerts")
+        if set(named) - set(case.alert_ids):
+            return Refusal("invalid", "confirmed_alerts names an alert the case does not link")
         decision = Decision(
             action.outcome, action.nature, action.confirmed_amount, action.by, action.at,
-            action.note,
+            action.note, named,
         )  # fmt: skip
         money = case.money
         if confirmed:
@@ -404,6 +414,7 @@ def case_to_dict(case: Case) -> dict[str, Any]:
             "by": case.decision.by,
             "at": case.decision.at,
             "note": case.decision.note,
+            "confirmed_alerts": list(case.decision.confirmed_alerts),
         },
         "history": [
             {
@@ -442,12 +453,17 @@ def case_from_dict(data: Mapping[str, Any]) -> Case:
         alert_count=int(data.get("alert_count") or 0),
         report_ids=tuple(data.get("report_ids") or ()),
         money=tuple(Money(**m) for m in data.get("money") or ()),
-        decision=None if not decision else Decision(**decision),
+        decision=None if not decision else _decision(decision),
         history=tuple(Entry(**e) for e in data.get("history") or ()),
         notified=tuple(data.get("notified") or ()),
         successor=data.get("successor"),
         unlinked_alerts=int(data.get("unlinked_alerts") or 0),
     )
+
+
+def _decision(data: Mapping[str, Any]) -> Decision:
+    """A decision back from the table (one stored before decisions named alerts has none)."""
+    return Decision(**{**data, "confirmed_alerts": tuple(data.get("confirmed_alerts") or ())})
 
 
 def summary(case: Case, now: float | None) -> dict[str, Any]:

@@ -3,7 +3,8 @@
     alerts.v1 --GroupProcessor (table case-groups: subject `kind:id` -> its current case)-->
         repartition.case, keyed by case id: {"type": "alert", "case_id", "alert": <alert.v1>}
     repartition.case + actions.v1 --CaseProcessor (table cases: case id -> the case)-->
-        notices on claimstream.cases.v1 (case-notice.v1), keyed by case id
+        notices on claimstream.cases.v1 (case-notice.v1), keyed by case id; a decision's
+        verdicts and step to repartition.alert and repartition.subject (the sanctions)
 
 Records that are not alerts or actions at all are left to the sanctions steps, which read the
 same topics and dead-letter them (once); this step dead-letters only what is its own: a case
@@ -16,8 +17,13 @@ applies people's case actions from the actions topic (the other action types are
 sanctions'; it leaves them alone). An alert for a case closed meanwhile opens a successor case
 (`successor_id`): the closed case remembers it and sends later alerts there.
 
-People's actions are verified (`verify`, the sanctions' `ActionVerifier.check`) before they
-change anything: unsigned, unknown-key or badly signed ones are dead-lettered with their
+A decision (`case_decide`), once applied, is sent on to the sanctions
+(`claimstream.sanctions.processor.decision_forwards`): a verdict per linked alert on
+repartition.alert and the decision for the case's subject on repartition.subject.
+
+People's actions are read by the intake the sanctions use (`claimstream.sanctions.intake`:
+JSON, whose they are, signature, parse) and verified (`verify`, `ActionVerifier.check`) before
+they change anything: unsigned, unknown-key or badly signed ones are dead-lettered with their
 reason, as the sanctions do. A transition the procedure refuses (`Refusal`) changes nothing
 and is published as a `refused` notice, with its reason, for whoever sent it. Everything is
 idempotent: an alert already linked, an action id already in the case's history change
@@ -29,7 +35,6 @@ and counts the overdue cases per step (the gauge `claimstream_cases_overdue{step
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,6 +43,7 @@ import orjson
 
 from claimstream.cases.actions import (
     CaseAction,
+    DecideCase,
     case_action_from_dict,
     is_case_action,
 )
@@ -55,10 +61,14 @@ from claimstream.cases.case import (
     ts_of,
 )
 from claimstream.model.outputs import SEVERITIES, Alert, DeadLetter, stable_id
-from claimstream.model.records import Record, origin
+from claimstream.model.records import Record
 from claimstream.model.timefmt import iso
 from claimstream.sanctions.codec import alert_from_dict
-from claimstream.sanctions.signatures import SignatureError
+from claimstream.sanctions.intake import Json as Json
+from claimstream.sanctions.intake import Refused as Refused
+from claimstream.sanctions.intake import Verify as Verify
+from claimstream.sanctions.intake import each, json_object, parsed, read_action
+from claimstream.sanctions.processor import decision_forwards
 
 ALERTS = "claimstream.alerts.v1"
 ACTIONS = "claimstream.actions.v1"
@@ -68,15 +78,7 @@ CASE_NOTICES = "claimstream.cases.v1"
 CASE_GROUPS = "case-groups"
 CASES = "cases"
 
-Json = dict[str, Any]
 Load = Callable[[str], Any]
-Verify = Callable[[Json], object]
-
-
-class Refused(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -96,36 +98,13 @@ class CaseResult:
     overdue: dict[str, int] = field(default_factory=dict)
 
 
-def _json(raw: bytes | None, reason: str) -> Json:
-    if raw is None:
-        raise Refused(reason, "the message has no value")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Refused(reason, f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise Refused(reason, "not a JSON object")
-    return data
-
-
 def _each(records: Iterable[Record], out: CaseResult, one: Callable[[Record], None]) -> None:
-    for record in records:
-        try:
-            one(record)
-        except Refused as exc:
-            out.dead_letters.append(
-                DeadLetter(exc.reason, str(exc), origin(record), record.value or b"")
-            )
-        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the cases
-            detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
-            out.dead_letters.append(
-                DeadLetter("processing_error", detail[:2000], origin(record), record.value or b"")
-            )
+    each(records, out.dead_letters, one)
 
 
 def _alert_or_none(raw: bytes | None) -> tuple[Json, Alert] | None:
     try:
-        data = _json(raw, "invalid_alert")
+        data = json_object(raw, "invalid_alert")
         return data, alert_from_dict(data)
     except (Refused, ValueError, KeyError, TypeError):
         return None
@@ -235,7 +214,7 @@ class CaseProcessor:
         put: Callable[[Case, int], None],
         out: CaseResult,
     ) -> None:
-        envelope = _json(record.value, "invalid_envelope")
+        envelope = json_object(record.value, "invalid_envelope")
         case_id, data = envelope.get("case_id"), envelope.get("alert")
         if envelope.get("type") != "alert" or not isinstance(case_id, str) or not case_id:
             raise Refused("invalid_envelope", "expected {type: alert, case_id, alert}")
@@ -289,20 +268,12 @@ class CaseProcessor:
         put: Callable[[Case, int], None],
         out: CaseResult,
     ) -> None:
-        try:
-            data = _json(record.value, "invalid_action")
-        except Refused:
-            return  # not an action at all: the sanctions' index step dead-letters it
-        if not is_case_action(data):
-            return  # a review, unfreeze, remediation or check feedback: the sanctions' own
-        try:
-            self.verify(data)
-        except SignatureError as exc:
-            raise Refused(exc.reason, str(exc)) from None
-        try:
-            action: CaseAction = case_action_from_dict(data)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise Refused("invalid_action", f"not a case action: {exc}") from None
+        # not an action at all, or a review, unfreeze, remediation or check feedback: the
+        # sanctions' (their index step dead-letters what is not an action)
+        data = read_action(record.value, self.verify, ours=is_case_action, refuse_garbage=False)
+        if data is None:
+            return
+        action: CaseAction = parsed(case_action_from_dict, data, "invalid_action", "a case action")
         kind = str(data["type"])
         case_id = action.case_id
         before = get(case_id)
@@ -331,6 +302,12 @@ class CaseProcessor:
             return
         out.actions.append((kind, "applied"))
         put(result, record.partition)
+        if isinstance(action, DecideCase):
+            # to the sanctions: the alerts' verdicts (precision, points, grade, the ladder's
+            # counts) and the subject's step on the ladder; once, as the decision is applied
+            # once (a redelivery is `Unchanged` above; one after a crash before the case was
+            # written is sent again and changes nothing there either)
+            out.forwards += decision_forwards(data, result.subject, result.alert_ids)
         for line in result.money[len(before.money) if before is not None else 0 :]:
             out.money.append((line.kind, line.amount))
         event = {

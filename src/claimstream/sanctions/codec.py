@@ -15,7 +15,10 @@ from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.model.outputs import SEVERITIES, Action, Alert, Command, Line, Scope, Subject
 from claimstream.sanctions.actions import (
     HANDLINGS,
+    NATURES,
+    OUTCOMES,
     VERDICTS,
+    CaseDecision,
     CheckFeedback,
     Handling,
     ManualUnfreeze,
@@ -199,6 +202,27 @@ def action_from_dict(data: Mapping[str, Any]) -> PersonAction:
         handlings = tuple(_handling(v) for v in violations)
         return CheckFeedback(_text(data, "check_id"), handlings, by, at)
     raise ValueError(f"type must be review, unfreeze, remediation or check_feedback, got {kind!r}")
+
+
+def case_decision_from_dict(data: Mapping[str, Any]) -> CaseDecision:
+    """What the sanctions read of a `case_decide` action record (`claimstream.cases.actions`
+    reads the whole of it); `ValueError` names what is wrong."""
+    if data.get("type") != "case_decide":
+        raise ValueError(f"type must be case_decide, got {data.get('type')!r}")
+    by, at = _text(data, "by"), _text(data, "at")
+    to_ts(at)
+    outcome = data.get("outcome")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+    nature = data.get("nature")
+    if nature is not None and nature not in NATURES:
+        raise ValueError(f"nature must be one of {', '.join(NATURES)} or null, got {nature!r}")
+    named = data.get("confirmed_alerts") or []
+    if not isinstance(named, list) or not all(isinstance(a, str) and a for a in named):
+        raise ValueError("confirmed_alerts must be a list of alert ids")
+    if named and outcome != "partly_confirmed":
+        raise ValueError("only a partly_confirmed decision names its confirmed alerts")
+    return CaseDecision(_text(data, "case_id"), outcome, nature, by, at, tuple(named))
 
 
 def _handling(data: Any) -> Handling:

@@ -17,6 +17,12 @@ The ladder, per subject, for each alert at or above `min_severity` (a "violation
    day of the violation (unless a freeze already covers that day).
 4. Otherwise a warning (first violation in the look-back period, or an isolated one).
 
+A case's decision (`on_case_decision`, docs/sanctions.md "Case decisions") moves the case's
+subject too: confirmed (or partly confirmed) as intentional fraud, one step up from where it
+stands at the decision (a FREEZE for the day, or a SUSPEND if already frozen), or straight to
+SUSPEND (`intentional_fraud = "suspend"`); as an operational error, a warning. The decision's
+verdicts on the case's alerts arrive as reviews (`on_verdict`).
+
 Counts for SUSPEND start again after a person lifts a suspension, and a freeze lifted on appeal
 or by a reviewer, or an alert found false positive, no longer counts. A freeze ends by expiry
 (`tick` emits the UNFREEZE once no other freeze of the subject is in force, and never while it
@@ -33,7 +39,7 @@ from typing import Any
 from claimstream.model.outputs import Alert, Command, Scope, Subject, stable_id
 from claimstream.model.timefmt import DAY, end_of_local_day, iso
 from claimstream.sanctions import grades, points
-from claimstream.sanctions.actions import ManualUnfreeze, Remediation, Verdict
+from claimstream.sanctions.actions import CaseDecision, ManualUnfreeze, Remediation, Verdict
 from claimstream.sanctions.codec import to_ts
 from claimstream.sanctions.decisions import Decision, WarningIssued
 from claimstream.sanctions.settings import SanctionSettings
@@ -155,6 +161,65 @@ class Escalation:
         )
         return out
 
+    def on_case_decision(
+        self, state: State, decision: CaseDecision, alert_ids: tuple[str, ...], now: float
+    ) -> list[Decision]:
+        """A case about this subject was decided; `alert_ids` are the case's alerts.
+
+        Not confirmed: nothing here (its alerts' false-positive verdicts take their weight
+        off). Confirmed or partly confirmed as an operational error: a warning naming the
+        alerts it confirmed. As intentional fraud: one step up at the decision's time (the
+        subject's event time if later): a FREEZE until the end of that local day, or a
+        SUSPEND if a freeze is in force then; or a SUSPEND at once when `intentional_fraud`
+        is "suspend"; nothing more if it is suspended already. A case is decided once: a
+        repeated decision (its `decision_id` is remembered like a manual action's) changes
+        nothing.
+        """
+        at = to_ts(decision.at)
+        out = self.tick(state, max(now, at))
+        if decision.outcome == "not_confirmed" or decision.decision_id in state["m"]:
+            return out
+        state["m"][decision.decision_id] = at
+        ts = state["wm"]
+        confirmed = tuple(a for a in alert_ids if decision.verdict_for(a) != "false_positive")
+        subject = subject_of(state)
+        what = f"case {decision.outcome.replace('_', ' ')}"
+        if decision.nature != "intentional_fraud":
+            return [
+                *out,
+                WarningIssued(
+                    warning_id=stable_id("wrn", f"{subject.kind}:{subject.id}", decision.case_id),
+                    subject=subject,
+                    alert_ids=confirmed,
+                    occurred_at=iso(ts, self.tz),
+                    reason=f"{what} as an operational error: a warning, no step up the ladder",
+                ),
+            ]
+        if state["s"] is not None:
+            return out
+        trigger = decision.decision_id
+        in_force = [f for f in active_freezes(state).values() if f[FROM] <= ts < f[UNTIL]]
+        if self.settings.ladder.intentional_fraud == "suspend" or in_force:
+            why = f"{what} as intentional fraud" + (" while frozen" if in_force else "")
+            return [*out, self._suspend(state, "fraud", trigger, ts, confirmed, why)]
+        day_end = end_of_local_day(ts, self.tz)
+        scope = Scope(subject.kind, subject.id)
+        command = Command(
+            command_id=stable_id("cmd", "FREEZE", scope.key(), "case", decision.case_id),
+            action="FREEZE",
+            scope=scope,
+            effective_from=iso(ts, self.tz),
+            expires_at=iso(day_end, self.tz),
+            reason=(
+                f"{what} as intentional fraud: settlement of {scope.key()} frozen for the day "
+                "(one step up the ladder)"
+            ),
+            rule="case_decision",
+            alert_ids=confirmed,
+        )
+        state["f"][command.command_id] = [ts, day_end, "ladder", None, list(confirmed)]
+        return [*out, command, *self._suspend_if_frozen_too_often(state, trigger, ts)]
+
     def tick(self, state: State, now: float) -> list[Decision]:
         """Advance the subject to event time `now`: expire freezes, forget what aged out."""
         if state["wm"] is not None and now < state["wm"]:
@@ -186,7 +251,7 @@ class Escalation:
                 "cmd", "FREEZE", Scope("institution", subject.id).key(), alert.alert_id
             )
             state["f"][rule_freeze] = [ts, day_end, "rule", None, [alert.alert_id]]
-            return self._suspend_if_frozen_too_often(state, alert, ts)
+            return self._suspend_if_frozen_too_often(state, alert.alert_id, ts)
         others = {
             aid: row
             for aid, row in state["a"].items()
@@ -221,9 +286,9 @@ class Escalation:
             alert_ids=alert_ids,
         )
         state["f"][command.command_id] = [ts, day_end, "ladder", None, list(alert_ids)]
-        return [command, *self._suspend_if_frozen_too_often(state, alert, ts)]
+        return [command, *self._suspend_if_frozen_too_often(state, alert.alert_id, ts)]
 
-    def _suspend_if_frozen_too_often(self, state: State, alert: Alert, ts: float) -> list[Decision]:
+    def _suspend_if_frozen_too_often(self, state: State, trigger: str, ts: float) -> list[Decision]:
         ladder = self.settings.ladder
         since = max(state["wm"] - self._window, state["lift"] or float("-inf"))
         freezes = [
@@ -235,7 +300,7 @@ class Escalation:
             return []
         why = f"{len(freezes)} freezes in {ladder.suspend_window_days:g} days"
         alert_ids = tuple(sorted({a for f in freezes for a in f[ALERTS]}))
-        return [self._suspend(state, "freezes", alert.alert_id, ts, alert_ids, why)]
+        return [self._suspend(state, "freezes", trigger, ts, alert_ids, why)]
 
     def _counted(self, state: State) -> dict[str, list[Any]]:
         """Violations in the suspension window since the last lift, not found false positive."""
@@ -284,7 +349,9 @@ class Escalation:
             effective_from=iso(ts, self.tz),
             expires_at=None,
             reason=f"{why or cause}: settlement of {scope.key()} suspended until a person lifts it",
-            rule={"points": "doctor_points", "grade": "credit_grade"}.get(cause, "escalation"),
+            rule={"points": "doctor_points", "grade": "credit_grade", "fraud": "case_decision"}.get(
+                cause, "escalation"
+            ),
             alert_ids=alert_ids,
         )
         state["s"] = {"id": command.command_id, "ts": ts, "cause": cause}

@@ -4,6 +4,7 @@ The worker (`claimstream.stream.sanctions`) feeds each one `Record`s and publish
 returns; tests feed plain lists. Data flow:
 
     alerts.v1 --RouteProcessor (re-key by alert_id)--> repartition.alert
+    cases (a case's decision, `decision_forwards`) --> repartition.alert, repartition.subject
     repartition.alert + actions.v1 --IndexProcessor (table alert-index: alert_id -> alert and
         its latest verdict)--> repartition.subject, one envelope per subject, keyed `kind:id`
     repartition.subject --SubjectProcessor (table state-subject: the `Escalation` state and
@@ -11,21 +12,30 @@ returns; tests feed plain lists. Data flow:
 
 Envelopes on repartition.subject (JSON): `{"type": "alert", "alert": <alert.v1>}`,
 `{"type": "review" | "remediation", "action": <action.v1>, "alert": <alert.v1>}`,
-`{"type": "unfreeze", "action": <action.v1>}`.
+`{"type": "unfreeze", "action": <action.v1>}`, and a case's decision:
+`{"type": "case_verdict", "alert_id", "action": <case_decide action.v1>, "alert": <alert.v1>}`
+per alert (it came to the index on repartition.alert without `alert`) and
+`{"type": "case_decision", "alert_ids": [...], "action": <case_decide action.v1>}` for the
+case's subject. A case's decision on an alert counts as a reviewer's verdict (confirmed, or
+false_positive; `CaseDecision.verdict_for`), by its `at` like any verdict: the later one stands.
 
 A check's feedback (`{"type": "check_feedback"}` on actions.v1, the clinician's answer to a
 pre-settlement check) changes no subject: the index step counts it once per action id, per rule
 and handling (`Result.overrides`), remembering the id under `~feedback:<action_id>` in its table
 for the sanctions horizon, so a redelivery is not counted again.
 
-People's actions are signed (`claimstream.sanctions.signatures`): both steps that take one
-(the index from actions.v1, the subject from repartition.subject) verify its signature with
-`verify` before it changes anything, and forward the record as signed. An unsigned, unknown-key
-or badly signed action is dead-lettered (`unsigned_action`, `unknown_key`, `bad_signature`), so
-write access to a topic alone lifts no freeze. A signed action published again later changes
-nothing either: a verdict older (by `at`) than the one on record is ignored, and an unfreeze or
-remediation older than the subject's memory of applied actions (`manual_retention_days` behind
-its event time, where a repeat could no longer be recognised) is dead-lettered `stale_action`.
+People's actions are signed (`claimstream.sanctions.signatures`): both steps that take one (the
+index from actions.v1 or repartition.alert, the subject from repartition.subject) verify its
+signature with `verify` before it changes anything, and forward the record as signed. An
+unsigned, unknown-key or badly signed action is dead-lettered (`unsigned_action`,
+`unknown_key`, `bad_signature`), so write access to a topic alone lifts no freeze. A signed
+action published again later changes nothing either: a verdict older (by `at`) than the one on
+record is ignored, and an unfreeze or remediation older than the subject's memory of applied
+actions (`manual_retention_days` behind its event time, where a repeat could no longer be
+recognised) is dead-lettered `stale_action`.
+
+The action intake (JSON, which reader a record is for, its signature, its parse) and the batch
+loop are `claimstream.sanctions.intake`, shared with the cases steps.
 
 Every record is handled inside its own `try`: a record that cannot be used becomes a dead
 letter (reason, detail, origin topic/partition/offset, raw bytes) and the batch goes on. Each
@@ -38,7 +48,6 @@ produce again has the same deterministic ids).
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,13 +56,35 @@ import orjson
 
 from claimstream.model.events import KEY_KINDS
 from claimstream.model.outputs import Alert, Command, DeadLetter, Subject
-from claimstream.model.records import Record, origin
+from claimstream.model.records import Record
 from claimstream.model.timefmt import DAY
 from claimstream.sanctions import state as st
-from claimstream.sanctions.actions import CheckFeedback, ManualUnfreeze, Remediation, Verdict
-from claimstream.sanctions.codec import action_from_dict, alert_from_dict, to_ts
+from claimstream.sanctions.actions import (
+    CaseDecision,
+    CheckFeedback,
+    ManualUnfreeze,
+    Remediation,
+    Verdict,
+)
+from claimstream.sanctions.codec import (
+    action_from_dict,
+    alert_from_dict,
+    case_decision_from_dict,
+    to_ts,
+)
+from claimstream.sanctions.intake import Json as Json
+from claimstream.sanctions.intake import Refused as Refused
+from claimstream.sanctions.intake import Verify as Verify
+from claimstream.sanctions.intake import (
+    each,
+    json_object,
+    parsed,
+    read_action,
+    verified,
+)
+from claimstream.sanctions.intake import frames as frames
 from claimstream.sanctions.ladder import Escalation
-from claimstream.sanctions.signatures import REFUSED, STALE, SignatureError
+from claimstream.sanctions.signatures import REFUSED, STALE
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +105,11 @@ NOT_AN_ALERT = "~"
 #: action types the index leaves alone: case actions (`claimstream.cases.actions`), which
 #: travel on the same topic and are applied by the cases agent
 CASE_ACTION_PREFIX = "case_"
+#: envelope types of a case's decision: one per alert on repartition.alert, one for the case's
+#: subject on repartition.subject (`decision_forwards`)
+CASE_VERDICT, CASE_DECISION = "case_verdict", "case_decision"
 
-Json = dict[str, Any]
 Load = Callable[[str], Any]
-#: checks a person's action record before it is used: raises `SignatureError` to refuse it
-#: (`claimstream.sanctions.signatures.ActionVerifier.check`)
-Verify = Callable[[Json], object]
-
-
-class Refused(Exception):
-    """A record that cannot be used: dead-lettered with `reason`."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -121,25 +143,6 @@ def parse_subject_key(key: str) -> Subject:
     return Subject(kind, id_)
 
 
-def _json(raw: bytes | None, reason: str) -> Json:
-    if raw is None:
-        raise Refused(reason, "the message has no value")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Refused(reason, f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise Refused(reason, "the value is not a JSON object")
-    return data
-
-
-def _verified(verify: Verify, data: Json) -> None:
-    try:
-        verify(data)
-    except SignatureError as refused:
-        raise Refused(refused.reason, str(refused)) from None
-
-
 def _alert(data: Any, reason: str = "invalid_alert") -> Alert:
     if not isinstance(data, dict):
         raise Refused(reason, "alert must be an object")
@@ -150,30 +153,7 @@ def _alert(data: Any, reason: str = "invalid_alert") -> Alert:
 
 
 def _each(records: Iterable[Record], out: Result, one: Callable[[Record], None]) -> None:
-    for record in records:
-        try:
-            one(record)
-        except Refused as refused:
-            out.dead_letters.append(
-                DeadLetter(refused.reason, str(refused), origin(record), record.value or b"")
-            )
-        except Exception as exc:  # noqa: BLE001  (a bug hit by one record must not stop the stream)
-            log.error(
-                "sanctions processing failed at %s (the dead letter has the message)\n%s",
-                origin(record),
-                frames(exc),
-            )
-            detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc(limit=3)
-            out.dead_letters.append(
-                DeadLetter("processing_error", detail[:2000], origin(record), record.value or b"")
-            )
-
-
-def frames(exc: BaseException) -> str:
-    """An exception's type and traceback frames for a log line, without its message: the
-    message may quote a record or a key (an id), the frames only name our code."""
-    where = "".join(traceback.format_tb(exc.__traceback__, limit=-6))
-    return f"Traceback (message left out: it may hold an id):\n{where}{type(exc).__name__}"
+    each(records, out.dead_letters, one)
 
 
 class RouteProcessor:
@@ -183,7 +163,7 @@ class RouteProcessor:
         out = Result()
 
         def one(record: Record) -> None:
-            alert = _alert(_json(record.value, "invalid_alert"))
+            alert = _alert(json_object(record.value, "invalid_alert"))
             assert record.value is not None
             out.forwards.append((REPARTITION_ALERT, alert.alert_id, record.value))
 
@@ -235,7 +215,10 @@ class IndexProcessor:
             self.watermarks[partition] = ts
 
     def _alert(self, record: Record, get: Load, states: dict[str, Any], out: Result) -> None:
-        data = _json(record.value, "invalid_alert")
+        data = json_object(record.value, "invalid_alert")
+        if data.get("type") == CASE_VERDICT:
+            self._case_verdict(data, record.partition, get, states, out)
+            return
         alert = _alert(data)
         ts = to_ts(alert.occurred_at)
         self._seen(record.partition, ts)
@@ -249,14 +232,10 @@ class IndexProcessor:
             out.forwards.append((REPARTITION_SUBJECT, subject_key(subject), envelope))
 
     def _action(self, record: Record, get: Load, states: dict[str, Any], out: Result) -> None:
-        data = _json(record.value, "invalid_action")
-        if str(data.get("type", "")).startswith(CASE_ACTION_PREFIX):
+        data = read_action(record.value, self.verify, ours=_sanctions_action, refuse_garbage=True)
+        if data is None:
             return  # a case action: the cases agent's (claimstream.cases), verified there
-        _verified(self.verify, data)  # before anything is read from it
-        try:
-            action = action_from_dict(data)
-        except (ValueError, TypeError) as exc:
-            raise Refused("invalid_action", f"not an action.v1 record: {exc}") from None
+        action = parsed(action_from_dict, data, "invalid_action", "an action.v1 record")
         self._seen(record.partition, to_ts(action.at))
         if isinstance(action, CheckFeedback):
             self._feedback(action, record.partition, get, states, out)
@@ -266,25 +245,10 @@ class IndexProcessor:
             envelope = orjson.dumps({"type": "unfreeze", "action": data})
             out.forwards.append((REPARTITION_SUBJECT, key, envelope))
             return
-        entry = get(action.alert_id)
-        if entry is None:
-            raise Refused(
-                "unknown_alert",
-                f"alert {action.alert_id} is not known here (never seen, older than the "
-                "sanctions horizon, or the action was not keyed by its alert_id)",
-            )
+        entry = _known(get, action.alert_id)
         if isinstance(action, Verdict):
-            previous = entry["verdict"]
-            if previous == action.verdict:
-                return  # the verdict on record already: nothing changes
-            at = to_ts(action.at)
-            if entry.get("verdict_at") is not None and at < entry["verdict_at"]:
-                return  # older than the verdict on record (a redelivery or a replay)
-            rule = str(entry["alert"].get("rule", ""))
-            self._count(record.partition, rule, previous, action.verdict, get, states, out)
-            entry["verdict"] = action.verdict
-            entry["verdict_at"] = at
-            out.verdicts.append((rule, action.verdict))
+            if not self._verdict(entry, action, record.partition, get, states, out):
+                return
             kind = "review"
         else:
             if entry["remediated"]:
@@ -292,10 +256,56 @@ class IndexProcessor:
             entry["remediated"] = True
             kind = "remediation"
         out.writes[action.alert_id] = (entry, record.partition)
-        alert = _alert(entry["alert"])
-        envelope = orjson.dumps({"type": kind, "action": data, "alert": entry["alert"]})
-        for subject in self.escalation.subjects(alert):
-            out.forwards.append((REPARTITION_SUBJECT, subject_key(subject), envelope))
+        self._fan_out(entry, {"type": kind, "action": data, "alert": entry["alert"]}, out)
+
+    def _case_verdict(
+        self, envelope: Json, partition: int, get: Load, states: dict[str, Any], out: Result
+    ) -> None:
+        """A case's decision on one of its alerts (`decision_forwards`): counted and sent to
+        the alert's subjects as a reviewer's verdict would be, the decision's signed record
+        with it (verified here, and again by the subjects)."""
+        decision, data = _decision(envelope, self.verify)
+        alert_id = envelope.get("alert_id")
+        verdict = decision.as_verdict(alert_id) if isinstance(alert_id, str) else None
+        if verdict is None:
+            raise Refused("invalid_envelope", "the decision gives this alert no verdict")
+        self._seen(partition, to_ts(decision.at))
+        entry = _known(get, verdict.alert_id)
+        if not self._verdict(entry, verdict, partition, get, states, out):
+            return
+        entry["case_id"] = decision.case_id
+        out.writes[verdict.alert_id] = (entry, partition)
+        body = {"type": CASE_VERDICT, "alert_id": verdict.alert_id, "action": data}
+        self._fan_out(entry, body | {"alert": entry["alert"]}, out)
+
+    def _verdict(
+        self,
+        entry: Json,
+        verdict: Verdict,
+        partition: int,
+        get: Load,
+        states: dict[str, Any],
+        out: Result,
+    ) -> bool:
+        """Record a verdict on the alert of `entry` and count it; False when it changes
+        nothing (the verdict on record already, or older than it)."""
+        previous = entry["verdict"]
+        if previous == verdict.verdict:
+            return False  # the verdict on record already: nothing changes
+        at = to_ts(verdict.at)
+        if entry.get("verdict_at") is not None and at < entry["verdict_at"]:
+            return False  # older than the verdict on record (a redelivery or a replay)
+        rule = str(entry["alert"].get("rule", ""))
+        self._count(partition, rule, previous, verdict.verdict, get, states, out)
+        entry["verdict"] = verdict.verdict
+        entry["verdict_at"] = at
+        out.verdicts.append((rule, verdict.verdict))
+        return True
+
+    def _fan_out(self, entry: Json, envelope: Json, out: Result) -> None:
+        raw = orjson.dumps(envelope)
+        for subject in self.escalation.subjects(_alert(entry["alert"])):
+            out.forwards.append((REPARTITION_SUBJECT, subject_key(subject), raw))
 
     def _feedback(
         self, action: CheckFeedback, partition: int, get: Load, states: dict[str, Any], out: Result
@@ -399,7 +409,7 @@ class SubjectProcessor:
         def one(record: Record) -> None:
             key = (record.key or b"").decode("utf-8", "replace")
             subject = parse_subject_key(key)
-            envelope = _json(record.value, "invalid_envelope")
+            envelope = json_object(record.value, "invalid_envelope")
             state = states.get(key)
             if state is None:
                 state = self.load(key) or new_subject_state(subject)
@@ -422,9 +432,27 @@ class SubjectProcessor:
             ts = to_ts(action.at)
             self._fresh(e, action.at)
             decisions = esc.on_unfreeze(e, action, ts)
-        elif kind in ("alert", "review", "remediation"):
+        elif kind == CASE_DECISION:
+            decision, _ = _decision(envelope, self.verify)
+            ids = envelope.get("alert_ids")
+            if not isinstance(ids, list) or not all(isinstance(a, str) for a in ids):
+                raise Refused("invalid_envelope", "alert_ids must be a list of alert ids")
+            ts = to_ts(decision.at)
+            self._fresh(e, decision.at)
+            decisions = esc.on_case_decision(e, decision, tuple(ids), ts)
+        elif kind in ("alert", "review", "remediation", CASE_VERDICT):
             alert = _alert(envelope.get("alert"), "invalid_envelope")
-            if kind == "alert":
+            if kind == CASE_VERDICT:
+                decision, _ = _decision(envelope, self.verify)
+                verdict = decision.as_verdict(alert.alert_id)
+                if verdict is None:
+                    raise Refused("invalid_envelope", "the decision gives this alert no verdict")
+                ts = to_ts(verdict.at)
+                decisions = esc.on_verdict(e, alert, verdict, ts)
+                held = state["al"].get(alert.alert_id)
+                if held is not None:
+                    held["status"] = verdict.verdict
+            elif kind == "alert":
                 ts = to_ts(alert.occurred_at)
                 decisions = esc.on_alert(e, alert, ts)
                 self._hold(state, envelope["alert"], ts)
@@ -446,7 +474,8 @@ class SubjectProcessor:
         else:
             raise Refused(
                 "invalid_envelope",
-                f"type must be alert, review, remediation or unfreeze, got {kind!r}",
+                "type must be alert, review, remediation, unfreeze, case_verdict or "
+                f"case_decision, got {kind!r}",
             )
         self._decided(key, decisions, out)
         return ts
@@ -548,11 +577,59 @@ def _set_clocks(e: Json, clocks: tuple[Any, Any]) -> None:
         e["g"][2] = clocks[1]
 
 
+def _sanctions_action(data: Json) -> bool:
+    """Whether an action record is the sanctions' (not a case action, the cases agent's)."""
+    return not str(data.get("type", "")).startswith(CASE_ACTION_PREFIX)
+
+
+def _known(get: Load, alert_id: str) -> Json:
+    entry: Json | None = get(alert_id)
+    if entry is None:
+        raise Refused(
+            "unknown_alert",
+            f"alert {alert_id} is not known here (never seen, older than the sanctions horizon, "
+            "or the action was not keyed by its alert_id)",
+        )
+    return entry
+
+
+def _decision(envelope: Json, verify: Verify) -> tuple[CaseDecision, Json]:
+    """The verified case decision an envelope carries, and its signed record."""
+    data = envelope.get("action")
+    if not isinstance(data, dict):
+        raise Refused("invalid_envelope", "action must be an object")
+    verified(verify, data)
+    decision = parsed(case_decision_from_dict, data, "invalid_envelope", "a case_decide record")
+    return decision, data
+
+
+def decision_forwards(
+    action: Json, subject: Subject, alert_ids: Iterable[str]
+) -> list[tuple[str, str, bytes]]:
+    """What a case's decision sends the sanctions (the cases step publishes it once, when the
+    decision is applied): to each of the case's alerts that the decision gives a verdict, a
+    `case_verdict` on repartition.alert keyed by the alert (the index counts it for precision
+    and passes it to the alert's subjects as a review); to the case's subject a
+    `case_decision` on repartition.subject (its step on the ladder). Each carries the signed
+    `case_decide` record `action`; the alert ids and the subject come from the case."""
+    decision = case_decision_from_dict(action)
+    ids = list(alert_ids)
+    out: list[tuple[str, str, bytes]] = []
+    for alert_id in ids:
+        if decision.verdict_for(alert_id) is not None:
+            body = {"type": CASE_VERDICT, "alert_id": alert_id, "action": action}
+            out.append((REPARTITION_ALERT, alert_id, orjson.dumps(body)))
+    if decision.outcome != "not_confirmed":  # else its alerts' verdicts say it all
+        body = {"type": CASE_DECISION, "alert_ids": ids, "action": action}
+        out.append((REPARTITION_SUBJECT, subject_key(subject), orjson.dumps(body)))
+    return out
+
+
 def _action(envelope: Json, expected: type[Any], verify: Verify) -> Any:
     data = envelope.get("action")
     if not isinstance(data, dict):
         raise Refused("invalid_envelope", "action must be an object")
-    _verified(verify, data)
+    verified(verify, data)
     try:
         action = action_from_dict(data)
     except (ValueError, TypeError) as exc:

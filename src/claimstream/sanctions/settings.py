@@ -18,6 +18,9 @@ from claimstream.model.config import ConfigError, positive
 from claimstream.model.events import KEY_KINDS, KeyKind
 from claimstream.model.outputs import SEVERITIES, Severity
 
+#: what a case confirmed as intentional fraud does to its subject (`LadderSettings`)
+FRAUD_EFFECTS = ("step", "suspend")
+
 
 @dataclass(frozen=True, slots=True)
 class LadderSettings:
@@ -45,8 +48,16 @@ class LadderSettings:
     )
     #: where an alert's suspicious amount is read from (`details`, first numeric field wins)
     amount_fields: tuple[str, ...] = ("suspicious_amount", "amount", "total_amount", "fund_amount")
+    #: a case confirmed as intentional fraud: "step" (one step up: FREEZE for the day, or
+    #: SUSPEND when already frozen) or "suspend" (straight to SUSPEND)
+    intentional_fraud: str = "step"
 
     def validate(self) -> None:
+        if self.intentional_fraud not in FRAUD_EFFECTS:
+            raise ConfigError(
+                f"intentional_fraud must be one of {', '.join(FRAUD_EFFECTS)}, "
+                f"got {self.intentional_fraud!r}"
+            )
         for name in ("lookback_days", "repeat_window_days", "suspend_window_days"):
             positive(name, getattr(self, name))
         positive("suspend_after_freezes", self.suspend_after_freezes)

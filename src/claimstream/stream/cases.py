@@ -9,7 +9,8 @@ steps noticed. Two agents, each a thin shell around a pure processor of
 * `claimstream.cases`: repartition.case + actions.v1 (co-partitioned: case actions are keyed
   by case id) against the table `cases` (case id -> the case) -> notices on
   claimstream.cases.v1; dead letters as the sanctions' (unsigned or badly signed actions,
-  records that are not what they should be).
+  records that are not what they should be); a decision's verdicts and step to the sanctions'
+  repartition.alert and repartition.subject (`decision_forwards`, docs/sanctions.md).
 
 Per batch, as everywhere: process (pure), publish forwards and notices and wait for them, hand
 dead letters to the sinks, then write each changed key's state once (its changelog partition
@@ -60,6 +61,7 @@ from claimstream.detection.sinks.base import Outputs
 from claimstream.kafka.topology import Topology
 from claimstream.model.config import ConfigError
 from claimstream.observability.metrics import Metrics
+from claimstream.sanctions.processor import REPARTITION_ALERT, REPARTITION_SUBJECT
 from claimstream.sanctions.signatures import REFUSED, ActionVerifier
 from claimstream.stream.batches import Batching, ack_all, queue_batches, records_of
 from claimstream.stream.publish import BatchPublisher
@@ -69,6 +71,7 @@ from claimstream.stream.tables import TableWriter, raw_topic, state_table
 log = logging.getLogger(__name__)
 
 STEP_DAYS_VARIABLE = "CLAIMSTREAM_CASES_STEP_DAYS"
+DECISION_TOPICS = (REPARTITION_ALERT, REPARTITION_SUBJECT)
 #: event-time "now" of the cases (None: not known yet)
 Clock = Callable[[], float | None]
 
@@ -266,7 +269,8 @@ def install_cases(
     min_severity: str = "warning",
 ) -> CasesRuntime:
     """Add the two casework agents, their tables and the overdue tick to `app`."""
-    for name in (ALERTS, ACTIONS, REPARTITION_CASE, CASE_NOTICES):
+    # the last two: where a decision goes to the sanctions (`decision_forwards`)
+    for name in (ALERTS, ACTIONS, REPARTITION_CASE, CASE_NOTICES, *DECISION_TOPICS):
         topology.topic(name)  # KeyError if topics.toml no longer declares it
     group_table, group_changelog, partitions = state_table(app, topology, CASE_GROUPS)
     case_table, case_changelog, _ = state_table(app, topology, CASES)
