@@ -1,0 +1,198 @@
+"""A case's decision on the real broker: alerts open a case, a reviewer decides it confirmed as
+intentional fraud through the API, and the sanctions follow as docs/sanctions.md says (the
+institution one step up the ladder, its alerts confirmed: doctor points, per-rule precision)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from claimstream.model.outputs import Alert, Subject, stable_id
+from claimstream.stream.http.access import token_line
+from tests.integration.stream_support import (
+    WorkerProcess,
+    log_tail,
+    produce,
+    read_topic,
+    start_broker,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+ALERTS = "claimstream.alerts.v1"
+COMMANDS = "claimstream.commands.v1"
+REVIEWER, SUPERVISOR = "li.na", "zhou.jian"
+TOKENS = {REVIEWER: "cs_decisions-reviewer", SUPERVISOR: "cs_decisions-supervisor"}
+INSTITUTION, DOCTOR = "H-decided-1", "D-decided-1"
+
+
+def alert(name: str, when: str) -> Alert:
+    return Alert(
+        alert_id=stable_id("alr", "decisions-it", name),
+        rule="repeat_dispensing",
+        rule_version=1,
+        severity="warning",
+        subject=Subject("institution", INSTITUTION),
+        patient_id="P-decided-1",
+        institution_id=INSTITUTION,
+        doctor_id=DOCTOR,
+        department_id=None,
+        event_ids=(f"evt-{name}",),
+        occurred_at=when,
+        detected_at=when,
+        message="dispensed again within the supply of the last dispensing",
+        details={},
+        amount=100.0,
+    )
+
+
+#: 35 days apart: two warnings on the ladder (outside its 30-day repeat window), one case (the
+#: test groups alerts within 60 days)
+FIRST = alert("first", "2026-01-20T10:00:00+08:00")
+SECOND = alert("second", "2026-02-24T10:00:00+08:00")
+
+
+def call(worker: WorkerProcess, method: str, path: str, who: str, body: Any = None) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {TOKENS[who]}", "Content-Type": "application/json"},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
+
+
+def read(worker: WorkerProcess, path: str) -> Any:
+    status, body = call(worker, "GET", path, SUPERVISOR)
+    return body if status == 200 else None
+
+
+def the_case(worker: WorkerProcess) -> dict[str, Any] | None:
+    listed = read(worker, "/v1/cases")
+    if not listed or not listed["cases"]:
+        return None
+    (summary,) = listed["cases"]
+    case: dict[str, Any] | None = read(worker, f"/v1/cases/{summary['case_id']}")
+    return case
+
+
+def reviewed(worker: WorkerProcess, verdict: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "claimstream_reviewed_alerts"
+        and sample.labels == {"rule": "repeat_dispensing", "verdict": verdict}
+    )
+
+
+def test_a_case_confirmed_as_intentional_fraud_freezes_its_subject_and_confirms_its_alerts(
+    tmp_path: Path,
+) -> None:
+    broker = start_broker()
+    roles = ((REVIEWER, "reviewer"), (SUPERVISOR, "supervisor"))
+    worker = WorkerProcess(
+        broker.url,
+        env={
+            "CLAIMSTREAM_API_TOKENS": ";".join(token_line(w, r, TOKENS[w]) for w, r in roles),
+            "CLAIMSTREAM_APP_ID": "claimstream-decisions-it",
+            "CLAIMSTREAM_CASES_ENABLED": "true",
+            "CLAIMSTREAM_CASES_GROUP_DAYS": "60",
+            "CLAIMSTREAM_DATA_DIR": str(tmp_path / "data"),
+        },
+        log_path=tmp_path / "worker.log",
+    )
+    explain = lambda: log_tail(worker.log_path)  # noqa: E731
+    try:
+        worker.start()
+        wait_for(lambda: worker.status() is not None, 90, "the web server", explain=explain)
+        produce(
+            broker.bootstrap,
+            [(ALERTS, INSTITUTION.encode(), orjson.dumps(a.to_dict())) for a in (FIRST, SECOND)],
+        )
+        case = wait_for(
+            lambda: (c := the_case(worker)) is not None and c["alert_count"] == 2 and c,
+            120,
+            "the alerts to open one case",
+            explain=explain,
+        )
+        standing = wait_for(
+            lambda: (
+                (s := read(worker, f"/subjects/institution/{INSTITUTION}")) is not None
+                and s["violations"] == 2
+                and s
+            ),
+            60,
+            "the ladder to hold both alerts",
+            explain=explain,
+        )
+        assert standing["level"] == "warned"  # two warnings: 35 days apart, no repeat
+        case_id = case["case_id"]
+
+        def act(what: str, body: dict[str, Any], then: Any) -> None:
+            status, answer = call(worker, "POST", f"/v1/cases/{case_id}/{what}", REVIEWER, body)
+            assert status == 202, answer
+            wait_for(lambda: (c := the_case(worker)) is not None and then(c), 60,
+                     f"{what} to be applied", explain=explain)  # fmt: skip
+
+        act("advance", {"to": "decision", "at": "2026-02-25T09:00:00+08:00",
+                        "note": "no appeal lodged"}, lambda c: c["step"] == "decision")  # fmt: skip
+        act(
+            "decide",
+            {"outcome": "confirmed", "nature": "intentional_fraud", "confirmed_amount": 200,
+             "at": "2026-02-25T10:00:00+08:00", "note": "forged prescriptions"},
+            lambda c: c["decision"] is not None,
+        )  # fmt: skip
+
+        # the institution one step up: frozen until the end of the decision's local day
+        frozen = wait_for(
+            lambda: (
+                (s := read(worker, f"/subjects/institution/{INSTITUTION}")) is not None
+                and s["level"] == "frozen"
+                and s
+            ),
+            60,
+            "the institution to be frozen",
+            explain=explain,
+        )
+        assert frozen["frozen_until"] == "2026-02-26T00:00:00+08:00"
+        freezes = [
+            c for _, c in read_topic(broker.bootstrap, COMMANDS) if c["rule"] == "case_decision"
+        ]
+        assert [(c["action"], c["scope"]["id"]) for c in freezes] == [("FREEZE", INSTITUTION)]
+        assert sorted(freezes[0]["alert_ids"]) == sorted([FIRST.alert_id, SECOND.alert_id])
+
+        # its alerts confirmed, as a reviewer's verdict would: the doctor's points, precision
+        doctor = wait_for(
+            lambda: (
+                (s := read(worker, f"/subjects/doctor/{DOCTOR}")) is not None
+                and s.get("points", {}).get("2026") == 4
+                and s
+            ),
+            60,
+            "the doctor's points (2 per confirmed warning)",
+            explain=explain,
+        )
+        assert doctor["level"] == "warned"
+        for a in (FIRST, SECOND):
+            assert read(worker, f"/alerts/{a.alert_id}")["status"] == "confirmed"
+        wait_for(lambda: reviewed(worker, "confirmed") == 2, 60,
+                 "the precision gauge to count both alerts confirmed", explain=explain)  # fmt: skip
+        assert reviewed(worker, "false_positive") == 0
+    finally:
+        worker.stop()
+        broker.stop()
