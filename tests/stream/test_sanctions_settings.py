@@ -68,12 +68,18 @@ def test_the_time_zone_follows_the_detection_unless_set() -> None:
         (f"{P}LADDER__KINDS", "institution,hospital", "kinds"),
         (f"{P}GRADE__B_MIN", "95", "grade bounds"),
         (f"{P}TIMEZONE", "Mars/Olympus", "time zone"),
+        (f"{P}LADDER__INTENTIONAL_FRAUD", "revoke", "intentional_fraud must be one of step"),
     ],
 )
 def test_a_bad_value_is_refused_naming_it(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as raised:
         Settings.from_env({name: value, f"{P}LADDER__LOOKBACK_DAYS": "60"})
     assert name in str(raised.value)
+
+
+def test_a_fraud_decision_may_be_set_to_suspend_at_once() -> None:
+    env = {f"{P}LADDER__INTENTIONAL_FRAUD": "suspend"}
+    assert Settings.from_env(env).sanctions.ladder.intentional_fraud == "suspend"
 
 
 def test_settings_valid_alone_but_not_together_name_every_variable() -> None:
