@@ -1,5 +1,5 @@
 """The suite's one conftest: fixtures that start real servers on loopback (Tansu,
-redis-server) and always stop them.
+redis-server) and a headless browser (Debian's Chromium), and always stop them.
 
 A missing server binary skips the test on a developer's machine but fails it under CI (where
 `make test` installs everything), so a broken install can never pass as "skipped".
@@ -7,13 +7,16 @@ A missing server binary skips the test on a developer's machine but fails it und
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
 from claimstream.kafka.admin import apply_topics_sync
 from claimstream.kafka.topology import Topology, load_topology
+from tests.support.browser import launched_chromium
 from tests.support.redis_server import RedisServer, RedisServerError
 from tests.support.services import unavailable
 
@@ -63,3 +66,18 @@ def redis_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, through Playwright (`executable_path`: never a browser
+    Playwright downloads); open pages on it with `tests.support.browser.watched_page`."""
+    async with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where a browser test keeps its screenshots on failure: the test's own `tmp_path`
+    (pytest keeps the last three runs' under its basetemp); the failure message names the file."""
+    return tmp_path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -30,7 +29,7 @@ from tests.integration.stream_support import (
     start_broker,
     wait_for,
 )
-from tests.support.services import unavailable
+from tests.support.browser import Watched, watched_page
 
 pytestmark = pytest.mark.integration
 
@@ -38,17 +37,6 @@ ALERTS = "claimstream.alerts.v1"
 REVIEWER, SUPERVISOR = "li.na", "zhou.jian"
 TOKENS = {REVIEWER: "cs_console-reviewer", SUPERVISOR: "cs_console-supervisor"}
 INSTITUTION = "H-console-1"
-#: what a headless Chromium needs here (as tests/cli/test_benchmark_browser.py): no sandbox as
-#: root, and none of the background connections a closed network refuses
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def alert(name: str, minute: int, amount: float, severity: str) -> Alert:
@@ -129,46 +117,18 @@ def worker_with_a_case(tmp_path: Path) -> Iterator[tuple[WorkerProcess, str]]:
         broker.stop()
 
 
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    unavailable("chromium not found (Debian package 'chromium'; `make test` installs it)")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        unavailable("playwright is not installed (a dev extra: pip install -e '.[dev]')")
-    executable = chromium_path()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 class Session:
     """One person's browser context on the console, keeping a screenshot on failure."""
 
-    def __init__(self, page: Any, base: str, shots: Path) -> None:
-        self.page = page
+    def __init__(self, watched: Watched, base: str) -> None:
+        self.watched = watched
+        self.page = watched.page
         self.base = base
-        self.shots = shots
-        self.errors: list[str] = []
-        self.fetched: list[str] = []
+        self.errors = watched.errors
+        self.fetched = watched.fetched
 
     async def check(self, condition: bool, message: str) -> None:
-        if not condition:
-            shot = self.shots / "failure.png"
-            await self.page.screenshot(path=str(shot), full_page=True)
-            pytest.fail(f"{message} (screenshot: {shot})")
+        await self.watched.check(condition, message)
 
     async def text(self, selector: str) -> str:
         return str(await self.page.locator(selector).inner_text())
@@ -197,34 +157,18 @@ class Session:
 async def opened(
     browser: Any, port: int, shots: Path, width: int = 1000, height: int = 800
 ) -> AsyncIterator[Session]:
-    """A fresh browser context on the console; whatever fails inside keeps a screenshot."""
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    page = await context.new_page()
-    session = Session(page, f"http://127.0.0.1:{port}", shots)
-    page.on("console", lambda m: session.errors.append(m.text) if m.type == "error" else None)
-
-    async def outside(route: Any) -> None:  # nothing but the worker itself is fetched
-        session.fetched.append(route.request.url)
-        await route.abort()
-
-    await page.route(lambda url: not url.startswith(session.base), outside)
-    try:
-        yield session
-    except Exception as exc:  # a timeout, an assertion: keep the page as it was
-        shot = shots / "failure.png"
-        if not shot.exists():
-            await page.screenshot(path=str(shot), full_page=True)
-        exc.add_note(f"screenshot: {shot} (at {page.url})")
-        raise
-    finally:
-        await context.close()
+    """A fresh browser context on the console that fetches nothing but the worker itself;
+    whatever fails inside keeps a screenshot."""
+    base = f"http://127.0.0.1:{port}"
+    async with watched_page(browser, shots / "failure.png", base, width, height) as watched:
+        yield Session(watched, base)
 
 
 async def test_a_supervisor_reads_the_queue_and_the_case_and_is_refused_an_action(
-    browser: Any, worker_with_a_case: tuple[WorkerProcess, str], tmp_path: Path
+    browser: Any, worker_with_a_case: tuple[WorkerProcess, str], screenshots: Path
 ) -> None:
     worker, case_id = worker_with_a_case
-    async with opened(browser, worker.port, tmp_path) as session:
+    async with opened(browser, worker.port, screenshots) as session:
         page = session.page
         await session.sign_in(SUPERVISOR)
 
@@ -255,10 +199,10 @@ async def test_a_supervisor_reads_the_queue_and_the_case_and_is_refused_an_actio
 
 
 async def test_a_reviewer_advances_a_case_by_keyboard_and_sees_the_timeline_update(
-    browser: Any, worker_with_a_case: tuple[WorkerProcess, str], tmp_path: Path
+    browser: Any, worker_with_a_case: tuple[WorkerProcess, str], screenshots: Path
 ) -> None:
     worker, case_id = worker_with_a_case
-    async with opened(browser, worker.port, tmp_path) as session:
+    async with opened(browser, worker.port, screenshots) as session:
         page = session.page
         await session.sign_in(REVIEWER)
         await page.get_by_role("link", name=case_id).click()
@@ -295,10 +239,10 @@ async def test_a_reviewer_advances_a_case_by_keyboard_and_sees_the_timeline_upda
 
 
 async def test_on_a_phones_width_no_console_page_scrolls_sideways(
-    browser: Any, worker_with_a_case: tuple[WorkerProcess, str], tmp_path: Path
+    browser: Any, worker_with_a_case: tuple[WorkerProcess, str], screenshots: Path
 ) -> None:
     worker, case_id = worker_with_a_case
-    async with opened(browser, worker.port, tmp_path, 360, 740) as session:
+    async with opened(browser, worker.port, screenshots, 360, 740) as session:
         await session.page.goto(f"{session.base}/console/login")
         await session.fits(360)
         await session.sign_in(REVIEWER)
