@@ -7,15 +7,15 @@ A missing server binary skips the test on a developer's machine but fails it und
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
-from claimstream.kafka.admin import apply_topics_sync
 from claimstream.kafka.topology import Topology, load_topology
+from tests.support.brokers import start_broker_with_topics
 from tests.support.browser import launched_chromium
 from tests.support.redis_server import RedisServer, RedisServerError
 from tests.support.services import unavailable
@@ -30,16 +30,29 @@ def topology() -> Topology:
 @pytest.fixture(scope="module")
 def local_broker(topology: Topology) -> Iterator[LocalBroker]:
     """A running Tansu broker with every declared topic created; one per test module."""
+    broker = start_broker_with_topics(topology)
     try:
-        broker = LocalBroker().start()
-    except BrokerStartError as exc:
-        unavailable(f"local broker unavailable: {exc}")
-    try:
-        report = apply_topics_sync(broker.bootstrap, topology)
-        assert report.in_sync, report.format_table()
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def broker_at() -> Iterator[Callable[[int], LocalBroker]]:
+    """A factory of private brokers for one test: `broker_at(partitions)` starts a Tansu broker
+    with every declared topic at `partitions`; each one started is stopped after the test."""
+    started: list[LocalBroker] = []
+
+    def start(partitions: int) -> LocalBroker:
+        broker = start_broker_with_topics(partitions)
+        started.append(broker)
+        return broker
+
+    try:
+        yield start
+    finally:
+        for broker in started:
+            broker.stop()
 
 
 @pytest.fixture

@@ -27,15 +27,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.decode import decode_event
 from claimstream.detection.detector import Detector
-from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
+from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
-from claimstream.kafka.admin import apply_topics_sync
 from claimstream.kafka.topology import load_topology
 from claimstream.model.events import Event
 from claimstream.rules import RULES
 from claimstream.sanctions.signatures import ActionSigner
 from claimstream.stream.http.access import token_line
-from tests.support.services import unavailable
+from tests.support.brokers import start_broker_with_topics
 
 TOPIC_OF = {
     "dispense": "settlement.dispensing.v1",
@@ -276,17 +275,7 @@ def produce(bootstrap: str, messages: Iterable[Message]) -> None:
 
 def start_broker() -> LocalBroker:
     """A private local broker with every declared topic at `PARTITIONS`; the caller stops it."""
-    try:
-        broker = LocalBroker().start()
-    except BrokerStartError as exc:
-        unavailable(f"local broker unavailable: {exc}")
-    try:
-        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
-    except BaseException:
-        broker.stop()
-        raise
-    return broker
+    return start_broker_with_topics(PARTITIONS)
 
 
 def partition_count(topic: str) -> int:

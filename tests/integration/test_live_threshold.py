@@ -3,7 +3,7 @@ earlier events keep what the old one decided, and the worker never restarts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from claimstream.cli.main import main
-from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
-from claimstream.kafka.admin import apply_topics_sync
-from claimstream.kafka.topology import load_topology
+from claimstream.devtools.localbroker import LocalBroker
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,
@@ -28,17 +26,9 @@ ALERTS = "claimstream.alerts.v1"
 
 
 @pytest.fixture
-def broker() -> Iterator[LocalBroker]:
-    try:
-        broker = LocalBroker().start()
-    except BrokerStartError as exc:
-        pytest.skip(f"local broker unavailable: {exc}")
-    try:
-        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
-        yield broker
-    finally:
-        broker.stop()
+def broker(broker_at: Callable[[int], LocalBroker]) -> LocalBroker:
+    """A private broker with every declared topic at `PARTITIONS`."""
+    return broker_at(PARTITIONS)
 
 
 def readmission(patient: str, start: datetime, gap_hours: float) -> list[dict[str, Any]]:

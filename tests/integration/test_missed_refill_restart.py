@@ -4,16 +4,14 @@ end of the supply plus the grace, once, dated at that deadline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
-from claimstream.kafka.admin import apply_topics_sync
-from claimstream.kafka.topology import load_topology
+from claimstream.devtools.localbroker import LocalBroker
 from tests.integration.stream_support import (
     PARTITIONS,
     WorkerProcess,
@@ -34,17 +32,9 @@ ENV = {
 
 
 @pytest.fixture
-def broker() -> Iterator[LocalBroker]:
-    try:
-        broker = LocalBroker().start()
-    except BrokerStartError as exc:
-        pytest.skip(f"local broker unavailable: {exc}")
-    try:
-        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
-        yield broker
-    finally:
-        broker.stop()
+def broker(broker_at: Callable[[int], LocalBroker]) -> LocalBroker:
+    """A private broker with every declared topic at `PARTITIONS`."""
+    return broker_at(PARTITIONS)
 
 
 def dispensing(n: int, at: datetime, drug: str, atc: str, *, chronic: bool) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,8 @@ import pytest
 
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.replay import ReplaySinks, replay
-from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
+from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.simulate import Simulator
-from claimstream.kafka.admin import apply_topics_sync
-from claimstream.kafka.topology import load_topology
 from tests.integration.stream_support import (
     TOPIC_OF,
     WorkerProcess,
@@ -29,7 +27,6 @@ from tests.integration.stream_support import (
     read_topic,
     wait_for,
 )
-from tests.support.services import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -96,17 +93,9 @@ def quarter() -> tuple[list[bytes], Expected]:
 
 
 @pytest.fixture
-def broker() -> Iterator[LocalBroker]:
-    try:
-        b = LocalBroker().start()
-    except BrokerStartError as exc:
-        unavailable(f"local broker unavailable: {exc}")
-    try:
-        report = apply_topics_sync(b.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
-        yield b
-    finally:
-        b.stop()
+def broker(broker_at: Callable[[int], LocalBroker]) -> LocalBroker:
+    """A private broker with every declared topic at `PARTITIONS`."""
+    return broker_at(PARTITIONS)
 
 
 def messages(lines: list[bytes]) -> list[tuple[str, bytes, bytes]]:

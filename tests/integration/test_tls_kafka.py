@@ -20,11 +20,11 @@ import pytest
 
 from claimstream.cli.main import main
 from claimstream.devtools.localbroker import BrokerStartError, BrokerTls, LocalBroker
-from claimstream.kafka.admin import apply_topics_sync
 from claimstream.kafka.reader import TopicReader, TopicRecord
 from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import Topology, load_topology
 from tests.cli.support import simulated, write_lines
+from tests.support.brokers import start_broker_with_topics
 from tests.support.pki import Pki, make_pki
 from tests.support.services import unavailable
 
@@ -46,11 +46,12 @@ def start(tls: BrokerTls, *, authentication: bool = False) -> LocalBroker:
 @pytest.fixture(scope="module")
 def tls_broker(pki: Pki, topology: Topology) -> Iterator[LocalBroker]:
     """TLS on the broker's only port; every declared topic created over TLS."""
-    broker = start(BrokerTls(pki.server.cert, pki.server.key, pki.ca))
+    broker = start_broker_with_topics(
+        topology,
+        tls=BrokerTls(pki.server.cert, pki.server.key, pki.ca),
+        security=KafkaSecurity(protocol="SSL", ssl_ca_file=pki.ca),
+    )
     try:
-        security = KafkaSecurity(protocol="SSL", ssl_ca_file=pki.ca)
-        report = apply_topics_sync(broker.bootstrap, topology, security=security)
-        assert report.in_sync, report.format_table()
         yield broker
     finally:
         broker.stop()

@@ -13,7 +13,7 @@ order, as `replay` does.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,8 @@ import pytest
 
 from claimstream.detection.config import DetectionConfig
 from claimstream.detection.replay import ReplaySinks, replay
-from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
+from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.simulate import Simulator
-from claimstream.kafka.admin import apply_topics_sync
-from claimstream.kafka.topology import load_topology
 from claimstream.model.partitioning import partition_for
 from claimstream.rules import RULES
 from tests.integration.stream_support import (
@@ -37,7 +35,6 @@ from tests.integration.stream_support import (
     read_topic,
     wait_for,
 )
-from tests.support.services import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -97,17 +94,9 @@ def resale(after: datetime, events: list[dict[str, Any]]) -> list[dict[str, Any]
 
 
 @pytest.fixture
-def broker() -> Iterator[LocalBroker]:
-    try:
-        b = LocalBroker().start()
-    except BrokerStartError as exc:
-        unavailable(f"local broker unavailable: {exc}")
-    try:
-        report = apply_topics_sync(b.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
-        yield b
-    finally:
-        b.stop()
+def broker(broker_at: Callable[[int], LocalBroker]) -> LocalBroker:
+    """A private broker with every declared topic at `PARTITIONS`."""
+    return broker_at(PARTITIONS)
 
 
 def stream() -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ not about one of their keys must be one `replay` gives for the month without the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claimstream.devtools.localbroker import LocalBroker
-from claimstream.kafka.admin import apply_topics_sync
-from claimstream.kafka.topology import load_topology
 from claimstream.rules import RULES
 from tests.detection.test_replay_property import any_time
 from tests.integration.stream_support import WorkerProcess, produce, read_topic
@@ -40,6 +39,7 @@ from tests.integration.test_backlog import (
     without,
     worker_env,
 )
+from tests.support.brokers import start_broker_with_topics
 
 pytestmark = pytest.mark.integration
 
@@ -48,11 +48,9 @@ END = datetime.fromisoformat("2026-03-01T14:00:00+08:00")
 
 
 @pytest.fixture
-def broker(bare_broker: LocalBroker) -> LocalBroker:
+def broker(broker_at: Callable[[int], LocalBroker]) -> LocalBroker:
     """A broker of its own per example, its topics at 8 partitions."""
-    report = apply_topics_sync(bare_broker.bootstrap, load_topology(partitions=PARTITIONS))
-    assert report.in_sync, report.format_table()
-    return bare_broker
+    return broker_at(PARTITIONS)
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +163,8 @@ def test_a_drawn_extra_event_changes_no_other_keys_alerts_through_the_worker(
     lines, expected = base
     stream = [orjson.loads(line) for line in lines]
     [extra] = extras_of(stream, occurred, 1)
-    broker = LocalBroker().start()
+    broker = start_broker_with_topics(PARTITIONS)
     try:
-        report = apply_topics_sync(broker.bootstrap, load_topology(partitions=PARTITIONS))
-        assert report.in_sync, report.format_table()
         log = tmp_path / f"w-{abs(hash((occurred, where)))}.log"
         check_other_keys(broker, lines, expected, [(int(where * len(lines)), extra)], log)
     finally:
