@@ -18,10 +18,11 @@ Exit status: 0 every line passed, 1 some line did not pass (warn, hold, reject) 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from typing import Any
+
+from claimstream.cli._worker_api import add_worker_arguments
 
 HELP = "check each event of a JSON-lines file against a running worker (POST /v1/check)"
 EXAMPLE = "claimstream check claims.jsonl --worker http://127.0.0.1:6066   # exit 1: not all pass"
@@ -30,21 +31,11 @@ DECISIONS = ("pass", "warn", "hold", "reject")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="JSON-lines file of events ('-': stdin)")
-    parser.add_argument(
-        "--worker",
-        default=f"http://127.0.0.1:{os.environ.get('CLAIMSTREAM_WEB_PORT', '6066')}",
-        metavar="URL",
-        help="the worker's web address (default: http://127.0.0.1:$CLAIMSTREAM_WEB_PORT, port "
-        "6066 when unset); any worker: it forwards each check to the patient's owner",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for each answer"
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=3,
-        help="tries again this many times while the worker is unavailable (503, unreachable)",
+    add_worker_arguments(
+        parser,
+        worker_note="any worker: it forwards each check to the patient's owner",
+        answer="each answer",
+        retries=3,
     )
     parser.add_argument("--json", action="store_true", help="print each answer as one JSON line")
 
@@ -53,19 +44,11 @@ def run(args: argparse.Namespace) -> int:
     import orjson
 
     from claimstream.cli._lines import JsonLines
-    from claimstream.cli.exits import CommandError, Unreachable
-    from claimstream.client import Client, RequestRefused, Retry, WorkerUnavailable
+    from claimstream.cli._worker_api import no_answer, token_refused, worker_client
+    from claimstream.cli.exits import CommandError
+    from claimstream.client import RequestRefused, WorkerUnavailable
 
-    token = os.environ.get("CLAIMSTREAM_CLIENT_TOKEN", "").strip() or None
-    try:
-        client = Client(
-            args.worker,
-            token,
-            timeout=args.timeout,
-            retry=Retry(retries=max(0, args.retries), backoff=0.2, max_wait=5.0),
-        )
-    except ValueError as exc:
-        raise CommandError(f"--worker: {exc}") from None
+    client = worker_client(args)
     counts: Counter[str] = Counter()
     with JsonLines(args.file) as lines:
         for number, line in lines:
@@ -74,11 +57,8 @@ def run(args: argparse.Namespace) -> int:
                 result = client.check(line)
             except RequestRefused as exc:
                 if exc.status in (401, 403):
-                    raise CommandError(
-                        f"the worker at {client.url} refused the token: HTTP {exc.status} (set "
-                        "CLAIMSTREAM_CLIENT_TOKEN to a token with the settlement role; "
-                        "docs/security.md)"
-                    ) from None
+                    wanted = "a token with the settlement role"
+                    raise token_refused(client.url, exc.status, wanted) from None
                 if exc.reason is None:  # not a refusal of the line: a worker without checks?
                     raise CommandError(f"the worker at {client.url} answered {exc}") from None
                 counts["refused"] += 1
@@ -89,11 +69,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{where}: refused: {exc.reason}: {detail}")
                 continue
             except WorkerUnavailable as exc:
-                raise Unreachable(
-                    f"the worker at {client.url} did not answer the check of line {number} "
-                    f"({exc}): is `claimstream worker` running? --worker or "
-                    "CLAIMSTREAM_WEB_PORT names another"
-                ) from None
+                what = f" the check of line {number}"
+                raise no_answer(client.url, exc, what=what) from None
             counts[result.decision] += 1
             if args.json:
                 print(orjson.dumps({"line": number, **result.raw}).decode())

@@ -15,9 +15,10 @@ not held, a token refused; 3 the worker did not answer.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
+
+from claimstream.cli._worker_api import add_worker_arguments
 
 HELP = "the benchmark an institution is shown: its month beside its peer group's"
 EXAMPLE = "claimstream institutions benchmark H0012 --month 2026-03 --html H0012-2026-03.html"
@@ -55,21 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "of asking a worker",
     )
     bench.add_argument("--json", action="store_true", help="print the answer as JSON")
-    bench.add_argument(
-        "--worker",
-        default=f"http://127.0.0.1:{os.environ.get('CLAIMSTREAM_WEB_PORT', '6066')}",
-        metavar="URL",
-        help="the worker's web address (default: http://127.0.0.1:$CLAIMSTREAM_WEB_PORT, port "
-        "6066 when unset); the token is CLAIMSTREAM_CLIENT_TOKEN",
-    )
-    bench.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for the worker's answer"
-    )
-    bench.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help="tries again this many times while the worker is unavailable (503, unreachable)",
+    add_worker_arguments(
+        bench,
+        worker_note="the token is CLAIMSTREAM_CLIENT_TOKEN",
+        answer="the worker's answer",
+        retries=2,
     )
 
 
@@ -140,20 +131,12 @@ def _from_file(args: argparse.Namespace) -> dict[str, Any]:
 def _from_worker(args: argparse.Namespace) -> dict[str, Any]:
     import urllib.parse
 
-    from claimstream.cli.exits import CommandError, Unreachable
-    from claimstream.client import Client, RequestRefused, Retry, WorkerUnavailable
+    from claimstream.cli._worker_api import no_answer, token_refused, worker_client
+    from claimstream.cli.exits import CommandError
+    from claimstream.client import RequestRefused, WorkerUnavailable
     from claimstream.client.calls import Call
 
-    token = os.environ.get("CLAIMSTREAM_CLIENT_TOKEN", "").strip() or None
-    try:
-        client = Client(
-            args.worker,
-            token,
-            timeout=args.timeout,
-            retry=Retry(retries=max(0, args.retries), backoff=0.2, max_wait=5.0),
-        )
-    except ValueError as exc:
-        raise CommandError(f"--worker: {exc}") from None
+    client = worker_client(args)
     path = f"/v1/institutions/{urllib.parse.quote(args.institution_id, safe='')}/benchmark"
     if args.month:
         path += "?" + urllib.parse.urlencode({"month": args.month})
@@ -161,18 +144,11 @@ def _from_worker(args: argparse.Namespace) -> dict[str, Any]:
         answer, _ = client.call(Call("GET", path))
     except RequestRefused as exc:
         if exc.status in (401, 403):
-            raise CommandError(
-                f"the worker at {client.url} refused the token: HTTP {exc.status} (set "
-                "CLAIMSTREAM_CLIENT_TOKEN to a token with the supervisor role, or the "
-                "institution's own; docs/security.md)"
-            ) from None
+            wanted = "a token with the supervisor role, or the institution's own"
+            raise token_refused(client.url, exc.status, wanted) from None
         raise CommandError(f"the worker at {client.url} answered {exc}") from None
     except WorkerUnavailable as exc:
-        raise Unreachable(
-            f"the worker at {client.url} did not answer ({exc}): is `claimstream worker` "
-            "running? --worker or CLAIMSTREAM_WEB_PORT names another; --from FILE works "
-            "without one"
-        ) from None
+        raise no_answer(client.url, exc, more="; --from FILE works without one") from None
     if not isinstance(answer, dict) or "indicators" not in answer:
         raise CommandError(f"the worker at {client.url} answered something else than a benchmark")
     return answer
