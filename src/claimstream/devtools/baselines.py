@@ -25,11 +25,16 @@ from collections.abc import Sequence
 
 import orjson
 
+from claimstream.stream.settings import Settings
+
 #: the do-nothing agent's one line: events taken, seconds from the first
 _FIGURE = re.compile(r"(?:^|\] )(\d+) (\d+\.\d+)\s*$")
-#: the worker's fetch settings (`stream.settings.Settings.fetch_bytes`, `fetch_wait_ms`)
-FETCH_BYTES = 65536
-FETCH_WAIT_MS = 100
+#: the fetch settings of a worker left at its defaults (`Settings.fetch_bytes`,
+#: `fetch_wait_ms`; `make bench`'s worker, unless the shell sets `CLAIMSTREAM_FETCH_*`): read
+#: from there, so the baselines follow the worker when its defaults change
+_WORKER_DEFAULTS = Settings()
+FETCH_BYTES = _WORKER_DEFAULTS.fetch_bytes
+FETCH_WAIT_MS = _WORKER_DEFAULTS.fetch_wait_ms
 
 
 async def plain_rate(bootstrap: str, topics: Sequence[str], count: int) -> float:
