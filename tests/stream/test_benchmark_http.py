@@ -293,3 +293,12 @@ async def test_an_owner_that_does_not_answer_is_502(routed: Any) -> None:
     get = await routed("http://other:6066", fails=True)
     status, body, _ = await get()
     assert status == 502 and "http://other:6066" in body["error"]
+
+
+async def test_while_the_groups_owner_is_not_known_the_read_is_answered_here(
+    routed: Any,
+) -> None:
+    get = await routed(None)
+    status, body, forwarded = await get()
+    assert (status, forwarded) == (404, [])
+    assert "owner" not in body  # the benchmark's own 404, not the API's "not on this worker"

@@ -10,15 +10,15 @@ The records come from a `MonthsSource` (the peer-group agent's table of each gro
 asked through `source()` on every call: None while the worker has none (not wired, or not
 ready) is a 503 with `Retry-After`. A worker holds only the groups of its partitions, so when
 the institution's group is known from the reference data (`group_of`) and another worker owns
-it (`owner_of`, space `PEERS`), the GET is forwarded there, as the API's other reads are; an
-institution the reference data does not place is looked for here. Answers: 200; 400 a month
+it (`owner_of`, space `PEERS`), the GET is forwarded there by the API's own routing
+(`claimstream.stream.http.routes.routed_read`); an institution the reference data does not
+place, or a group whose owner is not known yet, is looked for here. Answers: 200; 400 a month
 that is not YYYY-MM; 404 an institution or a month not held; 502 the owner did not answer.
 Nothing here logs an id: the path holds one.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from aiohttp import web
@@ -29,9 +29,8 @@ from claimstream.detection.benchmark import (
     MonthsSource,
     from_source,
 )
-from claimstream.stream.http.routes import FORWARDED, Forward, OwnerOf, json_response
+from claimstream.stream.http.routes import Forward, OwnerOf, json_response, routed_read
 
-log = logging.getLogger(__name__)
 #: the key space the benchmark is routed by: a peer group, placed by the `peer-groups` table
 PEERS = "peers"
 
@@ -53,23 +52,20 @@ def benchmark_routes(
     async def institution_benchmark(request: web.Request) -> web.StreamResponse:
         institution_id = request.match_info["id"]
         group = None if group_of is None else group_of(institution_id)
-        if (
-            group is not None
-            and owner_of is not None
-            and forward is not None
-            and not request.headers.get(FORWARDED)
-        ):
-            owner, here = owner_of(PEERS, group)
-            if owner is not None and not here:
-                try:
-                    return await forward(owner, request)
-                except Exception as exc:  # noqa: BLE001  (owner down or mid-rebalance)
-                    why = f"{type(exc).__name__}: {exc}".rstrip(": ")
-                    log.warning("forwarding a benchmark read to %s failed: %s", owner, why)
-                    return json_response(
-                        502, {"error": f"the peer group is on worker {owner}, which did not answer"}
-                    )
-        return local(institution_id, request.query.get("month") or None)
+        return await routed_read(
+            request,
+            PEERS,
+            group,
+            lambda: local(institution_id, request.query.get("month") or None),
+            owner_of=owner_of,
+            forward=forward,
+            failed=owner_failed,
+        )
+
+    def owner_failed(owner: str, why: str) -> web.Response:
+        return json_response(
+            502, {"error": f"the peer group is on worker {owner}, which did not answer"}
+        )
 
     def local(institution_id: str, month: str | None) -> web.Response:
         months = source()

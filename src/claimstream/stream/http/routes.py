@@ -14,6 +14,8 @@ GET once (marked `X-Claimstream-Forwarded`, never forwarded again) and relays th
 `X-Claimstream-Worker` names the worker that answered. While the owner is unknown (no
 assignment yet, a rebalance) a worker answers from what it holds, else 404 saying the key is not
 on this worker, with its partition; a known owner that does not answer gives 502.
+`routed_read` is that routing, for these reads and any other keyed read (the benchmark's, by
+peer group: `claimstream.stream.http.benchmark`).
 """
 
 from __future__ import annotations
@@ -81,21 +83,16 @@ def api_routes(
         request: web.Request, space: str, key: str | None, local: Callable[[], Reply]
     ) -> web.StreamResponse:
         """Answer from this worker when it owns `key`, else forward the GET to the owner."""
-        if key is None or request.headers.get(FORWARDED):
+        if key is None:
             return reply(local())
-        owner, here = owner_of(space, key)
-        if here:
-            return reply(local())
-        if owner is None:  # no assignment known (starting, rebalancing): what we hold, if any
+
+        def ownerless() -> web.Response:  # what we hold, if any; else say it is not here
             answer = local()
             if answer.status == 404:
                 answer = api.not_here(space, key, None, "its owner is not known yet (rebalancing?)")
             return reply(answer)
-        try:
-            return await forward(owner, request)
-        except Exception as exc:  # noqa: BLE001  (owner down or mid-rebalance: say so, don't hang)
-            why = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            log.warning("forwarding a read of %s to %s failed: %s", route_of(request), owner, why)
+
+        def failed(owner: str, why: str) -> web.Response:
             body = {
                 "error": f"{key} is on worker {owner}, which did not answer: {why}",
                 "key": key,
@@ -103,6 +100,17 @@ def api_routes(
                 "owner": owner,
             }
             return reply(Reply(502, body))
+
+        return await routed_read(
+            request,
+            space,
+            key,
+            lambda: reply(local()),
+            owner_of=owner_of,
+            forward=forward,
+            failed=failed,
+            ownerless=ownerless,
+        )
 
     def subject_key(kind: str, id_: str) -> str | None:
         if api.view is None or kind not in KEY_KINDS:
@@ -169,6 +177,41 @@ def api_routes(
         web.post("/unfreeze", unfreeze),
         web.get("/openapi.json", openapi),
     ]
+
+
+async def routed_read(
+    request: web.Request,
+    space: str,
+    key: str | None,
+    local: Callable[[], web.StreamResponse],
+    *,
+    owner_of: OwnerOf | None,
+    forward: Forward | None,
+    failed: Callable[[str, str], web.StreamResponse],
+    ownerless: Callable[[], web.StreamResponse] | None = None,
+) -> web.StreamResponse:
+    """A GET of `key` of the key space `space`, answered by the worker that owns the key.
+
+    `local()` answers here: when this worker owns the key, when there is no key (None) or no
+    routing (`owner_of` or `forward` None), or when the request was forwarded already (never
+    twice). While the owner is unknown (starting, rebalancing), `ownerless()` answers (by
+    default `local()`: what this worker holds). Otherwise the GET is forwarded to the owner and
+    its answer relayed; an owner that does not answer is logged (the route, never the path: it
+    holds ids) and answered with `failed(owner, why)`, a 502.
+    """
+    if key is None or owner_of is None or forward is None or request.headers.get(FORWARDED):
+        return local()
+    owner, here = owner_of(space, key)
+    if here:
+        return local()
+    if owner is None:
+        return (ownerless or local)()
+    try:
+        return await forward(owner, request)
+    except Exception as exc:  # noqa: BLE001  (owner down or mid-rebalance: say so, don't hang)
+        why = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        log.warning("forwarding a read of %s to %s failed: %s", route_of(request), owner, why)
+        return failed(owner, why)
 
 
 class Forwarder:
