@@ -10,15 +10,10 @@ from typing import Any, Self
 import aiohttp
 
 from claimstream.client.answers import (
-    RETRIED,
     Accepted,
     CheckResult,
-    ClaimstreamError,
     FreezeStatus,
     Handling,
-    RequestRefused,
-    WorkerUnavailable,
-    message_of,
 )
 from claimstream.client.calls import (
     Call,
@@ -27,8 +22,11 @@ from claimstream.client.calls import (
     base_url,
     check_call,
     decode,
+    error_of,
     feedback_call,
     freezes_call,
+    gave_up,
+    headers_of,
 )
 from claimstream.client.sync import WORKER
 
@@ -100,28 +98,18 @@ class AsyncClient:
             else:
                 if status < 400:
                     return body, headers
-                last = message_of(status, body)
-                if status not in RETRIED:
-                    if status < 500:
-                        raise RequestRefused(status, last, body)
-                    raise ClaimstreamError(f"HTTP {status}: {last}")
+                last, final = error_of(status, body)
+                if final is not None:
+                    raise final
                 retry_after = headers.get("Retry-After")
             if attempt < self.retry.retries:
                 await asyncio.sleep(self.retry.wait(attempt, retry_after))
-        raise WorkerUnavailable(
-            f"{call.method} {self.url}{call.path}: {last} (after {self.retry.retries + 1} tries)",
-            status,
-        )
+        raise gave_up(call, self.url, last, self.retry, status)
 
     async def _once(self, call: Call) -> tuple[int, Any, dict[str, str]]:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
-        headers = {"Accept": "application/json"}
-        if call.body is not None:
-            headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
         async with self._session.request(
-            call.method, self.url + call.path, data=call.body, headers=headers
+            call.method, self.url + call.path, data=call.body, headers=headers_of(call, self.token)
         ) as response:
             return response.status, decode(await response.read()), dict(response.headers)

@@ -1,5 +1,6 @@
-"""The worker's calls as plain requests, and when and how long to wait before trying again:
-what the blocking `Client` and the asyncio `AsyncClient` share."""
+"""The worker's calls as plain requests, their headers, what an answer's status means (a
+refusal, an error, or worth trying again), and when and how long to wait before trying again:
+what the blocking `Client` and the asyncio `AsyncClient` share, so they send and judge alike."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from typing import Any
 
 import orjson
 
-from claimstream.client.answers import Handling
+from claimstream.client.answers import (
+    RETRIED,
+    ClaimstreamError,
+    Handling,
+    RequestRefused,
+    WorkerUnavailable,
+    message_of,
+)
 
 #: an event (a JSON object of the event contract), a list of one patient's events, or the
 #: bytes of either as read from a file (sent as they are: the worker judges them)
@@ -26,6 +34,16 @@ class Call:
     method: str
     path: str
     body: bytes | None = None
+
+
+def headers_of(call: Call, token: str | None) -> dict[str, str]:
+    """The request headers of `call`: JSON both ways, and the bearer token when there is one."""
+    headers = {"Accept": "application/json"}
+    if call.body is not None:
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 def check_call(events: Events, check_id: str | None = None) -> Call:
@@ -89,3 +107,22 @@ def base_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError(f"the worker's address must be an http(s) URL, got {url!r}")
     return url.rstrip("/")
+
+
+def error_of(status: int, body: Any) -> tuple[str, ClaimstreamError | None]:
+    """An error answer (`status` >= 400, its decoded `body`): the worker's sentence, and what
+    to raise at once: `RequestRefused` for a 4xx, `ClaimstreamError` for another 5xx; None for
+    502/503/504, which are worth trying again."""
+    message = message_of(status, body)
+    if status in RETRIED:
+        return message, None
+    if status < 500:
+        return message, RequestRefused(status, message, body)
+    return message, ClaimstreamError(f"HTTP {status}: {message}")
+
+
+def gave_up(call: Call, url: str, last: str, retry: Retry, status: int | None) -> WorkerUnavailable:
+    """What every try of `call` ending in no answer, or in a 502/503/504, raises."""
+    return WorkerUnavailable(
+        f"{call.method} {url}{call.path}: {last} (after {retry.retries + 1} tries)", status
+    )

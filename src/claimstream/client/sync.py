@@ -9,15 +9,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from claimstream.client.answers import (
-    RETRIED,
     Accepted,
     CheckResult,
-    ClaimstreamError,
     FreezeStatus,
     Handling,
-    RequestRefused,
-    WorkerUnavailable,
-    message_of,
 )
 from claimstream.client.calls import (
     Call,
@@ -26,8 +21,11 @@ from claimstream.client.calls import (
     base_url,
     check_call,
     decode,
+    error_of,
     feedback_call,
     freezes_call,
+    gave_up,
+    headers_of,
 )
 
 WORKER = "X-Claimstream-Worker"
@@ -92,30 +90,23 @@ class Client:
             try:
                 return self._once(call)
             except urllib.error.HTTPError as exc:
-                body = decode(exc.read())
-                status, last = exc.code, message_of(exc.code, body)
-                if exc.code not in RETRIED:
-                    if exc.code < 500:
-                        raise RequestRefused(exc.code, last, body) from None
-                    raise ClaimstreamError(f"HTTP {exc.code}: {last}") from None
+                status = exc.code
+                last, final = error_of(exc.code, decode(exc.read()))
+                if final is not None:
+                    raise final from None
                 retry_after = exc.headers.get("Retry-After")
             except (OSError, TimeoutError) as exc:  # refused, reset, timed out (URLError too)
                 status, last = None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             if attempt < self.retry.retries:
                 self.sleep(self.retry.wait(attempt, retry_after))
-        raise WorkerUnavailable(
-            f"{call.method} {self.url}{call.path}: {last} (after {self.retry.retries + 1} tries)",
-            status,
-        )
+        raise gave_up(call, self.url, last, self.retry, status)
 
     def _once(self, call: Call) -> tuple[Any, dict[str, str]]:
         request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
-            self.url + call.path, data=call.body, method=call.method
+            self.url + call.path,
+            data=call.body,
+            headers=headers_of(call, self.token),
+            method=call.method,
         )
-        request.add_header("Accept", "application/json")
-        if call.body is not None:
-            request.add_header("Content-Type", "application/json")
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
             return decode(response.read()), dict(response.headers)
