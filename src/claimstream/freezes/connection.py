@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from claimstream.model.config import ConfigError
+from claimstream.model.config import ConfigError, env_flag
+from claimstream.model.tls import TlsFiles, TlsVariables
 
 __all__ = [
     "REGISTRY_ACL_COMMANDS",
@@ -70,8 +71,7 @@ VARIABLES: dict[str, str] = {
 REGISTRY_ACL_COMMANDS = (
     "ping", "mget", "set", "del", "watch", "unwatch", "multi", "exec", "scan", "info",
 )  # fmt: skip
-_TRUE = frozenset(("1", "true", "yes", "on"))
-_FALSE = frozenset(("0", "false", "no", "off"))
+TLS_NAMES = TlsVariables(TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, TLS_CHECK_HOSTNAME)
 
 
 def acl_line(user: str, prefix: str = "claimstream", password: str = "<password>") -> str:  # noqa: S107
@@ -121,33 +121,30 @@ class RedisOptions:
                 raise ConfigError(message) from None
             if not password:
                 raise ConfigError(f"{PASSWORD_FILE}: {password_file} is empty")
-        raw = env.get(TLS_CHECK_HOSTNAME, "").strip().lower()
-        if raw and raw not in _TRUE | _FALSE:
-            raise ConfigError(f"{TLS_CHECK_HOSTNAME} must be true or false, got {raw!r}")
         return cls(
             password=password,
             password_file=password_file,
             tls_ca_file=text(TLS_CA_FILE),
             tls_cert_file=text(TLS_CERT_FILE),
             tls_key_file=text(TLS_KEY_FILE),
-            tls_check_hostname=raw not in _FALSE if raw else True,
+            tls_check_hostname=env_flag(env, TLS_CHECK_HOSTNAME, default=True),
+        )
+
+    @property
+    def tls_files(self) -> TlsFiles:
+        """The TLS files and host-name check, with the variables that set them."""
+        return TlsFiles(
+            TLS_NAMES,
+            self.tls_ca_file,
+            self.tls_cert_file,
+            self.tls_key_file,
+            self.tls_check_hostname,
         )
 
     @property
     def tls_settings(self) -> list[str]:
         """The names of the TLS variables that are set."""
-        given = [
-            name
-            for name, value in (
-                (TLS_CA_FILE, self.tls_ca_file),
-                (TLS_CERT_FILE, self.tls_cert_file),
-                (TLS_KEY_FILE, self.tls_key_file),
-            )
-            if value is not None
-        ]
-        if not self.tls_check_hostname:
-            given.append(TLS_CHECK_HOSTNAME)
-        return given
+        return self.tls_files.given()
 
     def check(self, url: str | None) -> None:
         """`ConfigError` naming the variable when an option would not apply to `url`."""
@@ -165,22 +162,12 @@ class RedisOptions:
                 f"{self.tls_settings[0]} is set but {URL} is {parts.scheme}://, not TLS: "
                 "use rediss://host:port/0 (redis-server's --tls-port)"
             )
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            missing = TLS_KEY_FILE if self.tls_key_file is None else TLS_CERT_FILE
-            raise ConfigError(
-                f"{missing} is missing: mutual TLS needs both {TLS_CERT_FILE} and {TLS_KEY_FILE}"
-            )
+        self.tls_files.check_pair()
         if self.password_file and parts.password:
             raise ConfigError(
                 f"{URL} carries a password and {PASSWORD_FILE} is set: keep one (the file)"
             )
-        for name, path in (
-            (TLS_CA_FILE, self.tls_ca_file),
-            (TLS_CERT_FILE, self.tls_cert_file),
-            (TLS_KEY_FILE, self.tls_key_file),
-        ):
-            if path is not None and not os.access(path, os.R_OK):
-                raise ConfigError(f"{name}: cannot read {path}")
+        self.tls_files.check_readable()
 
     def client_kwargs(self, url: str) -> dict[str, Any]:
         """Keyword arguments of `redis.asyncio.Redis.from_url(url, ...)` besides the URL."""

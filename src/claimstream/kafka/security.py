@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from claimstream.kafka.url import BrokerUnreachable
-from claimstream.model.config import ConfigError
+from claimstream.model.config import ConfigError, env_flag
+from claimstream.model.tls import TlsFiles, TlsVariables
 
 __all__ = [
     "MECHANISMS",
@@ -89,8 +90,7 @@ VARIABLES: dict[str, str] = {
 }
 _SASL_VARIABLES = (SASL_MECHANISM, SASL_USERNAME, SASL_PASSWORD, SASL_PASSWORD_FILE)
 _TLS_VARIABLES = (SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE, SSL_CHECK_HOSTNAME)
-_TRUE = frozenset(("1", "true", "yes", "on"))
-_FALSE = frozenset(("0", "false", "no", "off"))
+TLS_NAMES = TlsVariables(SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE, SSL_CHECK_HOSTNAME)
 
 
 class Secret:
@@ -161,24 +161,9 @@ class KafkaSecurity:
                     f"set {SECURITY_PROTOCOL}=SASL_SSL, or unset it"
                 )
         if self.tls:
-            if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
-                missing = SSL_KEY_FILE if self.ssl_key_file is None else SSL_CERT_FILE
-                raise ConfigError(
-                    f"{missing} is missing: mutual TLS needs both {SSL_CERT_FILE} and "
-                    f"{SSL_KEY_FILE}"
-                )
+            self.tls_files.check_pair()
         else:
-            given = [
-                name
-                for name, value in (
-                    (SSL_CA_FILE, self.ssl_ca_file),
-                    (SSL_CERT_FILE, self.ssl_cert_file),
-                    (SSL_KEY_FILE, self.ssl_key_file),
-                )
-                if value is not None
-            ]
-            if not self.ssl_check_hostname:
-                given.append(SSL_CHECK_HOSTNAME)
+            given = self.tls_files.given()
             if given:
                 raise ConfigError(
                     f"{given[0]} is set but {SECURITY_PROTOCOL}={self.protocol} uses no TLS: "
@@ -234,6 +219,17 @@ class KafkaSecurity:
                 parts.append("host name not checked")
         return ", ".join(parts)
 
+    @property
+    def tls_files(self) -> TlsFiles:
+        """The TLS files and host-name check, with the variables that set them."""
+        return TlsFiles(
+            TLS_NAMES,
+            self.ssl_ca_file,
+            self.ssl_cert_file,
+            self.ssl_key_file,
+            self.ssl_check_hostname,
+        )
+
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context (None without TLS); `ConfigError` naming the variable whose file
         cannot be used. Certificates are verified; host names too unless switched off."""
@@ -246,10 +242,7 @@ class KafkaSecurity:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.check_hostname = self.ssl_check_hostname
         if self.ssl_cert_file is not None:
-            pair = ((SSL_CERT_FILE, self.ssl_cert_file), (SSL_KEY_FILE, self.ssl_key_file))
-            for name, path in pair:
-                if path is None or not os.access(path, os.R_OK):
-                    raise ConfigError(f"{name}: cannot read {path}")
+            self.tls_files.check_readable(ca=False)
             try:
                 context.load_cert_chain(self.ssl_cert_file, self.ssl_key_file)
             except (OSError, ssl.SSLError) as exc:
@@ -312,8 +305,8 @@ class KafkaSecurity:
             ssl_ca_file=text(SSL_CA_FILE),
             ssl_cert_file=text(SSL_CERT_FILE),
             ssl_key_file=text(SSL_KEY_FILE),
-            ssl_check_hostname=_flag(env, SSL_CHECK_HOSTNAME, default=True),
-            allow_plaintext_sasl=_flag(env, ALLOW_PLAINTEXT_SASL, default=False),
+            ssl_check_hostname=env_flag(env, SSL_CHECK_HOSTNAME, default=True),
+            allow_plaintext_sasl=env_flag(env, ALLOW_PLAINTEXT_SASL, default=False),
         )
         security.ssl_context()  # the files: readable, PEM, the key matches the certificate
         return security
@@ -322,17 +315,6 @@ class KafkaSecurity:
 def resolve(security: KafkaSecurity | None) -> KafkaSecurity:
     """`security`, or the environment's when None (what every command and tool uses)."""
     return security if security is not None else KafkaSecurity.from_env()
-
-
-def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
 
 
 def _password(env: Mapping[str, str]) -> Secret | None:

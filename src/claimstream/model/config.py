@@ -67,6 +67,23 @@ class RuleSettings:
                 raise ConfigError(f"{name} must be non-empty text")
 
 
+_TRUE = frozenset(("1", "true", "yes", "on"))
+_FALSE = frozenset(("0", "false", "no", "off"))
+
+
+def env_flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    """The true/false variable `name` of `env` (1/0, true/false, yes/no, on/off, any case;
+    unset or blank: `default`); anything else is a `ConfigError` naming it and quoting it."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
+
+
 def positive(name: str, value: float) -> None:
     if value <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {value}")
