@@ -1,22 +1,31 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
 from claimstream.cases.calendar import load_calendar
 from claimstream.cases.reports import (
     Reporter,
+    ReportRefused,
     ReportSettings,
     accept,
     acknowledge,
     deadlines,
+    derive_report_id,
+    detail_view,
     full_view,
     give_feedback,
     missed,
     new_report,
+    next_due,
+    notify_overdue,
+    overdue,
     pay_reward,
     public_view,
     reject,
+    report_from_dict,
+    report_to_dict,
 )
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -127,3 +136,46 @@ def test_a_real_name_reporter_needs_a_contact():
 def test_an_anonymous_reporter_has_no_contact():
     with pytest.raises(ValueError, match="anonymous"):
         Reporter(True, "", "138")
+
+
+def test_an_unanswered_report_is_overdue_to_respond_from_its_deadline():
+    assert overdue(report(), ts("2026-03-08T10:00:00+08:00"), SET, CAL) == ["respond"]
+
+
+def test_a_stage_done_late_is_missed_but_no_longer_overdue():
+    done = acknowledge(report(), "2026-03-09T09:00:00+08:00")
+    now = ts("2026-03-09T10:00:00+08:00")
+    assert (missed(done, now, SET, CAL), overdue(done, now, SET, CAL)) == (["respond"], [])
+
+
+def test_an_overdue_stage_is_notified_once():
+    now = ts("2026-03-08T10:00:00+08:00")
+    marked, fresh = notify_overdue(report(), now, SET, CAL)
+    assert (fresh, notify_overdue(marked, now, SET, CAL)[1]) == (["respond"], [])
+
+
+def test_the_next_deadline_is_the_earliest_not_met():
+    done = acknowledge(report(), T0)
+    assert next_due(done, SET, CAL) == ("feedback", ts("2026-03-13T10:00:00+08:00"))
+
+
+def test_feedback_before_the_decision_is_refused_as_undecided():
+    with pytest.raises(ReportRefused) as refused:
+        give_feedback(report(), T0)
+    assert refused.value.reason == "undecided"
+
+
+def test_a_report_survives_its_table_state():
+    done = accept(acknowledge(report(), T0), "case-1", T0)
+    assert report_from_dict(orjson.loads(orjson.dumps(report_to_dict(done)))) == done
+
+
+def test_the_detail_view_has_no_name_and_no_contact():
+    shown = orjson.dumps(detail_view(report())).decode()
+    assert "138-0000-0000" not in shown and "Zhang San" not in shown
+
+
+def test_the_same_submission_derives_the_same_id_and_another_text_another():
+    one = derive_report_id("web", NAMED, "a", "b", (), "2026-03-06")
+    assert one == derive_report_id("web", NAMED, "a", "b", (), "2026-03-06")
+    assert one != derive_report_id("web", NAMED, "a", "c", (), "2026-03-06")

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from claimstream.audit.canonical import GENESIS, SCHEMA, hashed_bytes
 from claimstream.audit.keys import HmacKey
 from claimstream.cases.actions import CASE_ACTION_CLASSES, CaseAction, case_action_to_dict
+from claimstream.cases.report_actions import REPORT_ACTION_CLASSES, ReportAction, audit_body
 from claimstream.model.outputs import Alert, Command
 from claimstream.model.timefmt import DAY
 from claimstream.sanctions.actions import CheckFeedback, ManualUnfreeze, Remediation, Verdict
@@ -50,7 +51,16 @@ from claimstream.sanctions.codec import to_ts
 Kind = Literal["alert", "command", "review", "manual"]
 KINDS: tuple[Kind, ...] = ("alert", "command", "review", "manual")
 State = dict[str, Any]
-Auditable = Alert | Command | Verdict | ManualUnfreeze | Remediation | CheckFeedback | CaseAction
+Auditable = (
+    Alert
+    | Command
+    | Verdict
+    | ManualUnfreeze
+    | Remediation
+    | CheckFeedback
+    | CaseAction
+    | ReportAction
+)
 
 
 def new_state(partition: int, source: str | None = None) -> State:
@@ -148,6 +158,8 @@ def describe(item: Auditable) -> tuple[Kind, str, dict[str, Any], str]:
         skip = ("schema", "action_id", "type", "at")
         case_body = {"action": record["type"]} | {k: v for k, v in record.items() if k not in skip}
         return "manual", item.action_id, case_body, item.at
+    if isinstance(item, REPORT_ACTION_CLASSES):  # the reporter's name and contact as a hash
+        return "manual", item.action_id, audit_body(item), item.at
     if isinstance(item, CheckFeedback):
         feedback: dict[str, Any] = {
             "action": "check_feedback",

@@ -32,6 +32,7 @@ import orjson
 
 from claimstream.audit.chain import Auditable, AuditChain, State, new_state
 from claimstream.cases.actions import case_action_from_dict, is_case_action
+from claimstream.cases.report_actions import is_report_action, report_action_from_dict
 from claimstream.model.outputs import DeadLetter
 from claimstream.sanctions.codec import action_from_dict, alert_from_dict, command_from_dict
 
@@ -44,7 +45,10 @@ SOURCES: dict[str, str] = {
 
 
 def any_action_from_dict(data: Mapping[str, Any]) -> Auditable:
-    """A person's action of any kind: the sanctions' or a case action (claimstream.cases)."""
+    """A person's action of any kind: the sanctions', a case or a report action
+    (claimstream.cases)."""
+    if is_report_action(data):
+        return report_action_from_dict(data)
     return case_action_from_dict(data) if is_case_action(data) else action_from_dict(data)
 
 

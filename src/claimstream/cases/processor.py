@@ -60,6 +60,7 @@ from claimstream.cases.case import (
     successor_id,
     ts_of,
 )
+from claimstream.cases.report_actions import link_report
 from claimstream.model.outputs import SEVERITIES, Alert, DeadLetter, stable_id
 from claimstream.model.records import Record
 from claimstream.model.timefmt import iso
@@ -215,6 +216,9 @@ class CaseProcessor:
         out: CaseResult,
     ) -> None:
         envelope = json_object(record.value, "invalid_envelope")
+        if envelope.get("type") == "report":  # an accepted report (claimstream.cases.reports)
+            self._report(envelope, record, get, put, out)
+            return
         case_id, data = envelope.get("case_id"), envelope.get("alert")
         if envelope.get("type") != "alert" or not isinstance(case_id, str) or not case_id:
             raise Refused("invalid_envelope", "expected {type: alert, case_id, alert}")
@@ -260,6 +264,41 @@ class CaseProcessor:
                     notice(case_id, linked, "alert", alert.occurred_at, alert_id=alert.alert_id),
                 )
             )
+
+    def _report(
+        self,
+        envelope: Json,
+        record: Record,
+        get: Callable[[str], Case | None],
+        put: Callable[[Case, int], None],
+        out: CaseResult,
+    ) -> None:
+        case_id = envelope.get("case_id")
+        if not isinstance(case_id, str) or not case_id:
+            raise Refused("invalid_envelope", "expected {type: report, case_id, report_id, ...}")
+        before = get(case_id)
+        try:
+            result, opened = link_report(self.procedure, before, envelope)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Refused("invalid_envelope", f"not a report link: {exc}") from None
+        at, action_id = str(envelope["at"]), str(envelope["action_id"])
+        if isinstance(result, Unchanged):
+            return
+        if isinstance(result, Refusal):
+            out.notices.append((case_id, notice(
+                case_id, before, "refused", at, action_id=action_id, type="report_accept",
+                by=str(envelope["by"]), reason=result.reason, detail=result.detail,
+            )))  # fmt: skip
+            return
+        put(result, record.partition)
+        if opened:
+            out.notices.append(
+                (case_id, notice(case_id, result, "opened", at, by=result.opened_by))
+            )
+        out.notices.append((case_id, notice(
+            case_id, result, "report", at, action_id=action_id, report_id=envelope["report_id"],
+            by=str(envelope["by"]),
+        )))  # fmt: skip
 
     def _action(
         self,

@@ -32,6 +32,11 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from claimstream.cases.actions import CASE_ACTION_CLASSES, CaseAction, case_action_to_dict
+from claimstream.cases.report_actions import (
+    REPORT_ACTION_CLASSES,
+    ReportAction,
+    report_action_to_dict,
+)
 from claimstream.kafka.security import KafkaSecurity, resolve
 from claimstream.model.config import ConfigError
 from claimstream.model.events import KEY_KINDS, KeyKind
@@ -72,8 +77,8 @@ __all__ = [
 
 ACTIONS_TOPIC = "claimstream.actions.v1"
 #: what may be published on the actions topic: the sanctions' actions and case actions
-#: (claimstream.cases.actions, keyed by their case id)
-AnyAction = PersonAction | CaseAction
+#: (claimstream.cases.actions, keyed by their case id) and report actions (keyed by report id)
+AnyAction = PersonAction | CaseAction | ReportAction
 #: the Ed25519 private key (PKCS#8 PEM) this process signs people's actions with
 SIGNING_KEY_FILE = "CLAIMSTREAM_ACTION_SIGNING_KEY_FILE"
 GROUNDS: tuple[UnfreezeGround, ...] = ("appeal", "reviewer")
@@ -287,6 +292,8 @@ def action_record(action: AnyAction, signer: ActionSigner | None = None) -> dict
     """The action.v1 record of `action`, signed by `signer` when given."""
     if isinstance(action, CASE_ACTION_CLASSES):
         record = case_action_to_dict(action)
+    elif isinstance(action, REPORT_ACTION_CLASSES):
+        record = report_action_to_dict(action)
     else:
         record = action_to_dict(action)
     return signer.sign(record) if signer is not None else record
@@ -294,8 +301,13 @@ def action_record(action: AnyAction, signer: ActionSigner | None = None) -> dict
 
 def encode_action(action: AnyAction, signer: ActionSigner | None = None) -> tuple[bytes, bytes]:
     """The actions topic record of `action` (signed by `signer` when given): (key, value); a
-    case action is keyed by its case id."""
-    key = action.case_id if isinstance(action, CASE_ACTION_CLASSES) else action_key(action)
+    case action is keyed by its case id, a report action by its report id."""
+    if isinstance(action, CASE_ACTION_CLASSES):
+        key = action.case_id
+    elif isinstance(action, REPORT_ACTION_CLASSES):
+        key = action.report_id
+    else:
+        key = action_key(action)
     return key.encode(), orjson.dumps(action_record(action, signer))
 
 

@@ -48,6 +48,9 @@ What the worker calls, and when:
   money line added to a case (flagged by an alert, confirmed by a decision, deducted,
   recovered: `claimstream_case_money_yuan_total`), and `set_cases_overdue({step: n})` from the
   cases tick (cases of this worker's partitions whose current step is past its due time);
+  reports from the public: `case_action(report_*, outcome)` for every report action read, and
+  `set_reports_overdue({stage: n})` from the same tick (reports of this worker's partitions
+  past a deadline with nothing done: respond, accept, feedback);
 - event-time alignment of the doctor and institution agents (docs/time.md §5), by key kind:
   `set_events_waiting(kind, n)` after each of their batches (events held until the input
   partitions' watermark passes them), `events_unaligned(kind, n)` for events applied at once,
@@ -113,6 +116,8 @@ __all__ = [
     "REBUILD_OUTCOMES",
     "REBUILD_TRIGGERS",
     "REFUSED_ACTIONS",
+    "REPORT_ACTIONS",
+    "REPORT_STAGES",
     "SINKS",
     "SOURCES",
     "VERDICTS",
@@ -175,6 +180,17 @@ CHECK_HANDLINGS: Final = ("modified", "continued", "cancelled")
 CASE_STEPS: Final = ("first_review", "re_review", "appeal", "investigation", "decision")
 CASE_ACTIONS: Final = ("case_open", "case_advance", "case_assign", "case_decide", "case_recover")
 CASE_OUTCOMES: Final = ("applied", "refused", "repeated")
+#: Reports from the public (claimstream.cases.reports): the report action types (counted with
+#: the case actions) and the deadlines a report may be overdue at.
+REPORT_ACTIONS: Final = (
+    "report_receive",
+    "report_acknowledge",
+    "report_accept",
+    "report_reject",
+    "report_feedback",
+    "report_reward",
+)
+REPORT_STAGES: Final = ("respond", "accept", "feedback")
 MONEY_STAGES: Final = ("flagged", "confirmed", "deducted", "recovered")
 #: Every label name any claimstream metric may carry (the test checks the exposition).
 LABEL_NAMES: Final = frozenset(
@@ -528,10 +544,18 @@ class Metrics:
             ("step",),
             registry=registry,
         )
+        self.reports_overdue = Gauge(
+            "claimstream_reports_overdue",
+            "Reports from the public held by this worker's partitions that are past a deadline "
+            "with nothing done (respond: 48 h; accept: 5 working days; feedback: 7 days), by "
+            "stage.",
+            ("stage",),
+            registry=registry,
+        )
         self.case_actions = Counter(
             "claimstream_case_actions_total",
-            "People's case actions read by the cases agent, by type and result (applied, "
-            "refused by the procedure, repeated: already applied).",
+            "People's case and report actions read by the cases agent, by type and result "
+            "(applied, refused by the procedure, repeated: already applied).",
             ("case_action", "result"),
             registry=registry,
         )
@@ -583,7 +607,9 @@ class Metrics:
         self.registry_rebuilding_gauge.set(0)
         for step in CASE_STEPS:
             self.cases_overdue.labels(step)
-        for case_action in CASE_ACTIONS:
+        for report_stage in REPORT_STAGES:
+            self.reports_overdue.labels(report_stage)
+        for case_action in (*CASE_ACTIONS, *REPORT_ACTIONS):
             for case_outcome in CASE_OUTCOMES:
                 self.case_actions.labels(case_action, case_outcome)
         for stage in MONEY_STAGES:
@@ -697,7 +723,7 @@ class Metrics:
 
     def case_action(self, action: str, outcome: str) -> None:
         self.case_actions.labels(
-            _bounded(action, CASE_ACTIONS), _bounded(outcome, CASE_OUTCOMES)
+            _bounded(action, (*CASE_ACTIONS, *REPORT_ACTIONS)), _bounded(outcome, CASE_OUTCOMES)
         ).inc()
 
     def case_money(self, stage: str, amount: float) -> None:
@@ -708,6 +734,11 @@ class Metrics:
         """Overdue cases per step (steps not named are set to 0)."""
         for step in CASE_STEPS:
             self.cases_overdue.labels(step).set(counts.get(step, 0))
+
+    def set_reports_overdue(self, counts: dict[str, int]) -> None:
+        """Reports overdue per stage (stages not named are set to 0)."""
+        for stage in REPORT_STAGES:
+            self.reports_overdue.labels(stage).set(counts.get(stage, 0))
 
     def set_sink_up(self, sink: str, up: bool) -> None:
         self.sink_up.labels(_bounded(sink, SINKS)).set(1 if up else 0)

@@ -102,9 +102,9 @@ PRECISION_PREFIX = "~precision:"
 FEEDBACK_PREFIX = "~feedback:"
 #: what an alert-index key that is no alert id starts with
 NOT_AN_ALERT = "~"
-#: action types the index leaves alone: case actions (`claimstream.cases.actions`), which
+#: action types the index leaves alone: case and report actions (`claimstream.cases`), which
 #: travel on the same topic and are applied by the cases agent
-CASE_ACTION_PREFIX = "case_"
+CASE_ACTION_PREFIX = ("case_", "report_")
 #: envelope types of a case's decision: one per alert on repartition.alert, one for the case's
 #: subject on repartition.subject (`decision_forwards`)
 CASE_VERDICT, CASE_DECISION = "case_verdict", "case_decision"
