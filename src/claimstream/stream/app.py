@@ -45,7 +45,12 @@ from claimstream.observability.metrics import Metrics
 from claimstream.reference.suspensions import Suspensions
 from claimstream.stream.audit import install_audit
 from claimstream.stream.batches import Batching
-from claimstream.stream.cases import CasesRuntime, install_cases, procedure_from
+from claimstream.stream.cases import (
+    CasesRuntime,
+    install_cases,
+    procedure_from,
+    report_settings_from,
+)
 from claimstream.stream.consumer import Bounds, consumer_class
 from claimstream.stream.detection.agents import Detection, follow_control_topic, install_detection
 from claimstream.stream.detection.peers import TABLE as PEER_GROUPS
@@ -205,6 +210,7 @@ def create_app(
             clock=sanctions.watermark if sanctions is not None else None,
             tick_interval=settings.cases_tick_interval,
             min_severity=settings.cases_min_severity,
+            report_settings=report_settings_from(settings),
         )
     if settings.audit_enabled:
         install_audit(

@@ -21,7 +21,8 @@ once and sets `claimstream_cases_overdue{step}`; without sanctions there is no e
 and nothing is judged overdue (a start-up warning says so).
 
 `CasesRuntime` is also the read side the API asks (`case`, `cases`): it answers from the cases
-of this worker's partitions.
+of this worker's partitions. Reports from the public ride on the same agent and tick
+(`claimstream.stream.reports`: `CasesRuntime.reports`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ from claimstream.cases.processor import (
     GroupProcessor,
     stale_groups,
 )
+from claimstream.cases.report_processor import REPORT_NOTICES, REPORTS, ReportProcessor
+from claimstream.cases.reports import ReportSettings
 from claimstream.detection.sinks.base import Outputs
 from claimstream.kafka.topology import Topology
 from claimstream.model.config import ConfigError
@@ -65,6 +68,7 @@ from claimstream.sanctions.processor import REPARTITION_ALERT, REPARTITION_SUBJE
 from claimstream.sanctions.signatures import REFUSED, ActionVerifier
 from claimstream.stream.batches import Batching, ack_all, queue_batches, records_of
 from claimstream.stream.publish import BatchPublisher
+from claimstream.stream.reports import ReportsRuntime
 from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter, raw_topic, state_table
 
@@ -143,6 +147,8 @@ class CasesRuntime:
             min_severity=min_severity,
         )
         self.cases = CaseProcessor(procedure, _copying(case_table), verify=verifier.check)
+        #: reports from the public (None: not installed, e.g. tests of the cases alone)
+        self.reports: ReportsRuntime | None = None
         #: the cases agent and the tick never interleave on a case; nor the group agent and the
         #: sweep of its records
         self.lock = asyncio.Lock()
@@ -220,7 +226,12 @@ class CasesRuntime:
         for stage, amount in result.money:
             metrics.case_money(stage, amount)
 
-    async def tick(self, writer: TableWriter, group_writer: TableWriter | None = None) -> int:
+    async def tick(
+        self,
+        writer: TableWriter,
+        group_writer: TableWriter | None = None,
+        report_writer: TableWriter | None = None,
+    ) -> int:
         """Overdue notices and the overdue gauge for the assigned cases, and the grouping
         records no alert can join any more forgotten; returns cases seen."""
         if self.app.rebalancing or getattr(self.app, "in_recovery", False):
@@ -233,6 +244,8 @@ class CasesRuntime:
             keys = [k for k in list(self.table.data.keys()) if self.partition(k) in owned]
             result = self.cases.tick(keys, now, self.partition)
             await self.emit(result, writer)
+            if self.reports is not None and report_writer is not None:
+                await self.reports.tick(report_writer, now, owned)
         self.metrics.set_cases_overdue(result.overdue)
         if group_writer is not None:
             alerts = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == ALERTS}
@@ -267,13 +280,16 @@ def install_cases(
     clock: Clock | None,
     tick_interval: float,
     min_severity: str = "warning",
+    report_settings: ReportSettings | None = None,
 ) -> CasesRuntime:
-    """Add the two casework agents, their tables and the overdue tick to `app`."""
-    # the last two: where a decision goes to the sanctions (`decision_forwards`)
-    for name in (ALERTS, ACTIONS, REPARTITION_CASE, CASE_NOTICES, *DECISION_TOPICS):
+    """Add the two casework agents, their tables and the overdue tick to `app` (the reports
+    from the public ride on the cases agent: `claimstream.stream.reports`)."""
+    # the decision topics: where a decision goes to the sanctions (`decision_forwards`)
+    for name in (ALERTS, ACTIONS, REPARTITION_CASE, CASE_NOTICES, REPORT_NOTICES, *DECISION_TOPICS):
         topology.topic(name)  # KeyError if topics.toml no longer declares it
     group_table, group_changelog, partitions = state_table(app, topology, CASE_GROUPS)
     case_table, case_changelog, _ = state_table(app, topology, CASES)
+    report_table, report_changelog, _ = state_table(app, topology, REPORTS)
     if clock is None:
         log.warning(
             "cases: the sanctions are off, so there is no event-time clock: no case step will "
@@ -300,8 +316,25 @@ def install_cases(
         clock=clock or (lambda: None),
         min_severity=min_severity,
     )
+    runtime.reports = ReportsRuntime(
+        app,
+        publisher,
+        ReportProcessor(
+            report_settings or ReportSettings(),
+            procedure.calendar,
+            _copying(report_table),
+            verify=verifier.check,
+        ),
+        report_table,
+        partitions,
+        sinks=sinks,
+        metrics=metrics,
+        clock=clock or (lambda: None),
+    )
     group_writer = TableWriter(group_table, group_changelog, ALERTS, publisher)
     case_writer = TableWriter(case_table, case_changelog, REPARTITION_CASE, publisher)
+    # a report's changelog partition is its actions' (report actions are keyed by report id)
+    report_writer = TableWriter(report_table, report_changelog, ACTIONS, publisher)
     batch, within = batching.size, batching.within
 
     async def grouping(stream: Any) -> None:
@@ -314,13 +347,17 @@ def install_cases(
     async def cases(stream: Any) -> None:
         await sinks.ensure_started()
         async for events in queue_batches(app, stream, batch, within):
+            records = records_of(events)
             async with runtime.lock:
-                await runtime.emit(runtime.cases.process(records_of(events)), case_writer)
+                await runtime.emit(runtime.cases.process(records), case_writer)
+                reports = runtime.reports
+                if reports is not None:
+                    await reports.emit(reports.processor.process(records), report_writer)
             ack_all(events)
 
     async def tick() -> None:
         try:
-            await runtime.tick(case_writer, group_writer)
+            await runtime.tick(case_writer, group_writer, report_writer)
         except Exception:  # the next tick tries again; nothing was written
             log.exception("cases tick failed")
 
@@ -346,3 +383,20 @@ def _copying(table: Any) -> Callable[[str], Any]:
         return None if value is None else orjson.loads(orjson.dumps(value))
 
     return load
+
+
+def report_settings_from(settings: Any) -> ReportSettings:
+    """The reports' deadlines of the worker's settings (`CLAIMSTREAM_REPORTS_*`); ConfigError
+    names the variables when they cannot be used."""
+    deadlines = ReportSettings(
+        respond_hours=float(settings.reports_respond_hours),
+        accept_working_days=int(settings.reports_accept_days),
+        feedback_days=float(settings.reports_feedback_days),
+    )
+    try:
+        deadlines.validate()
+    except ValueError as exc:
+        raise ConfigError(
+            "CLAIMSTREAM_REPORTS_RESPOND_HOURS, _ACCEPT_DAYS, _FEEDBACK_DAYS: " + str(exc)
+        ) from None
+    return deadlines

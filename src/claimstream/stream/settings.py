@@ -162,6 +162,11 @@ class Settings:
     cases_min_severity: str = "warning"
     #: seconds of wall time between two overdue checks of the cases
     cases_tick_interval: float = 10.0
+    #: a report from the public is answered within these hours, decided on (and a real-name
+    #: reporter told) within these working days, given feedback within these days
+    reports_respond_hours: float = 48.0
+    reports_accept_days: int = 5
+    reports_feedback_days: float = 7.0
     #: append every alert, command, review and manual action to the audit hash chain
     audit_enabled: bool = True
     #: deprecated: one bearer token with the `reviewer` role (docs/security.md)
