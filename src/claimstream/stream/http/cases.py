@@ -78,6 +78,51 @@ def _at(data: dict[str, Any]) -> str | None:
     return at
 
 
+def tried(
+    runtime: CasesRuntime, owner_of: OwnerOf | None, action: CaseAction
+) -> CaseAction | Reply:
+    """The action to publish, or the 409 answer of the case refusing it.
+
+    Tried only on this worker's own copy of the case (a standby copy of another worker's may
+    lag; `owner_of` None: no other worker is known). An advance without `to` is made to name
+    the case's next step: two advances within one second are then two actions, and a repeated
+    click (the same step named twice) is one."""
+    if isinstance(action, OpenCase):
+        return action
+    owner, here = owner_of(CASE, action.case_id) if owner_of is not None else (None, True)
+    held = runtime.table.data.get(action.case_id) if here or owner is None else None
+    if held is None:
+        return action
+    case = case_from_dict(held)
+    if isinstance(action, AdvanceCase) and action.to is None and case.step != "closed":
+        action = replace(action, to=STEPS[STEPS.index(case.step) + 1])
+    result = runtime.procedure.apply(case, action)
+    if isinstance(result, Refusal):
+        body = {"error": result.detail, "reason": result.reason, "case_id": action.case_id}
+        return Reply(409, body)
+    return action
+
+
+async def publish_case_action(
+    runtime: CasesRuntime,
+    api: Api,
+    owner_of: OwnerOf | None,
+    action: CaseAction,
+    remote: str | None,
+    caller: str,
+) -> Reply:
+    """What every case action of the API and the console does: try it on the held case
+    (`tried`: a refusal publishes nothing, 409), then publish it signed in `caller`'s name
+    (202 with the action and case ids)."""
+    ready = tried(runtime, owner_of, action)
+    if isinstance(ready, Reply):
+        return ready
+    answer = await api.publish(ready, remote, caller)
+    if answer.status == 202 and isinstance(answer.body, dict):
+        answer.body["case_id"] = ready.case_id
+    return answer
+
+
 def case_routes(
     runtime: CasesRuntime | None,
     api: Api,
@@ -163,28 +208,9 @@ def case_routes(
             return reply(Reply(403, {"error": str(exc)}))
         except ValueError as exc:
             return reply(Reply(400, {"error": str(exc)}))
-        owner, here = owner_of(CASE, action.case_id)
-        if not isinstance(action, OpenCase) and (here or owner is None):
-            # tried only on this worker's own copy (a standby copy of another's may lag)
-            held = runtime.table.data.get(action.case_id)
-            if held is not None:
-                case = case_from_dict(held)
-                if isinstance(action, AdvanceCase) and action.to is None and case.step != "closed":
-                    # name the step: two advances within one second are then two actions, and
-                    # a repeated click (the same step named twice) is one
-                    action = replace(action, to=STEPS[STEPS.index(case.step) + 1])
-                tried = runtime.procedure.apply(case, action)
-                if isinstance(tried, Refusal):
-                    body = {
-                        "error": tried.detail,
-                        "reason": tried.reason,
-                        "case_id": action.case_id,
-                    }
-                    return reply(Reply(409, body))
-        answer = await api.publish(action, request.remote, caller.name)
-        if answer.status == 202 and isinstance(answer.body, dict):
-            answer.body["case_id"] = action.case_id
-        return reply(answer)
+        return reply(
+            await publish_case_action(runtime, api, owner_of, action, request.remote, caller.name)
+        )
 
     async def open_case(request: web.Request) -> web.Response:
         return await write(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from datetime import datetime, tzinfo
 from importlib import resources
 from typing import Any
@@ -32,8 +31,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from claimstream.cases.actions import STEPS, AdvanceCase, CaseAction
-from claimstream.cases.case import Refusal, case_from_dict
+from claimstream.cases.actions import STEPS, CaseAction
 from claimstream.kafka.case_actions import (
     advance_from_input,
     assign_from_input,
@@ -44,7 +42,7 @@ from claimstream.model.outputs import SEVERITIES
 from claimstream.stream.cases import CasesRuntime
 from claimstream.stream.http.access import Access, Denied, grants
 from claimstream.stream.http.api import Api, Caller, Reply
-from claimstream.stream.http.cases import CASE
+from claimstream.stream.http.cases import CASE, publish_case_action
 from claimstream.stream.http.console.session import (
     COOKIE,
     csrf_ok,
@@ -488,20 +486,13 @@ def console_routes(
         )
 
     async def publish(action: CaseAction, request: web.Request, caller: Caller) -> Reply:
-        """What `POST /v1/cases/{case_id}/...` does: try the action on this worker's own copy
-        of the case (a refusal publishes nothing; a standby copy of another worker's may lag,
-        so it is not tried there), then publish it signed in the person's name."""
+        """What `POST /v1/cases/{case_id}/...` does (the same function): try the action on
+        this worker's own copy of the case (a refusal publishes nothing), then publish it
+        signed in the person's name."""
         assert runtime is not None
-        where, here = owner(action.case_id)
-        held = runtime.table.data.get(action.case_id) if here or where is None else None
-        if held is not None:
-            case = case_from_dict(held)
-            if isinstance(action, AdvanceCase) and action.to is None and case.step != "closed":
-                action = replace(action, to=STEPS[STEPS.index(case.step) + 1])
-            tried = runtime.procedure.apply(case, action)
-            if isinstance(tried, Refusal):
-                return Reply(409, {"error": tried.detail, "reason": tried.reason})
-        return await api.publish(action, request.remote, caller.name)
+        return await publish_case_action(
+            runtime, api, owner_of, action, request.remote, caller.name
+        )
 
     def act(what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         build = builder(what)
