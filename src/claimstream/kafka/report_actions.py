@@ -81,7 +81,10 @@ def receive_from_input(
     about_text = text(about, "about", 500)
     description_text = text(description, "description")
     refs = evidence_of(evidence)
-    at = normalize_at(received_at, tz)
+    try:
+        at = normalize_at(received_at, tz)
+    except ValueError as exc:
+        raise ValueError(f"received_{exc}") from None  # "at must be ..." -> "received_at ..."
     if report_id is None or report_id == "":
         given = received_at is not None and bool(received_at.strip())
         day = at if given else datetime.fromisoformat(at).astimezone(tz).date().isoformat()

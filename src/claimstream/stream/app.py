@@ -30,6 +30,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from claimstream.cases.processor import CASES
+from claimstream.cases.report_processor import REPORTS
 from claimstream.detection.engine import Engine
 from claimstream.detection.sinks.base import Sink
 from claimstream.freezes.base import FreezeRegistry
@@ -71,6 +72,7 @@ from claimstream.stream.http.check import (
 from claimstream.stream.http.console.pages import console_routes, owner_fetch
 from claimstream.stream.http.errors import json_errors
 from claimstream.stream.http.health import health_routes, worker_checks
+from claimstream.stream.http.reports import REPORT, report_routes
 from claimstream.stream.http.routes import Forwarder, api_routes, router_owner
 from claimstream.stream.http.views import worker_routes
 from claimstream.stream.publish import BatchPublisher
@@ -378,6 +380,7 @@ def _serve(
             ALERT: ALERT_INDEX,
             PATIENT: PATIENT_TABLE,
             CASE: CASES,
+            REPORT: REPORTS,
             PEERS: PEER_GROUPS,
         },
     )
@@ -408,6 +411,14 @@ def _serve(
                 forward=PostForwarder(session, worker_url),
             ),
             *case_routes(
+                cases,
+                api,
+                tz=lambda: detection.engine.config.tz,
+                worker_url=worker_url,
+                owner_of=owner_of,
+                forward=Forwarder(session, worker_url),
+            ),
+            *report_routes(
                 cases,
                 api,
                 tz=lambda: detection.engine.config.tz,

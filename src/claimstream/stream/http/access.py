@@ -12,12 +12,21 @@ Roles, each granting everything the ones before it grant (`ROLES`):
   actions `POST /v1/cases/open` and `POST /v1/cases/{case_id}/{advance,assign,decide,recover}`);
 * `admin`: everything, and faust's `/router` views (which worker holds which partitions).
 
+two roles for reports from the public (docs/cases.md), outside the ladder:
+
+* `intake`: the hotline's or the web form's front desk: files a report (`POST /v1/reports`) and
+  nothing else (a `reviewer` may file one too);
+* `reports:contact`: sees a reporter's name and contact in `GET /v1/reports/{report_id}`;
+  granted by no other role, `admin` included (whistleblowers' identities are seen only by
+  those named for it);
+
 and one role outside that ladder: `institution:ID` (e.g. `institution:H001`), an institution's
 own token, which grants only the routes of `INSTITUTION_SCOPED` and only for its own id (the
 benchmark it is shown, `GET /v1/institutions/{id}/benchmark`); H002's token asking for H001 is
 403, like a token without the role.
 
-`POLICY` names the role of every route pattern the worker serves (the console's pages under
+`POLICY` names the role of every route pattern the worker serves (`METHOD_POLICY` the role of
+a method of a pattern whose methods differ: `POST /v1/reports`) (the console's pages under
 `/console/` check their sign-in cookie themselves, against the same tokens and roles);
 `/health`, `/ready`,
 `/metrics`, `/status` and `/openapi.json` are open (they hold no id). A route that is in no
@@ -60,6 +69,9 @@ from claimstream.stream.watched import WatchedFile
 log = logging.getLogger(__name__)
 
 ROLES = ("settlement", "supervisor", "reviewer", "admin")
+#: reports from the public: who files them (front desk), and who sees a reporter's contact
+INTAKE, CONTACT = "intake", "reports:contact"
+SIDE_ROLES = (INTAKE, CONTACT)
 TOKENS_FILE_VARIABLE = "CLAIMSTREAM_API_TOKENS_FILE"
 TOKENS_VARIABLE = "CLAIMSTREAM_API_TOKENS"
 LEGACY_VARIABLE = "CLAIMSTREAM_API_TOKEN"
@@ -92,7 +104,18 @@ POLICY: Mapping[str, str | None] = {
     "/v1/cases/{case_id}/assign": "reviewer",
     "/v1/cases/{case_id}/decide": "reviewer",
     "/v1/cases/{case_id}/recover": "reviewer",
+    # reports from the public (docs/cases.md): filed by the front desk (METHOD_POLICY), read by
+    # supervisors (the reporter's identity only with reports:contact), acted on by reviewers
+    "/v1/reports": "supervisor",
+    "/v1/reports/{report_id}": "supervisor",
+    "/v1/reports/{report_id}/acknowledge": "reviewer",
+    "/v1/reports/{report_id}/accept": "reviewer",
+    "/v1/reports/{report_id}/reject": "reviewer",
+    "/v1/reports/{report_id}/feedback": "reviewer",
+    "/v1/reports/{report_id}/reward": "reviewer",
 }
+#: (method, route pattern) -> its role, where a pattern's methods need different roles
+METHOD_POLICY: Mapping[tuple[str, str], str] = {("POST", "/v1/reports"): INTAKE}
 #: route pattern -> the path parameter naming the institution whose own `institution:ID`
 #: token may also call it (besides the role of `POLICY`)
 INSTITUTION_SCOPED: Mapping[str, str] = {"/v1/institutions/{id}/benchmark": "id"}
@@ -107,8 +130,10 @@ _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _INSTITUTION = re.compile(r"^institution:[A-Za-z0-9._-]{1,64}$")
 
 
-def required_role(pattern: str) -> str | None:
-    """The role `pattern` needs (None: open); `KeyError` when no policy serves it."""
+def required_role(pattern: str, method: str = "GET") -> str | None:
+    """The role `method` on `pattern` needs (None: open); `KeyError` when no policy serves it."""
+    if (method, pattern) in METHOD_POLICY:
+        return METHOD_POLICY[method, pattern]
     if pattern in POLICY:
         return POLICY[pattern]
     if pattern.startswith(ADMIN_PREFIXES):
@@ -120,7 +145,12 @@ def required_role(pattern: str) -> str | None:
 
 def grants(roles: frozenset[str], needed: str) -> bool:
     """Whether holding `roles` grants `needed` (each role grants the ones before it; an
-    institution's role grants none of them)."""
+    institution's role grants none of them; `intake` is granted by itself or `reviewer` and
+    above, `reports:contact` by itself only)."""
+    if needed == CONTACT:
+        return CONTACT in roles
+    if needed == INTAKE:
+        return INTAKE in roles or grants(roles, "reviewer")
     rank = ROLES.index(needed)
     return any(ROLES.index(role) >= rank for role in roles if role in ROLES)
 
@@ -131,8 +161,8 @@ def institution_role(institution_id: str) -> str:
 
 
 def is_role(text: str) -> bool:
-    """One of `ROLES`, or an institution's role `institution:ID`."""
-    return text in ROLES or _INSTITUTION.match(text) is not None
+    """One of `ROLES` or `SIDE_ROLES`, or an institution's role `institution:ID`."""
+    return text in ROLES or text in SIDE_ROLES or _INSTITUTION.match(text) is not None
 
 
 def digest(token: str) -> bytes:
@@ -188,8 +218,8 @@ def parse_tokens(data: bytes, where: str, separator: str = "\n") -> Tokens:
         unknown = sorted(role for role in roles if not is_role(role))
         if unknown:
             raise ConfigError(
-                f"{where}: line {number}: unknown role {unknown[0]!r} (roles: {', '.join(ROLES)}, "
-                "or institution:ID)"
+                f"{where}: line {number}: unknown role {unknown[0]!r} (roles: "
+                f"{', '.join((*ROLES, *SIDE_ROLES))}, or institution:ID)"
             )
         match = _DIGEST.match(hashed)
         if match is None:
@@ -299,7 +329,7 @@ class Access:
             )
         own = institution is not None and institution_role(institution) in caller.roles
         if not grants(caller.roles, needed) and not own:
-            if any(role not in ROLES for role in caller.roles):
+            if any(role.startswith(f"{INSTITUTION_ROLE}:") for role in caller.roles):
                 # an institution's token (its role names an id, which a log line must not)
                 return Denied(
                     403,
@@ -346,7 +376,7 @@ def access_control(
             return await handler(request)  # no route matched: the 404 / 405 as usual
         pattern = route_of(request)
         try:
-            needed = required_role(pattern)
+            needed = required_role(pattern, request.method)
         except KeyError:
             raise web.HTTPNotFound() from None
         if needed is None:
