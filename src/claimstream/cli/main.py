@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "claimstream.cli.alerts",
     "unfreeze": "claimstream.cli.unfreeze",
     "cases": "claimstream.cli.cases",
+    "reports": "claimstream.cli.reports",
     "freezes": "claimstream.cli.freezes",
     "check": "claimstream.cli.check",
     "rules": "claimstream.cli.rules",
