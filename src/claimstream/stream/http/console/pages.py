@@ -10,7 +10,11 @@
   action is in the timeline;
 * `GET /console/institutions/{id}`: grade, freezes in force, open cases and alerts, the
   responsibility roll-up with doctors' points (the sanctions view);
-* `GET /console/reports`: a placeholder pointing at the docs;
+* `GET /console/reports`: the reports from the public this worker holds, by the due time of
+  their next deadline, overdue ones marked; `GET /console/reports/{report_id}`: one report
+  (the reporter's name and contact only for `reports:contact`), its deadlines and timeline, and
+  the forms (acknowledge, accept into a new or an existing case, reject, feedback, reward);
+  `POST /console/reports/{report_id}/{acknowledge,accept,reject,feedback,reward}`;
 * `GET /console/static/console.css`.
 
 Like the API's reads, a page answers from what this worker holds (its partitions); a case held
@@ -32,15 +36,21 @@ from aiohttp import web
 from yarl import URL
 
 from claimstream.cases.actions import STEPS, CaseAction
+from claimstream.cases.report_actions import ReportAction
 from claimstream.kafka.case_actions import (
     advance_from_input,
     assign_from_input,
     decide_from_input,
     recover_from_input,
 )
+from claimstream.kafka.report_actions import accept_from_input as accept_report
+from claimstream.kafka.report_actions import acknowledge_from_input as acknowledge_report
+from claimstream.kafka.report_actions import feedback_from_input as report_feedback
+from claimstream.kafka.report_actions import reject_from_input as reject_report
+from claimstream.kafka.report_actions import reward_from_input as reward_report
 from claimstream.model.outputs import SEVERITIES
 from claimstream.stream.cases import CasesRuntime
-from claimstream.stream.http.access import Access, Denied, grants
+from claimstream.stream.http.access import CONTACT, Access, Denied, grants
 from claimstream.stream.http.api import Api, Caller, Reply
 from claimstream.stream.http.cases import CASE, publish_case_action
 from claimstream.stream.http.console.session import (
@@ -52,7 +62,9 @@ from claimstream.stream.http.console.session import (
     signed_in,
     signed_out,
 )
+from claimstream.stream.http.reports import REPORT, publish_report_action
 from claimstream.stream.http.routes import FORWARDED, OwnerOf, route_of
+from claimstream.stream.reports import ReportsRuntime
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +94,15 @@ ENTRY_NAMES = {
     "case_assign": "assigned",
     "case_decide": "decided",
     "case_recover": "money recorded",
+    "report_accept": "report linked",
+    "report_receive": "received",
+    "report_acknowledge": "acknowledged",
+    "report_reject": "rejected",
+    "report_feedback": "feedback given",
+    "report_reward": "reward paid",
 }
+#: the reports' deadlines, as the pages name them
+STAGE_NAMES = {"respond": "respond", "accept": "decide on acceptance", "feedback": "feedback"}
 #: what the sign-in page may be asked to say (`?why=`)
 SIGN_IN_NOTES = {
     "expired": "Your token is no longer valid: sign in again.",
@@ -119,6 +139,7 @@ class Templates:
             )
             self._env.filters["label"] = step_label
             self._env.filters["entry"] = lambda v: ENTRY_NAMES.get(v, v)
+            self._env.filters["stage"] = lambda v: STAGE_NAMES.get(v, v)
         text: str = self._env.get_template(name).render(**values)
         return text
 
@@ -577,11 +598,178 @@ def console_routes(
             request, "institution.html", caller=caller, inst=found, doctors=doctors, cases=cases
         )
 
+    # -- reports from the public ----------------------------------------------------------------
+
+    def report_runtime() -> ReportsRuntime | None:
+        return runtime.reports if runtime is not None else None
+
     async def reports(request: web.Request) -> web.Response:
         caller = who(request)
         if not isinstance(caller, Caller):
             return caller
-        return page(request, "reports.html", caller=caller)
+        held = report_runtime()
+        if held is None:  # the page still says what it is, and why it is empty
+            return page(request, "reports.html", caller=caller, rows=[], shown="open",
+                        as_of=None, limit=QUEUE_LIMIT, disabled=True)  # fmt: skip
+        shown = request.query.get("show", "open")
+        if shown not in ("open", "overdue", "all"):
+            shown = "open"
+        rows = held.list(
+            overdue_only=True if shown == "overdue" else None,
+            open_only=shown == "open",
+            limit=QUEUE_LIMIT,
+        )
+        return page(
+            request, "reports.html", caller=caller, rows=rows, shown=shown, as_of=held.now(),
+            limit=QUEUE_LIMIT,
+        )  # fmt: skip
+
+    async def read_report(request: web.Request, report_id: str, caller: Caller) -> tuple[int, Any]:
+        """As `GET /v1/reports/{report_id}`: from this worker when it holds the report's
+        partition (or nobody is known to), else from its owner with the person's token."""
+        held = report_runtime()
+        assert held is not None
+        where, here = owner_of(REPORT, report_id) if owner_of is not None else (None, True)
+        if here or where is None or fetch is None or request.headers.get(FORWARDED):
+            found = held.report(report_id, contact=grants(caller.roles, CONTACT))
+            return (404, None) if found is None else (200, found)
+        try:
+            status, body = await fetch(
+                where,
+                f"/v1/reports/{quote(report_id, safe='')}",
+                request.cookies.get(COOKIE, ""),
+            )
+        except Exception as exc:  # noqa: BLE001  (the owner is down or moving: say so)
+            log.warning("console: reading a report from %s failed: %s", where, type(exc).__name__)
+            return 502, None
+        return status, body if status == 200 else None
+
+    async def report_page(
+        request: web.Request,
+        caller: Caller,
+        *,
+        status: int = 200,
+        error: str = "",
+        form: Mapping[str, Any] | None = None,
+    ) -> web.Response:
+        report_id = request.match_info["report_id"]
+        found_status, report = await read_report(request, report_id, caller)
+        if report is None:
+            message = (
+                f"No report {report_id} is held on this worker."
+                if found_status == 404
+                else "The worker holding this report did not answer; try again."
+            )
+            code = 404 if found_status == 404 else 502
+            return page(request, "refused.html", code, caller, code=code, message=message)
+        pending = request.query.get("pending", "")
+        try:
+            tries = int(request.query.get("tries", "0"))
+        except ValueError:
+            tries = PENDING_TRIES
+        applied = any(e.get("action_id") == pending for e in report.get("history") or ())
+        waiting = bool(pending) and not applied
+        refresh = ""
+        if waiting and tries < PENDING_TRIES:
+            refresh = str(
+                URL(request.path).with_query({"pending": pending, "tries": str(tries + 1)})
+            )
+        subject = report.get("subject")
+        return page(
+            request, "report.html", status, caller, report=report, pending=pending,
+            applied=applied and bool(pending), waiting=waiting, refresh=refresh, error=error,
+            form=form or {}, subject_text=f"{subject['kind']}:{subject['id']}" if subject else "",
+            decided=report["status"] in ("accepted", "rejected"),
+        )  # fmt: skip
+
+    async def report_view(request: web.Request) -> web.Response:
+        caller = who(request)
+        if not isinstance(caller, Caller):
+            return caller
+        if report_runtime() is None:
+            return refused(request, 503, "Casework is disabled on this worker.", caller)
+        return await report_page(request, caller)
+
+    def report_builder(what: str) -> Callable[[str, Mapping[str, Any], Caller], ReportAction]:
+        def text(form: Mapping[str, Any], name: str) -> str | None:
+            value = form.get(name)
+            return value if isinstance(value, str) and value.strip() else None
+
+        def build(report_id: str, f: Mapping[str, Any], c: Caller) -> ReportAction:
+            if what == "acknowledge":
+                return acknowledge_report(report_id, c.name, note=text(f, "note"), tz=tz())
+            if what == "accept":
+                return accept_report(
+                    report_id, c.name, case_id=text(f, "case_id"), subject=text(f, "subject"),
+                    told_reporter=f.get("told_reporter") == "yes", note=text(f, "note"), tz=tz(),
+                )  # fmt: skip
+            if what == "reject":
+                return reject_report(
+                    report_id, text(f, "reason"), c.name,
+                    told_reporter=f.get("told_reporter") == "yes", tz=tz(),
+                )  # fmt: skip
+            if what == "feedback":
+                return report_feedback(report_id, c.name, note=text(f, "note"), tz=tz())
+            return reward_report(
+                report_id, text(f, "amount"), c.name, reference=text(f, "reference"), tz=tz()
+            )
+
+        return build
+
+    def report_act(what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        build = report_builder(what)
+
+        async def handler(request: web.Request) -> web.Response:
+            caller = who(request)
+            if not isinstance(caller, Caller):
+                return caller
+            form = await request.post()
+            token = request.cookies.get(COOKIE, "")
+            if not csrf_ok(token, form.get("csrf")) or not same_origin(
+                request.headers, request.host
+            ):
+                return refused(
+                    request,
+                    403,
+                    "This form did not come from your console "
+                    "session: reload the page and try again.",
+                    caller,
+                )
+            if caller.legacy or not grants(caller.roles, ACT):
+                held = ", ".join(sorted(caller.roles))
+                return refused(
+                    request,
+                    403,
+                    f"Your token ({caller.name}) has the role {held}: report actions need {ACT}.",
+                    caller,
+                )
+            reports_held = report_runtime()
+            if reports_held is None:
+                return refused(request, 503, "Casework is disabled on this worker.", caller)
+            report_id = request.match_info["report_id"]
+            values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+            try:
+                action = build(report_id, values, caller)
+            except ValueError as exc:
+                return await report_page(request, caller, status=400, error=str(exc), form=values)
+            answer = await publish_report_action(
+                reports_held, runtime, api, owner_of, action, request.remote, caller.name
+            )
+            if answer.status != 202:
+                body = answer.body if isinstance(answer.body, dict) else {}
+                return await report_page(
+                    request,
+                    caller,
+                    status=answer.status,
+                    error=str(body.get("error", "refused")),
+                    form=values,
+                )
+            target = URL(f"{PREFIX}/reports/{quote(report_id, safe='')}", encoded=True).with_query(
+                {"pending": action.action_id}
+            )
+            return web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
+
+        return handler
 
     stylesheet = (
         resources.files("claimstream.stream.http.console")
@@ -612,5 +800,10 @@ def console_routes(
         ),
         web.get(f"{PREFIX}/institutions/{{id}}", institution),
         web.get(f"{PREFIX}/reports", reports),
+        web.get(f"{PREFIX}/reports/{{report_id}}", report_view),
+        *(
+            web.post(f"{PREFIX}/reports/{{report_id}}/{what}", report_act(what))
+            for what in ("acknowledge", "accept", "reject", "feedback", "reward")
+        ),
         web.get(f"{PREFIX}/static/console.css", css),
     ]
