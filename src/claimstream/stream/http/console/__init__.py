@@ -7,7 +7,8 @@ JavaScript), behind the roles of `claimstream.stream.http.access`:
   over TLS, Path=/console) and the CSRF token every form carries (an HMAC of the session's
   token: stateless, so any worker checks it, and unknowable to another site);
 * `pages`: the routes: sign-in and sign-out, the queue of cases, a case (evidence, timeline,
-  the next step's forms), an institution, a reports placeholder, the stylesheet.
+  the next step's forms), an institution, the reports from the public (the queue by
+  due time, a report and its forms), the stylesheet.
 
 A page needs the `supervisor` role; an action form needs `reviewer` and is offered only to
 it. An action is built by the same builders as the API and the CLI
