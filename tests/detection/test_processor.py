@@ -64,6 +64,26 @@ def test_each_changed_key_is_written_once_per_batch() -> None:
     assert all(partition == 2 for _, partition in out.writes.values())
 
 
+def test_a_batch_in_slices_stops_between_them_and_gives_the_whole_batch_s_result() -> None:
+    batch = [record(orjson.dumps(e), e["patient_id"].encode(), i) for i, e in enumerate(events())]
+    whole = processor().process(batch)
+    steps = processor().slices(batch, 64)
+    stops = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            sliced = done.value
+            break
+        stops += 1
+    assert stops == (len(batch) - 1) // 64
+    assert [e.alert.alert_id for e in sliced.alerts] == [e.alert.alert_id for e in whole.alerts]
+    assert {k: orjson.dumps(s) for k, (s, _) in sliced.writes.items()} == {
+        k: orjson.dumps(s) for k, (s, _) in whole.writes.items()
+    }
+    assert len(sliced.forwards) == len(whole.forwards) and sliced.events == whole.events
+
+
 def test_a_redelivered_batch_changes_nothing() -> None:
     states: dict[str, State] = {}
     proc = processor(states)

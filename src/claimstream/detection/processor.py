@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -173,14 +173,25 @@ class KeyedProcessor:
     # -- the batch ---------------------------------------------------------------------------
 
     def process(self, records: list[Record]) -> BatchResult:
+        return finish(self.slices(records, len(records)))
+
+    def slices(self, records: list[Record], size: int) -> Generator[None, None, BatchResult]:
+        """`process`, `size` records at a time: the generator stops between slices and
+        returns the batch's result, so the stream can answer checks meanwhile instead of
+        waiting out a batch of thousands (docs/check.md, "Latency"). One result and one
+        working set of states per batch, whatever the slices: the same result as `process`."""
         out, self._swept = self._swept, BatchResult()
         states: dict[str, State] = {key: state for key, (state, _) in out.writes.items()}
         now = self.now()
-        for record in records:
-            try:
-                self._one(record, states, out, now)
-            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the stream
-                self._failed(record, exc, out)
+        size = max(1, size)
+        for start in range(0, len(records), size):
+            if start:
+                yield
+            for record in records[start : start + size]:
+                try:
+                    self._one(record, states, out, now)
+                except Exception as exc:  # noqa: BLE001 - one bad event must not stop the stream
+                    self._failed(record, exc, out)
         if self.aligner is not None:
             self._release(states, out)
         return out
@@ -500,3 +511,13 @@ class KeyedProcessor:
             elif len(state["seen"]) + engine.size(state) + len(state.get("src", ())) != before:
                 writes[key] = (state, partition)
         return writes, deletes
+
+
+def finish(steps: Generator[None, None, BatchResult]) -> BatchResult:
+    """Run `KeyedProcessor.slices` to its end, without stopping: its batch's result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: BatchResult = done.value
+            return result

@@ -124,7 +124,8 @@ class Detection:
         return None if pipeline is None else pipeline.load(key)
 
     def use(self, engine: Engine) -> None:
-        """Put `engine` in force for every pipeline's next batch (per-key state carries over)."""
+        """Put `engine` in force for every pipeline's next batch (the patient pipeline's
+        next slice of its batch: `Pipeline._process`); per-key state carries over."""
         self.engine = engine
         for pipeline in self.pipelines.values():
             pipeline.processor.engine = engine
