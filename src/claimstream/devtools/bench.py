@@ -9,7 +9,11 @@
    the alerts topic (both stamped by this machine's clock), as p50/p99;
 4. check: `POST /v1/check` at a fixed rate (default 200 checks/s, each an event of the live
    stream's patients) while the same worker consumes a live stream (default 2 000 events/s):
-   the time from sending each check to its answer, as p50/p99 (`check_latency`).
+   the time from sending each check to its answer, as p50/p99 (`check_latency`);
+5. state memory (`devtools/state_memory.py`): a patient state's JSON bytes and Python objects
+   in process, then a fresh worker per store (`memory://`, `rocksdb://`) fed
+   `--memory-patients` distinct patients: RSS per active patient and per 100 000, and each
+   store's drain rate (events/s) side by side.
 
 The worker runs with the default allowed lateness (`--lateness-hours`, 1 h): the simulated
 stream packs a month into seconds, and the input partitions are drained at their own pace, but
@@ -28,15 +32,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,9 +50,21 @@ from claimstream.detection.config import DetectionConfig
 from claimstream.detection.decode import decode_event
 from claimstream.detection.detector import Detector
 from claimstream.devtools.baselines import faust_rate, plain_rate
+from claimstream.devtools.bench_worker import (
+    TOPIC_OF,
+    Message,
+    messages,
+    patient_records,
+    produce_all,
+    rekeyed,
+    settled,
+    start_worker,
+    status,
+    wait,
+)
 from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.simulate import generate
-from claimstream.devtools.subproc import die_with_parent, free_port, terminate_group
+from claimstream.devtools.subproc import free_port, terminate_group
 from claimstream.kafka.admin import apply_topics_sync
 from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import load_topology
@@ -59,15 +72,6 @@ from claimstream.model.events import Event
 from claimstream.rules import RULES
 from claimstream.stream.collector import tune as tune_collector
 from claimstream.stream.http.access import token_line
-
-TOPIC_OF = {
-    "dispense": "settlement.dispensing.v1",
-    "consultation": "settlement.consultations.v1",
-    "admission": "settlement.stays.v1",
-    "discharge": "settlement.stays.v1",
-    "claim": "settlement.claims.v1",
-}
-Message = tuple[str, bytes, bytes, str]  # topic, key, value, event id
 
 
 def twenty_custom_rules() -> dict[str, dict[str, Any]]:
@@ -116,45 +120,6 @@ def core_throughput(count: int, config: DetectionConfig | None = None) -> float:
         if isinstance(event, Event):
             detector.process(event)
     return count / (time.perf_counter() - started)
-
-
-def messages(count: int, seed: int, start: datetime) -> list[Message]:
-    return [
-        (TOPIC_OF[e["event_type"]], e["patient_id"].encode(), orjson.dumps(e), e["event_id"])
-        for e in generate(count, seed=seed, start=start)
-    ]
-
-
-def status(port: int) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as response:
-            body: dict[str, Any] = orjson.loads(response.read())
-            return body
-    except OSError:
-        return None
-
-
-def rekeyed(port: int) -> int:
-    """Re-keyed records the doctor and institution agents have taken (markers not counted)."""
-    by_kind = (status(port) or {}).get("records_by_kind", {})
-    return int(by_kind.get("doctor", 0)) + int(by_kind.get("institution", 0))
-
-
-def patient_records(port: int) -> int:
-    s = status(port) or {}
-    return int(s.get("records_by_kind", {}).get("patient", 0))
-
-
-async def produce_all(bootstrap: str, batch: list[Message]) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=262144)
-    await producer.start()
-    try:
-        futures = [await producer.send(t, value=v, key=k) for t, k, v, _ in batch]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 async def paced_latency(
@@ -312,47 +277,6 @@ def produce_paced(bootstrap: str, stream: list[Message], rate: float) -> None:
     asyncio.run(produce())
 
 
-def start_worker(
-    url: str, port: int, partitions: int, lateness: float, audit_env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    """A worker with every part on, the audit keyed (its cost is part of the figure)."""
-    env = {
-        # its broker is a plaintext local one, whatever the shell's CLAIMSTREAM_KAFKA_* say
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CLAIMSTREAM_AUDIT_", "CLAIMSTREAM_KAFKA_"))
-        },
-        **audit_env,
-        "CLAIMSTREAM_BROKER_URL": url,
-        "CLAIMSTREAM_BROKER_FLAVOR": "tansu",
-        "CLAIMSTREAM_WEB_PORT": str(port),
-        "CLAIMSTREAM_PARTITIONS": str(partitions),
-        "CLAIMSTREAM_ENGINE__ALLOWED_LATENESS_HOURS": str(lateness),
-        # the simulated history reaches past the wall clock: accept it (docs/time.md)
-        "CLAIMSTREAM_ENGINE__MAX_FUTURE_SKEW_MINUTES": str(40 * 24 * 60),
-    }
-    env.pop("CLAIMSTREAM_REDIS_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "claimstream", "worker", "--skip-topic-check"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-
-
-def wait(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 def check_stream(count: int, start: datetime) -> list[Message]:
     """A live stream for the check figure: the backlog's patients, after the latency run's
     stream in event time (so nothing is late) and within the worker's future skew."""
@@ -362,19 +286,6 @@ def check_stream(count: int, start: datetime) -> list[Message]:
         (TOPIC_OF[e["event_type"]], e["patient_id"].encode(), orjson.dumps(e), e["event_id"])
         for e in Simulator(count, seed=7, start=start, span_days=1).events()
     ]
-
-
-def settled(port: int, timeout: float) -> None:
-    """Wait until the worker's agents (every key kind) have handled nothing new for 2 s."""
-    deadline = time.monotonic() + timeout
-    last, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        handled = sum((status(port) or {}).get("records_by_kind", {}).values())
-        if handled != last:
-            last, since = handled, time.monotonic()
-        elif time.monotonic() - since >= 2.0:
-            return
-        time.sleep(0.2)
 
 
 def check_report(
@@ -433,6 +344,15 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=5.0,
         help="first check an idle worker this long (0: skip), for the check's own cost",
+    )
+    parser.add_argument(
+        "--memory-patients",
+        type=int,
+        default=12_500,
+        help="patients fed to a worker per store for the state-memory figure (0: skip it)",
+    )
+    parser.add_argument(
+        "--memory-json", type=Path, help="also write the state-memory figures here (JSON)"
     )
     args = parser.parse_args(argv)
 
@@ -550,6 +470,18 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             terminate_group(worker, timeout=15)
             shutil.rmtree(keydir, ignore_errors=True)
+    if args.memory_patients > 0:
+        from claimstream.devtools import state_memory
+
+        memory = state_memory.measure(args.memory_patients)
+        for line in state_memory.footprint_lines(memory["footprint"]):
+            say(line)
+        for line in state_memory.store_lines(memory["stores"]):
+            say(line)
+        if args.memory_json is not None:
+            args.memory_json.write_bytes(
+                orjson.dumps(state_memory.as_json(memory), option=orjson.OPT_INDENT_2)
+            )
     say(f"settings  allowed lateness {args.lateness_hours:g} h (see module docstring)")
     return 0
 
