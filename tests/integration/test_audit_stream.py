@@ -322,9 +322,15 @@ def test_sigkill_mid_trail_leaves_copies_not_forks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A worker killed while chaining: its successor recomputes the uncommitted records
-    identically, so the topic verifies (copies counted as redelivery) and nothing is missing."""
+    identically, so the topic verifies (copies counted as redelivery) and nothing is missing.
+    Casework on: its agent is a second reader of the actions topic (docs/audit.md, "Across a
+    crash": with it, this test failed every run before the consumer's `Handover`)."""
     broker = start_broker()
-    env = {"CLAIMSTREAM_SANCTIONS_ENABLED": "false", "CLAIMSTREAM_BATCH_SIZE": "40"}
+    env = {
+        "CLAIMSTREAM_SANCTIONS_ENABLED": "false",
+        "CLAIMSTREAM_CASES_ENABLED": "true",
+        "CLAIMSTREAM_BATCH_SIZE": "40",
+    }
     workers = [WorkerProcess(broker.url, env=env, log_path=tmp_path / f"w{n}.log") for n in (1, 2)]
     try:
         workers[0].start()

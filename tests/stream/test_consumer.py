@@ -14,6 +14,7 @@ from faust.types import TP
 from claimstream.stream.consumer import (
     RESPONSE_BYTES,
     Bounds,
+    Handover,
     consumer_class,
     map_large_allocations,
 )
@@ -21,10 +22,11 @@ from claimstream.stream.consumer import (
 TP0 = TP("settlement.claims.v1", 0)
 
 
-def _with_consumer(body: Callable[[Any], Any]) -> None:
-    """Run `body(consumer)` (awaited if it is a coroutine function) inside a loop."""
+def _with_consumer(body: Callable[[Any], Any]) -> Any:
+    """Run `body(consumer)` (awaited if it is a coroutine function) inside a loop; its
+    result."""
 
-    async def run() -> None:
+    async def run() -> Any:
         app = faust.App("claimstream-test", broker="kafka://127.0.0.1:1", web_enabled=False)
         app.transport.Consumer = consumer_class(100)  # type: ignore[attr-defined]
         app.topics.acks_enabled_for = lambda topic: True  # type: ignore[method-assign]
@@ -32,11 +34,12 @@ def _with_consumer(body: Callable[[Any], Any]) -> None:
         try:
             result = body(consumer)
             if asyncio.iscoroutine(result):
-                await result
+                result = await result
+            return result
         finally:
             consumer._thread.thread_loop.close()  # the consumer thread's loop, never run
 
-    asyncio.run(run())
+    return asyncio.run(run())
 
 
 class _Message:
@@ -105,6 +108,136 @@ def test_a_partition_with_nothing_committed_resumes_at_its_first_unprocessed_off
         assert consumer._first_unprocessed(TP0, 10) == 10  # the log starts later
 
     _with_consumer(body)
+
+
+# -- which fetched records are handed to the agents -------------------------------------------
+
+
+def _sought_at(offset: int) -> Handover:
+    handover = Handover()
+    handover.assigned([TP0])
+    handover.sought(TP0, offset)
+    return handover
+
+
+def test_records_fetched_before_a_partition_is_sought_are_not_handed_over() -> None:
+    handover = Handover()
+    handover.assigned([TP0])
+    handover.taken(TP0, 300, 301)
+    assert handover.admit(TP0, 300) is False
+    handover.sought(TP0, 150)
+    assert handover.admit(TP0, 150) is True
+
+
+def test_records_taken_while_the_partition_was_being_sought_are_fetched_again() -> None:
+    handover = Handover()
+    handover.assigned([TP0])
+    handover.taken(TP0, 300, 303)  # dropped: not sought yet (nothing may follow them)
+    handover.sought(TP0, 150)
+    assert handover.behind() == {TP0: 150}
+
+
+def test_a_record_after_a_hole_is_held_back_and_the_partition_sought_back_to_the_hole() -> None:
+    handover = _sought_at(150)
+    handover.taken(TP0, 150, 154)
+    assert handover.admit(TP0, 150) is True
+    assert [handover.admit(TP0, o) for o in (152, 153)] == [False, False]  # 151 never came
+    assert handover.behind() == {TP0: 151}
+
+
+def test_a_hole_still_there_when_fetched_again_is_a_gap_in_the_log_and_passed_over() -> None:
+    handover = _sought_at(150)
+    handover.taken(TP0, 152, 153)
+    assert handover.admit(TP0, 152) is False
+    handover.moved(TP0, 150)
+    handover.taken(TP0, 152, 154)  # 150 and 151 are not in the log (a marker, say)
+    assert handover.admit(TP0, 152) is True
+    assert handover.admit(TP0, 153) is True
+    assert handover.behind() == {}
+
+
+def test_a_record_beyond_the_hole_is_no_gap_when_the_first_one_after_the_seek_was_lost() -> None:
+    handover = _sought_at(150)
+    handover.moved(TP0, 150)
+    handover.taken(TP0, 150, 151)  # taken, then dropped by faust (the partition was paused)
+    handover.taken(TP0, 151, 152)
+    assert handover.admit(TP0, 151) is False
+    assert handover.behind() == {TP0: 150}
+
+
+def test_records_handed_over_already_are_not_handed_over_again() -> None:
+    handover = _sought_at(150)
+    assert handover.admit(TP0, 150) is True
+    assert handover.admit(TP0, 150) is False
+
+
+def test_a_seek_back_hands_the_records_over_again_from_the_offset_sought() -> None:
+    handover = _sought_at(150)
+    assert handover.admit(TP0, 150) is True
+    handover.sought(TP0, 150)  # faust seeks to the committed offset after a rebalance
+    assert handover.admit(TP0, 150) is True
+
+
+def test_a_partition_it_was_never_told_about_passes_everything() -> None:
+    assert Handover().admit(TP0, 7) is True
+
+
+def test_a_partition_handed_over_in_order_is_never_sought_back() -> None:
+    handover = _sought_at(150)
+    handover.taken(TP0, 150, 152)
+    assert [handover.admit(TP0, o) for o in (150, 151)] == [True, True]
+    assert handover.behind() == {}
+
+
+def test_after_a_restart_the_agents_get_a_partition_from_its_committed_offset_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The audit SIGKILL test's failure, replayed at the consumer: while the successor's
+    tables recovered, records of the partition were taken out of aiokafka past its committed
+    offset (150), and faust resumed the partition before seeking it, so records from 300 on
+    reached the agents first (the audit chain then took 150..299 for re-reads). Now nothing is
+    handed over before the seek, the partition is sought back to 150 though nothing more is
+    fetched, and the agents get 150, 151, 152."""
+    from aiokafka.structs import ConsumerRecord
+    from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+
+    def record(offset: int) -> Any:
+        return ConsumerRecord(TP0.topic, 0, offset, 0, 0, b"k", b"v", None, 1, 1, [])
+
+    responses: list[list[int]] = [[300, 301, 302], [], [150, 151, 152]]
+    seeks: list[dict[TP, int]] = []
+
+    async def fetch(self: Any, timeout: float) -> Any:  # noqa: ASYNC109 (one response)
+        offsets = responses.pop(0)
+        return ({TP0: [record(o) for o in offsets]} if offsets else {}), {TP0}
+
+    async def committed(self: Any) -> dict[TP, int]:
+        return {TP0: 150}
+
+    async def assigned(self: Any, assigned: set[TP], generation_id: int = 0) -> None:
+        return None
+
+    monkeypatch.setattr(AIOKafkaConsumer, "_wait_next_records", fetch)
+    monkeypatch.setattr(AIOKafkaConsumer, "seek_to_committed", committed)
+    monkeypatch.setattr(AIOKafkaConsumer, "on_partitions_assigned", assigned)
+    monkeypatch.setattr(AIOKafkaConsumer, "highwater", lambda self, tp: 1000)
+
+    async def body(consumer: Any) -> list[int]:
+        async def seek_wait(partitions: dict[TP, int]) -> None:
+            seeks.append(dict(partitions))
+
+        consumer.assignment = lambda: {TP0}
+        consumer.seek_wait = seek_wait
+        consumer.resume_flow()
+        await consumer.on_partitions_assigned({TP0}, 1)
+        handed = [m.offset async for _, m in consumer.getmany(1.0)]  # during the seek
+        await consumer.seek_to_committed()
+        while responses:
+            handed += [m.offset async for _, m in consumer.getmany(1.0)]
+        return handed
+
+    assert _with_consumer(body) == [150, 151, 152]
+    assert seeks == [{TP0: 150}]
 
 
 # -- bounds on what a worker holds of input it has not processed yet --------------------------

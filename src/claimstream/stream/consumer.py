@@ -37,17 +37,37 @@ after rebalances.
   its list of acked ones. Here a commit never goes beyond the highest offset an agent really
   acked: agents process each partition in offset order, so every offset below it has been
   processed (or was a genuine hole).
+* faust hands a fetched record to the agents whatever became of the records before it, and
+  it takes records out of aiokafka that it never hands over: records of a partition paused
+  while the fetch waited (when its set of active partitions empties during a fetch, aiokafka
+  reads the empty set as "all partitions": at the end of a table recovery, for instance), the
+  rest of a fetch when a rebalance starts. aiokafka's position has then moved past them; only a
+  seek brings them back. And after a rebalance faust resumes the stream partitions *before* it
+  seeks them to their committed offsets, with the flow already running (the tables' recovery
+  resumed it), so what is fetched during the seek is handed over too, from wherever the
+  position was. An agent could then see offsets c+150.. of a partition before c..c+149; one
+  that keeps the offset it has reached takes c..c+149 for re-reads (the audit chain skipped
+  them: a run of people's actions never chained after a SIGKILL, with casework on), and faust's
+  `_read_offset` drops them for every agent when the re-fetch comes after the rest. Here
+  (`Handover`) a stream partition hands over nothing from its assignment until it has been
+  sought, then only the record that follows the last one handed over; before each fetch, a
+  partition of which records were taken out of aiokafka past the last one handed over is
+  sought back to it, and only a hole still there when fetched again (a transaction marker, a
+  compacted record) is passed over.
 """
 
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Mapping
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP, Message
+
+log = logging.getLogger(__name__)
 
 #: the most one fetch response may carry (aiokafka's `fetch_max_bytes`); a broker still
 #: answers with a whole record batch when one is larger
@@ -128,6 +148,100 @@ def map_large_allocations(threshold: int = MMAP_THRESHOLD) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold))
 
 
+class Handover:
+    """Per stream partition, which fetched records go to the agents: in offset order, from the
+    offset the partition was sought to, none skipped (see the module docstring).
+
+    Pure bookkeeping: the consumer below tells it what it took out of aiokafka (`taken`), asks
+    it about each record (`admit`) and seeks back the partitions it names (`behind`). A
+    partition never assigned through it passes everything, as in faust.
+    """
+
+    def __init__(self) -> None:
+        #: the offset the next record handed over must have (None: whichever comes first)
+        self._next: dict[TP, int | None] = {}
+        #: assigned, not sought yet: nothing is handed over
+        self._unsought: set[TP] = set()
+        #: the offset after the last record taken out of aiokafka (where its position is)
+        self._taken: dict[TP, int] = {}
+        #: partitions sought back to a hole (`moved`): the hole's offset
+        self._sought_back: dict[TP, int] = {}
+        #: the first record taken after that
+        self._first_after: dict[TP, int] = {}
+
+    def assigned(self, tps: Iterable[TP]) -> None:
+        """`tps` are (again) ours: hold their records until they are sought."""
+        for tp in tps:
+            self._forget(tp)
+            self._unsought.add(tp)
+
+    def revoked(self, tps: Iterable[TP]) -> None:
+        for tp in tps:
+            self._forget(tp)
+
+    def _forget(self, tp: TP) -> None:
+        self._unsought.discard(tp)
+        self._next.pop(tp, None)
+        self._taken.pop(tp, None)
+        self._sought_back.pop(tp, None)
+        self._first_after.pop(tp, None)
+
+    def sought(self, tp: TP, offset: int | None) -> None:
+        """faust sought `tp` to `offset` (None: its first record fetched is where it starts).
+
+        What was taken of it meanwhile may have been taken after the seek: `behind` names it
+        until it is sought back (once too often at worst)."""
+        self._unsought.discard(tp)
+        self._next[tp] = offset
+        self._sought_back.pop(tp, None)
+        self._first_after.pop(tp, None)
+
+    def taken(self, tp: TP, first: int, end: int) -> None:
+        """Records `first`..`end - 1` of `tp` were taken out of aiokafka (whether or not faust
+        hands them on)."""
+        self._taken[tp] = end
+        if tp in self._sought_back:
+            self._first_after.setdefault(tp, first)
+
+    def behind(self) -> dict[TP, int]:
+        """The partitions of which records were taken past the last one handed over (dropped
+        by faust or here), with the offset to seek each back to."""
+        out = {}
+        for tp, end in self._taken.items():
+            expected = self._next.get(tp)
+            if expected is not None and end > expected and tp not in self._unsought:
+                out[tp] = expected
+        return out
+
+    def moved(self, tp: TP, offset: int) -> None:
+        """`tp` was sought back to `offset` (`behind`)."""
+        self._taken[tp] = offset
+        self._sought_back[tp] = offset
+        self._first_after.pop(tp, None)
+
+    def expected(self, tp: TP) -> int | None:
+        """The offset the next record of `tp` handed over must have (None: any)."""
+        return self._next.get(tp)
+
+    def admit(self, tp: TP, offset: int) -> bool:
+        """Whether the record at `offset` of `tp` goes to the agents."""
+        if tp in self._unsought:
+            return False
+        expected = self._next.get(tp)
+        if expected is not None and offset != expected:
+            if offset < expected:
+                return False  # handed over already (fetched again after a seek back)
+            if not (self._sought_back.get(tp) == expected and self._first_after.get(tp) == offset):
+                return False  # records before it were not handed over: `behind` says so
+            # the first record after a seek back to the hole, beyond it: the log has nothing
+            # there (a transaction marker, a compacted record)
+        self._sought_back.pop(tp, None)
+        self._first_after.pop(tp, None)
+        if tp in self._next:
+            self._next[tp] = offset + 1
+        return True
+
+
 def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> type[Consumer]:
     """A faust Consumer class whose aiokafka consumer waits at most `fetch_wait_ms` per fetch
     and takes at most `response_bytes` per fetch response."""
@@ -143,31 +257,84 @@ def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> 
     class _Consumer(Consumer):
         #: per partition, the highest offset an agent acked since it was assigned
         _acked_max: dict[TP, int]
+        #: which fetched stream records go to the agents
+        _handover: Handover
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self._acked_max = {}
+            self._handover = Handover()
             super().__init__(*args, **kwargs)
 
         def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
             return _Thread(self, loop=self.loop, beacon=self.beacon)
 
+        def _stream_tps(self, tps: Iterable[TP]) -> list[TP]:
+            return [tp for tp in tps if not self._is_changelog_tp(tp)]
+
         async def seek_to_committed(self) -> Mapping[TP, int]:
+            streams = self._stream_tps(self.assignment())
             committed = await super().seek_to_committed()
-            unsought = [
-                tp
-                for tp in self.assignment()
-                if not committed.get(tp) and not self._is_changelog_tp(tp)
-            ]
+            positions: dict[TP, int | None] = {}
+            unsought = []
+            for tp in streams:
+                offset = committed.get(tp)
+                if offset is not None and offset > 0:
+                    positions[tp] = offset  # where aiokafka sought it
+                else:
+                    unsought.append(tp)
             if unsought:
                 earliest = await self.earliest_offsets(*unsought)
-                await self.seek_wait(
-                    {
-                        tp: self._first_unprocessed(tp, offset)
-                        for tp, offset in earliest.items()
-                        if offset is not None
-                    }
-                )
+                sought = {
+                    tp: self._first_unprocessed(tp, offset)
+                    for tp, offset in earliest.items()
+                    if offset is not None
+                }
+                await self.seek_wait(sought)
+                positions.update(dict.fromkeys(unsought))  # no beginning known: any first one
+                positions.update(sought)
+            for tp, position in positions.items():
+                self._handover.sought(tp, position)
             return committed
+
+        async def getmany(
+            self,
+            timeout: float,  # noqa: ASYNC109 (faust's signature)
+        ) -> AsyncIterator[tuple[TP, Message]]:
+            """faust's fetch, passing on only what `Handover` admits, after seeking back the
+            partitions of which records were taken but not handed over (see the module
+            docstring)."""
+            handover = self._handover
+            if self.flow_active:  # not during a rebalance: faust seeks at its end
+                await self._seek_back(handover.behind())
+            is_changelog = self._is_changelog_tp
+            async for tp, message in super().getmany(timeout):
+                if is_changelog(tp) or handover.admit(tp, message.offset):
+                    yield tp, message
+
+        async def _seek_back(self, behind: Mapping[TP, int]) -> None:
+            assignment = self.assignment()
+            for tp, offset in behind.items():
+                if tp not in assignment:
+                    continue
+                log.info(
+                    "%s[%d]: records from offset %d were fetched but not handed over; "
+                    "fetching them again",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                )
+                await self.seek_wait({tp: offset})
+                self._handover.moved(tp, offset)
+
+        async def _wait_next_records(self, timeout: float) -> Any:  # noqa: ASYNC109
+            records, active = await super()._wait_next_records(timeout)
+            if records:
+                handover = self._handover
+                is_changelog = self._is_changelog_tp
+                for tp, taken in records.items():
+                    if taken and not is_changelog(tp):
+                        handover.taken(tp, taken[0].offset, taken[-1].offset + 1)
+            return records, active
 
         def _first_unprocessed(self, tp: TP, start: int) -> int:
             """`start`, or the end of the run of acked offsets that begins there.
@@ -193,7 +360,14 @@ def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> 
         async def on_partitions_revoked(self, revoked: set[TP]) -> None:
             for tp in revoked:
                 self._acked_max.pop(tp, None)
+            self._handover.revoked(revoked)
             await super().on_partitions_revoked(revoked)
+
+        async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+            # before faust starts the new generation: nothing of these partitions is handed
+            # over until faust has sought them (after the tables' recovery)
+            self._handover.assigned(self._stream_tps(assigned))
+            await super().on_partitions_assigned(assigned, generation_id)
 
         def _new_offset(self, tp: TP) -> int | None:
             offset: int | None = super()._new_offset(tp)

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 from aiokafka.partitioner import murmur2
+from faust.exceptions import ConsumerNotStarted
 
 from claimstream.cases.processor import ACTIONS, CaseResult
 from claimstream.cases.report_processor import REPORT_NOTICES, ReportProcessor
@@ -84,7 +85,11 @@ class ReportsRuntime:
         consumer = getattr(self.app, "consumer", None)
         if consumer is None:
             return None
-        return {tp.partition for tp in consumer.assignment() if tp.topic == ACTIONS}
+        try:
+            assignment = consumer.assignment()
+        except ConsumerNotStarted:  # an app built but not started (tests): none to ask
+            return None
+        return {tp.partition for tp in assignment if tp.topic == ACTIONS}
 
     def held(self, report_id: str) -> Report | None:
         state = self.table.data.get(report_id)

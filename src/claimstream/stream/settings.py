@@ -147,11 +147,8 @@ class Settings:
     sanctions_tick_delay: float = 60.0
     #: newest alerts kept per subject for the API (bounds a subject's state record)
     sanctions_alerts_per_subject: int = 1000
-    #: run the casework agents: alerts grouped into cases, case actions, overdue steps. Off by
-    #: default for now: with them on, a worker SIGKILLed mid-trail can leave its successor
-    #: never chaining a run of people's actions into the audit trail (a known bug, under
-    #: investigation: tests/integration/test_audit_stream.py, docs/cases.md#known-limits)
-    cases_enabled: bool = False
+    #: run the casework agents: alerts grouped into cases, case actions, overdue steps
+    cases_enabled: bool = True
     #: the holiday calendar of the cases' working days (CSV); None: the shipped default
     cases_calendar_file: str | None = None
     #: working days per step: `15` (each) or `first_review=10,appeal=20` (the others 15)
