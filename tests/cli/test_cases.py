@@ -81,3 +81,45 @@ def test_an_answer_that_is_not_a_case_is_exit_2(capsys: pytest.CaptureFixture[st
     with scripted((200, {"hello": "world"}, {})) as worker:
         assert main(["cases", "show", CASE_ID, "--worker", worker.url]) == 2
     assert "answered something else than a case" in capsys.readouterr().err
+
+
+DECIDE = ["cases", "decide", CASE_ID, "--outcome", "partly_confirmed", "--nature",
+          "operational_error", "--amount", "1250", "--by", "wang.fang"]  # fmt: skip
+
+
+def test_decide_names_each_confirm_alert_in_the_published_decision(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import claimstream.cli.exits
+    import claimstream.kafka.actions
+    from claimstream.kafka.actions import Receipt
+
+    published: list[Any] = []
+
+    async def publish(bootstrap: str, action: Any, **_: Any) -> Receipt:
+        published.append(action)
+        return Receipt(action.action_id, "claimstream.actions.v1", action.case_id, 0, 7)
+
+    monkeypatch.delenv("CLAIMSTREAM_ACTION_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.setattr(claimstream.cli.exits, "require_broker", lambda value, **_: "b:9092")
+    monkeypatch.setattr(claimstream.kafka.actions, "publish_action", publish)
+    argv = [*DECIDE, "--confirm-alert", "alr-1", "--confirm-alert", "alr-3"]
+    assert main(argv) == 0
+    assert [a.confirmed_alerts for a in published] == [("alr-1", "alr-3")]
+
+
+@pytest.mark.parametrize(
+    ("more", "message"),
+    [
+        (["--confirm-alert", "alr-1", "--confirm-alert", "alr-1"],
+         "confirmed_alerts names the alert alr-1 twice"),
+        (["--outcome", "confirmed", "--confirm-alert", "alr-1"],
+         "confirmed_alerts goes only with a partly_confirmed decision"),
+    ],
+)  # fmt: skip
+def test_bad_confirm_alerts_are_refused_before_publishing(
+    more: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*DECIDE, *more, "--bootstrap", closed_port()]) == 2
+    err = capsys.readouterr().err
+    assert "claimstream cases decide: refused, nothing published" in err and message in err

@@ -88,6 +88,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     decide.add_argument(
         "--amount", type=float, default=0.0, help="yuan confirmed (required unless not_confirmed)"
     )
+    decide.add_argument(
+        "--confirm-alert",
+        action="append",
+        dest="confirmed_alerts",
+        metavar="ALERT_ID",
+        help="partly_confirmed only: an alert of the case the decision confirms (repeat it for "
+        "each); the case's other alerts are then found false positive. Without it, a partly "
+        "confirmed decision gives its alerts no verdict",
+    )
     decide.add_argument("--note", help="why (kept in the timeline)")
 
     recover = _action_parser(sub, "recover", "record money deducted or recovered on a case")
@@ -104,7 +113,7 @@ EXAMPLES = {
     "--note 'no appeal lodged'",
     "assign": "claimstream cases assign CASE_ID --owner zhao.lei --by li.na",
     "decide": "claimstream cases decide CASE_ID --outcome partly_confirmed "
-    "--nature operational_error --amount 1250 --by wang.fang",
+    "--nature operational_error --amount 1250 --confirm-alert ALERT_ID --by wang.fang",
     "recover": "claimstream cases recover CASE_ID --money deducted --amount 1250 "
     "--reference 'settlement 2026-04' --by fin.wu",
 }
@@ -174,6 +183,7 @@ def run_action(args: argparse.Namespace) -> int:
                 nature=args.nature,
                 confirmed_amount=args.amount,
                 note=args.note,
+                confirmed_alerts=args.confirmed_alerts,
                 at=args.at,
                 tz=tz,
             )
@@ -282,6 +292,8 @@ def run_show(args: argparse.Namespace) -> int:
             f"  decision: {decision['outcome']} ({decision.get('nature') or '-'}) "
             f"{decision['confirmed_amount']:.2f} by {decision['by']} at {decision['at']}"
         )
+        if decision.get("confirmed_alerts"):
+            print(f"    confirms alerts: {', '.join(decision['confirmed_alerts'])}")
     print(f"  alerts ({case.get('alert_count', 0)}): {', '.join(case.get('alert_ids', []))}")
     print("  timeline:")
     for entry in case.get("history", []):
