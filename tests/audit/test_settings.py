@@ -85,3 +85,10 @@ def test_the_verifier_takes_the_public_half_of_the_signing_key(tmp_path: Path) -
     found = VerifierSettings.from_env(keyed_env(tmp_path))
     assert found.public_keys is not None and found.public_keys.ids == [signer().key_id]
     assert found.hmac is not None and found.checkpoint_dir == str(tmp_path / "checkpoints")
+
+
+def test_an_unkeyed_flag_that_is_not_true_or_false_is_refused_naming_it() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^CLAIMSTREAM_AUDIT_UNKEYED must be true or false, got 'sure'$"
+    ):
+        WriterSettings.from_env({"CLAIMSTREAM_AUDIT_UNKEYED": "sure"})

@@ -105,3 +105,11 @@ def test_3_when_the_worker_stays_unavailable(
         argv = ["check", str(events), "--worker", worker.url, "--retries", "1"]
         assert main(argv) == 3
     assert "table recovery has not finished" in capsys.readouterr().err
+
+
+def test_3_when_the_worker_fails_with_an_error_of_its_own(
+    events: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with scripted((500, {"error": "internal error"}, {})) as worker:
+        assert main(["check", str(events), "--worker", worker.url]) == 3
+    assert f"the worker at {worker.url} failed to answer: HTTP 500" in capsys.readouterr().err

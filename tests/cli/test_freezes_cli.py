@@ -71,3 +71,18 @@ async def test_asking_a_worker_presents_the_client_token(
         assert '"freezes"' in capsys.readouterr().out
     finally:
         await server.close()
+
+
+def test_a_lookup_asks_the_worker_again_while_it_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.client.scripted import scripted
+
+    monkeypatch.delenv("CLAIMSTREAM_REDIS_URL", raising=False)
+    busy = (503, {"error": "the registry's Redis is down"}, {"Retry-After": "0"})
+    frozen = (200, {"frozen": True, "freezes": []}, {})
+    with scripted(busy, frozen) as worker:
+        argv = ["freezes", "--kind", "doctor", "--id", "D 1", "--drug-code", "X01"]
+        assert main([*argv, "--worker", worker.url, "--retries", "1"]) == 0
+    assert [seen.path for seen in worker.seen] == ["/freezes/doctor/D%201?drug_code=X01"] * 2
+    assert capsys.readouterr().out == "doctor D 1 for drug X01: FROZEN\n"

@@ -71,3 +71,32 @@ def test_a_bad_case_id_is_refused(case_id):
 def test_an_unknown_step_is_refused():
     with pytest.raises(ValueError, match="to must be"):
         advance_from_input("case-1", "li.na", to="trial", tz=UTC8)
+
+
+def test_a_partly_confirmed_decision_carries_the_alerts_it_confirms_to_its_record():
+    decision = decide_from_input(
+        "case-1", "partly_confirmed", "w", nature="operational_error", confirmed_amount=10,
+        confirmed_alerts=["alr-1", "alr-2"], at=AT, tz=UTC8,
+    )  # fmt: skip
+    assert decision.confirmed_alerts == ("alr-1", "alr-2")
+    record = orjson.loads(encode_action(decision, None)[1])
+    assert case_action_from_dict(record) == decision
+
+
+@pytest.mark.parametrize(
+    ("outcome", "named", "message"),
+    [
+        ("confirmed", ["alr-1"], "confirmed_alerts goes only with a partly_confirmed decision"),
+        ("partly_confirmed", "alr-1", "confirmed_alerts must be a list of alert ids"),
+        ("partly_confirmed", [7], "confirmed_alerts must be a list of alert ids"),
+        ("partly_confirmed", [" "], "confirmed_alerts holds an empty alert id"),
+        ("partly_confirmed", ["alr:1"], "confirmed_alerts contains ':'"),
+        ("partly_confirmed", ["alr-1", "alr-1"], "confirmed_alerts names the alert alr-1 twice"),
+    ],
+)
+def test_bad_confirmed_alerts_are_refused_naming_the_field(outcome, named, message):
+    with pytest.raises(ValueError, match=message):
+        decide_from_input(
+            "case-1", outcome, "w", nature="operational_error", confirmed_amount=10,
+            confirmed_alerts=named, tz=UTC8,
+        )  # fmt: skip

@@ -5,6 +5,7 @@ answered 409 before anything is published."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from claimstream.cases.calendar import load_calendar
-from claimstream.cases.case import CaseSettings, Procedure, case_to_dict
+from claimstream.cases.case import Case, CaseSettings, Procedure, case_to_dict
 from claimstream.model.outputs import Subject
 from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring
 from claimstream.stream.cases import CasesRuntime
@@ -31,6 +32,9 @@ LINES = "\n".join(token_line(name, role, token) for name, (role, token) in TOKEN
 PROC = Procedure(CaseSettings(), load_calendar(None, SH))
 T0 = "2026-03-02T10:00:00+08:00"
 CASE = PROC.open("case-1", Subject("institution", "H1"), T0, "system", action_id="act-0")
+#: the case at its decision step, linking two alerts
+AT_DECISION = replace(CASE, step="decision", alert_ids=("alr-1", "alr-2"))
+PARTLY = {"outcome": "partly_confirmed", "nature": "operational_error", "confirmed_amount": 10}
 
 
 def auth(name: str) -> dict[str, str]:
@@ -53,14 +57,14 @@ async def serve() -> AsyncIterator[Serve]:
     clients: list[TestClient[Any, Any]] = []
 
     async def start(
-        *, enabled: bool = True, now: float | None = None, here: bool = True
+        *, enabled: bool = True, now: float | None = None, here: bool = True, case: Case = CASE
     ) -> tuple[Any, Sent]:
         sent = Sent()
         runtime = None
         if enabled:
             runtime = CasesRuntime(
                 None, None, PROC, SimpleNamespace(data={}),
-                SimpleNamespace(data={"case-1": case_to_dict(CASE)}), 8,
+                SimpleNamespace(data={"case-1": case_to_dict(case)}), 8,
                 sinks=None, metrics=None,  # type: ignore[arg-type]
                 verifier=ActionVerifier(lambda: Keyring({})), clock=lambda: now,
             )  # fmt: skip
@@ -173,3 +177,41 @@ async def test_a_case_owned_by_another_worker_is_published_untried(serve: Serve)
     body = {"outcome": "confirmed", "nature": "operational_error", "confirmed_amount": 10}
     status, _ = await post(client, "/v1/cases/case-1/decide", body)
     assert (status, len(sent.records)) == (202, 1)
+
+
+async def test_a_partly_confirmed_decision_publishes_the_alerts_it_confirms(serve: Serve) -> None:
+    client, sent = await serve(case=AT_DECISION)
+    body = {**PARTLY, "confirmed_alerts": ["alr-2"], "at": T0}
+    status, _ = await post(client, "/v1/cases/case-1/decide", body)
+    assert status == 202
+    record = orjson.loads(sent.records[0][2])
+    assert (record["outcome"], record["confirmed_alerts"]) == ("partly_confirmed", ["alr-2"])
+
+
+async def test_confirmed_alerts_the_held_case_does_not_link_are_409_naming_the_field(
+    serve: Serve,
+) -> None:
+    client, sent = await serve(case=AT_DECISION)
+    body = {**PARTLY, "confirmed_alerts": ["alr-1", "alr-9"]}
+    status, answer = await post(client, "/v1/cases/case-1/decide", body)
+    assert (status, answer["reason"], sent.records) == (409, "invalid", [])
+    assert "confirmed_alerts" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"confirmed_alerts": "alr-1"}, "confirmed_alerts must be a list of alert ids"),
+        ({"confirmed_alerts": ["alr-1", "alr-1"]}, "confirmed_alerts names the alert alr-1 twice"),
+        ({"confirmed_alerts": ["alr 1"]}, "confirmed_alerts contains ' '"),
+        ({"outcome": "confirmed", "confirmed_alerts": ["alr-1"]},
+         "confirmed_alerts goes only with a partly_confirmed decision"),
+    ],
+)  # fmt: skip
+async def test_bad_confirmed_alerts_are_400_naming_the_field(
+    serve: Serve, change: dict[str, Any], words: str
+) -> None:
+    client, sent = await serve(case=AT_DECISION)
+    status, answer = await post(client, "/v1/cases/case-1/decide", {**PARTLY, **change})
+    assert (status, sent.records) == (400, [])
+    assert words in answer["error"]

@@ -71,6 +71,18 @@ def test_bad_values_are_refused_naming_the_variable(name: str, value: str) -> No
         Settings.from_env({name: value})
 
 
+@pytest.mark.parametrize(
+    "name", ["CLAIMSTREAM_WEB_ENABLED", "CLAIMSTREAM_SANCTIONS__GRADE__SUSPEND_ON_D"]
+)
+def test_a_flag_that_is_not_true_or_false_is_refused_naming_it_and_the_value(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{name} must be true or false, got 'sometimes'$"):
+        Settings.from_env({name: "sometimes"})
+
+
+def test_a_blank_flag_is_false() -> None:
+    assert Settings.from_env({"CLAIMSTREAM_WEB_ENABLED": " "}).web_enabled is False
+
+
 # --- CLAIMSTREAM_* variables that are not settings ---------------------------------------------
 
 REPO = Path(__file__).resolve().parents[2]

@@ -28,7 +28,7 @@ from pathlib import Path
 from claimstream.audit.checkpoint import Checkpointer
 from claimstream.audit.keys import HmacKeyRing, PublicKeys, Signer, parse_hmac_ring
 from claimstream.audit.store import DirectoryStore
-from claimstream.model.config import ConfigError
+from claimstream.model.config import ConfigError, env_flag
 
 log = logging.getLogger(__name__)
 PREFIX = "CLAIMSTREAM_AUDIT_"
@@ -41,8 +41,6 @@ CHECKPOINT_DIR = PREFIX + "CHECKPOINT_DIR"
 CHECKPOINT_INTERVAL = PREFIX + "CHECKPOINT_INTERVAL"
 UNKEYED = PREFIX + "UNKEYED"
 DEFAULT_INTERVAL = 60.0
-_TRUE = frozenset(("1", "true", "yes", "on"))
-_FALSE = frozenset(("0", "false", "no", "off", ""))
 
 
 def read_secret_file(path: str, variable: str) -> bytes:
@@ -86,15 +84,6 @@ def public_keys_from_file(path: str, where: str) -> PublicKeys:
     return PublicKeys.from_pem(data, f"{where} ({path})")
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    text = env.get(name, "").strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
-
-
 @dataclass(frozen=True, slots=True)
 class WriterSettings:
     """What the audit agent writes with: an HMAC key ring (its last key writes), a checkpoint
@@ -117,7 +106,7 @@ class WriterSettings:
         keyed_vars = [
             n for n in (HMAC_KEY_FILE, HMAC_KEY, SIGNING_KEY_FILE, SIGNING_KEY) if env.get(n)
         ]
-        if _flag(env, UNKEYED):
+        if env_flag(env, UNKEYED, default=False):
             if keyed_vars:
                 raise ConfigError(f"{UNKEYED}=true and {', '.join(keyed_vars)} are both set")
             log.warning(

@@ -2,8 +2,9 @@
 
 `list` and `show` ask a running worker's API (`GET /v1/cases`, `GET /v1/cases/{case_id}`;
 `--worker`, default `http://127.0.0.1:$CLAIMSTREAM_WEB_PORT`) with the token
-`$CLAIMSTREAM_CLIENT_TOKEN` (the `supervisor` role or above). `list` shows the cases the worker
-asked holds (its partitions), by due time.
+`$CLAIMSTREAM_CLIENT_TOKEN` (the `supervisor` role or above), through `claimstream.client`
+(`cli/_worker_api.py`: `--timeout`, and `--retries` while it answers 503 or cannot be reached).
+`list` shows the cases the worker asked holds (its partitions), by due time.
 
 The other sub-commands publish a case action on `claimstream.actions.v1` (keyed by the case
 id), signed with the person's own key like `claimstream unfreeze` (`--signing-key` or
@@ -21,12 +22,12 @@ Exit status: 0 done, 2 bad input, an unknown case id or a missing topic (nothing
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from claimstream.cli._actions import add_common_arguments, build_and_publish
+from claimstream.cli._worker_api import add_worker_arguments
 
 if TYPE_CHECKING:
     from claimstream.kafka.actions import AnyAction
@@ -87,6 +88,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     decide.add_argument(
         "--amount", type=float, default=0.0, help="yuan confirmed (required unless not_confirmed)"
     )
+    decide.add_argument(
+        "--confirm-alert",
+        action="append",
+        dest="confirmed_alerts",
+        metavar="ALERT_ID",
+        help="partly_confirmed only: an alert of the case the decision confirms (repeat it for "
+        "each); the case's other alerts are then found false positive. Without it, a partly "
+        "confirmed decision gives its alerts no verdict",
+    )
     decide.add_argument("--note", help="why (kept in the timeline)")
 
     recover = _action_parser(sub, "recover", "record money deducted or recovered on a case")
@@ -103,7 +113,7 @@ EXAMPLES = {
     "--note 'no appeal lodged'",
     "assign": "claimstream cases assign CASE_ID --owner zhao.lei --by li.na",
     "decide": "claimstream cases decide CASE_ID --outcome partly_confirmed "
-    "--nature operational_error --amount 1250 --by wang.fang",
+    "--nature operational_error --amount 1250 --confirm-alert ALERT_ID --by wang.fang",
     "recover": "claimstream cases recover CASE_ID --money deducted --amount 1250 "
     "--reference 'settlement 2026-04' --by fin.wu",
 }
@@ -124,12 +134,11 @@ def _action_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
 
 
 def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--worker",
-        default=f"http://127.0.0.1:{os.environ.get('CLAIMSTREAM_WEB_PORT', '6066')}",
-        metavar="URL",
-        help="worker web address (default: http://127.0.0.1:$CLAIMSTREAM_WEB_PORT, port 6066 "
-        "when unset)",
+    add_worker_arguments(
+        parser,
+        worker_note="the token is CLAIMSTREAM_CLIENT_TOKEN (the supervisor role or above)",
+        answer="the worker's answer",
+        retries=2,
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -174,6 +183,7 @@ def run_action(args: argparse.Namespace) -> int:
                 nature=args.nature,
                 confirmed_amount=args.amount,
                 note=args.note,
+                confirmed_alerts=args.confirmed_alerts,
                 at=args.at,
                 tz=tz,
             )
@@ -192,38 +202,25 @@ def run_action(args: argparse.Namespace) -> int:
     return code
 
 
-def _get(args: argparse.Namespace, path: str, *, unknown: str | None = None) -> dict[str, Any]:
-    import json
-    import urllib.request
-    from urllib.error import HTTPError
+def _get(
+    args: argparse.Namespace,
+    path: str,
+    *,
+    holding: str | None = None,
+    what: str = "a JSON object",
+    unknown: str | None = None,
+) -> dict[str, Any]:
+    """`ask` of `--worker` for a supervisor's read (`cases list|show`, `reports list|show`)."""
+    from claimstream.cli._worker_api import ask, worker_client
 
-    from claimstream.cli.exits import CommandError, Unreachable, worker_unreachable
-
-    base = args.worker.rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise CommandError("--worker must be an http(s) URL")
-    token = os.environ.get("CLAIMSTREAM_CLIENT_TOKEN", "").strip()  # supervisor or above
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    request = urllib.request.Request(base + path, headers=headers)  # noqa: S310 - scheme checked
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - scheme checked
-            answer: dict[str, Any] = json.loads(response.read())
-    except HTTPError as exc:
-        if exc.code in (401, 403):
-            raise CommandError(
-                f"the worker at {base} refused the question: HTTP {exc.code} (set "
-                "CLAIMSTREAM_CLIENT_TOKEN to a token with the supervisor role; docs/security.md)"
-            ) from None
-        if exc.code == 404 and unknown is not None:
-            raise CommandError(unknown) from None
-        if exc.code < 500:
-            raise CommandError(
-                f"the worker at {base} refused the question: HTTP {exc.code}"
-            ) from None
-        raise Unreachable(f"the worker at {base} failed to answer: HTTP {exc.code}") from None
-    except (OSError, ValueError) as exc:
-        raise worker_unreachable(base, exc) from None
-    return answer
+    return ask(
+        worker_client(args),
+        path,
+        wanted="a token with the supervisor role",
+        holding=holding,
+        what=what,
+        unknown=unknown,
+    )
 
 
 def _when(ts: object) -> str:
@@ -245,7 +242,9 @@ def run_list(args: argparse.Namespace) -> int:
         query["step"] = args.step
     if args.overdue:
         query["overdue"] = "true"
-    answer = _get(args, "/v1/cases?" + urllib.parse.urlencode(query))
+    answer = _get(
+        args, "/v1/cases?" + urllib.parse.urlencode(query), holding="cases", what="a list of cases"
+    )
     cases = answer.get("cases", [])
     if args.json:
         for case in cases:
@@ -275,7 +274,8 @@ def run_show(args: argparse.Namespace) -> int:
 
     case_id = args.case_id
     path = "/v1/cases/" + urllib.parse.quote(case_id, safe="")
-    case = _get(args, path, unknown=f"no case {case_id} (unknown id, or not held by that worker)")
+    unknown = f"no case {case_id} (unknown id, or not held by that worker)"
+    case = _get(args, path, holding="case_id", what="a case", unknown=unknown)
     if args.json:
         print(json.dumps(case, ensure_ascii=False, indent=2))
         return 0
@@ -292,6 +292,8 @@ def run_show(args: argparse.Namespace) -> int:
             f"  decision: {decision['outcome']} ({decision.get('nature') or '-'}) "
             f"{decision['confirmed_amount']:.2f} by {decision['by']} at {decision['at']}"
         )
+        if decision.get("confirmed_alerts"):
+            print(f"    confirms alerts: {', '.join(decision['confirmed_alerts'])}")
     print(f"  alerts ({case.get('alert_count', 0)}): {', '.join(case.get('alert_ids', []))}")
     print("  timeline:")
     for entry in case.get("history", []):

@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
     import orjson
 
     from claimstream.cli._lines import JsonLines
-    from claimstream.cli._worker_api import no_answer, token_refused, worker_client
+    from claimstream.cli._worker_api import failed, no_answer, token_refused, worker_client
     from claimstream.cli.exits import CommandError
-    from claimstream.client import RequestRefused, WorkerUnavailable
+    from claimstream.client import ClaimstreamError, RequestRefused, WorkerUnavailable
 
     client = worker_client(args)
     counts: Counter[str] = Counter()
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
             except WorkerUnavailable as exc:
                 what = f" the check of line {number}"
                 raise no_answer(client.url, exc, what=what) from None
+            except ClaimstreamError as exc:  # a 500: the worker's own error, not the line's
+                raise failed(client.url, exc) from None
             counts[result.decision] += 1
             if args.json:
                 print(orjson.dumps({"line": number, **result.raw}).decode())

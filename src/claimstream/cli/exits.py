@@ -153,16 +153,6 @@ def redis_options(url: str) -> RedisOptions:
         raise CommandError(str(exc)) from None
 
 
-def worker_unreachable(url: str, exc: Exception) -> Unreachable:
-    """The one line for a worker whose HTTP API did not answer."""
-    reason = getattr(exc, "reason", None)
-    detail = getattr(reason, "strerror", None) or str(reason or exc)
-    return Unreachable(
-        f"cannot reach the worker's HTTP API at {url} ({_lower(detail)}): is "
-        "`claimstream worker` running? --worker or CLAIMSTREAM_WEB_PORT names another"
-    )
-
-
 def redact(url: str) -> str:
     """`url` with its password (if any) replaced by `***`, for messages."""
     try:

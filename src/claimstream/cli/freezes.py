@@ -2,7 +2,8 @@
 
 Asks Redis directly when `CLAIMSTREAM_REDIS_URL` (or `--redis-url`) is set, the same keys a
 settlement system reads; otherwise asks a running worker's `GET /freezes` API (`--worker`,
-default `http://127.0.0.1:$CLAIMSTREAM_WEB_PORT`), which serves its in-process registry.
+default `http://127.0.0.1:$CLAIMSTREAM_WEB_PORT`, `--timeout`, `--retries`; the token in
+`CLAIMSTREAM_CLIENT_TOKEN`), which serves its in-process registry.
 Exit status: 0 frozen (or listing), 1 not frozen, 2 usage error, 3 Redis or the worker's
 HTTP API did not answer.
 
@@ -21,9 +22,9 @@ import json
 import os
 import sys
 import time
-import urllib.parse
-import urllib.request
 from typing import Any
+
+from claimstream.cli._worker_api import add_worker_arguments
 
 HELP = "show freezes in force (one subject, or all) from Redis or a running worker"
 EXAMPLE = (
@@ -92,12 +93,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("CLAIMSTREAM_REDIS_PREFIX", "claimstream"),
         help="registry key prefix (default: $CLAIMSTREAM_REDIS_PREFIX, else claimstream)",
     )
-    parser.add_argument(
-        "--worker",
-        default=f"http://127.0.0.1:{os.environ.get('CLAIMSTREAM_WEB_PORT', '6066')}",
-        metavar="URL",
-        help="worker web address, used when no Redis URL is set "
-        "(default: http://127.0.0.1:$CLAIMSTREAM_WEB_PORT, port 6066 when unset)",
+    add_worker_arguments(
+        parser,
+        worker_note="asked when no Redis URL is set, with the token CLAIMSTREAM_CLIENT_TOKEN "
+        "(the settlement role or above)",
+        answer="the worker's answer",
+        retries=2,
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -151,39 +152,16 @@ def _from_redis(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _from_worker(args: argparse.Namespace) -> dict[str, Any]:
-    from urllib.error import HTTPError
+    from claimstream.cli._worker_api import ask, worker_client
+    from claimstream.client.calls import freezes_call
 
-    from claimstream.cli.exits import CommandError, Unreachable, worker_unreachable
-
-    base = args.worker.rstrip("/")
     if args.kind is None:
-        url = f"{base}/freezes"
+        path, holding, what = "/freezes", "freezes", "a list of freezes"
     else:
-        url = f"{base}/freezes/{args.kind}/{urllib.parse.quote(args.subject_id, safe='')}"
-        if args.drug_code:
-            url += "?" + urllib.parse.urlencode({"drug_code": args.drug_code})
-    if not url.startswith(("http://", "https://")):
-        raise CommandError("--worker must be an http(s) URL")
-    token = os.environ.get("CLAIMSTREAM_CLIENT_TOKEN", "").strip()  # a settlement role or above
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - scheme checked
-            answer: dict[str, Any] = json.loads(response.read())
-    except HTTPError as exc:  # it answered, with an error
-        if exc.code in (401, 403):
-            raise CommandError(
-                f"the worker at {base} refused the question: HTTP {exc.code} (set "
-                "CLAIMSTREAM_CLIENT_TOKEN to a token with the settlement role; docs/security.md)"
-            ) from None
-        if exc.code < 500:
-            raise CommandError(
-                f"the worker at {base} refused the question: HTTP {exc.code}"
-            ) from None
-        raise Unreachable(f"the worker at {base} failed to answer: HTTP {exc.code}") from None
-    except (OSError, ValueError) as exc:  # URLError, refused, timed out, not JSON
-        raise worker_unreachable(base, exc) from None
-    return answer
+        path = freezes_call(args.kind, args.subject_id, args.drug_code).path
+        holding, what = "frozen", "a freeze status"
+    wanted = "a token with the settlement role"
+    return ask(worker_client(args), path, wanted=wanted, holding=holding, what=what)
 
 
 def _print_human(args: argparse.Namespace, answer: dict[str, Any]) -> None:

@@ -131,24 +131,17 @@ def _from_file(args: argparse.Namespace) -> dict[str, Any]:
 def _from_worker(args: argparse.Namespace) -> dict[str, Any]:
     import urllib.parse
 
-    from claimstream.cli._worker_api import no_answer, token_refused, worker_client
-    from claimstream.cli.exits import CommandError
-    from claimstream.client import RequestRefused, WorkerUnavailable
-    from claimstream.client.calls import Call
+    from claimstream.cli._worker_api import ask, worker_client
 
     client = worker_client(args)
     path = f"/v1/institutions/{urllib.parse.quote(args.institution_id, safe='')}/benchmark"
     if args.month:
         path += "?" + urllib.parse.urlencode({"month": args.month})
-    try:
-        answer, _ = client.call(Call("GET", path))
-    except RequestRefused as exc:
-        if exc.status in (401, 403):
-            wanted = "a token with the supervisor role, or the institution's own"
-            raise token_refused(client.url, exc.status, wanted) from None
-        raise CommandError(f"the worker at {client.url} answered {exc}") from None
-    except WorkerUnavailable as exc:
-        raise no_answer(client.url, exc, more="; --from FILE works without one") from None
-    if not isinstance(answer, dict) or "indicators" not in answer:
-        raise CommandError(f"the worker at {client.url} answered something else than a benchmark")
-    return answer
+    return ask(
+        client,
+        path,
+        wanted="a token with the supervisor role, or the institution's own",
+        holding="indicators",
+        what="a benchmark",
+        more="; --from FILE works without one",
+    )

@@ -128,10 +128,14 @@ def decide_from_input(
     nature: object = None,
     confirmed_amount: object = 0,
     note: object = None,
+    confirmed_alerts: object = None,
     at: str | None = None,
     tz: tzinfo,
 ) -> DecideCase:
-    """The decision; a confirmed or partly confirmed one needs its nature and amount."""
+    """The decision; a confirmed or partly confirmed one needs its nature and amount, and a
+    partly confirmed one may name the alerts it confirms (`confirmed_alerts`, alert ids; the
+    case's other alerts are then found false positive). Whether the case links them is for
+    the case to say (the API's 409, the cases agent's `refused` notice)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     if nature is not None and nature not in NATURES:
@@ -143,6 +147,12 @@ def decide_from_input(
         raise ValueError(f"{outcome} needs a nature ({', '.join(NATURES)}) and an amount > 0")
     if outcome == "not_confirmed" and (nature is not None or amount != 0):
         raise ValueError("not_confirmed takes no nature and no amount")
+    named = _alert_ids(confirmed_alerts, "confirmed_alerts")
+    if named and outcome != "partly_confirmed":
+        raise ValueError(
+            f"confirmed_alerts goes only with a partly_confirmed decision (a {outcome} one "
+            "gives every alert of the case its verdict)"
+        )
     return DecideCase(
         _case_id(case_id),
         outcome,
@@ -151,7 +161,25 @@ def decide_from_input(
         _required(by, "by"),
         normalize_at(at, tz),
         _text(note, "note"),
+        named,
     )
+
+
+def _alert_ids(value: object, name: str) -> tuple[str, ...]:
+    """A list of distinct alert ids (None: none)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple) or not all(isinstance(a, str) for a in value):
+        raise ValueError(f"{name} must be a list of alert ids")
+    for alert_id in value:
+        if not alert_id.strip():
+            raise ValueError(f"{name} holds an empty alert id")
+        if (problem := id_problem(name, alert_id)) is not None:
+            raise ValueError(f"{problem} (got {alert_id!r})")
+    if len(set(value)) != len(value):
+        twice = next(a for a in value if value.count(a) > 1)
+        raise ValueError(f"{name} names the alert {twice} twice")
+    return tuple(value)
 
 
 def recover_from_input(

@@ -34,7 +34,7 @@ from claimstream.freezes.connection import RedisOptions
 from claimstream.kafka import security as kafka_security
 from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.url import DEFAULT_BROKER_URL, broker_url
-from claimstream.model.config import ConfigError
+from claimstream.model.config import ConfigError, env_flag
 from claimstream.sanctions.settings import SanctionSettings
 from claimstream.stream.collector import DEFAULT as DEFAULT_GC_THRESHOLDS
 from claimstream.stream.collector import thresholds
@@ -80,8 +80,6 @@ OTHER_VARIABLES = frozenset(
 TRANSPORT_VARIABLES = frozenset(kafka_security.VARIABLES) | frozenset(redis_connection.VARIABLES)
 #: `Settings` fields read from their own families of variables, not from one variable each
 NESTED = ("detection", "sanctions", "audit_keys", "kafka_security", "redis_options")
-_TRUE = frozenset(("1", "true", "yes", "on"))
-_FALSE = frozenset(("0", "false", "no", "off", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,12 +417,9 @@ def sanctions_from_env(env: Mapping[str, str]) -> SanctionSettings:
 
 
 def _bool(name: str, raw: str) -> bool:
-    text = raw.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    """`raw` of the variable `name` as true or false (`model.config.env_flag`); blank is
+    false, as it always was here (a flag set to nothing is not set to true)."""
+    return env_flag({name: raw}, name, default=False)
 
 
 def _typed(name: str, raw: str, default: object) -> object:

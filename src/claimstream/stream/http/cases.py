@@ -15,7 +15,8 @@ naming someone else is refused, 403), answered 202 with the action id:
 * `POST /v1/cases/open` `{subject: "KIND:ID", institution_id?, note?, at?}`
 * `POST /v1/cases/{case_id}/advance` `{to?, note?, at?}`
 * `POST /v1/cases/{case_id}/assign` `{owner, at?}`
-* `POST /v1/cases/{case_id}/decide` `{outcome, nature?, confirmed_amount?, note?, at?}`
+* `POST /v1/cases/{case_id}/decide` `{outcome, nature?, confirmed_amount?, confirmed_alerts?,
+  note?, at?}` (`confirmed_alerts`: a partly confirmed decision's confirmed alerts, of the case)
 * `POST /v1/cases/{case_id}/recover` `{money: deducted|recovered, amount, reference?, note?, at?}`
 
 An advance without `to` names the next step of the case when this worker holds it (so two
@@ -252,6 +253,7 @@ def case_routes(
                 nature=b.get("nature"),
                 confirmed_amount=b.get("confirmed_amount", 0),
                 note=b.get("note"),
+                confirmed_alerts=b.get("confirmed_alerts"),
                 at=_at(b),
                 tz=tz(),
             ),
