@@ -155,6 +155,7 @@ def create_app(
         batching=batching,
         sweep_interval=settings.sweep_interval,
         sweep_slice=settings.sweep_slice,
+        compact_state=settings.compact_state,
     )
     detection.peers = install_peers(
         app,

@@ -125,6 +125,9 @@ class Settings:
     #: the changelogs of partitions it does not own; 0 saves that, and a partition's new owner
     #: replays its changelog before it resumes (docs/operations.md, "Standby replicas")
     standby_replicas: int = 1
+    #: the detection states (`state-<kind>` tables) on the memory store held as orjson bytes
+    #: (`stream.encoded`): a fraction of the memory, one decode per key and batch
+    compact_state: bool = True
     #: how often idle keys are swept (seconds of wall time); each sweep visits a bounded slice.
     sweep_interval: float = 30.0
     sweep_slice: int = 20_000

@@ -30,6 +30,7 @@ import orjson
 
 from claimstream.kafka.topology import Topology
 from claimstream.stream.codec import PartitionPointer, StateCodec
+from claimstream.stream.encoded import EncodedStore, holds_bytes
 
 if TYPE_CHECKING:
     from claimstream.stream.publish import BatchPublisher, Out
@@ -49,9 +50,12 @@ ROCKSDB_OPTIONS: dict[str, int] = {
 }
 
 
-def state_table(app: Any, topology: Topology, name: str) -> tuple[Any, str, int]:
+def state_table(
+    app: Any, topology: Topology, name: str, *, encoded: bool = False
+) -> tuple[Any, str, int]:
     """The table `name` with raw UTF-8 keys and orjson values, its changelog topic's name and
-    its partition count (from the changelog's declaration in topics.toml)."""
+    its partition count (from the changelog's declaration in topics.toml). `encoded`: on the
+    memory store, the states are held as their orjson bytes (`stream.encoded`)."""
     spec = topology.changelog_topic(name)
     codec = StateCodec()
     table: Any = app.Table(
@@ -75,7 +79,20 @@ def state_table(app: Any, topology: Topology, name: str) -> tuple[Any, str, int]
     # orjson states.
     table.key_serializer = "raw"
     table.value_serializer = codec
-    if str(app.conf.store).partition(":")[0] == "rocksdb":
+    scheme = str(app.conf.store).partition(":")[0]
+    if encoded and scheme == "memory":
+        table._data = EncodedStore(
+            app.conf.store,
+            app,
+            table,
+            table_name=table.name,
+            key_type=table.key_type,
+            key_serializer=table.key_serializer,
+            value_serializer=table.value_serializer,
+            value_type=table.value_type,
+            loop=table.loop,
+        )
+    if scheme == "rocksdb":
         # built here, before anything reads `table.data`, with the arguments faust's
         # `Collection._new_store_by_url` would pass
         table._data = partition_free_store()(
@@ -165,13 +182,15 @@ class TableWriter:
         if not by_partition:
             return []
         store = self.table.data
+        as_bytes = holds_bytes(self.table)  # the store keeps the changelog's bytes themselves
         out: list[Out] = []
         for partition, items in by_partition.items():
             with self.pointer.writing_to(partition):
                 for key, value in items:
                     if value is not None:
-                        store[key] = value
-                        out.append((self.changelog, key.encode(), orjson.dumps(value), partition))
+                        blob = orjson.dumps(value)
+                        store[key] = blob if as_bytes else value
+                        out.append((self.changelog, key.encode(), blob, partition))
                     elif key in store:
                         del store[key]
                         out.append((self.changelog, key.encode(), None, partition))

@@ -119,7 +119,8 @@ class Detection:
 
     def state(self, kind: StateKind, key: str) -> State | None:
         """The state of `key` as the `kind` agent stores it (the pre-settlement check's copy
-        source; the memory store hands out the stored object itself: do not change it)."""
+        source; with `CLAIMSTREAM_COMPACT_STATE=false` the memory store hands out the stored
+        object itself: do not change it)."""
         pipeline = self.pipelines.get(kind)
         return None if pipeline is None else pipeline.load(key)
 
@@ -164,6 +165,7 @@ def install_detection(
     batching: Batching,
     sweep_interval: float,
     sweep_slice: int,
+    compact_state: bool = False,
 ) -> Detection:
     """Add one detection agent and state table per key kind to `app`, the watermark markers'
     timer, and (aligned kinds) the `pending-<kind>` tables."""
@@ -178,7 +180,7 @@ def install_detection(
         patient = kind == "patient"
         aligned = kind in ALIGNED
         topics = (*inputs, REPARTITION[kind]) if patient else (REPARTITION[kind],)
-        table, changelog, _ = state_table(app, topology, f"state-{kind}")
+        table, changelog, _ = state_table(app, topology, f"state-{kind}", encoded=compact_state)
         waiting, waiting_changelog = None, None
         if aligned:
             waiting, waiting_changelog, _ = state_table(app, topology, f"pending-{kind}")
