@@ -79,35 +79,30 @@ def state_table(
     # orjson states.
     table.key_serializer = "raw"
     table.value_serializer = codec
+    # our stores are built here, before anything reads `table.data`, with the arguments
+    # faust's `Collection._new_store_by_url` would pass
     scheme = str(app.conf.store).partition(":")[0]
     if encoded and scheme == "memory":
-        table._data = EncodedStore(
-            app.conf.store,
-            app,
-            table,
-            table_name=table.name,
-            key_type=table.key_type,
-            key_serializer=table.key_serializer,
-            value_serializer=table.value_serializer,
-            value_type=table.value_type,
-            loop=table.loop,
-        )
-    if scheme == "rocksdb":
-        # built here, before anything reads `table.data`, with the arguments faust's
-        # `Collection._new_store_by_url` would pass
-        table._data = partition_free_store()(
-            app.conf.store,
-            app,
-            table,
-            table_name=table.name,
-            key_type=table.key_type,
-            key_serializer=table.key_serializer,
-            value_serializer=table.value_serializer,
-            value_type=table.value_type,
-            loop=table.loop,
-            options=dict(ROCKSDB_OPTIONS),  # the store pops from it
-        )
+        table._data = _store(EncodedStore, app, table)
+    if scheme == "rocksdb":  # the store pops from its options
+        table._data = _store(partition_free_store(), app, table, options=dict(ROCKSDB_OPTIONS))
     return table, spec.name, spec.partitions
+
+
+def _store(kind: type[Any], app: Any, table: Any, **extra: Any) -> Any:
+    """A store of `kind` for `table`, as faust would build one from the app's store URL."""
+    return kind(
+        app.conf.store,
+        app,
+        table,
+        table_name=table.name,
+        key_type=table.key_type,
+        key_serializer=table.key_serializer,
+        value_serializer=table.value_serializer,
+        value_type=table.value_type,
+        loop=table.loop,
+        **extra,
+    )
 
 
 @cache
