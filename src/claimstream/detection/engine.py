@@ -173,12 +173,17 @@ class Engine:
         ]
         # the configuration's custom rules (`rules.custom`), routed like any other
         self.rules.extend(custom.build(config.custom_rules, config.custom_lists, context))
+        #: the rules by name: a finding that names its rule (`Finding.rule`) is emitted as its
+        self._named: dict[str, Rule[Any]] = {rule.name: rule for rule in self.rules}
+        #: what the engine runs, each with a state of its own: the rules, but for the custom
+        #: window rules that hold the same rows, which share one row store (`custom.share`)
+        units = custom.share(self.rules)
         self._routes: dict[tuple[StateKind, str], list[Rule[Any]]] = {}
-        for rule in self.rules:
+        for rule in units:
             for event_type in rule.event_types:
                 self._routes.setdefault((rule.key_kind, event_type), []).append(rule)
         self.key_kinds: tuple[StateKind, ...] = tuple(
-            k for k in STATE_KINDS if any(r.key_kind == k for r in self.rules)
+            k for k in STATE_KINDS if any(r.key_kind == k for r in units)
         )
         self._kinds_by_type: dict[str, tuple[StateKind, ...]] = {
             t: tuple(k for k in self.key_kinds if (k, t) in self._routes) for t in EVENT_TYPES
@@ -198,16 +203,16 @@ class Engine:
         self.dispatch: dict[str, tuple[tuple[StateKind, Callable[[Event], str | None]], ...]] = {
             t: tuple((k, _KEY_OF[k]) for k in kinds) for t, kinds in self._kinds_by_type.items()
         }
-        self._by_state_key = {rule.state_key: rule for rule in self.rules}
+        self._by_state_key = {rule.state_key: rule for rule in units}
         #: the rules with timers, asked at each expiry given somewhere to put findings
-        self._timed: tuple[Rule[Any], ...] = tuple(r for r in self.rules if r.timers)
+        self._timed: tuple[Rule[Any], ...] = tuple(r for r in units if r.timers)
         self._families = {
             rule.state_key: tuple(sorted({FAMILY_OF[t] for t in rule.event_types}))
-            for rule in self.rules
+            for rule in units
         }
         #: per state key: the rule's bound `expire` and the families its cutoff follows
         self._expirers: dict[str, tuple[Callable[[State, float], None], tuple[str, ...]]] = {
-            rule.state_key: (rule.expire, self._families[rule.state_key]) for rule in self.rules
+            rule.state_key: (rule.expire, self._families[rule.state_key]) for rule in units
         }
         #: per kind and event type, the rules with timers a step reaches: asked after it
         self._timers: dict[StateKind, dict[str, tuple[Rule[Any], ...]]] = {
@@ -477,6 +482,8 @@ class Engine:
         if finding.record is not None:  # figures, not an alert (`institution_indicators`)
             result.records.append(finding.record)
             return
+        if finding.rule is not None:  # found by a row store several rules share
+            rule = self._named[finding.rule]
         settings = rule.settings
         subject = finding.subject
         alert_id = stable_id("alr", rule.name, subject.kind, subject.id, finding.trigger_id)

@@ -60,6 +60,11 @@ class Finding:
     Both are read from the same held rows as the rest, so they too are the same however the
     case is found.
 
+    `rule`: the name of the rule whose finding it is, when that is not the rule the engine
+    called: the window templates' rules share a row store (`rules.custom.templates.
+    SharedWindow`), which the engine calls and which finds for each of them. None: the rule
+    called.
+
     `record`: set by a rule that produces figures rather than alerts (`institution_indicators`:
     an institution's closed month). The engine then publishes the record (`StepResult.records`)
     and makes no alert of the finding; the other fields only document it.
@@ -79,6 +84,7 @@ class Finding:
     amount: float | None = None
     lines: tuple[Line, ...] = ()
     record: InstitutionMonth | None = None
+    rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

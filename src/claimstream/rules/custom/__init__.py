@@ -11,7 +11,8 @@ reference and the workflow (write, diff on history, shadow, enforce).
 
 `check` compiles and type-checks a rule's expressions (`DetectionConfig` calls it when a
 configuration is loaded: an invalid expression is a `ConfigError` naming the rule and the
-setting); `build` makes the rules of a configuration for an engine. Both compile each text
+setting); `build` makes the rules of a configuration for an engine, and `share` what the engine
+runs for them (the window rules that hold the same rows share one row store). Both compile each text
 once per environment (`expressions._compile` is cached), never per event.
 """
 
@@ -33,9 +34,9 @@ from claimstream.rules.custom.expressions import (
 )
 from claimstream.rules.custom.pairs import PAIR_CLASSES
 from claimstream.rules.custom.settings import NAME, CustomRuleSettings
-from claimstream.rules.custom.templates import TEMPLATE_CLASSES, CustomRule
+from claimstream.rules.custom.templates import TEMPLATE_CLASSES, CustomRule, share
 
-__all__ = ["CustomRuleSettings", "all_lists", "build", "check", "check_lists"]
+__all__ = ["CustomRuleSettings", "all_lists", "build", "check", "check_lists", "share"]
 
 Lists = Mapping[str, tuple[str, ...]]
 

@@ -27,11 +27,12 @@ mode or the message and the state carries on.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import orjson
 
@@ -46,9 +47,18 @@ from claimstream.rules.custom.expressions import (
     compile_message,
 )
 from claimstream.rules.custom.settings import PAIRS, CustomRuleSettings
-from claimstream.rules.kit.episodes import Episodes, rows_count
+from claimstream.rules.kit.episodes import Episodes, kept_ids, rows_count
 from claimstream.rules.kit.money import cents
-from claimstream.rules.kit.rows import Row, Rows, first_after, first_at, insert, keep_from, replace
+from claimstream.rules.kit.rows import (
+    Row,
+    Rows,
+    first_after,
+    first_at,
+    insert,
+    keep_from,
+    replace,
+    ts_of,
+)
 
 # a row: one matching event
 (
@@ -182,6 +192,7 @@ class CustomRule(Rule[CustomRuleSettings]):
             doctor_id=trigger[DOCTOR_ID],
             department_id=trigger[DEPARTMENT_ID],
             amount=amount,
+            rule=self.name,
         )
 
     def _message(self, key: str, details: dict[str, Any]) -> str:
@@ -246,6 +257,187 @@ class WindowEpisodes(CustomRule):
 
     def size(self, state: State) -> int:
         return self.episodes.size(state)
+
+
+class SharedWindow(Rule[CustomRuleSettings]):
+    """The row store of the window rules that hold the same rows: one per fingerprint (same
+    template, key, event types, filter, distinct_by, value and amount), as Rete shares an
+    alpha memory between the rules that test the same conditions.
+
+    The engine routes events to the store, not to its rules: the filter and the expressions
+    are evaluated once per event, the row is built and inserted once, and each rule (the
+    store's `members`, in name order) then judges its own episodes on the shared rows with
+    its own window and threshold. The trailing window's start and count are computed once
+    per distinct window. State per key, under `~custom@<fingerprint>`:
+
+        {"rows": rows, "alerted": {rule name: ids of its rows whose episode was alerted}}
+
+    Expiry keeps the rows any member still needs (the union of what each would keep alone,
+    `Episodes.first_kept`). A member never looks at a row outside its own window, and what
+    each keeps alone is enough for its alerts, so holding the union gives each member the
+    alerts it gives alone. A rule added to a store that already holds rows for a key starts
+    with those rows (a rule of a new fingerprint starts with empty state, as before).
+    """
+
+    Settings = CustomRuleSettings
+    key_kind: ClassVar[KeyKind]
+
+    def __init__(self, members: Sequence[WindowEpisodes]) -> None:
+        self.leader = leader = members[0]
+        super().__init__(leader.settings, leader.context)
+        self.members = tuple(sorted(members, key=attrgetter("name")))
+        self.state_key = shared_key(leader.settings)
+        self.names = frozenset(member.name for member in self.members)
+        self.accepts = leader.accepts
+        self.max_window = max(member.window for member in self.members)
+        # the members by window: a window's start and counts serve all its members
+        windows: dict[float, Episodes] = {}
+        lowest: dict[float, float] = {}
+        for member in self.members:
+            windows.setdefault(member.window, member.episodes)
+            threshold = member.episodes.threshold
+            lowest[member.window] = min(lowest.get(member.window, threshold), threshold)
+        #: (window, its episodes, the lowest threshold of its members)
+        self.windows = tuple((w, episodes, lowest[w]) for w, episodes in windows.items())
+        self.plans = tuple(
+            (member, member.window, member.episodes.threshold) for member in self.members
+        )
+
+    def prefilter(self) -> tuple[Accepts, OnEvent] | None:
+        return self.leader.prefilter() and (self.accepts, self.on_match)
+
+    def on_event(self, state: State, event: Any) -> list[Finding]:
+        if not self.accepts(event):
+            return []
+        return self.on_match(state, event)
+
+    def on_match(self, state: State, event: Any) -> list[Finding]:
+        leader = self.leader
+        value = leader.value_of(event) if leader.value is not None else None
+        if value is MISSING:
+            return []
+        inserted = insert(state.get("rows", ()), leader.row(event, value))
+        if inserted is None:
+            return []  # a redelivery
+        rows, position = inserted
+        state["rows"] = rows
+        alerted_by: dict[str, Sequence[str]] | None = state.get("alerted")
+        found: list[tuple[WindowEpisodes, list[tuple[int, int]]]] = []
+        if position == len(rows) - 1:  # the newest row: each window counted once
+            newest = self._newest(rows, position)
+            trigger_id = rows[position][EVENT_ID]
+            for member, window, threshold in self.plans:
+                start, count, previous = newest[window]
+                if count < threshold or (previous is not None and previous >= threshold):
+                    continue
+                if alerted_by and trigger_id in alerted_by.get(member.name, ()):
+                    continue
+                found.append((member, [(position, start)]))
+        else:
+            for member in self.members:
+                alerted = alerted_by.get(member.name, ()) if alerted_by else ()
+                starts = member.episodes.starts(rows, position, alerted)
+                if starts:
+                    found.append((member, starts))
+        if not found:
+            return []
+        alerted_by = dict(alerted_by or {})
+        key = leader.key_of(event)
+        findings = []
+        for member, starts in found:
+            held = alerted_by.get(member.name, ())
+            alerted_by[member.name] = (*held, *(rows[index][EVENT_ID] for index, _ in starts))
+            for index, start in starts:
+                episode = rows[start : index + 1]
+                findings.append(
+                    member.finding(key, episode, episode[-1][EVENT_ID], member.numbers(episode))
+                )
+        state["alerted"] = alerted_by
+        return findings
+
+    def _newest(self, rows: Rows, position: int) -> dict[float, tuple[int, float, float | None]]:
+        """Per window: the start of the newest row's window, its count, and the previous
+        row's count when that row is in the window and the count reaches a member's threshold
+        (else None: no member needs it)."""
+        ts = rows[position][TS]
+        found = {}
+        for window, episodes, lowest in self.windows:
+            start = bisect.bisect_right(rows, ts - window, hi=position, key=ts_of)
+            count = episodes.count_of(rows, start, position)
+            previous = None
+            if position > start and count >= lowest:
+                previous = episodes.count_at(rows, position - 1)
+            found[window] = (start, count, previous)
+        return found
+
+    def expire(self, state: State, cutoff: float) -> None:
+        rows: Rows = state.get("rows", ())
+        if not rows:
+            state.clear()
+            return
+        if rows[0][TS] > cutoff - self.max_window:
+            return  # every member keeps every row: the common case
+        first = min(member.episodes.first_kept(rows, cutoff) for member in self.members)
+        if first == 0:
+            return
+        kept = tuple(rows[first:])
+        if not kept:
+            state.clear()
+            return
+        state["rows"] = kept
+        alerted_by: dict[str, Sequence[str]] | None = state.get("alerted")
+        if alerted_by:
+            still = {
+                name: ids
+                for name, held in alerted_by.items()
+                if name in self.names and (ids := kept_ids(held, kept))
+            }
+            if still:
+                state["alerted"] = still
+            else:
+                del state["alerted"]
+
+    def size(self, state: State) -> int:
+        return len(state.get("rows", ()))
+
+
+def shared_key(settings: CustomRuleSettings) -> str:
+    """Where the shared row store of window rules with these settings' fingerprint sits."""
+    return f"~custom@{fingerprint(settings)}"
+
+
+def share(rules: Sequence[Rule[Any]]) -> list[Rule[Any]]:
+    """What the engine runs for `rules`: each group of window rules with one fingerprint
+    replaced by its `SharedWindow` (where its first rule was), the other rules as they are."""
+    groups: dict[str, list[WindowEpisodes]] = {}
+    for rule in rules:
+        if isinstance(rule, WindowEpisodes):
+            groups.setdefault(shared_key(rule.settings), []).append(rule)
+    units: list[Rule[Any]] = []
+    for rule in rules:
+        if not isinstance(rule, WindowEpisodes):
+            units.append(rule)
+            continue
+        key = shared_key(rule.settings)
+        members = groups.get(key)
+        if members is None:
+            continue  # its store is placed already
+        del groups[key]
+        cls = type(
+            f"SharedWindow_{key[8:]}",
+            (SharedWindow,),
+            {
+                "name": key,
+                "key_kind": rule.key_kind,
+                "event_types": rule.event_types,
+                "__module__": SharedWindow.__module__,
+            },
+        )
+        store = cast(type[SharedWindow], cls)(members)
+        for member in members:
+            member.state_key = store.state_key
+        units.append(store)
+    return units
 
 
 def _distinct(rows: Sequence[Row]) -> float:

@@ -71,30 +71,56 @@ class Episodes:
         rows, position = inserted
         group["rows"] = rows
         alerted: Sequence[str] = group.get("alerted", ())
+        starts = self.starts(rows, position, alerted)
+        if not starts:
+            return []
+        group["alerted"] = (*alerted, *(rows[index][EVENT_ID] for index, _ in starts))
+        return [rows[start : index + 1] for index, start in starts]
+
+    def starts(self, rows: Rows, position: int, alerted: Sequence[str]) -> list[tuple[int, int]]:
+        """(index, window start) of each episode start, not yet in `alerted`, that the row
+        just inserted at `position` of `rows` creates, oldest first (what `add` alerts). For a
+        caller that keeps the rows itself: several rules over one row store (`rules.custom`)."""
         if position == len(rows) - 1:  # the newest row, the common case: no later row to recount
             threshold = self.threshold
-            start = bisect.bisect_right(rows, row[TS] - self.window, hi=position, key=ts_of)
+            start = bisect.bisect_right(
+                rows, rows[position][TS] - self.window, hi=position, key=ts_of
+            )
             if self._count(rows, start, position) < threshold:
                 return []  # below the threshold: it starts nothing
             if position > start and self._count_at(rows, position - 1) >= threshold:
                 return []  # the episode goes on
-            if row[EVENT_ID] in alerted:
+            if rows[position][EVENT_ID] in alerted:
                 return []
-            starts = [(position, start)]
-        else:
-            starts = self._new_starts(rows, position, alerted)
-            if not starts:
-                return []
-        group["alerted"] = (*alerted, *(rows[index][EVENT_ID] for index, _ in starts))
-        return [rows[start : index + 1] for index, start in starts]
+            return [(position, start)]
+        return self._new_starts(rows, position, alerted)
 
     def expire(self, group: State, cutoff: float) -> None:
         """Drop what no row at or after `cutoff` needs (see the module docstring); a group left
         empty is emptied, so the caller can drop it."""
         rows: Rows = group.get("rows", ())
+        first = self.first_kept(rows, cutoff)
+        if first == 0:
+            return
+        kept = tuple(rows[first:])
+        if not kept:
+            group.clear()
+            return
+        group["rows"] = kept
+        alerted = group.get("alerted")
+        if alerted:
+            still = kept_ids(alerted, kept)
+            if still:
+                group["alerted"] = still
+            else:
+                del group["alerted"]
+
+    def first_kept(self, rows: Rows, cutoff: float) -> int:
+        """The index of the first of `rows` that a row at or after `cutoff` may still need
+        (see the module docstring): 0 when all stay, len(rows) when none does."""
         window = self.window
         if not rows or rows[0][TS] > cutoff - window:
-            return  # every row is within a window of the cutoff: the common case
+            return 0  # every row is within a window of the cutoff: the common case
         first = first_after(rows, cutoff - window)  # >= 1
         last_before = first_at(rows, cutoff) - 1
         previous = rows[last_before][TS]
@@ -104,21 +130,7 @@ class Episodes:
             and self._count_at(rows, last_before) >= self.threshold
         ):
             first = first_after(rows, previous - window)  # p's count decides the next start
-            if first == 0:
-                return
-        kept = tuple(rows[first:])
-        if not kept:
-            group.clear()
-            return
-        group["rows"] = kept
-        alerted = group.get("alerted")
-        if alerted:
-            ids = {row[EVENT_ID] for row in kept}
-            still = tuple(event_id for event_id in alerted if event_id in ids)
-            if still:
-                group["alerted"] = still
-            else:
-                del group["alerted"]
+        return first
 
     @staticmethod
     def size(group: State) -> int:
@@ -164,6 +176,14 @@ class Episodes:
         """The first row of row `index`'s trailing window (ts > ts_index - window)."""
         return bisect.bisect_right(rows, rows[index][TS] - self.window, hi=index, key=ts_of)
 
+    def count_of(self, rows: Rows, start: int, index: int) -> float:
+        """`count` of rows[start..index]."""
+        return self._count(rows, start, index)
+
+    def count_at(self, rows: Rows, index: int) -> float:
+        """`count` of row `index`'s trailing window."""
+        return self._count(rows, self._start(rows, index), index)
+
     def _count(self, rows: Rows, start: int, index: int) -> float:
         """`count` of rows[start..index]; a plain row count needs no slice."""
         if self.count is rows_count:
@@ -172,3 +192,9 @@ class Episodes:
 
     def _count_at(self, rows: Rows, index: int) -> float:
         return self._count(rows, self._start(rows, index), index)
+
+
+def kept_ids(alerted: Sequence[str], kept: Rows) -> tuple[str, ...]:
+    """The ids of `alerted` that are rows of `kept` (ids alerted of rows that went, go)."""
+    ids = {row[EVENT_ID] for row in kept}
+    return tuple(event_id for event_id in alerted if event_id in ids)
