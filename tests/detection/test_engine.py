@@ -18,6 +18,7 @@ from claimstream.model.events import Event
 from claimstream.model.timefmt import iso
 from claimstream.rules import RULES
 from claimstream.rules.base import Finding, Rule, State
+from claimstream.rules.custom import pairs as custom_pairs
 from claimstream.testing import DAY_H, FIXED_NOW, consultation, dispense, run, with_rule
 
 SEED_CASE = [dispense("a", 0, inst="H1"), dispense("b", 2 * DAY_H, inst="H2")]
@@ -233,3 +234,53 @@ def test_a_shadow_alert_carries_money_and_law_too() -> None:
 def test_money_and_law_leave_the_alert_id_as_it_was() -> None:
     changed = with_rule("repeat_dispensing", legal_basis="《另一部办法》", on_check="reject")
     assert run(SEED_CASE, changed).alerts[0].alert_id == run(SEED_CASE).alerts[0].alert_id
+
+
+#: custom rules whose state the engine copies shallowly (`Rule.shallow_state`): a duplicate
+#: and two window rules sharing one row store, all over the same dispensings, and an absence
+#: rule whose timers the engine asks after them
+_SHALLOW = {
+    "dup": {
+        "template": "duplicate",
+        "event_types": ["dispense"],
+        "value": "event.drug_code",
+        "window_days": 30,
+    },
+    "many": {
+        "template": "window_count",
+        "event_types": ["dispense"],
+        "window_days": 30,
+        "min_count": 10,
+    },
+    "more": {
+        "template": "window_count",
+        "event_types": ["dispense"],
+        "window_days": 20,
+        "min_count": 12,
+    },
+    "refill": {
+        "template": "absence",
+        "event_types": ["dispense"],
+        "filter_a": "true",
+        "filter_b": "true",
+        "within_days": 60,
+    },
+}
+
+
+def test_a_failed_step_puts_back_custom_rules_long_rows_copied_shallowly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = Engine(DetectionConfig.default().with_custom(_SHALLOW), None)
+    state = engine.new_state()
+    for i in range(40):  # more rows than a tuple holds: lists, which a careless insert changes
+        engine.step("patient", state, dispense(f"d{i:02d}", i, inst="H1"))
+    before = orjson.dumps(state)
+
+    def explode(self: Rule[RuleSettings], state: State, cutoff: float) -> list[Finding]:
+        raise RuntimeError("a bug in a rule")
+
+    monkeypatch.setattr(custom_pairs.Absence, "due", explode)  # runs after the other rules
+    with pytest.raises(RuntimeError, match="a bug in a rule"):
+        engine.step("patient", state, dispense("boom", 39.5, inst="H1"))
+    assert orjson.dumps(state) == before

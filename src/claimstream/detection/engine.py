@@ -31,7 +31,8 @@ put back as it was before the event (no dedup entry, no watermark, no half-updat
 and the exception goes to the caller, which dead-letters the event as `processing_error`; the
 key's next event is processed normally. The price is a copy of the state of each rule the event
 reaches, taken before the rule runs (`_snapshot`: a shallow copy for the usual state of tuples,
-else orjson; measured in the commit).
+else orjson; measured in the commit; a plain `dict.copy` for a rule that only replaces the
+values of its state, `Rule.shallow_state`: the custom templates' row stores).
 """
 
 from __future__ import annotations
@@ -59,9 +60,16 @@ from claimstream.rules.base import Finding, Rule, RuleContext, State
 #: stream's processor for its future check). `Engine(config, None)` stamps `detected_at` with
 #: the event time of the event being stepped instead (`replay --clock event`).
 Clock = Callable[[], float]
-#: one rule call on the hot path: the rule's state key, its bound `on_event`, and whether it
-#: is stateless (then it gets a throwaway dict and nothing is stored for it)
-_Call = tuple[str, Callable[[State, Event], list[Finding]], bool, Callable[[Event], bool] | None]
+#: one rule call on the hot path: the rule's state key, its bound `on_event`, whether it is
+#: stateless (then it gets a throwaway dict and nothing is stored for it), its prefilter, and
+#: how its state is copied to be put back on an error (`_snapshot`, or `dict.copy`)
+_Call = tuple[
+    str,
+    Callable[[State, Event], list[Finding]],
+    bool,
+    Callable[[Event], bool] | None,
+    Callable[[State], State | bytes],
+]
 #: the id an event is keyed by for each kind of key (as `Event.key`, without its branches)
 _KEY_OF: dict[StateKind, Callable[[Event], str | None]] = {
     "patient": attrgetter("patient_id"),
@@ -77,11 +85,12 @@ _dumps = orjson.dumps
 def _call(rule: Rule[Any]) -> _Call:
     """A rule's entry in the dispatch table: its state key, what to call, whether it is
     stateless, and the test that decides first whether to call it (`Rule.prefilter`)."""
+    snapshot: Callable[[State], State | bytes] = dict.copy if rule.shallow_state else _snapshot
     prefilter = rule.prefilter()
     if prefilter is None:
-        return (rule.state_key, rule.on_event, rule.stateless, None)
+        return (rule.state_key, rule.on_event, rule.stateless, None, snapshot)
     accepts, on_accepted = prefilter
-    return (rule.state_key, on_accepted, rule.stateless, accepts)
+    return (rule.state_key, on_accepted, rule.stateless, accepts, snapshot)
 
 
 def _snapshot(rule_state: State) -> State | bytes:
@@ -307,7 +316,7 @@ class Engine:
             seen[event_id] = ts
             if wm is None or ts > wm:
                 watermarks[family] = ts
-            for state_key, on_event, stateless, accepts in calls:
+            for state_key, on_event, stateless, accepts, snapshot in calls:
                 if accepts is not None and not accepts(event):
                     continue
                 if stateless:
@@ -318,7 +327,7 @@ class Engine:
                         saved.append((state_key, None))
                         rule_state = rule_states[state_key] = {}
                     else:
-                        saved.append((state_key, _snapshot(rule_state)))
+                        saved.append((state_key, snapshot(rule_state)))
                     findings = on_event(rule_state, event)
                 if findings:
                     rule = self._by_state_key[state_key]
@@ -345,13 +354,13 @@ class Engine:
             else:
                 watermarks[family] = wm
             state["gc"] = gc
-            for key, snapshot in saved:
-                if snapshot is None:
+            for key, copy in saved:
+                if copy is None:
                     state["r"].pop(key, None)
-                elif type(snapshot) is bytes:
-                    state["r"][key] = orjson.loads(snapshot)
+                elif type(copy) is bytes:
+                    state["r"][key] = orjson.loads(copy)
                 else:
-                    state["r"][key] = snapshot
+                    state["r"][key] = copy
             result.changed = changed
             del alerts[counts[0] :], shadows[counts[1] :], commands[counts[2] :]
             del records[counts[3] :]

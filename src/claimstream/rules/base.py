@@ -125,6 +125,10 @@ class Rule(ABC, Generic[SettingsT]):
     Settings: ClassVar[type[RuleSettings]]
     #: True for a rule with event-time timers in its state: the engine then calls `due`
     timers: ClassVar[bool] = False
+    #: True for a rule that only ever replaces the values of its state dict, never changes a
+    #: value in place (a long list of rows included: `rows.insert(..., fresh=True)`): the
+    #: engine then takes a plain copy of the dict as the state to put back if a step fails
+    shallow_state: ClassVar[bool] = False
 
     def __init__(self, settings: SettingsT, context: RuleContext) -> None:
         self.settings = settings

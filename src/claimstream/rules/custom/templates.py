@@ -31,7 +31,7 @@ import bisect
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, cast
 
 import orjson
@@ -281,6 +281,7 @@ class SharedWindow(Rule[CustomRuleSettings]):
 
     Settings = CustomRuleSettings
     key_kind: ClassVar[KeyKind]
+    shallow_state = True  # rows inserted fresh, `alerted` replaced
 
     def __init__(self, members: Sequence[WindowEpisodes]) -> None:
         self.leader = leader = members[0]
@@ -316,7 +317,7 @@ class SharedWindow(Rule[CustomRuleSettings]):
         value = leader.value_of(event) if leader.value is not None else None
         if value is MISSING:
             return []
-        inserted = insert(state.get("rows", ()), leader.row(event, value))
+        inserted = insert(state.get("rows", ()), leader.row(event, value), fresh=True)
         if inserted is None:
             return []  # a redelivery
         rows, position = inserted
@@ -445,7 +446,10 @@ def _distinct(rows: Sequence[Row]) -> float:
 
 
 def _sum(rows: Sequence[Row]) -> float:
-    return math.fsum(row[VALUE] for row in rows)
+    return math.fsum(map(_value_of, rows))
+
+
+_value_of = itemgetter(VALUE)
 
 
 class WindowCount(WindowEpisodes):
@@ -533,6 +537,7 @@ class Duplicate(CustomRule):
     """
 
     template = "duplicate"
+    shallow_state = True  # rows inserted fresh (then flagged in the new list), never in place
 
     def __init__(self, settings: CustomRuleSettings, context: RuleContext, lists: Lists) -> None:
         super().__init__(settings, context, lists)
@@ -556,7 +561,7 @@ class Duplicate(CustomRule):
         window = self.window
         findings = []
         for value in values:
-            inserted = insert(state.get(value, ()), row)
+            inserted = insert(state.get(value, ()), row, fresh=True)
             if inserted is None:
                 continue
             rows, position = inserted
@@ -585,8 +590,11 @@ class Duplicate(CustomRule):
         )
 
     def expire(self, state: State, cutoff: float) -> None:
+        limit = cutoff - self.window
         for value, held in list(state.items()):
-            rows = keep_from(held, cutoff - self.window)
+            if held[0][TS] >= limit:
+                continue  # all of it stays: the common case
+            rows = keep_from(held, limit)
             if not rows:
                 del state[value]
             elif rows is not held:

@@ -61,10 +61,11 @@ def order(row: Row) -> tuple[float, str]:
     return (row[TS], row[EVENT_ID])
 
 
-def insert(rows: Rows, row: Row) -> tuple[Rows, int] | None:
+def insert(rows: Rows, row: Row, *, fresh: bool = False) -> tuple[Rows, int] | None:
     """`rows` with `row` inserted in (ts, event_id) order, and its position; None when its id is
     already there. A short sequence comes back as a new tuple, a long one as a list (the same
-    list, changed in place, when it was one): the caller stores what it gets."""
+    list, changed in place, when it was one, unless `fresh`: then a new one, for a rule whose
+    undo copy shares its sequences, `Rule.shallow_state`): the caller stores what it gets."""
     ts, row_id = row[TS], row[EVENT_ID]
     if not rows:
         return (row,), 0
@@ -79,7 +80,7 @@ def insert(rows: Rows, row: Row) -> tuple[Rows, int] | None:
             return None
     if len(rows) < TUPLE_MAX:
         return (*rows[:position], row, *rows[position:]), position
-    held = rows if type(rows) is list else list(rows)
+    held = rows if type(rows) is list and not fresh else list(rows)
     held.insert(position, row)
     return held, position
 
