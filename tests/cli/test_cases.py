@@ -12,6 +12,7 @@ import pytest
 from claimstream.cli.main import main
 from tests.cli.support import closed_port
 from tests.client.scripted import scripted
+from tests.support.publishing import published_actions
 
 CASE_ID = "case-3f2a9c0d1e4b5a6978c0d1e2"
 SH = ZoneInfo("Asia/Shanghai")
@@ -89,22 +90,14 @@ DECIDE = ["cases", "decide", CASE_ID, "--outcome", "partly_confirmed", "--nature
           "operational_error", "--amount", "1250", "--by", "wang.fang"]  # fmt: skip
 
 
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    return published_actions(monkeypatch)
+
+
 def test_decide_names_each_confirm_alert_in_the_published_decision(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    published: list[Any],
 ) -> None:
-    import claimstream.cli.exits
-    import claimstream.kafka.actions
-    from claimstream.kafka.actions import Receipt
-
-    published: list[Any] = []
-
-    async def publish(bootstrap: str, action: Any, **_: Any) -> Receipt:
-        published.append(action)
-        return Receipt(action.action_id, "claimstream.actions.v1", action.case_id, 0, 7)
-
-    monkeypatch.delenv("CLAIMSTREAM_ACTION_SIGNING_KEY_FILE", raising=False)
-    monkeypatch.setattr(claimstream.cli.exits, "require_broker", lambda value, **_: "b:9092")
-    monkeypatch.setattr(claimstream.kafka.actions, "publish_action", publish)
     argv = [*DECIDE, "--confirm-alert", "alr-1", "--confirm-alert", "alr-3"]
     assert main(argv) == 0
     assert [a.confirmed_alerts for a in published] == [("alr-1", "alr-3")]
@@ -167,22 +160,9 @@ ACTIONS = [
     ("argv", "expected"), ACTIONS, ids=lambda v: v[1] if isinstance(v, list) else ""
 )
 def test_each_action_sub_command_publishes_the_action_its_options_say(
-    argv: list[str], expected: Any, monkeypatch: pytest.MonkeyPatch
+    argv: list[str], expected: Any, published: list[Any]
 ) -> None:
-    import claimstream.cli.exits
-    import claimstream.kafka.actions
     from claimstream.kafka import case_actions
-    from claimstream.kafka.actions import Receipt
 
-    published: list[Any] = []
-
-    async def publish(bootstrap: str, action: Any, **_: Any) -> Receipt:
-        published.append(action)
-        return Receipt(action.action_id, "claimstream.actions.v1", action.case_id, 0, 7)
-
-    monkeypatch.delenv("CLAIMSTREAM_ACTION_SIGNING_KEY_FILE", raising=False)
-    monkeypatch.delenv("CLAIMSTREAM_TIMEZONE", raising=False)
-    monkeypatch.setattr(claimstream.cli.exits, "require_broker", lambda value, **_: "b:9092")
-    monkeypatch.setattr(claimstream.kafka.actions, "publish_action", publish)
     assert main([*argv, "--by", "li.na", "--at", AT]) == 0
     assert published == [expected(case_actions)]

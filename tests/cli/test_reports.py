@@ -13,6 +13,7 @@ import pytest
 from claimstream.cli.main import main
 from claimstream.kafka import report_actions as build
 from tests.client.scripted import scripted
+from tests.support.publishing import published_actions
 
 SH = ZoneInfo("Asia/Shanghai")
 RID = "rpt-3f2a9c0d1e4b5a6978c0d1e2"
@@ -22,22 +23,7 @@ CONTACT = "138-0000-0000"
 
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The actions `claimstream reports ...` publishes, on a faked broker."""
-    import claimstream.cli.exits
-    import claimstream.kafka.actions
-    from claimstream.kafka.actions import Receipt
-
-    sent: list[Any] = []
-
-    async def publish(bootstrap: str, action: Any, **_: Any) -> Receipt:
-        sent.append(action)
-        return Receipt(action.action_id, "claimstream.actions.v1", action.report_id, 0, 7)
-
-    monkeypatch.delenv("CLAIMSTREAM_ACTION_SIGNING_KEY_FILE", raising=False)
-    monkeypatch.delenv("CLAIMSTREAM_TIMEZONE", raising=False)
-    monkeypatch.setattr(claimstream.cli.exits, "require_broker", lambda value, **_: "b:9092")
-    monkeypatch.setattr(claimstream.kafka.actions, "publish_action", publish)
-    return sent
+    return published_actions(monkeypatch)
 
 
 ADD = ["reports", "add", "--channel", "hotline", "--name", "Zhang San", "--contact", CONTACT,
