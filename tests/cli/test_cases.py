@@ -5,14 +5,17 @@ they print, their exit codes), and the decision's input refused before anything 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from claimstream.cli.main import main
 from tests.cli.support import closed_port
 from tests.client.scripted import scripted
+from tests.support.publishing import published_actions
 
 CASE_ID = "case-3f2a9c0d1e4b5a6978c0d1e2"
+SH = ZoneInfo("Asia/Shanghai")
 
 
 def summary(**more: Any) -> dict[str, Any]:
@@ -87,22 +90,14 @@ DECIDE = ["cases", "decide", CASE_ID, "--outcome", "partly_confirmed", "--nature
           "operational_error", "--amount", "1250", "--by", "wang.fang"]  # fmt: skip
 
 
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    return published_actions(monkeypatch)
+
+
 def test_decide_names_each_confirm_alert_in_the_published_decision(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    published: list[Any],
 ) -> None:
-    import claimstream.cli.exits
-    import claimstream.kafka.actions
-    from claimstream.kafka.actions import Receipt
-
-    published: list[Any] = []
-
-    async def publish(bootstrap: str, action: Any, **_: Any) -> Receipt:
-        published.append(action)
-        return Receipt(action.action_id, "claimstream.actions.v1", action.case_id, 0, 7)
-
-    monkeypatch.delenv("CLAIMSTREAM_ACTION_SIGNING_KEY_FILE", raising=False)
-    monkeypatch.setattr(claimstream.cli.exits, "require_broker", lambda value, **_: "b:9092")
-    monkeypatch.setattr(claimstream.kafka.actions, "publish_action", publish)
     argv = [*DECIDE, "--confirm-alert", "alr-1", "--confirm-alert", "alr-3"]
     assert main(argv) == 0
     assert [a.confirmed_alerts for a in published] == [("alr-1", "alr-3")]
@@ -123,3 +118,51 @@ def test_bad_confirm_alerts_are_refused_before_publishing(
     assert main([*DECIDE, *more, "--bootstrap", closed_port()]) == 2
     err = capsys.readouterr().err
     assert "claimstream cases decide: refused, nothing published" in err and message in err
+
+
+AT = "2026-03-02T10:00:00+08:00"
+ACTIONS = [
+    (
+        ["cases", "open", "institution:H0012", "--institution", "H0012", "--note", "hotline"],
+        lambda b: b.open_from_input(
+            "institution:H0012", "li.na", institution_id="H0012", note="hotline", at=AT, tz=SH
+        ),
+    ),
+    (
+        ["cases", "advance", CASE_ID, "--to", "investigation", "--note", "no appeal"],
+        lambda b: b.advance_from_input(
+            CASE_ID, "li.na", to="investigation", note="no appeal", at=AT, tz=SH
+        ),
+    ),
+    (
+        ["cases", "assign", CASE_ID, "--owner", "zhao.lei"],
+        lambda b: b.assign_from_input(CASE_ID, "zhao.lei", "li.na", at=AT, tz=SH),
+    ),
+    (
+        ["cases", "decide", CASE_ID, "--outcome", "confirmed", "--nature", "intentional_fraud",
+         "--amount", "1250", "--note", "n"],
+        lambda b: b.decide_from_input(
+            CASE_ID, "confirmed", "li.na", nature="intentional_fraud", confirmed_amount=1250.0,
+            note="n", at=AT, tz=SH,
+        ),
+    ),
+    (
+        ["cases", "recover", CASE_ID, "--money", "deducted", "--amount", "1250", "--reference",
+         "s-04", "--note", "n"],
+        lambda b: b.recover_from_input(
+            CASE_ID, "deducted", 1250.0, "li.na", reference="s-04", note="n", at=AT, tz=SH
+        ),
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), ACTIONS, ids=lambda v: v[1] if isinstance(v, list) else ""
+)
+def test_each_action_sub_command_publishes_the_action_its_options_say(
+    argv: list[str], expected: Any, published: list[Any]
+) -> None:
+    from claimstream.kafka import case_actions
+
+    assert main([*argv, "--by", "li.na", "--at", AT]) == 0
+    assert published == [expected(case_actions)]

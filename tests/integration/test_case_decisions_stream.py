@@ -6,7 +6,6 @@ positive."""
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from claimstream.cli.main import main
 from claimstream.devtools.localbroker import LocalBroker
 from claimstream.model.outputs import Alert, Subject, stable_id
-from claimstream.stream.http.access import token_line
 from tests.integration.stream_support import (
     WorkerProcess,
     log_tail,
@@ -30,6 +28,7 @@ from tests.integration.stream_support import (
     start_broker,
     wait_for,
 )
+from tests.support.casework import api_call, casework_worker
 
 pytestmark = pytest.mark.integration
 
@@ -67,17 +66,7 @@ SECOND = alert("second", "2026-02-24T10:00:00+08:00")
 
 
 def call(worker: WorkerProcess, method: str, path: str, who: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{worker.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {TOKENS[who]}", "Content-Type": "application/json"},
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
+    return api_call(worker.port, TOKENS[who], method, path, body)
 
 
 def read(worker: WorkerProcess, path: str) -> Any:
@@ -113,21 +102,13 @@ def a_case_at_its_decision_step(
     """A broker and a worker with casework on, where `alerts` (of one institution) opened one
     case, advanced to its decision step through the API: (broker, worker, case id)."""
     broker = start_broker()
-    roles = ((REVIEWER, "reviewer"), (SUPERVISOR, "supervisor"))
-    worker = WorkerProcess(
-        broker.url,
-        env={
-            "CLAIMSTREAM_API_TOKENS": ";".join(token_line(w, r, TOKENS[w]) for w, r in roles),
-            "CLAIMSTREAM_APP_ID": app_id,
-            "CLAIMSTREAM_CASES_ENABLED": "true",
-            "CLAIMSTREAM_CASES_GROUP_DAYS": "60",
-            "CLAIMSTREAM_DATA_DIR": str(tmp_path / "data"),
-        },
-        log_path=tmp_path / "worker.log",
-    )
+    started: WorkerProcess | None = None
     try:
-        worker.start()
-        wait_for(lambda: worker.status() is not None, 90, "the web server", explain=explain(worker))
+        roles = {REVIEWER: "reviewer", SUPERVISOR: "supervisor"}
+        started = casework_worker(
+            broker.url, TOKENS, roles, app_id, tmp_path, CLAIMSTREAM_CASES_GROUP_DAYS="60"
+        )
+        worker = started
         institution = alerts[0].institution_id
         assert institution is not None
         produce(
@@ -156,7 +137,8 @@ def a_case_at_its_decision_step(
             lambda c: c["step"] == "decision")  # fmt: skip
         yield broker, worker, case["case_id"]
     finally:
-        worker.stop()
+        if started is not None:
+            started.stop()
         broker.stop()
 
 

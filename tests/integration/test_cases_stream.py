@@ -4,9 +4,6 @@ is intact, and the audit trail (which chains every case action) verifies."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,6 @@ import pytest
 
 from claimstream.cli.main import main
 from claimstream.model.outputs import Alert, Subject, stable_id
-from claimstream.stream.http.access import token_line
 from tests.integration.stream_support import (
     PERSON,
     WorkerProcess,
@@ -26,6 +22,7 @@ from tests.integration.stream_support import (
     start_broker,
     wait_for,
 )
+from tests.support.casework import api_call, casework_worker
 
 pytestmark = pytest.mark.integration
 
@@ -58,17 +55,7 @@ def alert(name: str, minute: int, amount: float) -> Alert:
 
 
 def call(worker: WorkerProcess, method: str, path: str, who: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{worker.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {TOKENS[who]}", "Content-Type": "application/json"},
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
+    return api_call(worker.port, TOKENS[who], method, path, body)
 
 
 def the_case(worker: WorkerProcess) -> dict[str, Any] | None:
@@ -81,21 +68,8 @@ def the_case(worker: WorkerProcess) -> dict[str, Any] | None:
 
 
 def started(broker_url: str, tmp: Path, name: str) -> WorkerProcess:
-    roles = ((REVIEWER, "reviewer"), (SUPERVISOR, "supervisor"))
-    lines = ";".join(token_line(who, role, TOKENS[who]) for who, role in roles)
-    worker = WorkerProcess(
-        broker_url,
-        env={
-            "CLAIMSTREAM_API_TOKENS": lines,
-            "CLAIMSTREAM_APP_ID": "claimstream-cases-it",
-            "CLAIMSTREAM_CASES_ENABLED": "true",
-            "CLAIMSTREAM_DATA_DIR": str(tmp / "data"),
-        },
-        log_path=tmp / f"{name}.log",
-    ).start()
-    wait_for(lambda: worker.status() is not None, 90, f"{name}'s web server",
-             explain=lambda: log_tail(worker.log_path))  # fmt: skip
-    return worker
+    roles = {REVIEWER: "reviewer", SUPERVISOR: "supervisor"}
+    return casework_worker(broker_url, TOKENS, roles, "claimstream-cases-it", tmp, name)
 
 
 def test_a_case_walks_every_step_through_the_api_and_survives_a_sigkill(

@@ -9,11 +9,8 @@ saved there too (`docs/img`)."""
 from __future__ import annotations
 
 import json
-import os
-import urllib.error
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,6 @@ import orjson
 import pytest
 
 from claimstream.model.outputs import Alert, Subject, stable_id
-from claimstream.stream.http.access import token_line
 from tests.integration.stream_support import (
     WorkerProcess,
     log_tail,
@@ -29,7 +25,8 @@ from tests.integration.stream_support import (
     start_broker,
     wait_for,
 )
-from tests.support.browser import Watched, watched_page
+from tests.support.browser import Session, console_session
+from tests.support.casework import api_call, casework_worker
 
 pytestmark = pytest.mark.integration
 
@@ -62,15 +59,7 @@ def alert(name: str, minute: int, amount: float, severity: str) -> Alert:
 
 
 def api_get(port: int, path: str) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        headers={"Authorization": f"Bearer {TOKENS[SUPERVISOR]}"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
+    return api_call(port, TOKENS[SUPERVISOR], "GET", path)
 
 
 @pytest.fixture
@@ -79,21 +68,9 @@ def worker_with_a_case(tmp_path: Path) -> Iterator[tuple[WorkerProcess, str]]:
     broker = start_broker()
     worker: WorkerProcess | None = None
     try:
-        roles = ((REVIEWER, "reviewer"), (SUPERVISOR, "supervisor"))
-        lines = ";".join(token_line(who, role, TOKENS[who]) for who, role in roles)
-        worker = WorkerProcess(
-            broker.url,
-            env={
-                "CLAIMSTREAM_API_TOKENS": lines,
-                "CLAIMSTREAM_APP_ID": "claimstream-console-it",
-                "CLAIMSTREAM_CASES_ENABLED": "true",
-                "CLAIMSTREAM_DATA_DIR": str(tmp_path / "data"),
-            },
-            log_path=tmp_path / "worker.log",
-        ).start()
+        roles = {REVIEWER: "reviewer", SUPERVISOR: "supervisor"}
+        worker = casework_worker(broker.url, TOKENS, roles, "claimstream-console-it", tmp_path)
         running = worker
-        wait_for(lambda: running.status() is not None, 90, "the worker's web server",
-                 explain=lambda: log_tail(running.log_path))  # fmt: skip
         produce(
             broker.bootstrap,
             [
@@ -117,51 +94,11 @@ def worker_with_a_case(tmp_path: Path) -> Iterator[tuple[WorkerProcess, str]]:
         broker.stop()
 
 
-class Session:
-    """One person's browser context on the console, keeping a screenshot on failure."""
-
-    def __init__(self, watched: Watched, base: str) -> None:
-        self.watched = watched
-        self.page = watched.page
-        self.base = base
-        self.errors = watched.errors
-        self.fetched = watched.fetched
-
-    async def check(self, condition: bool, message: str) -> None:
-        await self.watched.check(condition, message)
-
-    async def text(self, selector: str) -> str:
-        return str(await self.page.locator(selector).inner_text())
-
-    async def fits(self, width: int) -> None:
-        scrolled = await self.page.evaluate("document.documentElement.scrollWidth")
-        await self.check(scrolled <= width, f"{self.page.url} is {scrolled} px wide at {width}")
-
-    async def keep(self, name: str) -> None:
-        """The page into `CONSOLE_SCREENSHOTS` (the docs' images), when set."""
-        folder = os.environ.get("CONSOLE_SCREENSHOTS")
-        if folder:
-            await self.page.screenshot(path=str(Path(folder) / name))
-
-    async def sign_in(self, who: str) -> None:
-        page = self.page
-        await page.goto(f"{self.base}/console/")
-        await self.check("/console/login" in page.url, f"not sent to sign in: {page.url}")
-        await page.get_by_label("Your API token").fill(TOKENS[who])
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_load_state("load")
-        await self.check(who in await self.text("header"), f"not signed in as {who}: {page.url}")
-
-
-@asynccontextmanager
-async def opened(
+def opened(
     browser: Any, port: int, shots: Path, width: int = 1000, height: int = 800
-) -> AsyncIterator[Session]:
-    """A fresh browser context on the console that fetches nothing but the worker itself;
-    whatever fails inside keeps a screenshot."""
-    base = f"http://127.0.0.1:{port}"
-    async with watched_page(browser, shots / "failure.png", base, width, height) as watched:
-        yield Session(watched, base)
+) -> AbstractAsyncContextManager[Session]:
+    """A session on the console that signs in at the queue, with the button."""
+    return console_session(browser, port, shots, TOKENS, width, height)
 
 
 async def test_a_supervisor_reads_the_queue_and_the_case_and_is_refused_an_action(

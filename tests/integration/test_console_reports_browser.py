@@ -16,22 +16,18 @@ tests do not depend on one another's order.
 from __future__ import annotations
 
 import json
-import os
-import urllib.error
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 import pytest
 
-from claimstream.stream.http.access import token_line
 from tests.integration.stream_support import WorkerProcess, log_tail, start_broker, wait_for
-from tests.support.browser import Watched, watched_page
+from tests.support.browser import Session, console_session
+from tests.support.casework import api_call, casework_worker
 
 pytestmark = pytest.mark.integration
 
@@ -61,17 +57,7 @@ def received_now() -> datetime:
 
 
 def call(port: int, method: str, path: str, who: str, body: Any = None) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {TOKENS[who]}", "Content-Type": "application/json"},
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
+    return api_call(port, TOKENS[who], method, path, body)
 
 
 def file_report(worker: WorkerProcess, report_id: str, received: datetime, **fields: Any) -> None:
@@ -105,20 +91,8 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     broker = start_broker()
     started: WorkerProcess | None = None
     try:
-        lines = ";".join(token_line(who, ROLES[who], TOKENS[who]) for who in TOKENS)
-        started = WorkerProcess(
-            broker.url,
-            env={
-                "CLAIMSTREAM_API_TOKENS": lines,
-                "CLAIMSTREAM_APP_ID": "claimstream-reports-browser-it",
-                "CLAIMSTREAM_CASES_ENABLED": "true",
-                "CLAIMSTREAM_DATA_DIR": str(tmp / "data"),
-            },
-            log_path=tmp / "worker.log",
-        ).start()
+        started = casework_worker(broker.url, TOKENS, ROLES, "claimstream-reports-browser-it", tmp)
         running = started
-        wait_for(lambda: running.status() is not None, 90, "the worker's web server",
-                 explain=lambda: log_tail(running.log_path))  # fmt: skip
         file_report(
             running,
             "rpt-web-0042",
@@ -137,63 +111,12 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
         broker.stop()
 
 
-class Session:
-    """One person's browser context on the console, keeping a screenshot on failure."""
-
-    def __init__(self, watched: Watched, base: str) -> None:
-        self.watched = watched
-        self.page = watched.page
-        self.base = base
-
-    async def check(self, condition: bool, message: str) -> None:
-        await self.watched.check(condition, message)
-
-    async def text(self, selector: str) -> str:
-        return str(await self.page.locator(selector).inner_text())
-
-    async def fits(self, width: int) -> None:
-        scrolled = await self.page.evaluate("document.documentElement.scrollWidth")
-        await self.check(scrolled <= width, f"{self.page.url} is {scrolled} px wide at {width}")
-
-    async def keep(self, name: str, *, full_page: bool = False) -> None:
-        """The page into `CONSOLE_SCREENSHOTS` (the docs' images), when set."""
-        folder = os.environ.get("CONSOLE_SCREENSHOTS")
-        if folder:
-            await self.page.screenshot(path=str(Path(folder) / name), full_page=full_page)
-
-    async def sign_in(self, who: str, then: str = "/console/reports") -> None:
-        page = self.page
-        await page.goto(f"{self.base}{then}")
-        await self.check("/console/login" in page.url, f"not sent to sign in: {page.url}")
-        await page.get_by_label("Your API token").fill(TOKENS[who])
-        await page.get_by_label("Your API token").press("Enter")
-        await page.wait_for_load_state("load")
-        await self.check(who in await self.text("header"), f"not signed in as {who}: {page.url}")
-
-    async def tab_to(self, test: str, what: str, stops: int = 40) -> None:
-        """Press Tab until the focused element passes the JavaScript `test` (on `el`)."""
-        for _ in range(stops):
-            await self.page.keyboard.press("Tab")
-            if await self.page.evaluate(f"(el => Boolean({test}))(document.activeElement)"):
-                return
-        focused = await self.page.evaluate("document.activeElement.outerHTML")
-        await self.check(False, f"{stops} Tabs did not reach {what}; focused: {focused[:200]}")
-
-    async def done(self) -> None:
-        """Nothing went wrong in the page, and it fetched nothing but the worker."""
-        errors, fetched = self.watched.errors, self.watched.fetched
-        await self.check(errors == [] and fetched == [], f"{errors} {fetched}")
-
-
-@asynccontextmanager
-async def opened(
+def opened(
     browser: Any, port: int, shots: Path, width: int = 1000, height: int = 800
-) -> AsyncIterator[Session]:
-    """A fresh browser context on the console that fetches nothing but the worker itself;
-    whatever fails inside keeps a screenshot."""
-    base = f"http://127.0.0.1:{port}"
-    async with watched_page(browser, shots / "failure.png", base, width, height) as watched:
-        yield Session(watched, base)
+) -> AbstractAsyncContextManager[Session]:
+    """A session on the console that signs in at the reports page, by the keyboard."""
+    return console_session(browser, port, shots, TOKENS, width, height,
+                           home="/console/reports", keyboard=True)  # fmt: skip
 
 
 async def test_the_reports_page_lists_a_filed_report_with_its_respond_deadline(

@@ -5,16 +5,12 @@ no line of the worker's log."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from claimstream.stream.http.access import token_line
 from tests.integration.stream_support import (
     WorkerProcess,
     log_tail,
@@ -22,6 +18,7 @@ from tests.integration.stream_support import (
     start_broker,
     wait_for,
 )
+from tests.support.casework import api_call, casework_worker
 
 pytestmark = pytest.mark.integration
 
@@ -41,34 +38,11 @@ REPORT = {
 
 
 def call(worker: WorkerProcess, method: str, path: str, who: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{worker.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {TOKENS[who]}", "Content-Type": "application/json"},
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
+    return api_call(worker.port, TOKENS[who], method, path, body)
 
 
 def started(broker_url: str, tmp: Path, name: str) -> WorkerProcess:
-    lines = ";".join(token_line(who, ROLES[who], TOKENS[who]) for who in TOKENS)
-    worker = WorkerProcess(
-        broker_url,
-        env={
-            "CLAIMSTREAM_API_TOKENS": lines,
-            "CLAIMSTREAM_APP_ID": "claimstream-reports-it",
-            "CLAIMSTREAM_CASES_ENABLED": "true",
-            "CLAIMSTREAM_DATA_DIR": str(tmp / "data"),
-        },
-        log_path=tmp / f"{name}.log",
-    ).start()
-    wait_for(lambda: worker.status() is not None, 90, f"{name}'s web server",
-             explain=lambda: log_tail(worker.log_path))  # fmt: skip
-    return worker
+    return casework_worker(broker_url, TOKENS, ROLES, "claimstream-reports-it", tmp, name)
 
 
 def test_a_report_is_accepted_into_a_new_case_and_both_survive_a_sigkill(tmp_path: Path) -> None:

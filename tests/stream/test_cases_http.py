@@ -7,28 +7,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from claimstream.cases.calendar import load_calendar
 from claimstream.cases.case import Case, CaseSettings, Procedure, case_to_dict
 from claimstream.model.outputs import Subject
-from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring
-from claimstream.stream.cases import CasesRuntime
-from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
-from claimstream.stream.http.api import Api, ApiSettings
 from claimstream.stream.http.cases import case_routes
-from claimstream.stream.http.errors import json_errors
+from tests.support.http import SH, Sent, access_of, api_into, cases_runtime, clients, token_lines
 
-SH = ZoneInfo("Asia/Shanghai")
 TOKENS = {"li.na": ("reviewer", "tok-reviewer"), "zhou": ("supervisor", "tok-supervisor")}
-LINES = "\n".join(token_line(name, role, token) for name, (role, token) in TOKENS.items())
+LINES = token_lines(TOKENS)
 PROC = Procedure(CaseSettings(), load_calendar(None, SH))
 T0 = "2026-03-02T10:00:00+08:00"
 CASE = PROC.open("case-1", Subject("institution", "H1"), T0, "system", action_id="act-0")
@@ -41,54 +32,33 @@ def auth(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[name][1]}"}
 
 
-class Sent:
-    def __init__(self) -> None:
-        self.records: list[Any] = []
-
-    async def send_and_wait(self, records: Any) -> None:
-        self.records.extend(records)
-
-
 Serve = Callable[..., Any]
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
-    clients: list[TestClient[Any, Any]] = []
+    async with clients() as start_client:
 
-    async def start(
-        *, enabled: bool = True, now: float | None = None, here: bool = True, case: Case = CASE
-    ) -> tuple[Any, Sent]:
-        sent = Sent()
-        runtime = None
-        if enabled:
-            runtime = CasesRuntime(
-                None, None, PROC, SimpleNamespace(data={}),
-                SimpleNamespace(data={"case-1": case_to_dict(case)}), 8,
-                sinks=None, metrics=None,  # type: ignore[arg-type]
-                verifier=ActionVerifier(lambda: Keyring({})), clock=lambda: now,
+        async def start(
+            *,
+            enabled: bool = True,
+            now: float | None = None,
+            here: bool = True,
+            case: Case = CASE,
+            forward: Any = None,
+        ) -> tuple[Any, Sent]:
+            sent = Sent()
+            runtime = None
+            if enabled:
+                runtime = cases_runtime({"case-1": case_to_dict(case)}, PROC, lambda: now)
+            routes = case_routes(
+                runtime, api_into(sent), tz=lambda: SH, worker_url="http://w",
+                owner_of=lambda space, key: ("http://w" if here else "http://other", here),
+                forward=forward,
             )  # fmt: skip
-        api = Api(None, sent.send_and_wait, ApiSettings(actions_partitions=8), lambda: SH,
-                  ActionSigner.generate())  # fmt: skip
-        app = web.Application(
-            middlewares=[
-                json_errors,
-                access_control(Access(None, parse_tokens(LINES.encode(), "t"))),
-            ]
-        )
-        app.add_routes(
-            case_routes(runtime, api, tz=lambda: SH, worker_url="http://w",
-                        owner_of=lambda space, key: ("http://w" if here else "http://other", here),
-                        forward=None)  # type: ignore[arg-type]
-        )  # fmt: skip
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
-        clients.append(client)
-        return client, sent
+            return await start_client(access_of(LINES), routes), sent
 
-    yield start
-    for client in clients:
-        await client.close()
+        yield start
 
 
 async def post(client: Any, path: str, body: Any, who: str = "li.na") -> tuple[int, Any]:
@@ -215,3 +185,27 @@ async def test_bad_confirmed_alerts_are_400_naming_the_field(
     status, answer = await post(client, "/v1/cases/case-1/decide", {**PARTLY, **change})
     assert (status, sent.records) == (400, [])
     assert words in answer["error"]
+
+
+async def test_a_case_on_another_worker_is_relayed_from_it(serve: Serve) -> None:
+    from aiohttp import web
+
+    async def forward(owner: str, request: Any) -> web.Response:
+        return web.json_response({"relayed_from": owner})
+
+    client, _ = await serve(here=False, forward=forward)
+    assert await get(client, "/v1/cases/case-1") == (200, {"relayed_from": "http://other"})
+
+
+async def test_a_case_on_another_worker_that_does_not_answer_is_502_naming_it(
+    serve: Serve,
+) -> None:
+    async def forward(owner: str, request: Any) -> Any:
+        raise ConnectionRefusedError("refused")
+
+    client, _ = await serve(here=False, forward=forward)
+    status, body = await get(client, "/v1/cases/case-1")
+    assert (status, body["error"]) == (
+        502,
+        "case-1 is on worker http://other, which did not answer: ConnectionRefusedError: refused",
+    )

@@ -8,13 +8,10 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from claimstream.cases.actions import AdvanceCase, DecideCase
@@ -22,11 +19,8 @@ from claimstream.cases.calendar import load_calendar
 from claimstream.cases.case import CaseSettings, Procedure, case_from_dict, case_to_dict
 from claimstream.freezes.memory import MemoryRegistry
 from claimstream.model.outputs import Subject
-from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring
 from claimstream.stream.app import create_app
-from claimstream.stream.cases import CasesRuntime
-from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
-from claimstream.stream.http.api import Api, ApiSettings
+from claimstream.stream.http.access import token_line
 from claimstream.stream.http.console.pages import console_routes
 from claimstream.stream.http.console.session import (
     COOKIE,
@@ -35,16 +29,15 @@ from claimstream.stream.http.console.session import (
     over_tls,
     same_origin,
 )
-from claimstream.stream.http.errors import json_errors
 from claimstream.stream.settings import Settings
+from tests.support.http import SH, Sent, access_of, api_into, cases_runtime, clients, token_lines
 
-SH = ZoneInfo("Asia/Shanghai")
 TOKENS = {
     "li.na": ("reviewer", "tok-reviewer"),
     "zhou": ("supervisor", "tok-supervisor"),
     "till": ("settlement", "tok-settlement"),
 }
-LINES = "\n".join(token_line(name, role, token) for name, (role, token) in TOKENS.items())
+LINES = token_lines(TOKENS)
 PROC = Procedure(CaseSettings(), load_calendar(None, SH))
 T0 = "2026-03-02T10:00:00+08:00"
 T1 = "2026-03-09T10:00:00+08:00"
@@ -106,51 +99,30 @@ class View:
         }  # fmt: skip
 
 
-class Sent:
-    def __init__(self) -> None:
-        self.records: list[Any] = []
-
-    async def send_and_wait(self, records: Any) -> None:
-        self.records.extend(records)
-
-
 Serve = Callable[..., Any]
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
-    clients: list[TestClient[Any, Any]] = []
+    async with clients() as start_client:
 
-    async def start(
-        now: float | None = None, owner_of: Any = None, fetch: Any = None
-    ) -> tuple[Any, Sent, dict[str, Any]]:
-        sent = Sent()
-        table = {
-            "case-1": case("case-1", "H1", T0, {"alr-late": 300.0, "alr-early": 200.0}),
-            "case-2": case("case-2", "H2", T0, {"alr-small": 50.0}),
-            "case-3": case("case-3", "H3", T1, {}),
-            "case-evil": case("case-evil", EVIL, T1, {"alr-evil": 1.0}),
-        }
-        runtime = CasesRuntime(
-            None, None, PROC, SimpleNamespace(data={}), SimpleNamespace(data=table), 8,
-            sinks=None, metrics=None,  # type: ignore[arg-type]
-            verifier=ActionVerifier(lambda: Keyring({})), clock=lambda: now,
-        )  # fmt: skip
-        api = Api(View(), sent.send_and_wait, ApiSettings(actions_partitions=8),  # type: ignore[arg-type]
-                  lambda: SH, ActionSigner.generate())  # fmt: skip
-        access = Access(None, parse_tokens(LINES.encode(), "t"))
-        app = web.Application(middlewares=[json_errors, access_control(access)])
-        app.add_routes(
-            console_routes(runtime, api, access, tz=lambda: SH, owner_of=owner_of, fetch=fetch)
-        )
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
-        clients.append(client)
-        return client, sent, table
+        async def start(
+            now: float | None = None, owner_of: Any = None, fetch: Any = None
+        ) -> tuple[Any, Sent, dict[str, Any]]:
+            sent = Sent()
+            table = {
+                "case-1": case("case-1", "H1", T0, {"alr-late": 300.0, "alr-early": 200.0}),
+                "case-2": case("case-2", "H2", T0, {"alr-small": 50.0}),
+                "case-3": case("case-3", "H3", T1, {}),
+                "case-evil": case("case-evil", EVIL, T1, {"alr-evil": 1.0}),
+            }
+            runtime = cases_runtime(table, PROC, lambda: now)
+            access = access_of(LINES)
+            routes = console_routes(runtime, api_into(sent, View()), access, tz=lambda: SH,
+                                    owner_of=owner_of, fetch=fetch)  # fmt: skip
+            return await start_client(access, routes), sent, table
 
-    yield start
-    for client in clients:
-        await client.close()
+        yield start
 
 
 def cookie(who: str) -> dict[str, str]:

@@ -7,37 +7,35 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from claimstream.cases.calendar import load_calendar
 from claimstream.cases.case import CaseSettings, Procedure
 from claimstream.cases.report_actions import case_for_report
-from claimstream.cases.report_processor import ReportProcessor
-from claimstream.cases.reports import Reporter, ReportSettings, new_report, report_to_dict
-from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring
-from claimstream.stream.cases import CasesRuntime
-from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
-from claimstream.stream.http.api import Api, ApiSettings
+from claimstream.cases.reports import Reporter, new_report
 from claimstream.stream.http.console.pages import console_routes
 from claimstream.stream.http.console.session import COOKIE, csrf_token
-from claimstream.stream.http.errors import json_errors
-from claimstream.stream.reports import ReportsRuntime
+from tests.support.http import (
+    SH,
+    Sent,
+    access_of,
+    api_into,
+    cases_runtime,
+    clients,
+    token_lines,
+    with_reports,
+)
 
-SH = ZoneInfo("Asia/Shanghai")
 CAL = load_calendar(None, SH)
 TOKENS = {
     "li.na": ("reviewer", "tok-reviewer"),
     "zhou": ("supervisor", "tok-supervisor"),
     "wu": ("supervisor,reports:contact", "tok-contact"),
 }
-LINES = "\n".join(token_line(name, role, token) for name, (role, token) in TOKENS.items())
+LINES = token_lines(TOKENS)
 CONTACT = "138-0000-0000"
 NAMED = Reporter(False, "Zhang San", CONTACT)
 EARLY = new_report("2026-03-02T10:00:00+08:00", "hotline", NAMED, "pharmacy <b>Elm</b>", "cards",
@@ -47,47 +45,22 @@ LATE = new_report("2026-03-20T10:00:00+08:00", "web", Reporter(True), "clinic on
 NOW = datetime.fromisoformat("2026-03-05T00:00:00+08:00").timestamp()
 
 
-class Sent:
-    def __init__(self) -> None:
-        self.records: list[Any] = []
-
-    async def send_and_wait(self, records: Any) -> None:
-        self.records.extend(records)
-
-
 Serve = Callable[..., Any]
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
-    clients: list[TestClient[Any, Any]] = []
+    async with clients() as start_client:
 
-    async def start() -> tuple[Any, Sent]:
-        sent = Sent()
-        runtime = CasesRuntime(
-            None, None, Procedure(CaseSettings(), CAL), SimpleNamespace(data={}),
-            SimpleNamespace(data={}), 8, sinks=None, metrics=None,  # type: ignore[arg-type]
-            verifier=ActionVerifier(lambda: Keyring({})), clock=lambda: NOW,
-        )  # fmt: skip
-        table = SimpleNamespace(data={r.report_id: report_to_dict(r) for r in (LATE, EARLY)})
-        runtime.reports = ReportsRuntime(
-            None, None, ReportProcessor(ReportSettings(), CAL, table.data.get,  # type: ignore[arg-type]
-                                        verify=lambda r: None),
-            table, 8, sinks=None, metrics=None, clock=lambda: NOW,  # type: ignore[arg-type]
-        )  # fmt: skip
-        api = Api(None, sent.send_and_wait, ApiSettings(actions_partitions=8), lambda: SH,
-                  ActionSigner.generate())  # fmt: skip
-        access = Access(None, parse_tokens(LINES.encode(), "t"))
-        app = web.Application(middlewares=[json_errors, access_control(access)])
-        app.add_routes(console_routes(runtime, api, access, tz=lambda: SH))
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
-        clients.append(client)
-        return client, sent
+        async def start() -> tuple[Any, Sent]:
+            sent = Sent()
+            runtime = cases_runtime({}, Procedure(CaseSettings(), CAL), lambda: NOW)
+            with_reports(runtime, [LATE, EARLY], CAL, lambda: NOW)
+            access = access_of(LINES)
+            routes = console_routes(runtime, api_into(sent), access, tz=lambda: SH)
+            return await start_client(access, routes), sent
 
-    yield start
-    for client in clients:
-        await client.close()
+        yield start
 
 
 def cookie(who: str) -> dict[str, str]:

@@ -6,29 +6,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from claimstream.cases.calendar import load_calendar
 from claimstream.cases.case import CaseSettings, Procedure, case_to_dict
-from claimstream.cases.report_processor import ReportProcessor
-from claimstream.cases.reports import Reporter, ReportSettings, new_report, report_to_dict
+from claimstream.cases.reports import Reporter, new_report
 from claimstream.model.outputs import Subject
-from claimstream.sanctions.signatures import ActionSigner, ActionVerifier, Keyring
-from claimstream.stream.cases import CasesRuntime
-from claimstream.stream.http.access import Access, access_control, parse_tokens, token_line
-from claimstream.stream.http.api import Api, ApiSettings
-from claimstream.stream.http.errors import json_errors
 from claimstream.stream.http.reports import report_routes
-from claimstream.stream.reports import ReportsRuntime
+from tests.support.http import (
+    SH,
+    Sent,
+    access_of,
+    api_into,
+    cases_runtime,
+    clients,
+    token_lines,
+    with_reports,
+)
 
-SH = ZoneInfo("Asia/Shanghai")
 CAL = load_calendar(None, SH)
 TOKENS = {
     "desk": ("intake", "tok-desk"),
@@ -37,7 +35,7 @@ TOKENS = {
     "wu": ("supervisor,reports:contact", "tok-contact"),
     "ops": ("admin", "tok-admin"),
 }
-LINES = "\n".join(token_line(name, role, token) for name, (role, token) in TOKENS.items())
+LINES = token_lines(TOKENS)
 PROC = Procedure(CaseSettings(), CAL)
 T0 = "2026-03-06T10:00:00+08:00"
 CONTACT = "138-0000-0000"
@@ -58,58 +56,26 @@ def auth(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[name][1]}"}
 
 
-class Sent:
-    def __init__(self) -> None:
-        self.records: list[Any] = []
-
-    async def send_and_wait(self, records: Any) -> None:
-        self.records.extend(records)
-
-
 Serve = Callable[..., Any]
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
-    clients: list[TestClient[Any, Any]] = []
+    async with clients() as start_client:
 
-    async def start(*, enabled: bool = True) -> tuple[Any, Sent]:
-        sent = Sent()
-        runtime = None
-        if enabled:
-            runtime = CasesRuntime(
-                None, None, PROC, SimpleNamespace(data={}),
-                SimpleNamespace(data={"case-1": case_to_dict(CASE)}), 8,
-                sinks=None, metrics=None,  # type: ignore[arg-type]
-                verifier=ActionVerifier(lambda: Keyring({})), clock=lambda: None,
+        async def start(*, enabled: bool = True) -> tuple[Any, Sent]:
+            sent = Sent()
+            runtime = None
+            if enabled:
+                runtime = cases_runtime({"case-1": case_to_dict(CASE)}, PROC)
+                with_reports(runtime, [HELD], CAL, lambda: None)
+            routes = report_routes(
+                runtime, api_into(sent), tz=lambda: SH, worker_url="http://w",
+                owner_of=lambda space, key: ("http://w", True), forward=None,  # type: ignore[arg-type]
             )  # fmt: skip
-            table = SimpleNamespace(data={"rpt-held": report_to_dict(HELD)})
-            runtime.reports = ReportsRuntime(
-                None, None, ReportProcessor(ReportSettings(), CAL, table.data.get,  # type: ignore[arg-type]
-                                            verify=lambda r: None),
-                table, 8, sinks=None, metrics=None, clock=lambda: None,  # type: ignore[arg-type]
-            )  # fmt: skip
-        api = Api(None, sent.send_and_wait, ApiSettings(actions_partitions=8), lambda: SH,
-                  ActionSigner.generate())  # fmt: skip
-        app = web.Application(
-            middlewares=[
-                json_errors,
-                access_control(Access(None, parse_tokens(LINES.encode(), "t"))),
-            ]
-        )
-        app.add_routes(
-            report_routes(runtime, api, tz=lambda: SH, worker_url="http://w",
-                          owner_of=lambda space, key: ("http://w", True),
-                          forward=None)  # type: ignore[arg-type]
-        )  # fmt: skip
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
-        clients.append(client)
-        return client, sent
+            return await start_client(access_of(LINES), routes), sent
 
-    yield start
-    for client in clients:
-        await client.close()
+        yield start
 
 
 async def post(client: Any, path: str, body: Any, who: str) -> tuple[int, Any, str]:

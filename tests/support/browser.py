@@ -5,12 +5,14 @@ The `browser` fixture (tests/conftest.py) launches it; `watched_page` opens a fr
 it that records every console error and uncaught page error, refuses (and records) every fetch
 outside one URL prefix, and keeps a screenshot when the test fails inside it: at `shot`, in
 the test's `screenshots` directory (its `tmp_path`), named in the failure's message.
+`console_session` is such a page on a worker's console, as one person (`Session`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -107,3 +109,82 @@ async def watched_page(
         raise
     finally:
         await context.close()
+
+
+class Session:
+    """One person's browser context on the console, keeping a screenshot on failure. Signing
+    in starts at `home` and sends the token with the keyboard (Enter) or the button."""
+
+    def __init__(
+        self, watched: Watched, base: str, tokens: Mapping[str, str], home: str, keyboard: bool
+    ) -> None:
+        self.watched = watched
+        self.page = watched.page
+        self.base = base
+        self.tokens = tokens
+        self.home = home
+        self.keyboard = keyboard
+        self.errors = watched.errors
+        self.fetched = watched.fetched
+
+    async def check(self, condition: bool, message: str) -> None:
+        await self.watched.check(condition, message)
+
+    async def text(self, selector: str) -> str:
+        return str(await self.page.locator(selector).inner_text())
+
+    async def fits(self, width: int) -> None:
+        scrolled = await self.page.evaluate("document.documentElement.scrollWidth")
+        await self.check(scrolled <= width, f"{self.page.url} is {scrolled} px wide at {width}")
+
+    async def keep(self, name: str, *, full_page: bool = False) -> None:
+        """The page into `CONSOLE_SCREENSHOTS` (the docs' images), when set."""
+        folder = os.environ.get("CONSOLE_SCREENSHOTS")
+        if folder:
+            await self.page.screenshot(path=str(Path(folder) / name), full_page=full_page)
+
+    async def sign_in(self, who: str, then: str | None = None) -> None:
+        """Signed in as `who` from `then` (default `home`), which the console goes back to."""
+        page = self.page
+        await page.goto(f"{self.base}{then or self.home}")
+        await self.check("/console/login" in page.url, f"not sent to sign in: {page.url}")
+        await page.get_by_label("Your API token").fill(self.tokens[who])
+        if self.keyboard:
+            await page.get_by_label("Your API token").press("Enter")
+        else:
+            await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_load_state("load")
+        await self.check(who in await self.text("header"), f"not signed in as {who}: {page.url}")
+
+    async def tab_to(self, test: str, what: str, stops: int = 40) -> None:
+        """Press Tab until the focused element passes the JavaScript `test` (on `el`)."""
+        for _ in range(stops):
+            await self.page.keyboard.press("Tab")
+            if await self.page.evaluate(f"(el => Boolean({test}))(document.activeElement)"):
+                return
+        focused = await self.page.evaluate("document.activeElement.outerHTML")
+        await self.check(False, f"{stops} Tabs did not reach {what}; focused: {focused[:200]}")
+
+    async def done(self) -> None:
+        """Nothing went wrong in the page, and it fetched nothing but the worker."""
+        errors, fetched = self.watched.errors, self.watched.fetched
+        await self.check(errors == [] and fetched == [], f"{errors} {fetched}")
+
+
+@asynccontextmanager
+async def console_session(
+    browser: Any,
+    port: int,
+    shots: Path,
+    tokens: Mapping[str, str],
+    width: int = 1000,
+    height: int = 800,
+    *,
+    home: str = "/console/",
+    keyboard: bool = False,
+) -> AsyncIterator[Session]:
+    """A fresh browser context on the console of the worker on loopback `port` that fetches
+    nothing but the worker itself; whatever fails inside keeps a screenshot."""
+    base = f"http://127.0.0.1:{port}"
+    async with watched_page(browser, shots / "failure.png", base, width, height) as watched:
+        yield Session(watched, base, tokens, home, keyboard)

@@ -80,6 +80,9 @@ CASE_GROUPS = "case-groups"
 CASES = "cases"
 
 Load = Callable[[str], Any]
+#: a batch's read of a case (its state as the batch changed it) and its write
+Get = Callable[[str], Case | None]
+Put = Callable[[Case, int], None]
 
 
 @dataclass(slots=True)
@@ -208,13 +211,7 @@ class CaseProcessor:
                 out.writes[case_id] = (case_to_dict(case), partition)
         return out
 
-    def _alert(
-        self,
-        record: Record,
-        get: Callable[[str], Case | None],
-        put: Callable[[Case, int], None],
-        out: CaseResult,
-    ) -> None:
+    def _alert(self, record: Record, get: Get, put: Put, out: CaseResult) -> None:
         envelope = json_object(record.value, "invalid_envelope")
         if envelope.get("type") == "report":  # an accepted report (claimstream.cases.reports)
             self._report(envelope, record, get, put, out)
@@ -265,14 +262,7 @@ class CaseProcessor:
                 )
             )
 
-    def _report(
-        self,
-        envelope: Json,
-        record: Record,
-        get: Callable[[str], Case | None],
-        put: Callable[[Case, int], None],
-        out: CaseResult,
-    ) -> None:
+    def _report(self, envelope: Json, record: Record, get: Get, put: Put, out: CaseResult) -> None:
         case_id = envelope.get("case_id")
         if not isinstance(case_id, str) or not case_id:
             raise Refused("invalid_envelope", "expected {type: report, case_id, report_id, ...}")
@@ -300,13 +290,7 @@ class CaseProcessor:
             by=str(envelope["by"]),
         )))  # fmt: skip
 
-    def _action(
-        self,
-        record: Record,
-        get: Callable[[str], Case | None],
-        put: Callable[[Case, int], None],
-        out: CaseResult,
-    ) -> None:
+    def _action(self, record: Record, get: Get, put: Put, out: CaseResult) -> None:
         # not an action at all, or a review, unfreeze, remediation or check feedback: the
         # sanctions' (their index step dead-letters what is not an action)
         data = read_action(record.value, self.verify, ours=is_case_action, refuse_garbage=False)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from claimstream.cases.actions import amount_of
 from claimstream.cases.case import Case, Entry, Procedure, Refusal, Unchanged, ts_of
@@ -74,7 +74,10 @@ class ReceiveReport:
 
 
 @dataclass(frozen=True, slots=True)
-class AcknowledgeReport:
+class _NoteOnReport:
+    """An action that records only who did what and when, with a note (its `TYPE`)."""
+
+    TYPE: ClassVar[str]
     report_id: str
     by: str
     at: str
@@ -82,7 +85,12 @@ class AcknowledgeReport:
 
     @property
     def action_id(self) -> str:
-        return stable_id("act", "report_acknowledge", self.report_id, self.by, self.at)
+        return stable_id("act", self.TYPE, self.report_id, self.by, self.at)
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeReport(_NoteOnReport):
+    TYPE: ClassVar[str] = "report_acknowledge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +124,8 @@ class RejectReport:
 
 
 @dataclass(frozen=True, slots=True)
-class ReportFeedback:
-    report_id: str
-    by: str
-    at: str
-    note: str = ""
-
-    @property
-    def action_id(self) -> str:
-        return stable_id("act", "report_feedback", self.report_id, self.by, self.at)
+class ReportFeedback(_NoteOnReport):
+    TYPE: ClassVar[str] = "report_feedback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,13 @@ REPORT_ACTION_CLASSES = (
 )
 
 
+#: the actions that carry a note only, by type
+NOTE_ONLY: dict[str, type[AcknowledgeReport | ReportFeedback]] = {
+    AcknowledgeReport.TYPE: AcknowledgeReport,
+    ReportFeedback.TYPE: ReportFeedback,
+}
+
+
 def is_report_action(record: Mapping[str, Any]) -> bool:
     return record.get("type") in REPORT_TYPES
 
@@ -178,8 +186,8 @@ def report_action_to_dict(action: ReportAction) -> dict[str, Any]:
         }
         if action.subject is not None:
             out["subject"] = {"kind": action.subject.kind, "id": action.subject.id}
-    elif isinstance(action, AcknowledgeReport):
-        out |= {"type": "report_acknowledge", "note": action.note}
+    elif isinstance(action, AcknowledgeReport | ReportFeedback):
+        out |= {"type": action.TYPE, "note": action.note}
     elif isinstance(action, AcceptReport):
         out |= {"type": "report_accept", "case_id": action.case_id}
         if action.open_for is not None:
@@ -190,8 +198,6 @@ def report_action_to_dict(action: ReportAction) -> dict[str, Any]:
     elif isinstance(action, RejectReport):
         out |= {"type": "report_reject", "reason": action.reason}
         out["told_reporter"] = action.told_reporter
-    elif isinstance(action, ReportFeedback):
-        out |= {"type": "report_feedback", "note": action.note}
     else:
         out |= {"type": "report_reward", "amount": action.amount, "reference": action.reference}
     out |= {"by": action.by, "at": action.at}
@@ -240,8 +246,8 @@ def report_action_from_dict(data: Mapping[str, Any]) -> ReportAction:
             evidence_of(data.get("evidence")),
             subject_of(data.get("subject")),
         )
-    if kind == "report_acknowledge":
-        return AcknowledgeReport(report_id, by, at, optional(data.get("note"), "note"))
+    if kind in NOTE_ONLY:
+        return NOTE_ONLY[kind](report_id, by, at, optional(data.get("note"), "note"))
     if kind == "report_accept":
         case_id = text(data.get("case_id"), "case_id")
         if (problem := id_problem("case_id", case_id)) is not None:
@@ -267,8 +273,6 @@ def report_action_from_dict(data: Mapping[str, Any]) -> ReportAction:
             at,
             flag(data.get("told_reporter", True), "told_reporter"),
         )
-    if kind == "report_feedback":
-        return ReportFeedback(report_id, by, at, optional(data.get("note"), "note"))
     if kind == "report_reward":
         return PayReward(
             report_id,

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 from claimstream.cli._actions import add_common_arguments, build_and_publish
 from claimstream.cli._worker_api import add_worker_arguments
-
-if TYPE_CHECKING:
-    from claimstream.kafka.actions import AnyAction
 
 HELP = "list and show cases, or advance, assign, decide and record money on one"
 EXAMPLE = "claimstream cases advance case-3f2a9c0d1e4b5a6978c0d1e2 --by li.na --note 'checked'"
@@ -120,17 +119,111 @@ EXAMPLES = {
 
 
 def _action_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
+    return action_parser(sub, name, help_, EXAMPLES[name], "case")
+
+
+# -- what `claimstream cases` and `claimstream reports` share ----------------------------------
+
+#: a builder's keyword -> the parsed argument it takes, or a function of the parsed arguments;
+#: None: not passed (`by` and `at` are passed unless so)
+Fields = Mapping[str, str | Callable[[argparse.Namespace], object] | None]
+
+
+def action_parser(
+    sub: Any, name: str, help_: str, example: str, noun: str, **more: Any
+) -> argparse.ArgumentParser:
+    """An action sub-command's parser: its help, `--by` and the publishing options."""
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=help_,
-        epilog=f"example: {EXAMPLES[name]}",
-        description=f"{help_[0].upper()}{help_[1:]}: publish a signed case action on "
-        "claimstream.actions.v1 (keyed by the case id). Bad input is refused before anything is "
-        "published.",
+        epilog=f"example: {example}",
+        description=f"{help_[0].upper()}{help_[1:]}: publish a signed {noun} action on "
+        f"claimstream.actions.v1 (keyed by the {noun} id). Bad input is refused before "
+        "anything is published.",
+        **more,
     )
     parser.add_argument("--by", required=True, metavar="NAME", help="who acts")
     add_common_arguments(parser)
     return parser
+
+
+def dispatch(
+    action: str,
+    args: argparse.Namespace,
+    listing: Callable[[argparse.Namespace], int],
+    show: Callable[[argparse.Namespace], int],
+    act: Callable[[argparse.Namespace], int],
+) -> int:
+    """`list`, `show`, or an action sub-command."""
+    if action == "list":
+        return listing(args)
+    if action == "show":
+        return show(args)
+    return act(args)
+
+
+def publish_built(
+    command: str, args: argparse.Namespace, builders: ModuleType, spec: tuple[str, Fields]
+) -> int:
+    """Build the action `spec` names (a builder of `builders`, called with the arguments its
+    fields name) and publish it (`build_and_publish`)."""
+    name, fields = spec
+    values = {
+        keyword: getattr(args, given) if isinstance(given, str) else given(args)
+        for keyword, given in ({"by": "by", "at": "at"} | dict(fields)).items()
+        if given is not None
+    }
+
+    def build(tz: tzinfo) -> Any:
+        return getattr(builders, name)(**values, tz=tz)
+
+    return build_and_publish(command, args, build)
+
+
+def limited(args: argparse.Namespace) -> dict[str, str]:
+    """A listing's query, its `--limit` checked."""
+    from claimstream.cli.exits import CommandError
+
+    if not 1 <= args.limit <= 1000:
+        raise CommandError("--limit must be from 1 to 1000")
+    return {"limit": str(args.limit)}
+
+
+def print_listing(
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    none: str,
+    header: str,
+    line: Callable[[dict[str, Any]], str],
+) -> int:
+    """A listing's rows: one JSON object a line (`--json`), `none`, or a table."""
+    import json
+
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    if not rows:
+        print(none)
+        return 0
+    print(header)
+    for row in rows:
+        print(line(row))
+    return 0
+
+
+def shown(args: argparse.Namespace, noun: str, key: str, **asked: Any) -> dict[str, Any] | None:
+    """The `noun` (a case, a report) the worker holds as `key`; None when printed as JSON."""
+    import json
+    import urllib.parse
+
+    path = f"/v1/{noun}s/" + urllib.parse.quote(key, safe="")
+    unknown = f"no {noun} {key} (unknown id, or not held by that worker)"
+    found = _get(args, path, unknown=unknown, **asked)
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+        return None
+    return found
 
 
 def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,63 +236,30 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
+#: each action sub-command's builder (claimstream.kafka.case_actions) and its arguments
+ACTIONS: dict[str, tuple[str, Fields]] = {
+    "open": ("open_from_input", {"subject": "subject", "institution_id": "institution",
+                                 "note": "note"}),
+    "advance": ("advance_from_input", {"case_id": "case_id", "to": "to", "note": "note"}),
+    "assign": ("assign_from_input", {"case_id": "case_id", "owner": "owner"}),
+    "decide": ("decide_from_input", {"case_id": "case_id", "outcome": "outcome",
+                                     "nature": "nature", "confirmed_amount": "amount",
+                                     "note": "note", "confirmed_alerts": "confirmed_alerts"}),
+    "recover": ("recover_from_input", {"case_id": "case_id", "money": "money",
+                                       "amount": "amount", "reference": "reference",
+                                       "note": "note"}),
+}  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
-    action = args.cases_action
-    if action == "list":
-        return run_list(args)
-    if action == "show":
-        return run_show(args)
-    return run_action(args)
+    return dispatch(args.cases_action, args, run_list, run_show, run_action)
 
 
 def run_action(args: argparse.Namespace) -> int:
-    from claimstream.kafka import case_actions as build_from
+    from claimstream.kafka import case_actions
 
     kind = args.cases_action
-
-    def build(tz: tzinfo) -> AnyAction:
-        if kind == "open":
-            return build_from.open_from_input(
-                args.subject,
-                args.by,
-                institution_id=args.institution,
-                note=args.note,
-                at=args.at,
-                tz=tz,
-            )
-        if kind == "advance":
-            return build_from.advance_from_input(
-                args.case_id, args.by, to=args.to, note=args.note, at=args.at, tz=tz
-            )
-        if kind == "assign":
-            return build_from.assign_from_input(
-                args.case_id, args.owner, args.by, at=args.at, tz=tz
-            )
-        if kind == "decide":
-            return build_from.decide_from_input(
-                args.case_id,
-                args.outcome,
-                args.by,
-                nature=args.nature,
-                confirmed_amount=args.amount,
-                note=args.note,
-                confirmed_alerts=args.confirmed_alerts,
-                at=args.at,
-                tz=tz,
-            )
-        return build_from.recover_from_input(
-            args.case_id,
-            args.money,
-            args.amount,
-            args.by,
-            reference=args.reference,
-            note=args.note,
-            at=args.at,
-            tz=tz,
-        )
-
-    code = build_and_publish(f"cases {kind}", args, build)
-    return code
+    return publish_built(f"cases {kind}", args, case_actions, ACTIONS[kind])
 
 
 def _get(
@@ -230,14 +290,9 @@ def _when(ts: object) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    import json
     import urllib.parse
 
-    from claimstream.cli.exits import CommandError
-
-    if not 1 <= args.limit <= 1000:
-        raise CommandError("--limit must be from 1 to 1000")
-    query: dict[str, str] = {"limit": str(args.limit)}
+    query = limited(args)
     if args.step:
         query["step"] = args.step
     if args.overdue:
@@ -245,39 +300,26 @@ def run_list(args: argparse.Namespace) -> int:
     answer = _get(
         args, "/v1/cases?" + urllib.parse.urlencode(query), holding="cases", what="a list of cases"
     )
-    cases = answer.get("cases", [])
-    if args.json:
-        for case in cases:
-            print(json.dumps(case, ensure_ascii=False))
-        return 0
-    if not cases:
-        print("no case")
-        return 0
-    print(
-        f"{'case':<30} {'step':<14} {'due':<17} {'subject':<24} {'flagged':>10} {'recovered':>10}"
-    )
-    for case in cases:
+
+    def line(case: dict[str, Any]) -> str:
         subject = f"{case['subject']['kind']}:{case['subject']['id']}"
         totals = case.get("totals", {})
         due = _when(case.get("due")) + (" LATE" if case.get("overdue") else "")
         got = totals.get("deducted", 0) + totals.get("recovered", 0)
-        print(
+        return (
             f"{case['case_id']:<30} {case['step']:<14} {due:<17} {subject:<24} "
             f"{totals.get('flagged', 0):>10.2f} {got:>10.2f}"
         )
-    return 0
+
+    header = (
+        f"{'case':<30} {'step':<14} {'due':<17} {'subject':<24} {'flagged':>10} {'recovered':>10}"
+    )
+    return print_listing(args, answer.get("cases", []), "no case", header, line)
 
 
 def run_show(args: argparse.Namespace) -> int:
-    import json
-    import urllib.parse
-
-    case_id = args.case_id
-    path = "/v1/cases/" + urllib.parse.quote(case_id, safe="")
-    unknown = f"no case {case_id} (unknown id, or not held by that worker)"
-    case = _get(args, path, holding="case_id", what="a case", unknown=unknown)
-    if args.json:
-        print(json.dumps(case, ensure_ascii=False, indent=2))
+    case = shown(args, "case", args.case_id, holding="case_id", what="a case")
+    if case is None:
         return 0
     subject = f"{case['subject']['kind']}:{case['subject']['id']}"
     late = "  OVERDUE" if case.get("overdue") else ""

@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from claimstream.cli._actions import add_common_arguments, build_and_publish
-from claimstream.cli.cases import _add_worker_arguments, _get, _when
-
-if TYPE_CHECKING:
-    from claimstream.kafka.actions import AnyAction
+from claimstream.cli.cases import (
+    Fields,
+    _add_worker_arguments,
+    _get,
+    _when,
+    action_parser,
+    dispatch,
+    limited,
+    print_listing,
+    publish_built,
+    shown,
+)
 
 HELP = "file reports from the public, list and show them, and answer, accept or reject them"
 EXAMPLES = {
@@ -120,93 +126,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _action_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(
-        name,
-        help=help_,
-        epilog=f"example: {EXAMPLES[name]}",
-        description=f"{help_[0].upper()}{help_[1:]}: publish a signed report action on "
-        "claimstream.actions.v1 (keyed by the report id). Bad input is refused before anything "
-        "is published.",
+    return action_parser(
+        sub, name, help_, EXAMPLES[name], "report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--by", required=True, metavar="NAME", help="who acts")
-    add_common_arguments(parser)
-    return parser
+    )  # fmt: skip
+
+
+def _reporter(args: argparse.Namespace) -> dict[str, Any]:
+    return {"anonymous": bool(args.anonymous), "name": args.name, "contact": args.contact}
+
+
+def _told(args: argparse.Namespace) -> bool:
+    return not args.not_told
+
+
+#: each action sub-command's builder (claimstream.kafka.report_actions) and its arguments
+ACTIONS: dict[str, tuple[str, Fields]] = {
+    "add": ("receive_from_input", {"channel": "channel", "reporter": _reporter,
+                                   "about": "about", "description": "description",
+                                   "subject": "subject", "evidence": "evidence",
+                                   "report_id": "report_id", "received_at": "received_at",
+                                   "at": None}),
+    "acknowledge": ("acknowledge_from_input", {"report_id": "report_id", "note": "note"}),
+    "accept": ("accept_from_input", {"report_id": "report_id", "case_id": "case",
+                                     "subject": "subject", "institution_id": "institution",
+                                     "told_reporter": _told, "note": "note"}),
+    "reject": ("reject_from_input", {"report_id": "report_id", "reason": "reason",
+                                     "told_reporter": _told}),
+    "feedback": ("feedback_from_input", {"report_id": "report_id", "note": "note"}),
+    "reward": ("reward_from_input", {"report_id": "report_id", "amount": "amount",
+                                     "reference": "reference"}),
+}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    action = args.reports_action
-    if action == "list":
-        return run_list(args)
-    if action == "show":
-        return run_show(args)
-    return run_action(args)
+    return dispatch(args.reports_action, args, run_list, run_show, run_action)
 
 
 def run_action(args: argparse.Namespace) -> int:
-    from claimstream.kafka import report_actions as build_from
+    from claimstream.kafka import report_actions
 
     kind = args.reports_action
-
-    def build(tz: tzinfo) -> AnyAction:
-        if kind == "add":
-            anonymous = bool(args.anonymous)
-            reporter = {"anonymous": anonymous, "name": args.name, "contact": args.contact}
-            return build_from.receive_from_input(
-                channel=args.channel,
-                reporter=reporter,
-                about=args.about,
-                description=args.description,
-                by=args.by,
-                subject=args.subject,
-                evidence=args.evidence,
-                report_id=args.report_id,
-                received_at=args.received_at,
-                tz=tz,
-            )
-        if kind == "acknowledge":
-            return build_from.acknowledge_from_input(
-                args.report_id, args.by, note=args.note, at=args.at, tz=tz
-            )
-        if kind == "accept":
-            return build_from.accept_from_input(
-                args.report_id,
-                args.by,
-                case_id=args.case,
-                subject=args.subject,
-                institution_id=args.institution,
-                told_reporter=not args.not_told,
-                note=args.note,
-                at=args.at,
-                tz=tz,
-            )
-        if kind == "reject":
-            return build_from.reject_from_input(
-                args.report_id, args.reason, args.by, told_reporter=not args.not_told,
-                at=args.at, tz=tz,
-            )  # fmt: skip
-        if kind == "feedback":
-            return build_from.feedback_from_input(
-                args.report_id, args.by, note=args.note, at=args.at, tz=tz
-            )
-        return build_from.reward_from_input(
-            args.report_id, args.amount, args.by, reference=args.reference, at=args.at, tz=tz
-        )
-
     if kind == "add" and args.json:
         args.json = False  # the record holds the reporter's contact: print where it went only
-    return build_and_publish(f"reports {kind}", args, build)
+    return publish_built(f"reports {kind}", args, report_actions, ACTIONS[kind])
 
 
 def run_list(args: argparse.Namespace) -> int:
-    import json
     import urllib.parse
 
-    from claimstream.cli.exits import CommandError
-
-    if not 1 <= args.limit <= 1000:
-        raise CommandError("--limit must be from 1 to 1000")
-    query: dict[str, str] = {"limit": str(args.limit)}
+    query = limited(args)
     if args.status:
         query["status"] = args.status
     if args.overdue:
@@ -214,34 +183,21 @@ def run_list(args: argparse.Namespace) -> int:
     if args.open:
         query["open"] = "true"
     reports = _get(args, "/v1/reports?" + urllib.parse.urlencode(query)).get("reports", [])
-    if args.json:
-        for report in reports:
-            print(json.dumps(report, ensure_ascii=False))
-        return 0
-    if not reports:
-        print("no report")
-        return 0
-    print(f"{'report':<30} {'status':<13} {'next':<9} {'due':<17} {'channel':<8} about")
-    for r in reports:
+
+    def line(r: dict[str, Any]) -> str:
         due = _when(r.get("due")) + (" LATE" if r.get("overdue") else "")
-        print(
+        return (
             f"{r['report_id']:<30} {r['status']:<13} {r.get('next_stage') or '-':<9} "
             f"{due:<17} {r['channel']:<8} {r['about']}"
         )
-    return 0
+
+    header = f"{'report':<30} {'status':<13} {'next':<9} {'due':<17} {'channel':<8} about"
+    return print_listing(args, reports, "no report", header, line)
 
 
 def run_show(args: argparse.Namespace) -> int:
-    import json
-    import urllib.parse
-
-    report_id = args.report_id
-    path = "/v1/reports/" + urllib.parse.quote(report_id, safe="")
-    report = _get(
-        args, path, unknown=f"no report {report_id} (unknown id, or not held by that worker)"
-    )
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+    report = shown(args, "report", args.report_id)
+    if report is None:
         return 0
     late = f"  OVERDUE: {', '.join(report['overdue'])}" if report.get("overdue") else ""
     print(f"report {report['report_id']}  {report['channel']}  received {report['received_at']}")

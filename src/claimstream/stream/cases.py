@@ -60,15 +60,14 @@ from claimstream.cases.processor import (
 )
 from claimstream.cases.report_processor import REPORT_NOTICES, REPORTS, ReportProcessor
 from claimstream.cases.reports import ReportSettings
-from claimstream.detection.sinks.base import Outputs
 from claimstream.kafka.topology import Topology
 from claimstream.model.config import ConfigError
 from claimstream.observability.metrics import Metrics
 from claimstream.sanctions.processor import REPARTITION_ALERT, REPARTITION_SUBJECT
-from claimstream.sanctions.signatures import REFUSED, ActionVerifier
+from claimstream.sanctions.signatures import ActionVerifier
 from claimstream.stream.batches import Batching, ack_all, queue_batches, records_of
 from claimstream.stream.publish import BatchPublisher
-from claimstream.stream.reports import ReportsRuntime
+from claimstream.stream.reports import ReportsRuntime, emit_result
 from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter, raw_topic, state_table
 
@@ -208,23 +207,7 @@ class CasesRuntime:
     # -- outputs ------------------------------------------------------------------------------
 
     async def emit(self, result: CaseResult, writer: TableWriter | None) -> None:
-        publish: list[Any] = [(t, k.encode(), v, None) for t, k, v in result.forwards]
-        publish += [(CASE_NOTICES, k.encode(), orjson.dumps(n), None) for k, n in result.notices]
-        if publish:
-            await self.publisher.send_and_wait(publish)
-        if result.dead_letters:
-            await self.sinks.write(Outputs(dead_letters=result.dead_letters))
-        if writer is not None:
-            await writer.write(result.writes)
-        metrics = self.metrics
-        for letter in result.dead_letters:
-            metrics.dead_letter(letter.reason)
-            if letter.reason in REFUSED:
-                metrics.action_refused(letter.reason)
-        for action, outcome in result.actions:
-            metrics.case_action(action, outcome)
-        for stage, amount in result.money:
-            metrics.case_money(stage, amount)
+        await emit_result(result, CASE_NOTICES, self.publisher, self.sinks, self.metrics, writer)
 
     async def tick(
         self,

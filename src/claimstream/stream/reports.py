@@ -48,6 +48,35 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float | None]
 
 
+async def emit_result(
+    result: CaseResult,
+    notices: str,
+    publisher: BatchPublisher,
+    sinks: SinkSet,
+    metrics: Metrics,
+    writer: TableWriter | None,
+) -> None:
+    """A batch's outputs, the cases' or the reports' (`notices`: their topic), in this order:
+    the forwards and notices published, the dead letters written, the changed records written
+    to the table (`writer`), then the metrics (dead letters, refusals, actions, money)."""
+    publish: list[Any] = [(t, k.encode(), v, None) for t, k, v in result.forwards]
+    publish += [(notices, k.encode(), orjson.dumps(n), None) for k, n in result.notices]
+    if publish:
+        await publisher.send_and_wait(publish)
+    if result.dead_letters:
+        await sinks.write(Outputs(dead_letters=result.dead_letters))
+    if writer is not None:
+        await writer.write(result.writes)
+    for letter in result.dead_letters:
+        metrics.dead_letter(letter.reason)
+        if letter.reason in REFUSED:
+            metrics.action_refused(letter.reason)
+    for action, outcome in result.actions:
+        metrics.case_action(action, outcome)
+    for stage, amount in result.money:
+        metrics.case_money(stage, amount)
+
+
 class ReportsRuntime:
     """The reports' table, processor and outputs, shared by the cases agent, its tick and the
     API's reads."""
@@ -150,20 +179,7 @@ class ReportsRuntime:
     # -- outputs ------------------------------------------------------------------------------
 
     async def emit(self, result: CaseResult, writer: TableWriter | None) -> None:
-        publish: list[Any] = [(t, k.encode(), v, None) for t, k, v in result.forwards]
-        publish += [(REPORT_NOTICES, k.encode(), orjson.dumps(n), None) for k, n in result.notices]
-        if publish:
-            await self.publisher.send_and_wait(publish)
-        if result.dead_letters:
-            await self.sinks.write(Outputs(dead_letters=result.dead_letters))
-        if writer is not None:
-            await writer.write(result.writes)
-        for letter in result.dead_letters:
-            self.metrics.dead_letter(letter.reason)
-            if letter.reason in REFUSED:
-                self.metrics.action_refused(letter.reason)
-        for action, outcome in result.actions:
-            self.metrics.case_action(action, outcome)
+        await emit_result(result, REPORT_NOTICES, self.publisher, self.sinks, self.metrics, writer)
 
     async def tick(self, writer: TableWriter, now: float, owned: set[int]) -> int:
         """Overdue notices and the overdue gauge for the reports of `owned` partitions."""

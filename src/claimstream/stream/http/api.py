@@ -327,8 +327,9 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-def _at(data: Mapping[str, Any]) -> str | None:
-    at = data.get("at")
+def _at(data: Mapping[str, Any], name: str = "at") -> str | None:
+    """A time field (`at`, or `name`) of a request body, as given (the builders parse it)."""
+    at = data.get(name)
     if at is not None and not isinstance(at, str):
-        raise ValueError("at must be an RFC 3339 string with a UTC offset")
+        raise ValueError(f"{name} must be an RFC 3339 string with a UTC offset")
     return at

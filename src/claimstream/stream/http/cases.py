@@ -29,10 +29,10 @@ case held elsewhere is published as is; the cases agent refuses it there if it m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -46,9 +46,10 @@ from claimstream.kafka.case_actions import (
     recover_from_input,
 )
 from claimstream.stream.cases import CasesRuntime
-from claimstream.stream.http.api import Api, Caller, NotTheCaller, Reply
+from claimstream.stream.http.api import Api, Caller, NotTheCaller, Reply, _at, _by
 from claimstream.stream.http.routes import (
     CALLER,
+    FORWARDED,
     WORKER,
     Forward,
     OwnerOf,
@@ -59,24 +60,81 @@ from claimstream.stream.http.routes import (
 CASE = "case"
 MAX_LIMIT = 1000
 
-
-def _by(data: dict[str, Any], caller: Caller) -> object:
-    given = data.get("by")
-    if caller.legacy:
-        return given
-    if given is not None and given != caller.name:
-        raise NotTheCaller(
-            f"by must be the caller's own name ({caller.name}) or left out: actions are made "
-            "in the name of the token that calls"
-        )
-    return caller.name
+A = TypeVar("A")
 
 
-def _at(data: dict[str, Any]) -> str | None:
-    at = data.get("at")
-    if at is not None and not isinstance(at, str):
-        raise ValueError("at must be an RFC 3339 string with a UTC offset")
-    return at
+# -- what the cases' and the reports' routes share (claimstream.stream.http.reports) ----------
+
+
+def worker_reply(worker_url: str) -> Callable[[Reply], web.Response]:
+    """A reply as JSON, naming the worker that answered."""
+
+    def reply(answer: Reply) -> web.Response:
+        return json_response(answer.status, answer.body, {**answer.headers, WORKER: worker_url})
+
+    return reply
+
+
+def casework_off() -> Reply:
+    """The answer of every casework route when casework is off on this worker."""
+    body = {"error": "casework is disabled on this worker (CLAIMSTREAM_CASES_ENABLED=false)"}
+    return Reply(503, body, {"Retry-After": "5"})
+
+
+def limit_of(query: Mapping[str, str], *, named: bool = False) -> int | Reply:
+    """A listing's `limit` (default 100), or the 400 answer (`named`: naming the field)."""
+    field = {"field": "limit"} if named else {}
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        return Reply(400, {"error": "limit must be a whole number"} | field)
+    if not 1 <= limit <= MAX_LIMIT:
+        return Reply(400, {"error": f"limit must be from 1 to {MAX_LIMIT}"} | field)
+    return limit
+
+
+async def held_or_forwarded(
+    request: web.Request,
+    space: str,
+    key: str,
+    local: Callable[[], Reply],
+    owner_of: OwnerOf,
+    forward: Forward,
+) -> Reply | web.StreamResponse:
+    """A read of `key`: `local()` when this worker owns it (or nobody is known to, or the
+    request was forwarded already), else the owner's answer relayed (502 when it fails)."""
+    if request.headers.get(FORWARDED):
+        return local()
+    owner, here = owner_of(space, key)
+    if here or owner is None:
+        return local()
+    try:
+        return await forward(owner, request)
+    except Exception as exc:  # noqa: BLE001  (owner down or mid-rebalance: say so)
+        why = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        return Reply(502, {"error": f"{key} is on worker {owner}, which did not answer: {why}"})
+
+
+async def action_of(
+    request: web.Request,
+    build: Callable[[dict[str, Any], Caller], A],
+    field_of: Callable[[str], str | None] | None = None,
+) -> A | Reply:
+    """The action a write's JSON body asks for, in the caller's name, or the answer refusing
+    it: 400 (`field_of`: naming the field) or 403 (a body naming someone else)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return Reply(400, {"error": "the request body must be JSON"})
+    if not isinstance(body, dict):
+        return Reply(400, {"error": "the request body must be a JSON object"})
+    try:
+        return build(body, request[CALLER])
+    except NotTheCaller as exc:
+        return Reply(403, {"error": str(exc)})
+    except ValueError as exc:
+        named = {} if field_of is None else {"field": field_of(str(exc))}
+        return Reply(400, {"error": str(exc)} | named)
 
 
 def tried(
@@ -135,12 +193,10 @@ def case_routes(
 ) -> list[web.RouteDef]:
     """The `/v1/cases` routes over `runtime` (None: casework is off on this worker, 503)."""
 
-    def reply(answer: Reply) -> web.Response:
-        return json_response(answer.status, answer.body, {**answer.headers, WORKER: worker_url})
+    reply = worker_reply(worker_url)
 
     def off() -> web.Response:
-        body = {"error": "casework is disabled on this worker (CLAIMSTREAM_CASES_ENABLED=false)"}
-        return reply(Reply(503, body, {"Retry-After": "5"}))
+        return reply(casework_off())
 
     async def listing(request: web.Request) -> web.Response:
         if runtime is None:
@@ -151,12 +207,9 @@ def case_routes(
             if query["overdue"] not in ("true", "false"):
                 return reply(Reply(400, {"error": "overdue must be true or false"}))
             overdue = query["overdue"] == "true"
-        try:
-            limit = int(query.get("limit", "100"))
-        except ValueError:
-            return reply(Reply(400, {"error": "limit must be a whole number"}))
-        if not 1 <= limit <= MAX_LIMIT:
-            return reply(Reply(400, {"error": f"limit must be from 1 to {MAX_LIMIT}"}))
+        limit = limit_of(query)
+        if isinstance(limit, Reply):
+            return reply(limit)
         try:
             rows = runtime.list(step=query.get("step") or None, overdue=overdue, limit=limit)
         except ValueError as exc:
@@ -179,38 +232,23 @@ def case_routes(
         if runtime is None:
             return off()
         case_id = request.match_info["case_id"]
-        if request.headers.get("X-Claimstream-Forwarded"):
-            return reply(local_case(case_id))
-        owner, here = owner_of(CASE, case_id)
-        if here or owner is None:
-            return reply(local_case(case_id))
-        try:
-            return await forward(owner, request)
-        except Exception as exc:  # noqa: BLE001  (owner down or mid-rebalance: say so)
-            why = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            body = {"error": f"{case_id} is on worker {owner}, which did not answer: {why}"}
-            return reply(Reply(502, body))
+        answer = await held_or_forwarded(
+            request, CASE, case_id, lambda: local_case(case_id), owner_of, forward
+        )
+        return reply(answer) if isinstance(answer, Reply) else answer
 
     async def write(
         request: web.Request, build: Callable[[dict[str, Any], Caller], CaseAction]
     ) -> web.Response:
         if runtime is None:
             return off()
-        caller = request[CALLER]
-        try:
-            body = await request.json()
-        except ValueError:
-            return reply(Reply(400, {"error": "the request body must be JSON"}))
-        if not isinstance(body, dict):
-            return reply(Reply(400, {"error": "the request body must be a JSON object"}))
-        try:
-            action = build(body, caller)
-        except NotTheCaller as exc:
-            return reply(Reply(403, {"error": str(exc)}))
-        except ValueError as exc:
-            return reply(Reply(400, {"error": str(exc)}))
+        action = await action_of(request, build)
+        if isinstance(action, Reply):
+            return reply(action)
         return reply(
-            await publish_case_action(runtime, api, owner_of, action, request.remote, caller.name)
+            await publish_case_action(
+                runtime, api, owner_of, action, request.remote, request[CALLER].name
+            )
         )
 
     async def open_case(request: web.Request) -> web.Response:

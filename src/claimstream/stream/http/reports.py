@@ -46,14 +46,20 @@ from claimstream.kafka.report_actions import (
 )
 from claimstream.stream.cases import CasesRuntime
 from claimstream.stream.http.access import CONTACT, grants
-from claimstream.stream.http.api import Api, Caller, NotTheCaller, Reply
-from claimstream.stream.http.cases import CASE
-from claimstream.stream.http.routes import CALLER, WORKER, Forward, OwnerOf, json_response
+from claimstream.stream.http.api import Api, Caller, Reply, _at, _by
+from claimstream.stream.http.cases import (
+    CASE,
+    action_of,
+    casework_off,
+    held_or_forwarded,
+    limit_of,
+    worker_reply,
+)
+from claimstream.stream.http.routes import CALLER, Forward, OwnerOf
 from claimstream.stream.reports import ReportsRuntime
 
 #: the key space of report reads (faust's router: the `reports` table)
 REPORT = "report"
-MAX_LIMIT = 1000
 #: the request fields a 400 may name (its message begins with one of them)
 FIELDS = (
     "report_id", "received_at", "channel", "reporter", "about", "subject", "description",
@@ -66,25 +72,6 @@ def field_of(message: str) -> str | None:
     """The request field a validation message is about (its first word), if it names one."""
     first = message.split(" ", 1)[0].rstrip(":").split(".", 1)[0].split("[", 1)[0]
     return first if first in FIELDS else None
-
-
-def _by(data: dict[str, Any], caller: Caller) -> object:
-    given = data.get("by")
-    if caller.legacy:
-        return given
-    if given is not None and given != caller.name:
-        raise NotTheCaller(
-            f"by must be the caller's own name ({caller.name}) or left out: actions are made "
-            "in the name of the token that calls"
-        )
-    return caller.name
-
-
-def _at(data: dict[str, Any], name: str = "at") -> str | None:
-    at = data.get(name)
-    if at is not None and not isinstance(at, str):
-        raise ValueError(f"{name} must be an RFC 3339 string with a UTC offset")
-    return at
 
 
 def tried_report_action(
@@ -158,15 +145,13 @@ def report_routes(
 ) -> list[web.RouteDef]:
     """The `/v1/reports` routes over the cases runtime's reports (None: casework off, 503)."""
 
-    def reply(answer: Reply) -> web.Response:
-        return json_response(answer.status, answer.body, {**answer.headers, WORKER: worker_url})
+    reply = worker_reply(worker_url)
 
     def runtime() -> ReportsRuntime | None:
         return cases.reports if cases is not None else None
 
     def off() -> web.Response:
-        body = {"error": "casework is disabled on this worker (CLAIMSTREAM_CASES_ENABLED=false)"}
-        return reply(Reply(503, body, {"Retry-After": "5"}))
+        return reply(casework_off())
 
     async def listing(request: web.Request) -> web.Response:
         reports = runtime()
@@ -180,13 +165,9 @@ def report_routes(
                     return reply(Reply(400, {"error": f"{name} must be true or false",
                                              "field": name}))  # fmt: skip
                 flags[name] = query[name] == "true"
-        try:
-            limit = int(query.get("limit", "100"))
-        except ValueError:
-            return reply(Reply(400, {"error": "limit must be a whole number", "field": "limit"}))
-        if not 1 <= limit <= MAX_LIMIT:
-            body = {"error": f"limit must be from 1 to {MAX_LIMIT}", "field": "limit"}
-            return reply(Reply(400, body))
+        limit = limit_of(query, named=True)
+        if isinstance(limit, Reply):
+            return reply(limit)
         try:
             rows = reports.list(
                 status=query.get("status") or None,
@@ -215,17 +196,10 @@ def report_routes(
             return off()
         report_id = request.match_info["report_id"]
         caller = request[CALLER]
-        if request.headers.get("X-Claimstream-Forwarded"):
-            return reply(local(reports, report_id, caller))
-        owner, here = owner_of(REPORT, report_id)
-        if here or owner is None:
-            return reply(local(reports, report_id, caller))
-        try:
-            return await forward(owner, request)
-        except Exception as exc:  # noqa: BLE001  (owner down or mid-rebalance: say so)
-            why = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            body = {"error": f"{report_id} is on worker {owner}, which did not answer: {why}"}
-            return reply(Reply(502, body))
+        answer = await held_or_forwarded(
+            request, REPORT, report_id, lambda: local(reports, report_id, caller), owner_of, forward
+        )
+        return reply(answer) if isinstance(answer, Reply) else answer
 
     async def write(
         request: web.Request, build: Callable[[dict[str, Any], Caller], ReportAction]
@@ -233,22 +207,12 @@ def report_routes(
         reports = runtime()
         if reports is None:
             return off()
-        caller = request[CALLER]
-        try:
-            body = await request.json()
-        except ValueError:
-            return reply(Reply(400, {"error": "the request body must be JSON"}))
-        if not isinstance(body, dict):
-            return reply(Reply(400, {"error": "the request body must be a JSON object"}))
-        try:
-            action = build(body, caller)
-        except NotTheCaller as exc:
-            return reply(Reply(403, {"error": str(exc)}))
-        except ValueError as exc:
-            return reply(Reply(400, {"error": str(exc), "field": field_of(str(exc))}))
+        action = await action_of(request, build, field_of)
+        if isinstance(action, Reply):
+            return reply(action)
         return reply(
             await publish_report_action(
-                reports, cases, api, owner_of, action, request.remote, caller.name
+                reports, cases, api, owner_of, action, request.remote, request[CALLER].name
             )
         )
 

@@ -161,6 +161,33 @@ def _safe_next(value: object) -> str:
     return f"{PREFIX}/"
 
 
+def _text(form: Mapping[str, Any], name: str) -> str | None:
+    """A form field's text; None when it is missing or blank."""
+    value = form.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def pending_of(request: web.Request, held: Mapping[str, Any]) -> dict[str, Any]:
+    """What a case's or report's page says of the action `?pending=` names (a page that reloads
+    itself, `refresh`, at most `PENDING_TRIES` times, until it is in the timeline)."""
+    pending = request.query.get("pending", "")
+    try:
+        tries = int(request.query.get("tries", "0"))
+    except ValueError:
+        tries = PENDING_TRIES
+    applied = any(e.get("action_id") == pending for e in held.get("history") or ())
+    waiting = bool(pending) and not applied
+    refresh = ""
+    if waiting and tries < PENDING_TRIES:
+        refresh = str(URL(request.path).with_query({"pending": pending, "tries": str(tries + 1)}))
+    return {
+        "pending": pending,
+        "applied": applied and bool(pending),
+        "waiting": waiting,
+        "refresh": refresh,
+    }
+
+
 def owner_fetch(session: Callable[[], aiohttp.ClientSession], worker_url: str) -> Fetch:
     """Reads a JSON path of another worker with the person's token (a forwarded read)."""
 
@@ -370,26 +397,98 @@ def console_routes(
             limit=QUEUE_LIMIT,
         )
 
-    def owner(case_id: str) -> tuple[str | None, bool]:
-        """The worker owning the case (None: unknown), and whether it is this one."""
-        return owner_of(CASE, case_id) if owner_of is not None else (None, True)
-
-    async def read_case(request: web.Request, case_id: str) -> tuple[int, Any]:
-        """As `GET /v1/cases/{case_id}`: from this worker when it owns the case (or nobody is
-        known to), else from its owner with the person's token (a standby copy may lag)."""
-        assert runtime is not None
-        where, here = owner(case_id)
+    async def read_held(
+        request: web.Request, space: str, key: str, local: Callable[[], Any]
+    ) -> tuple[int, Any]:
+        """As `GET /v1/{space}s/{key}` (a case or a report): from this worker when it owns
+        `key` (or nobody is known to), `local()`, else from its owner with the person's token
+        (a standby copy may lag)."""
+        where, here = owner_of(space, key) if owner_of is not None else (None, True)
         if here or where is None or fetch is None or request.headers.get(FORWARDED):
-            found = runtime.case(case_id)
+            found = local()
             return (404, None) if found is None else (200, found)
         try:
             status, body = await fetch(
-                where, f"/v1/cases/{quote(case_id, safe='')}", request.cookies.get(COOKIE, "")
+                where, f"/v1/{space}s/{quote(key, safe='')}", request.cookies.get(COOKIE, "")
             )
         except Exception as exc:  # noqa: BLE001  (the owner is down or moving: say so)
-            log.warning("console: reading a case from %s failed: %s", where, type(exc).__name__)
+            log.warning(
+                "console: reading a %s from %s failed: %s", space, where, type(exc).__name__
+            )
             return 502, None
         return status, body if status == 200 else None
+
+    def not_held(
+        request: web.Request, caller: Caller, space: str, key: str, found_status: int
+    ) -> web.Response:
+        """The page saying a case or report is not held here, or its owner did not answer."""
+        if found_status == 404:
+            message, code = f"No {space} {key} is held on this worker.", 404
+        else:
+            message, code = f"The worker holding this {space} did not answer; try again.", 502
+        return page(request, "refused.html", code, caller, code=code, message=message)
+
+    def form_action(
+        space: str,
+        build: Callable[[str, Mapping[str, Any], Caller], CaseAction | ReportAction],
+        held: Callable[[], object],
+        publish: Callable[[Any, web.Request, Caller], Awaitable[Reply]],
+        detail: Callable[..., Awaitable[web.Response]],
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """The handler of a form posting a case or report action (`space`): the person, the
+        form's CSRF token and origin, the reviewer role, casework on (`held()` not None), then
+        the action built, tried and published (`publish`); answered with a redirect to the
+        `detail` page waiting for it, or that page with the refusal."""
+        key_name = f"{space}_id"
+
+        async def handler(request: web.Request) -> web.Response:
+            caller = who(request)
+            if not isinstance(caller, Caller):
+                return caller
+            form = await request.post()
+            token = request.cookies.get(COOKIE, "")
+            if not csrf_ok(token, form.get("csrf")) or not same_origin(
+                request.headers, request.host
+            ):
+                return refused(
+                    request,
+                    403,
+                    "This form did not come from your console "
+                    "session: reload the page and try again.",
+                    caller,
+                )
+            if caller.legacy or not grants(caller.roles, ACT):
+                roles = ", ".join(sorted(caller.roles))
+                return refused(
+                    request,
+                    403,
+                    f"Your token ({caller.name}) has the role {roles}: {space} actions need {ACT}.",
+                    caller,
+                )
+            if held() is None:
+                return refused(request, 503, "Casework is disabled on this worker.", caller)
+            key = request.match_info[key_name]
+            values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+            try:
+                action = build(key, values, caller)
+            except ValueError as exc:
+                return await detail(request, caller, status=400, error=str(exc), form=values)
+            answer = await publish(action, request, caller)
+            if answer.status != 202:
+                body = answer.body if isinstance(answer.body, dict) else {}
+                return await detail(
+                    request,
+                    caller,
+                    status=answer.status,
+                    error=str(body.get("error", "refused")),
+                    form=values,
+                )
+            target = URL(f"{PREFIX}/{space}s/{quote(key, safe='')}", encoded=True).with_query(
+                {"pending": action.action_id}
+            )
+            return web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
+
+        return handler
 
     def evidence(case: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
         """The case's alerts held here, in time order, and the ids of those not held here."""
@@ -422,28 +521,11 @@ def console_routes(
         error: str = "",
         form: Mapping[str, Any] | None = None,
     ) -> web.Response:
+        assert runtime is not None
         case_id = request.match_info["case_id"]
-        found_status, case = await read_case(request, case_id)
+        found_status, case = await read_held(request, CASE, case_id, lambda: runtime.case(case_id))
         if case is None:
-            message = (
-                f"No case {case_id} is held on this worker."
-                if found_status == 404
-                else "The worker holding this case did not answer; try again."
-            )
-            code = 404 if found_status == 404 else 502
-            return page(request, "refused.html", code, caller, code=code, message=message)
-        pending = request.query.get("pending", "")
-        try:
-            tries = int(request.query.get("tries", "0"))
-        except ValueError:
-            tries = PENDING_TRIES
-        applied = any(e.get("action_id") == pending for e in case.get("history") or ())
-        waiting = bool(pending) and not applied
-        refresh = ""
-        if waiting and tries < PENDING_TRIES:
-            refresh = str(
-                URL(request.path).with_query({"pending": pending, "tries": str(tries + 1)})
-            )
+            return not_held(request, caller, CASE, case_id, found_status)
         alerts, elsewhere = evidence(case)
         decision = case.get("decision")
         return page(
@@ -457,12 +539,9 @@ def console_routes(
             next_step=next_step(case),
             can_decide=case["step"] == "decision" and decision is None,
             can_recover=decision is not None and decision.get("outcome") != "not_confirmed",
-            pending=pending,
-            applied=applied and bool(pending),
-            waiting=waiting,
-            refresh=refresh,
             error=error,
             form=form or {},
+            **pending_of(request, case),
         )
 
     async def case_view(request: web.Request) -> web.Response:
@@ -474,35 +553,31 @@ def console_routes(
         return await case_page(request, caller)
 
     def builder(what: str) -> Callable[[str, Mapping[str, Any], Caller], CaseAction]:
-        def text(form: Mapping[str, Any], name: str) -> str | None:
-            value = form.get(name)
-            return value if isinstance(value, str) and value.strip() else None
-
         if what == "advance":
             return lambda case_id, f, c: advance_from_input(
-                case_id, c.name, to=text(f, "to"), note=text(f, "note"), tz=tz()
+                case_id, c.name, to=_text(f, "to"), note=_text(f, "note"), tz=tz()
             )
         if what == "assign":
             return lambda case_id, f, c: assign_from_input(
-                case_id, text(f, "owner"), c.name, tz=tz()
+                case_id, _text(f, "owner"), c.name, tz=tz()
             )
         if what == "decide":
             return lambda case_id, f, c: decide_from_input(
                 case_id,
-                text(f, "outcome"),
+                _text(f, "outcome"),
                 c.name,
-                nature=text(f, "nature"),
-                confirmed_amount=text(f, "confirmed_amount") or 0,
-                note=text(f, "note"),
+                nature=_text(f, "nature"),
+                confirmed_amount=_text(f, "confirmed_amount") or 0,
+                note=_text(f, "note"),
                 tz=tz(),
             )
         return lambda case_id, f, c: recover_from_input(
             case_id,
-            text(f, "money"),
-            text(f, "amount"),
+            _text(f, "money"),
+            _text(f, "amount"),
             c.name,
-            reference=text(f, "reference"),
-            note=text(f, "note"),
+            reference=_text(f, "reference"),
+            note=_text(f, "note"),
             tz=tz(),
         )
 
@@ -516,56 +591,7 @@ def console_routes(
         )
 
     def act(what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        build = builder(what)
-
-        async def handler(request: web.Request) -> web.Response:
-            caller = who(request)
-            if not isinstance(caller, Caller):
-                return caller
-            form = await request.post()
-            token = request.cookies.get(COOKIE, "")
-            if not csrf_ok(token, form.get("csrf")) or not same_origin(
-                request.headers, request.host
-            ):
-                return refused(
-                    request,
-                    403,
-                    "This form did not come from your console "
-                    "session: reload the page and try again.",
-                    caller,
-                )
-            if caller.legacy or not grants(caller.roles, ACT):
-                held = ", ".join(sorted(caller.roles))
-                return refused(
-                    request,
-                    403,
-                    f"Your token ({caller.name}) has the role {held}: case actions need {ACT}.",
-                    caller,
-                )
-            if runtime is None:
-                return refused(request, 503, "Casework is disabled on this worker.", caller)
-            case_id = request.match_info["case_id"]
-            values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-            try:
-                action = build(case_id, values, caller)
-            except ValueError as exc:
-                return await case_page(request, caller, status=400, error=str(exc), form=values)
-            answer = await publish(action, request, caller)
-            if answer.status != 202:
-                body = answer.body if isinstance(answer.body, dict) else {}
-                return await case_page(
-                    request,
-                    caller,
-                    status=answer.status,
-                    error=str(body.get("error", "refused")),
-                    form=values,
-                )
-            target = URL(f"{PREFIX}/cases/{quote(case_id, safe='')}", encoded=True).with_query(
-                {"pending": action.action_id}
-            )
-            return web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
-
-        return handler
+        return form_action(CASE, builder(what), lambda: runtime, publish, case_page)
 
     async def institution(request: web.Request) -> web.Response:
         caller = who(request)
@@ -624,26 +650,6 @@ def console_routes(
             limit=QUEUE_LIMIT,
         )  # fmt: skip
 
-    async def read_report(request: web.Request, report_id: str, caller: Caller) -> tuple[int, Any]:
-        """As `GET /v1/reports/{report_id}`: from this worker when it holds the report's
-        partition (or nobody is known to), else from its owner with the person's token."""
-        held = report_runtime()
-        assert held is not None
-        where, here = owner_of(REPORT, report_id) if owner_of is not None else (None, True)
-        if here or where is None or fetch is None or request.headers.get(FORWARDED):
-            found = held.report(report_id, contact=grants(caller.roles, CONTACT))
-            return (404, None) if found is None else (200, found)
-        try:
-            status, body = await fetch(
-                where,
-                f"/v1/reports/{quote(report_id, safe='')}",
-                request.cookies.get(COOKIE, ""),
-            )
-        except Exception as exc:  # noqa: BLE001  (the owner is down or moving: say so)
-            log.warning("console: reading a report from %s failed: %s", where, type(exc).__name__)
-            return 502, None
-        return status, body if status == 200 else None
-
     async def report_page(
         request: web.Request,
         caller: Caller,
@@ -652,34 +658,20 @@ def console_routes(
         error: str = "",
         form: Mapping[str, Any] | None = None,
     ) -> web.Response:
+        held = report_runtime()
+        assert held is not None
         report_id = request.match_info["report_id"]
-        found_status, report = await read_report(request, report_id, caller)
+        contact = grants(caller.roles, CONTACT)
+        found_status, report = await read_held(
+            request, REPORT, report_id, lambda: held.report(report_id, contact=contact)
+        )
         if report is None:
-            message = (
-                f"No report {report_id} is held on this worker."
-                if found_status == 404
-                else "The worker holding this report did not answer; try again."
-            )
-            code = 404 if found_status == 404 else 502
-            return page(request, "refused.html", code, caller, code=code, message=message)
-        pending = request.query.get("pending", "")
-        try:
-            tries = int(request.query.get("tries", "0"))
-        except ValueError:
-            tries = PENDING_TRIES
-        applied = any(e.get("action_id") == pending for e in report.get("history") or ())
-        waiting = bool(pending) and not applied
-        refresh = ""
-        if waiting and tries < PENDING_TRIES:
-            refresh = str(
-                URL(request.path).with_query({"pending": pending, "tries": str(tries + 1)})
-            )
+            return not_held(request, caller, REPORT, report_id, found_status)
         subject = report.get("subject")
         return page(
-            request, "report.html", status, caller, report=report, pending=pending,
-            applied=applied and bool(pending), waiting=waiting, refresh=refresh, error=error,
-            form=form or {}, subject_text=f"{subject['kind']}:{subject['id']}" if subject else "",
-            decided=report["status"] in ("accepted", "rejected"),
+            request, "report.html", status, caller, report=report, error=error, form=form or {},
+            subject_text=f"{subject['kind']}:{subject['id']}" if subject else "",
+            decided=report["status"] in ("accepted", "rejected"), **pending_of(request, report),
         )  # fmt: skip
 
     async def report_view(request: web.Request) -> web.Response:
@@ -691,85 +683,39 @@ def console_routes(
         return await report_page(request, caller)
 
     def report_builder(what: str) -> Callable[[str, Mapping[str, Any], Caller], ReportAction]:
-        def text(form: Mapping[str, Any], name: str) -> str | None:
-            value = form.get(name)
-            return value if isinstance(value, str) and value.strip() else None
-
         def build(report_id: str, f: Mapping[str, Any], c: Caller) -> ReportAction:
             if what == "acknowledge":
-                return acknowledge_report(report_id, c.name, note=text(f, "note"), tz=tz())
+                return acknowledge_report(report_id, c.name, note=_text(f, "note"), tz=tz())
             if what == "accept":
                 return accept_report(
-                    report_id, c.name, case_id=text(f, "case_id"), subject=text(f, "subject"),
-                    told_reporter=f.get("told_reporter") == "yes", note=text(f, "note"), tz=tz(),
+                    report_id, c.name, case_id=_text(f, "case_id"), subject=_text(f, "subject"),
+                    told_reporter=f.get("told_reporter") == "yes", note=_text(f, "note"), tz=tz(),
                 )  # fmt: skip
             if what == "reject":
                 return reject_report(
-                    report_id, text(f, "reason"), c.name,
+                    report_id, _text(f, "reason"), c.name,
                     told_reporter=f.get("told_reporter") == "yes", tz=tz(),
                 )  # fmt: skip
             if what == "feedback":
-                return report_feedback(report_id, c.name, note=text(f, "note"), tz=tz())
+                return report_feedback(report_id, c.name, note=_text(f, "note"), tz=tz())
             return reward_report(
-                report_id, text(f, "amount"), c.name, reference=text(f, "reference"), tz=tz()
+                report_id, _text(f, "amount"), c.name, reference=_text(f, "reference"), tz=tz()
             )
 
         return build
 
+    async def publish_report(action: ReportAction, request: web.Request, caller: Caller) -> Reply:
+        """What `POST /v1/reports/{report_id}/...` does (the same function)."""
+        held = report_runtime()
+        assert held is not None
+        return await publish_report_action(
+            held, runtime, api, owner_of, action, request.remote, caller.name
+        )
+
     def report_act(what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        build = report_builder(what)
-
-        async def handler(request: web.Request) -> web.Response:
-            caller = who(request)
-            if not isinstance(caller, Caller):
-                return caller
-            form = await request.post()
-            token = request.cookies.get(COOKIE, "")
-            if not csrf_ok(token, form.get("csrf")) or not same_origin(
-                request.headers, request.host
-            ):
-                return refused(
-                    request,
-                    403,
-                    "This form did not come from your console "
-                    "session: reload the page and try again.",
-                    caller,
-                )
-            if caller.legacy or not grants(caller.roles, ACT):
-                held = ", ".join(sorted(caller.roles))
-                return refused(
-                    request,
-                    403,
-                    f"Your token ({caller.name}) has the role {held}: report actions need {ACT}.",
-                    caller,
-                )
-            reports_held = report_runtime()
-            if reports_held is None:
-                return refused(request, 503, "Casework is disabled on this worker.", caller)
-            report_id = request.match_info["report_id"]
-            values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-            try:
-                action = build(report_id, values, caller)
-            except ValueError as exc:
-                return await report_page(request, caller, status=400, error=str(exc), form=values)
-            answer = await publish_report_action(
-                reports_held, runtime, api, owner_of, action, request.remote, caller.name
-            )
-            if answer.status != 202:
-                body = answer.body if isinstance(answer.body, dict) else {}
-                return await report_page(
-                    request,
-                    caller,
-                    status=answer.status,
-                    error=str(body.get("error", "refused")),
-                    form=values,
-                )
-            target = URL(f"{PREFIX}/reports/{quote(report_id, safe='')}", encoded=True).with_query(
-                {"pending": action.action_id}
-            )
-            return web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
-
-        return handler
+        return form_action(
+            REPORT, report_builder(what), report_runtime, publish_report, report_page
+        )
 
     stylesheet = (
         resources.files("claimstream.stream.http.console")
