@@ -194,13 +194,14 @@ def test_a_redelivered_waiting_event_is_a_duplicate_not_late_behind_its_sources_
 
 
 def _released_then_forgotten() -> tuple[Aligner, dict[str, object], object]:
-    """c1 (offset 10) and c2 (offset 11, 30 h later, same source) read, both released, and
-    c1's id gone from the key's dedup, as a backlog's event time leaves it behind."""
+    """c1 (offset 10, forwarded from input offset 100) and c2 (offset 11, input offset 101,
+    30 h later, same source) read, both released, and c1's id gone from the key's dedup, as a
+    backlog's event time leaves it behind."""
     aligner = _aligner()
     state = aligner.engine.new_state()
     early = _by_doctor("c1", 1.0)
-    aligner.accept(state, "D1", early, "consultations/1", None, home=3, offset=10)
-    aligner.accept(state, "D1", _by_doctor("c2", 30.0), "consultations/1", None, 3, 11)
+    aligner.accept(state, "D1", early, "consultations/1", None, home=3, offset=10, read=100)
+    aligner.accept(state, "D1", _by_doctor("c2", 30.0), "consultations/1", None, 3, 11, 101)
     aligner.release(math.inf, lambda key: state)
     del state["seen"]["c1"]
     return aligner, state, early
@@ -222,3 +223,26 @@ def test_the_same_event_at_a_new_offset_is_judged_as_a_new_record() -> None:
     outcome = aligner.accept(state, "D1", early, "consultations/1", None, home=3, offset=12)
     assert isinstance(outcome, StepResult) and outcome.rejection is not None
     assert outcome.rejection.reason == "late"
+
+
+def test_the_same_input_record_forwarded_again_after_a_restart_is_a_duplicate() -> None:
+    """A restart reads the patient side's input again from its last commit and forwards what
+    the patient states did not count yet, at new offsets of the repartition topic: the input
+    offset the copy carries tells it for what it is, once its id is forgotten too."""
+    aligner, state, early = _released_then_forgotten()
+    outcome = aligner.accept(state, "D1", early, "consultations/1", None, 3, 12, read=100)
+    assert isinstance(outcome, StepResult) and outcome.duplicate
+    assert outcome.rejection is None
+
+
+def test_an_event_from_a_later_input_record_is_judged_as_a_new_one() -> None:
+    aligner, state, early = _released_then_forgotten()
+    outcome = aligner.accept(state, "D1", early, "consultations/1", None, 3, 12, read=102)
+    assert isinstance(outcome, StepResult) and outcome.rejection is not None
+    assert outcome.rejection.reason == "late"
+
+
+def test_an_input_offset_counts_for_its_own_source_only() -> None:
+    aligner, state, early = _released_then_forgotten()
+    outcome = aligner.accept(state, "D1", early, "consultations/2", None, 3, 12, read=100)
+    assert isinstance(outcome, StepResult) and not outcome.duplicate

@@ -209,6 +209,37 @@ def test_forwarded_events_carry_their_source_partition_and_its_progress() -> Non
     assert float(dict(doctor[-1].headers)["cs-progress"]) > 0
 
 
+def test_forwarded_events_carry_the_offset_of_the_input_record_they_come_from() -> None:
+    batch = [
+        record(orjson.dumps(e), e["patient_id"].encode(), 100 + i)
+        for i, e in enumerate(events(40))
+        if e["event_type"] == "consultation"
+    ]
+    out = processor().process(batch)
+    by_id = {orjson.loads(r.value)["event_id"]: r.offset for r in batch}
+    doctor = [f for f in out.forwards if f.kind == "doctor"]
+    assert doctor
+    for forward in doctor:
+        offset = by_id[orjson.loads(forward.value)["event_id"]]
+        assert dict(forward.headers)["cs-offset"] == str(offset).encode()
+
+
+def test_an_event_rekeyed_through_the_patient_topic_is_forwarded_without_an_input_offset() -> None:
+    """Its offset is the patient repartition topic's, not its source's: it would say nothing."""
+    visit = next(e for e in events(40) if e["event_type"] == "consultation")
+    rekeyed = Record(
+        visit["patient_id"].encode(),
+        orjson.dumps(visit),
+        "claimstream.repartition.patient",
+        2,
+        7,
+        time.time(),
+    )
+    out = processor().process([rekeyed])
+    doctor = [f for f in out.forwards if f.kind == "doctor"]
+    assert doctor and all("cs-offset" not in dict(f.headers) for f in doctor)
+
+
 def test_one_record_dated_far_ahead_does_not_move_the_sweep_watermark() -> None:
     clock = [NOW]
     proc = KeyedProcessor(

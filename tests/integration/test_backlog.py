@@ -250,19 +250,14 @@ def waiting(worker: WorkerProcess) -> int:
     return sum(status.get("waiting_by_kind", {}).values())
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, intermittent: after the SIGKILL the successor can dead-letter waiting "
-    "events as `late`. One cause is fixed (a released event re-read after its id left the "
-    "dedup: the key's read offset, 'at'; 7 passes in a row after it), another is not: the "
-    "fresh-clone run of 2026-12-05 05:00 saw 142 late letters over many institution keys, "
-    "not yet released and not restored from pending-institution (see CHANGELOG, #11)",
-)
 def test_a_worker_killed_while_events_wait_for_the_watermark_loses_none_of_them(
     broker: LocalBroker, february: tuple[list[bytes], Expected], tmp_path: Path
 ) -> None:
     """The waiting events' records are committed long before they are released: after a
-    SIGKILL only `pending-<kind>` still has them (docs/time.md §7 item 4)."""
+    SIGKILL only `pending-<kind>` still has them (docs/time.md §7 item 4). The successor also
+    reads again what was not committed and forwards again the input batch whose patient states
+    were not delivered: copies of events its doctor and institution keys have seen, which it
+    must know for what they are (the key's "at" and "in" marks) rather than judge them late."""
     lines, expected = february
     produce(broker.bootstrap, messages(lines))
     first = WorkerProcess(broker.url, env=worker_env(), log_path=tmp_path / "first.log")

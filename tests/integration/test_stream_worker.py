@@ -206,19 +206,13 @@ def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, intermittent: in the last fresh-clone run of 2026-12-05 the restarted "
-    "worker skipped two consecutive consultations of one patient (its alert lacked them; "
-    "replay's had them); 4 of 4 local runs passed right after (2 with CPython's collector "
-    "thresholds, 2 with the worker's). An input record skipped around the restart's seek, as "
-    "an earlier session fixed once; not found yet (CHANGELOG, README known limits)",
-)
 def test_sigkill_mid_stream_loses_nothing(broker: LocalBroker, tmp_path: Path) -> None:
     """Issue #3. The kill comes early (often before the first commit), so the restarted worker
     starts partitions with and without committed offsets; it used to skip records that faust
     dropped from the agent queue around its post-rebalance seek (see stream/batches.py and
-    stream/consumer.py), about 1 run in 5."""
+    stream/consumer.py), about 1 run in 5, and once more two consecutive records of one
+    partition before the consumer handed each partition over in offset order, none skipped
+    (`consumer.Handover`)."""
     events = list(generate(6000, seed=23, start=recent_start()))
     expected_alerts, expected_commands, _ = replay_ids(events)
     produce(broker.bootstrap, event_messages(events))

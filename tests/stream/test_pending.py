@@ -164,3 +164,79 @@ def test_a_waiting_trace_code_record_reads_back_as_its_codes_view() -> None:
     (back,) = pending.entries(stored.items(), frozenset({5}))
     assert (back.key, back.ts, back.event_id, back.home) == (code, event.ts, event.event_id, 5)
     assert back.event == view(event, code)
+
+
+# -- across a SIGKILL: what a restart finds, and what it is sent again ------------------------
+
+INPUT = "settlement.consultations.v1"
+
+
+def consultations(hours: int) -> list[Record]:
+    """One doctor's consultations, an hour apart, on input partition 0 (one source)."""
+    out = []
+    for hour in range(hours):
+        value = orjson.dumps(
+            {
+                "event_id": f"c{hour}",
+                "event_type": "consultation",
+                "occurred_at": f"2026-03-{1 + hour // 24:02d}T{hour % 24:02d}:00:00+08:00",
+                "patient_id": f"P{hour}",
+                "institution_id": "H1",
+                "doctor_id": "D1",
+                "mode": "online",
+            }
+        )
+        out.append(Record(f"P{hour}".encode(), value, INPUT, 0, hour, 0.0))
+    return out
+
+
+def rekeyed(result: BatchResult, first_offset: int) -> list[Record]:
+    """The patient processor's doctor forwards as the doctor processor reads them."""
+    forwards = [f for f in result.forwards if f.kind == "doctor"]
+    return [
+        Record(f.key.encode(), f.value, TOPIC, 0, first_offset + i, 0.0, f.headers)
+        for i, f in enumerate(forwards)
+    ]
+
+
+def worker(kind: str, states: dict[str, Any]) -> KeyedProcessor:
+    proc = KeyedProcessor(
+        Engine(DetectionConfig.default(), None),
+        kind,  # type: ignore[arg-type]
+        states.get,
+        home_topics=frozenset({INPUT}) if kind == "patient" else frozenset(),
+        forwards=kind == "patient",
+        partitions=1,
+        align=kind != "patient",
+    )
+    proc.assign([0])
+    return proc
+
+
+def test_a_restart_that_forwards_an_input_batch_again_dead_letters_none_of_it() -> None:
+    """The patient agent's forwards are delivered before its key states; a SIGKILL in between
+    leaves the input uncommitted and the patient states without the batch, so the restarted
+    worker forwards the same events again, at new offsets of the repartition topic. By then the
+    first worker's doctor side had released most of them, stored its key's state and, the key
+    being busy, dropped the oldest ids from its dedup (it keeps a day of event time)."""
+    batch = consultations(80)  # 80 hours of one source: days of event time, as in a backlog
+    stored: dict[str, Any] = {}  # what the first worker's doctor side delivered
+    table: dict[str, Any] = {}  # `pending-doctor`
+    forwards = worker("patient", {}).process(batch)  # its patient states: never delivered
+    first = worker("doctor", {}).process(rekeyed(forwards, 0))
+    assert first.released and not first.dead_letters
+    writes, _ = pending.changes(first)
+    table.update({key: value for key, (value, _) in writes.items()})
+    stored.update({key: orjson.loads(orjson.dumps(s)) for key, (s, _) in first.writes.items()})
+    assert "c0" not in stored["D1"]["seen"]  # released, and forgotten by the dedup
+
+    # the restart: states and waiting events restored, the input read again from its commit
+    again = worker("patient", {}).process(batch)
+    successor = worker("doctor", stored)
+    waiting, _ = pending.split(pending.entries(table.items(), frozenset({0})), stored.get)
+    successor.restore(waiting)
+    second = successor.process(rekeyed(again, 80))
+
+    assert [d.reason for d in second.dead_letters] == []
+    assert second.duplicates == 80
+    assert second.alerts == [] and second.released == []

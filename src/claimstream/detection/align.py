@@ -320,6 +320,15 @@ def _reread(state: State, home: int, offset: int) -> bool:
     return at is not None and at[0] == home and offset <= at[1]
 
 
+def _forwarded_again(state: State, source: str, read: int) -> bool:
+    """Whether the input record at offset `read` of `source` was forwarded to this key before
+    (its state has accepted a record at or after it from there): the patient side forwards a
+    batch again when a restart reads its input again from the last commit, at new offsets of
+    the repartition topic, which `_reread` cannot know for what they are."""
+    last = state.get("in", {}).get(source)
+    return last is not None and read <= last
+
+
 def _released(state: State, ts: float, event_id: str) -> bool:
     """Whether (ts, event id) is at or before the last event the key released.
 
@@ -370,6 +379,7 @@ class Aligner:
         tag: Any,
         home: int = 0,
         offset: int | None = None,
+        read: int | None = None,
     ) -> Accepted:
         """Judge `event` for the key whose state is `state`, and hold it (returns the `Held`),
         or step it now when it sorts before what the key has released (returns the result),
@@ -378,25 +388,32 @@ class Aligner:
 
         `offset`: the record's offset in partition `home` (the stream; None in `replay`). The
         key's state keeps the highest one read ("at"), so a record read again after a restart
-        is known for what it is (see `_reread`)."""
+        is known for what it is (see `_reread`). `read`: the offset of the input record the
+        event was forwarded from, in `source` (the `cs-offset` header; None when unknown). The
+        key's state keeps the highest per source ("in"), so the same input record forwarded
+        again after a restart is known too (see `_forwarded_again`)."""
         engine = self.engine
         if self.kind not in engine.kinds_for(event):
             return None
         ts, event_id = event.ts, event.event_id
         reread = offset is not None and _reread(state, home, offset)
+        again = read is not None and _forwarded_again(state, source, read)
         if (
             event_id in state["seen"]
             or self.buffer.holds(key, ts, event_id)
-            or (reread and _released(state, ts, event_id))
+            or ((reread or again) and _released(state, ts, event_id))
         ):
-            # a redelivery (after a restart, records are read again from the last commit,
-            # while the key's state may already count later events of the same source): a
-            # duplicate, before anything else is judged
+            # a redelivery (after a restart, records are read again from the last commit, and
+            # the input behind them forwarded again, while the key's state may already count
+            # later events of the same source): a duplicate, before anything else is judged
             result = StepResult()
             result.duplicate = True
             return result
         if offset is not None and not reread:
             state["at"] = [home, offset]
+        if read is not None and not again:
+            forwarded: dict[str, int] = state.setdefault("in", {})
+            forwarded[source] = read
         marks: dict[str, float] = state.setdefault("src", {})
         mark = marks.get(source)
         if mark is not None and ts < mark - engine.lateness:

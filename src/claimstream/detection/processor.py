@@ -26,7 +26,9 @@ to the trace-code repartition topic once per code it carries, as its code's smal
 What travels on the repartition topics (`Forward.headers`, `marker`):
 
 * a forwarded event carries `cs-source` (`family/partition` of the input partition it was read
-  from) and `cs-progress` (that partition's progress after it, POSIX seconds, when known);
+  from), `cs-progress` (that partition's progress after it, POSIX seconds, when known) and,
+  when it was read from the input topic itself, `cs-offset` (its offset there: the same
+  input record forwarded again after a restart carries the same one, `Aligner.accept`);
 * a marker is a record without key or value, with header `cs-marker` holding a JSON object
   `{"family/partition": [progress or null, idle], ...}` for the input partitions its sender
   owns; the stream sends one to every partition of the aligned repartition topics (doctor,
@@ -67,6 +69,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_HEADER = "cs-source"
 PROGRESS_HEADER = "cs-progress"
+OFFSET_HEADER = "cs-offset"
 MARKER_HEADER = "cs-marker"
 _FAMILIES = tuple(sorted(set(FAMILY_OF.values())))
 
@@ -243,8 +246,11 @@ class KeyedProcessor:
         self.progress.observe(source, event.ts, now if now is not None else 0.0)
         if event.ts > self.watermarks.get(partition, -math.inf):
             self.watermarks[partition] = event.ts
+        # the input record's own offset travels with its forwards (not one of a record re-keyed
+        # through the kind's repartition topic: that is another topic's offset)
+        read = record.offset if record.topic in self.home_topics else None
         if not engine.routes(self.kind, event):
-            self._forward_others(event, raw, source, out)
+            self._forward_others(event, raw, source, read, out)
             return
         state = self._state(key, states)
         result = engine.step(self.kind, state, event)
@@ -254,7 +260,7 @@ class KeyedProcessor:
         # Late for the patient's rules is not late for its doctor's or institution's: they judge
         # it on their own (per key and input partition), so one event dated far ahead cannot,
         # by making a patient's later events late, keep them from anyone else's rules.
-        self._forward_others(event, raw, source, out)
+        self._forward_others(event, raw, source, read, out)
         if result.rejection is not None:
             self._reject(record, out, result.rejection, counted=True)
             return
@@ -291,7 +297,9 @@ class KeyedProcessor:
         if result.records:
             out.records.extend(result.records)
 
-    def _forward_others(self, event: Event, raw: bytes, source: str, out: BatchResult) -> None:
+    def _forward_others(
+        self, event: Event, raw: bytes, source: str, read: int | None, out: BatchResult
+    ) -> None:
         if not self.forwards:
             return
         engine = self.engine
@@ -299,6 +307,8 @@ class KeyedProcessor:
         progress = self.progress.progress.get(source)
         if progress is not None:
             headers += ((PROGRESS_HEADER, repr(progress).encode()),)
+        if read is not None:
+            headers += ((OFFSET_HEADER, str(read).encode()),)
         for kind in engine.key_kinds:
             if kind == self.kind or not engine.routes(kind, event):
                 continue
@@ -373,9 +383,15 @@ class KeyedProcessor:
             self.reported.set(record.partition, source, progress, idle=False)
         else:
             self.reported.set(record.partition, source, None, idle=False)
+        read: int | None = None
+        if headers is not None and OFFSET_HEADER in headers:
+            try:
+                read = int(headers[OFFSET_HEADER])
+            except ValueError:
+                read = None
         state = self._state(key, states)
         outcome = self.aligner.accept(
-            state, key, event, source, record, record.partition, record.offset
+            state, key, event, source, record, record.partition, record.offset, read
         )
         if outcome is None:
             return

@@ -22,6 +22,10 @@ commits only acked offsets, after flushing the producer):
 A crash anywhere before the commit replays the batch: outputs have deterministic ids and the
 registry is idempotent, and the replayed events find the state as of the last committed batch
 (or later, which the engine's per-key dedup makes harmless), so nothing is lost or doubled.
+The patient batch's events are then forwarded again, at new offsets of the repartition topics,
+when its states were not delivered (or its dedup forgot them); the aligned kinds know those
+copies by the input offset they carry even once their own dedup has forgotten the ids
+(`cs-offset`, docs/time.md §7 item 4).
 Events that were waiting when the worker stopped are put back from `pending-<kind>` after the
 next rebalance (`rebalanced`).
 """
