@@ -17,6 +17,7 @@ from claimstream.stream.consumer import (
     Handover,
     consumer_class,
     map_large_allocations,
+    start_delivery,
 )
 
 TP0 = TP("settlement.claims.v1", 0)
@@ -238,6 +239,223 @@ def test_after_a_restart_the_agents_get_a_partition_from_its_committed_offset_in
 
     assert _with_consumer(body) == [150, 151, 152]
     assert seeks == [{TP0: 150}]
+
+
+# -- how fetched records are delivered to the agents' channels --------------------------------
+
+
+def test_a_delivery_that_needs_no_wait_is_done_when_started() -> None:
+    done: list[int] = []
+
+    async def deliver() -> None:
+        done.append(1)
+
+    assert start_delivery(deliver()) is None
+    assert done == [1]
+
+
+def test_a_delivery_that_waits_is_carried_on_from_where_it_stopped() -> None:
+    async def body() -> list[str]:
+        room: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        steps: list[str] = []
+
+        async def deliver() -> str:
+            steps.append("started")
+            steps.append(await room)
+            return "delivered"
+
+        rest = start_delivery(deliver())
+        assert rest is not None
+        asyncio.get_running_loop().call_soon(room.set_result, "room")
+        steps.append(await rest)
+        return steps
+
+    assert asyncio.run(body()) == ["started", "room", "delivered"]
+
+
+def test_cancelling_the_rest_of_a_delivery_cancels_the_delivery() -> None:
+    async def body() -> list[str]:
+        steps: list[str] = []
+
+        async def deliver() -> None:
+            try:
+                await asyncio.Event().wait()  # a channel that never has room
+                steps.append("delivered")
+            except asyncio.CancelledError:
+                steps.append("cancelled")
+                raise
+
+        rest = start_delivery(deliver())
+        assert rest is not None
+        task = asyncio.ensure_future(rest)
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return steps
+
+    assert asyncio.run(body()) == ["cancelled"]
+
+
+class _Channel:
+    """The conductor's delivery, reduced to what matters here: wait for flow control, then put
+    the record into an agent's bounded queue (waiting while it is full)."""
+
+    def __init__(self, app: Any, room: int) -> None:
+        self.app = app
+        self.queue: asyncio.Queue[int] = asyncio.Queue(maxsize=room)
+        self.delivered: list[int] = []
+        self.cancelled: list[int] = []
+        #: set when a delivery waits for room
+        self.full = asyncio.Event()
+
+    async def __call__(self, message: Any) -> None:
+        try:
+            await self.app.flow_control.acquire()
+            if self.queue.full():
+                self.full.set()
+            await self.queue.put(message.offset)
+        except asyncio.CancelledError:
+            self.cancelled.append(message.offset)
+            raise
+        self.delivered.append(message.offset)
+
+
+async def _drain(consumer: Any, deliver: Callable[[Any], Any], fetches: list[list[int]]) -> int:
+    """Run the consumer's fetch loop over `fetches` (one list of offsets of TP0 each) until
+    they are used up, delivering with `deliver`; how many times `wait_first` was called."""
+    from aiokafka.structs import ConsumerRecord
+
+    fetcher = type("Fetcher", (), {"_stopped": asyncio.Event()})()
+
+    async def fetch(timeout: float) -> Any:  # noqa: ASYNC109 (one response)
+        if not fetches:
+            fetcher._stopped.set()
+            return {}, {TP0}
+        records = [
+            ConsumerRecord(TP0.topic, 0, o, 0, 0, b"k", b"v", None, 1, 1, [])
+            for o in fetches.pop(0)
+        ]
+        return {TP0: records}, {TP0}
+
+    async def nothing(*args: Any) -> Any:
+        return {}
+
+    waits = 0
+    wait_first = consumer.wait_first
+
+    async def counted(*coros: Any) -> Any:
+        nonlocal waits
+        waits += 1
+        return await wait_first(*coros)
+
+    consumer.assignment = lambda: {TP0}
+    consumer._wait_next_records = fetch
+    consumer.highwater = lambda tp: 10_000
+    consumer.perform_seek = nothing  # what faust does when it fetched with the flow suspended
+    consumer.wait_first = counted
+    consumer.callback = deliver
+    await consumer._drain_messages(fetcher)
+    return waits
+
+
+def _flowing(consumer: Any) -> None:
+    consumer.resume_flow()
+    consumer.app.flow_control.resume()
+
+
+def test_records_are_delivered_in_offset_order_without_wait_first_while_the_channel_has_room() -> (
+    None
+):
+    async def body(consumer: Any) -> tuple[list[int], int]:
+        _flowing(consumer)
+        channel = _Channel(consumer.app, room=100)
+        waits = await _drain(consumer, channel, [[0, 1, 2], [3, 4]])
+        return channel.delivered, waits
+
+    assert _with_consumer(body) == ([0, 1, 2, 3, 4], 0)
+
+
+def test_a_record_waiting_for_room_is_delivered_once_the_agent_makes_room() -> None:
+    async def body(consumer: Any) -> tuple[list[int], list[int], int]:
+        _flowing(consumer)
+        channel = _Channel(consumer.app, room=2)
+        taken: list[int] = []
+
+        async def agent() -> None:
+            while len(taken) < 5:
+                taken.append(await channel.queue.get())
+
+        running = asyncio.ensure_future(agent())
+        waits = await _drain(consumer, channel, [[0, 1, 2, 3, 4]])
+        await running
+        return channel.delivered, taken, waits
+
+    delivered, taken, waits = _with_consumer(body)
+    assert (delivered, taken) == ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
+    assert waits >= 1
+
+
+def test_a_record_waiting_for_room_when_its_partition_is_revoked_is_not_delivered() -> None:
+    """faust's revocation suspends the flow; a delivery waiting for room in a full channel is
+    cancelled then, and nothing more of that fetch is delivered (it is fetched again from the
+    committed offset after the rebalance)."""
+
+    async def body(consumer: Any) -> tuple[list[int], list[int]]:
+        _flowing(consumer)
+        channel = _Channel(consumer.app, room=2)
+
+        async def revoke() -> None:
+            await channel.full.wait()  # record 2 waits for room
+            consumer.app.on_rebalance_start()
+            await consumer.on_partitions_revoked({TP0})
+
+        revoking = asyncio.ensure_future(revoke())
+        # a delivery the revocation failed to cancel would wait forever: fail instead
+        await asyncio.wait_for(_drain(consumer, channel, [[0, 1, 2, 3, 4]]), timeout=60)
+        await revoking
+        return channel.delivered, channel.cancelled
+
+    assert _with_consumer(body) == ([0, 1], [2])
+
+
+def test_a_rebalance_starting_between_two_records_stops_their_delivery() -> None:
+    """The fetch loop lets the event loop run every 100 records; a rebalance that starts then
+    suspends the flow, and the record next in line goes through `wait_first` as in faust,
+    which drops it; the rest of the fetch is not delivered."""
+
+    async def body(consumer: Any) -> tuple[list[int], list[int], int]:
+        _flowing(consumer)
+        channel = _Channel(consumer.app, room=1000)
+
+        def suspend() -> None:
+            consumer.stop_flow()
+            consumer.app.flow_control.suspend()
+
+        async def deliver(message: Any) -> None:
+            if message.offset == 0:  # the rebalance starts at the loop's next turn
+                asyncio.get_running_loop().call_soon(suspend)
+            await channel(message)
+
+        waits = await _drain(consumer, deliver, [list(range(150))])
+        return channel.delivered, channel.cancelled, waits
+
+    delivered, cancelled, waits = _with_consumer(body)
+    assert delivered == list(range(100))
+    assert (cancelled, waits) == ([100], 1)
+
+
+def test_an_error_delivering_a_record_ends_the_fetch_loop() -> None:
+    async def body(consumer: Any) -> None:
+        _flowing(consumer)
+
+        async def broken(message: Any) -> None:
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError, match="boom"):
+            await _drain(consumer, broken, [[0]])
+
+    _with_consumer(body)
 
 
 # -- bounds on what a worker holds of input it has not processed yet --------------------------
