@@ -5,10 +5,14 @@ ratios instead of alone (issue #17).
 * `plain`: one aiokafka consumer, no group, assigned every partition of the input topics from
   their beginning, with the worker's fetch settings, decoding each value with orjson;
 * `faust`: a faust app whose one agent takes each event (`async for event in stream`) and does
-  nothing with it: what faust's per-message delivery costs, which every worker pays.
+  nothing with it: what faust's per-message delivery costs (issue #17's reference);
+* `batches`: the same do-nothing agent on the worker's input path: claimstream's consumer
+  (`stream/consumer.py`: its delivery without `wait_first`, `Handover`) and batch reader
+  (`stream/batches.py`), with the worker's bounds: the most a worker could take with no
+  detection at all.
 
-`python -m claimstream.devtools.baselines faust --broker URL --count N TOPIC...` runs the
-second in its own process (faust owns its event loop and signals) and prints one line,
+`python -m claimstream.devtools.baselines faust|batches --broker URL --count N TOPIC...` runs
+the agent in its own process (faust owns its event loop and signals) and prints one line,
 `events SECONDS`, once it has taken N events, then exits.
 """
 
@@ -22,6 +26,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any, cast
 
 import orjson
 
@@ -71,10 +76,20 @@ async def plain_rate(bootstrap: str, topics: Sequence[str], count: int) -> float
         await consumer.stop()
 
 
-def faust_noop(broker: str, topics: Sequence[str], count: int) -> None:
-    """Run the do-nothing agent until it has taken `count` events; print `events SECONDS`."""
+def faust_noop(broker: str, topics: Sequence[str], count: int, reader: str = "faust") -> None:
+    """Run the do-nothing agent (`reader` "faust": faust's consumer, one event at a time;
+    "batches": the worker's consumer and batch reader) until it has taken `count` events;
+    print `events SECONDS`."""
     import faust
 
+    from claimstream.stream.batches import Batching, each_batch
+    from claimstream.stream.consumer import Bounds, consumer_class
+
+    batching = Batching()
+    bounds = Bounds.for_batches(batching.size, FETCH_BYTES)
+    settings: dict[str, Any] = {"consumer_max_fetch_size": FETCH_BYTES}
+    if reader == "batches":
+        settings.update(bounds.faust_settings())
     app = faust.App(
         f"claimstream-bench-noop-{uuid.uuid4().hex[:8]}",
         broker=broker,
@@ -82,23 +97,40 @@ def faust_noop(broker: str, topics: Sequence[str], count: int) -> None:
         web_enabled=False,
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
-        consumer_max_fetch_size=FETCH_BYTES,
         key_serializer="raw",
         value_serializer="raw",
+        **settings,
     )
+    if reader == "batches":
+        bounds.apply(app)
+        cast(Any, app.transport).Consumer = consumer_class(FETCH_WAIT_MS, bounds.response_bytes)
     source = app.topic(*topics, key_type=bytes, value_type=bytes)
-    taken = {"n": 0, "first": 0.0}
+    taken = {"n": 0, "first": 0.0, "before": 0}
+
+    def took(n: int) -> None:
+        """`n` more events taken; the figure counts those after the first take (a batch of
+        the batch reader) from the moment it was taken."""
+        if taken["n"] == 0:
+            taken["first"] = time.perf_counter()
+            taken["before"] = n
+        taken["n"] += n
+        if taken["n"] >= count:
+            after = taken["n"] - taken["before"]
+            sys.stdout.write(f"{after} {time.perf_counter() - taken['first']:.6f}\n")
+            sys.stdout.flush()
+            os._exit(0)  # a bench's throwaway group: no goodbye needed
 
     @app.agent(source)
     async def noop(stream: faust.StreamT[bytes]) -> None:
+        if reader == "batches":
+
+            async def handle(events: list[Any]) -> None:
+                took(len(events))
+
+            await each_batch(app, stream, batching, handle)
+            return
         async for _ in stream:
-            if taken["n"] == 0:
-                taken["first"] = time.perf_counter()
-            taken["n"] += 1
-            if taken["n"] >= count:
-                sys.stdout.write(f"{taken['n']} {time.perf_counter() - taken['first']:.6f}\n")
-                sys.stdout.flush()
-                os._exit(0)  # a bench's throwaway group: no goodbye needed
+            took(1)
 
     sys.argv = [sys.argv[0], "worker", "-l", "warn", "--without-web"]
     app.main()
@@ -114,12 +146,15 @@ def figure_of(output: str) -> float | None:
     return None
 
 
-def faust_rate(url: str, topics: Sequence[str], count: int, timeout: float = 600) -> float:
-    """Events per second of the do-nothing faust agent, run in a process of its own."""
+def faust_rate(
+    url: str, topics: Sequence[str], count: int, timeout: float = 600, reader: str = "faust"
+) -> float:
+    """Events per second of the do-nothing faust agent (`reader`: see `faust_noop`), run in a
+    process of its own."""
     import subprocess
 
     done = subprocess.run(
-        [sys.executable, "-m", __name__, "faust", "--broker", url, "--count", str(count), *topics],
+        [sys.executable, "-m", __name__, reader, "--broker", url, "--count", str(count), *topics],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -133,13 +168,13 @@ def faust_rate(url: str, topics: Sequence[str], count: int, timeout: float = 600
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m claimstream.devtools.baselines")
-    parser.add_argument("which", choices=["faust", "plain"])
+    parser.add_argument("which", choices=["faust", "batches", "plain"])
     parser.add_argument("--broker", required=True, help="kafka://host:port")
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("topics", nargs="+")
     args = parser.parse_args(argv)
-    if args.which == "faust":
-        faust_noop(args.broker, args.topics, args.count)
+    if args.which != "plain":
+        faust_noop(args.broker, args.topics, args.count, args.which)
         return 0
     bootstrap = args.broker.removeprefix("kafka://")
     rate = asyncio.run(plain_rate(bootstrap, args.topics, args.count))

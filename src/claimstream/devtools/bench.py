@@ -387,8 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         inputs = [spec.name for spec in topology.by_role("input")]
         plain = asyncio.run(plain_rate(broker.bootstrap, inputs, len(backlog)))
         noop = faust_rate(broker.url, inputs, len(backlog))
+        ours = faust_rate(broker.url, inputs, len(backlog), reader="batches")
         say(f"baseline  plain aiokafka consumer + orjson decode {plain:>10,.0f} events/s")
         say(f"baseline  do-nothing faust agent, per event       {noop:>10,.0f} events/s")
+        say(f"baseline  do-nothing agent, the worker's consumer {ours:>10,.0f} events/s")
+        say("          (its delivery without wait_first, Handover and batch reader)")
         port = free_port()
         keydir = Path(tempfile.mkdtemp(prefix="claimstream-bench-keys-"))
         audit_env = write_key_files(keydir).environment(keydir / "checkpoints")
