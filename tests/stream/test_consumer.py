@@ -458,6 +458,31 @@ def test_an_error_delivering_a_record_ends_the_fetch_loop() -> None:
     _with_consumer(body)
 
 
+def test_fausts_fetch_loop_is_still_the_one_the_consumer_copies() -> None:
+    """`_drain_messages` is faust-streaming 0.15's fetch loop but for the delivery: should a
+    faust release change that loop, this fails and the copy must be reviewed."""
+    import inspect
+
+    from faust.transport.consumer import Consumer as FaustConsumer
+
+    source = "".join(inspect.getsource(FaustConsumer._drain_messages).split())
+    steps = [
+        "ait=cast(AsyncIterator,getmany(timeout=1.0))",
+        "awaitself.sleep(0)",
+        "ifnum_since_yield>yield_every:",
+        "ifr_offsetisNoneoroffset>=r_offset:",
+        "awaitself._add_gap(tp,r_offset+1,offset)",
+        "ifself._n_acked>=commit_every:",
+        "awaitself.wait_first(callback(message),self.suspend_flow.wait())",
+        "set_read_offset(tp,offset)",
+        "exceptself.consumer_stopped_errors:",
+    ]
+    positions = [source.find(step) for step in steps]
+    assert -1 not in positions, [s for s, p in zip(steps, positions, strict=True) if p == -1]
+    assert positions == sorted(positions)
+    assert source.count("await") == 6  # nothing else awaited
+
+
 # -- bounds on what a worker holds of input it has not processed yet --------------------------
 
 

@@ -82,7 +82,8 @@ from collections.abc import (
     Mapping,
 )
 from dataclasses import dataclass
-from typing import Any, cast
+from types import CoroutineType
+from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
@@ -407,13 +408,13 @@ def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> 
         ) -> None:
             """Hand `message` to faust's callback (the conductor's), without `wait_first`
             unless the delivery waits or the flow is suspended (see the module docstring)."""
-            if self.flow_active:
-                rest = start_delivery(cast(Coroutine[Any, Any, Any], callback(message)))
+            delivery = callback(message)
+            if self.flow_active and isinstance(delivery, CoroutineType):
+                rest = start_delivery(delivery)
                 if rest is None:
                     return
-                await self.wait_first(rest, self.suspend_flow.wait())
-            else:
-                await self.wait_first(callback(message), self.suspend_flow.wait())
+                delivery = rest
+            await self.wait_first(delivery, self.suspend_flow.wait())
 
         async def _drain_messages(self, fetcher: Any) -> None:
             """faust's fetch loop (`Consumer._drain_messages`, faust-streaming 0.15) with each
