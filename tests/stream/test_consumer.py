@@ -458,6 +458,23 @@ def test_an_error_delivering_a_record_ends_the_fetch_loop() -> None:
     _with_consumer(body)
 
 
+def test_a_callback_returning_no_coroutine_is_awaited_under_wait_first_as_in_faust() -> None:
+    async def body(consumer: Any) -> tuple[list[int], int]:
+        _flowing(consumer)
+        called: list[int] = []
+
+        def deliver(message: Any) -> asyncio.Future[None]:
+            called.append(message.offset)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        waits = await _drain(consumer, deliver, [[0, 1]])
+        return called, waits
+
+    assert _with_consumer(body) == ([0, 1], 2)
+
+
 def test_fausts_fetch_loop_is_still_the_one_the_consumer_copies() -> None:
     """`_drain_messages` is faust-streaming 0.15's fetch loop but for the delivery: should a
     faust release change that loop, this fails and the copy must be reviewed."""
