@@ -109,6 +109,20 @@ def test_a_state_the_writer_stores_takes_about_its_json_in_memory() -> None:
     assert kept_per_state(put) < 2 * len(orjson.dumps(BIG_STATE))
 
 
+def test_the_changelog_records_of_a_batch_take_about_their_json_in_memory() -> None:
+    table, changelog, _ = state_table(app(), load_topology(), "state-doctor")  # objects kept
+    publisher = Publisher()  # holds the records, as the producer does until they are sent
+    writer = TableWriter(table, changelog, "settlement.dispensing.v1", publisher)  # type: ignore[arg-type]
+    table.data  # noqa: B018 - the store, built before the measure
+
+    def put(key: str, state: Any) -> None:
+        asyncio.run(writer.write({key: (state, 0)}))
+
+    per_state = kept_per_state(put)
+    sent = len(publisher.sent)
+    assert sent == 200 and per_state < 2 * len(orjson.dumps(BIG_STATE))
+
+
 def test_a_state_the_store_encodes_takes_about_its_json_in_memory() -> None:
     states = EncodedStates()
 
