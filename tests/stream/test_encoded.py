@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import Awaitable, Iterable
 from types import SimpleNamespace
 from typing import Any
@@ -71,8 +72,64 @@ def test_the_writer_stores_the_bytes_it_sends_to_the_changelog() -> None:
     asyncio.run(writer.write({"P1": (STATE, 3)}))
     ((topic, key, blob, partition),) = publisher.sent
     assert (topic, key, partition) == (changelog, b"P1", 3)
-    assert table.data.data.raw["P1"] is blob
+    assert table.data.data.raw["P1"] == blob
     assert table.data["P1"] == STATE
+
+
+class Discarding:
+    async def send(self, records: Iterable[Any]) -> list[Awaitable[Any]]:
+        return []
+
+
+#: a state of ~1 KB of JSON: orjson hands its bytes over in a 16 KB buffer (3.12 on)
+BIG_STATE = {"seen": {f"event-{i}": float(i) for i in range(40)}}
+
+
+def kept_per_state(put: Any, count: int = 200) -> float:
+    """Bytes of memory per state still allocated after `put(key, BIG_STATE)` `count` times."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):
+            put(f"P{i}", BIG_STATE)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    return kept / count
+
+
+def test_a_state_the_writer_stores_takes_about_its_json_in_memory() -> None:
+    table, changelog, _ = state_table(app(), load_topology(), "state-patient", encoded=True)
+    writer = TableWriter(table, changelog, "settlement.dispensing.v1", Discarding())  # type: ignore[arg-type]
+    table.data  # noqa: B018 - the store, built before the measure
+
+    def put(key: str, state: Any) -> None:
+        asyncio.run(writer.write({key: (state, 0)}))
+
+    assert kept_per_state(put) < 2 * len(orjson.dumps(BIG_STATE))
+
+
+def test_the_changelog_records_of_a_batch_take_about_their_json_in_memory() -> None:
+    table, changelog, _ = state_table(app(), load_topology(), "state-doctor")  # objects kept
+    publisher = Publisher()  # holds the records, as the producer does until they are sent
+    writer = TableWriter(table, changelog, "settlement.dispensing.v1", publisher)  # type: ignore[arg-type]
+    table.data  # noqa: B018 - the store, built before the measure
+
+    def put(key: str, state: Any) -> None:
+        asyncio.run(writer.write({key: (state, 0)}))
+
+    per_state = kept_per_state(put)
+    sent = len(publisher.sent)
+    assert sent == 200 and per_state < 2 * len(orjson.dumps(BIG_STATE))
+
+
+def test_a_state_the_store_encodes_takes_about_its_json_in_memory() -> None:
+    states = EncodedStates()
+
+    def put(key: str, state: Any) -> None:
+        states[key] = state
+
+    assert kept_per_state(put) < 2 * len(orjson.dumps(BIG_STATE))
 
 
 def changelog_event(key: str, value: Any, partition: int = 0) -> Any:

@@ -67,9 +67,16 @@ async def produce_all(bootstrap: str, batch: list[Message]) -> None:
 
 
 def start_worker(
-    url: str, port: int, partitions: int, lateness: float, audit_env: dict[str, str]
+    url: str,
+    port: int,
+    partitions: int,
+    lateness: float,
+    audit_env: dict[str, str],
+    runner: tuple[str, ...] = ("claimstream",),
 ) -> subprocess.Popen[bytes]:
-    """A worker with every part on, the audit keyed (its cost is part of the figure)."""
+    """A worker with every part on, the audit keyed (its cost is part of the figure);
+    `runner`: the module run with `worker ...` (`state_memory --census` runs it under
+    `claimstream.devtools.memory_census`)."""
     env = {
         # its broker is a plaintext local one, whatever the shell's CLAIMSTREAM_KAFKA_* say
         **{
@@ -88,7 +95,7 @@ def start_worker(
     }
     env.pop("CLAIMSTREAM_REDIS_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "claimstream", "worker", "--skip-topic-check"],
+        [sys.executable, "-m", *runner, "worker", "--skip-topic-check"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -40,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from claimstream.devtools.memory_census import compare_lines, peak_census
 
 #: the simulated population's events per patient (`simulate.Simulator`: count // 8 patients)
 EVENTS_PER_PATIENT = 8
@@ -193,9 +196,19 @@ def _dir_mb(path: Path) -> float:
 
 
 def store_run(
-    store: str, patients: int, partitions: int = 8, lateness: float = 1.0, seed: int = 5
+    store: str,
+    patients: int,
+    partitions: int = 8,
+    lateness: float = 1.0,
+    seed: int = 5,
+    census: Path | None = None,
+    frames: int = 1,
 ) -> StoreRun:
-    """A fresh broker and worker on `store`, fed `patients` patients' month (figure 2)."""
+    """A fresh broker and worker on `store`, fed `patients` patients' month (figure 2).
+
+    `census`: the worker runs under `memory_census` (tracemalloc on, so slower and larger),
+    which writes census 1 into that directory once the worker is idle and census 2 after the
+    drain; their comparison is printed per patient."""
     from claimstream.devtools import bench_worker as bench
     from claimstream.devtools.localbroker import LocalBroker
     from claimstream.devtools.subproc import free_port, terminate_group
@@ -219,17 +232,30 @@ def store_run(
             if not report.in_sync:
                 raise RuntimeError(report.format_table())
             port = free_port()
-            worker = bench.start_worker(broker.url, port, partitions, lateness, env)
+            runner: tuple[str, ...] = ("claimstream",)
+            if census is not None:
+                runner = (
+                    "claimstream.devtools.memory_census",
+                    *("--out", str(census), "--frames", str(frames)),
+                )
+            worker = bench.start_worker(broker.url, port, partitions, lateness, env, runner)
             try:
                 bench.wait(lambda: (bench.status(port) or {}).get("assigned"), 180, "start")
                 bench.settled(port, 60)
+                if census is not None:
+                    take_census(worker.pid, census, 1)
                 before = rss_mb(worker.pid)
                 asyncio.run(bench.produce_all(broker.bootstrap, backlog))
                 first = bench.wait(
                     lambda: bench.patient_records(port) > 0 and time.perf_counter(), 180, "input"
                 )
+                censuses = Periodic(worker.pid, census, every=5.0) if census else None
                 last = bench.wait(
-                    lambda: bench.patient_records(port) >= count and time.perf_counter(),
+                    lambda: (
+                        (censuses is None or censuses())
+                        and bench.patient_records(port) >= count
+                        and time.perf_counter()
+                    ),
                     900,
                     "drain",
                 )
@@ -237,12 +263,39 @@ def store_run(
                 bench.wait(lambda: bench.rekeyed(port) >= forwarded, 900, "re-keyed")
                 bench.settled(port, 300)
                 after = rss_mb(worker.pid)
+                if census is not None and censuses is not None:
+                    take_census(worker.pid, census, censuses.number + 1)
             finally:
                 terminate_group(worker, timeout=15)
         disk = _dir_mb(data) if store.startswith("rocksdb") else None
     finally:
         shutil.rmtree(data, ignore_errors=True)
     return StoreRun(store, patients, count, before, after, count / (last - first), disk)
+
+
+def take_census(pid: int, out: Path, number: int, timeout: float = 600) -> None:
+    """Ask the worker `pid` (run under `memory_census`) for census `number` and wait for it."""
+    from claimstream.devtools import bench_worker as bench
+
+    os.kill(pid, signal.SIGURG)
+    bench.wait(lambda: (out / f"census-{number}.json").exists(), timeout, f"census {number}")
+
+
+class Periodic:
+    """A census of the worker every `every` seconds while it drains (numbered from 2), to
+    see what its peak is made of; called from the drain's wait loop, it returns True."""
+
+    def __init__(self, pid: int, out: Path, every: float) -> None:
+        self.pid, self.out, self.every = pid, out, every
+        self.number = 1
+        self.last = time.monotonic()
+
+    def __call__(self) -> bool:
+        if time.monotonic() - self.last >= self.every:
+            self.number += 1
+            take_census(self.pid, self.out, self.number)
+            self.last = time.monotonic()
+        return True
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -320,7 +373,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", action="append", choices=STORES, help="(default: both)")
     parser.add_argument("--footprint-only", action="store_true", help="no broker, no worker")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--census",
+        type=Path,
+        metavar="DIR",
+        help="one memory:// worker under memory_census (tracemalloc): where its memory goes",
+    )
+    parser.add_argument(
+        "--census-frames", type=int, default=1, help="tracemalloc frames a trace (0: off)"
+    )
     args = parser.parse_args(argv)
+    if args.census is not None:
+        run = store_run("memory://", args.patients, census=args.census, frames=args.census_frames)
+        print(store_lines([run])[0])  # noqa: T201
+        last = max(int(p.stem.split("-")[1]) for p in args.census.glob("census-*.json"))
+        for line in compare_lines(args.census, 1, last, run.patients):
+            print(line)  # noqa: T201
+        peak = peak_census(args.census)
+        if peak not in (1, last):
+            print(f"at the traced peak (census {peak}, during the drain):")  # noqa: T201
+            for line in compare_lines(args.census, 1, peak, run.patients):
+                print(line)  # noqa: T201
+        return 0
     if args.footprint_only:
         result: dict[str, Any] = {"footprint": footprint(args.patients), "stores": []}
     else:

@@ -10,6 +10,12 @@ hot path pays one decode per key and batch and nothing per event.
 
 A read returns a new object, as the RocksDB store's does: a state changed in place is changed
 only once it is written back, which every agent already does (`TableWriter`).
+
+Bytes kept must be `exact`: orjson (3.12 on) returns its output in the buffer it grew while
+encoding, about a power of two above the output (16 KB for a 1.2 KB patient state), and never
+shrinks it; a state held as orjson returned it cost ~13 times its JSON (docs/benchmarks.md,
+"State memory"). A changelog record recovered at start is kept as it arrived (the Kafka
+client's bytes are allocated to their length).
 """
 
 from __future__ import annotations
@@ -24,10 +30,17 @@ _loads = orjson.loads
 _dumps = orjson.dumps
 
 
+def exact(blob: bytes) -> bytes:
+    """`blob` in a buffer of its own length: what to keep of `orjson.dumps`'s output (see the
+    module doc). A copy (a memcpy of the state's bytes, next to the microseconds of encoding)."""
+    return bytes(memoryview(blob))
+
+
 class EncodedStates(MutableMapping[Any, Any]):
     """A mapping of keys to states held as orjson bytes: bytes set are taken as already
-    encoded (what `TableWriter` hands over), anything else is encoded; None stays None (faust
-    marks a deleted key that way while it recovers a changelog)."""
+    encoded and kept as they are (what `TableWriter` hands over, `exact`), anything else is
+    encoded; None stays None (faust marks a deleted key that way while it recovers a
+    changelog)."""
 
     __slots__ = ("raw",)
 
@@ -45,7 +58,7 @@ class EncodedStates(MutableMapping[Any, Any]):
         return _loads(blob)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self.raw[key] = value if value is None or type(value) is bytes else _dumps(value)
+        self.raw[key] = value if value is None or type(value) is bytes else exact(_dumps(value))
 
     def __delitem__(self, key: Any) -> None:
         del self.raw[key]
