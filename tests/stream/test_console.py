@@ -18,7 +18,10 @@ from claimstream.cases.actions import AdvanceCase, DecideCase
 from claimstream.cases.calendar import load_calendar
 from claimstream.cases.case import CaseSettings, Procedure, case_from_dict, case_to_dict
 from claimstream.freezes.memory import MemoryRegistry
+from claimstream.kafka.actions import unfreeze_from_input, verdict_from_input
 from claimstream.model.outputs import Subject
+from claimstream.sanctions.codec import action_to_dict
+from claimstream.sanctions.signatures import unsigned
 from claimstream.stream.app import create_app
 from claimstream.stream.http.access import token_line
 from claimstream.stream.http.console.pages import console_routes
@@ -76,6 +79,16 @@ ALERTS = {
 }
 
 
+#: institution H2 (case-2's subject) is frozen by the ladder; H1 (case-1's) is not
+FREEZE = {"command_id": "cmd-f1", "from": T0, "until": "2026-03-03T00:00:00+08:00",
+          "origin": "ladder", "alert_ids": ["alr-small"]}  # fmt: skip
+STANDINGS = {
+    "H1": {"subject": {"kind": "institution", "id": "H1"}, "freezes": [], "suspension": None},
+    "H2": {"subject": {"kind": "institution", "id": "H2"}, "freezes": [FREEZE],
+           "suspension": None},
+}  # fmt: skip
+
+
 class View:
     """The sanctions view's reads the console uses."""
 
@@ -86,15 +99,17 @@ class View:
         return ALERTS.get(alert_id)
 
     def subject(self, kind: str, id_: str) -> dict[str, Any] | None:
+        if kind == "institution":
+            return STANDINGS.get(id_)
         return {"points": 6} if kind == "doctor" else None
 
     def institution(self, id_: str) -> dict[str, Any] | None:
-        if id_ != "H1":
+        if id_ not in STANDINGS:
             return None
         return {
-            "institution_id": "H1", "grade": "B", "level": 1, "frozen_until": None,
-            "freezes": [], "open_alerts": [],
-            "rollup": {"institution_id": "H1", "alerts": 2, "amount": 20.0, "departments": [],
+            "institution_id": id_, "grade": "B", "level": 1, "frozen_until": None,
+            "freezes": STANDINGS[id_]["freezes"], "suspension": None, "open_alerts": [],
+            "rollup": {"institution_id": id_, "alerts": 2, "amount": 20.0, "departments": [],
                        "doctors": [{"id": "D7", "alerts": 2, "amount": 20.0, "alert_ids": []}]},
         }  # fmt: skip
 
@@ -544,3 +559,171 @@ async def test_a_token_no_longer_valid_is_signed_out_and_sent_to_sign_in(serve: 
         assert response.status == 303
         assert "why=expired" in response.headers["Location"]
         assert "Max-Age=0" in response.headers["Set-Cookie"]
+
+
+# -- a reviewer's verdict on an alert, and an unfreeze (the CLI's people's actions) -----------
+
+
+async def test_a_reviewer_is_offered_a_review_form_for_each_alert_held(serve: Serve) -> None:
+    client, _, _ = await serve()
+    _, html = await get(client, "/console/cases/case-1", "li.na")
+    forms = html.split('action="/console/cases/case-1/review"')[1:]
+    held = sorted(re.search(r'name="alert_id" value="([^"]+)"', f)[1] for f in forms)  # type: ignore[index]
+    assert held == ["alr-early", "alr-late"]
+
+
+async def test_a_supervisor_is_offered_no_review_or_unfreeze_form(serve: Serve) -> None:
+    client, _, _ = await serve()
+    _, case_page = await get(client, "/console/cases/case-2", "zhou")
+    _, institution = await get(client, "/console/institutions/H2", "zhou")
+    assert "/review" not in case_page and "/unfreeze" not in case_page
+    assert "/unfreeze" not in institution and "needs the reviewer role" in institution
+
+
+async def test_a_review_publishes_the_record_the_cli_builder_makes_for_the_same_input(
+    serve: Serve,
+) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("li.na"), "alert_id": "alr-late", "verdict": "false_positive",
+            "note": "a repeat prescription on file"}  # fmt: skip
+    status, _, headers = await post(client, "/console/cases/case-1/review", form)
+    assert status == 303
+    ((topic, key, value, _),) = sent.records
+    record = orjson.loads(value)
+    note = "a repeat prescription on file"
+    cli = verdict_from_input(
+        "alr-late", "false_positive", "li.na", note=note, at=record["at"], tz=SH
+    )
+    assert (topic, key) == ("claimstream.actions.v1", b"alr-late")
+    assert unsigned(record) == action_to_dict(cli) and "signature" in record
+    assert headers["Location"] == (
+        f"/console/cases/case-1?pending={cli.action_id}&alert=alr-late&verdict=false_positive"
+    )
+
+
+async def test_a_supervisors_review_is_refused_403_and_nothing_is_published(
+    serve: Serve,
+) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("zhou"), "alert_id": "alr-late", "verdict": "confirmed"}
+    status, html, _ = await post(client, "/console/cases/case-1/review", form, "zhou")
+    assert (status, sent.records) == (403, [])
+    assert "actions need reviewer" in html
+
+
+async def test_a_review_of_another_cases_alert_is_refused_and_nothing_is_published(
+    serve: Serve,
+) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("li.na"), "alert_id": "alr-small", "verdict": "confirmed"}
+    status, html, _ = await post(client, "/console/cases/case-1/review", form)
+    assert (status, sent.records) == (409, [])
+    assert "Not done: alert alr-small is not one of this case" in html
+
+
+async def test_a_review_without_a_verdict_is_refused_and_nothing_is_published(
+    serve: Serve,
+) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("li.na"), "alert_id": "alr-late"}
+    status, html, _ = await post(client, "/console/cases/case-1/review", form)
+    assert (status, sent.records) == (400, [])
+    assert "Not done: verdict must be one of confirmed, false_positive" in html
+
+
+async def test_the_case_page_reloads_until_the_alert_has_the_verdict(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _, _ = await serve()
+    path = "/console/cases/case-1?pending=act-v&alert=alr-late&verdict=confirmed"
+    _, waiting = await get(client, path, "li.na")
+    assert 'http-equiv="refresh"' in waiting and "verdict=confirmed&amp;tries=1" in waiting
+    monkeypatch.setitem(ALERTS, "alr-late", {**ALERTS["alr-late"], "status": "confirmed"})
+    _, applied = await get(client, f"{path}&tries=1", "li.na")
+    assert 'http-equiv="refresh"' not in applied and "is applied" in applied
+
+
+async def test_the_institution_page_offers_a_reviewer_to_lift_its_freezes_in_force(
+    serve: Serve,
+) -> None:
+    client, _, _ = await serve()
+    _, frozen = await get(client, "/console/institutions/H2", "li.na")
+    _, clear = await get(client, "/console/institutions/H1", "li.na")
+    assert 'action="/console/institutions/H2/unfreeze"' in frozen and "ladder" in frozen
+    assert "/unfreeze" not in clear
+
+
+async def test_an_unfreeze_publishes_the_record_the_cli_builder_makes_for_the_same_input(
+    serve: Serve,
+) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("li.na"), "reason": "appeal 2026-041 upheld", "ground": "appeal"}
+    status, _, headers = await post(client, "/console/institutions/H2/unfreeze", form)
+    assert status == 303
+    ((topic, key, value, _),) = sent.records
+    record = orjson.loads(value)
+    cli = unfreeze_from_input("institution:H2", "appeal 2026-041 upheld", "li.na",
+                              ground="appeal", at=record["at"], tz=SH)  # fmt: skip
+    assert (topic, key) == ("claimstream.actions.v1", b"institution:H2")
+    assert unsigned(record) == action_to_dict(cli) and "signature" in record
+    assert headers["Location"] == f"/console/institutions/H2?pending={cli.action_id}&lifted=yes"
+
+
+async def test_a_supervisors_unfreeze_is_refused_403_and_nothing_is_published(
+    serve: Serve,
+) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("zhou"), "reason": "appeal upheld"}
+    status, html, _ = await post(client, "/console/institutions/H2/unfreeze", form, "zhou")
+    assert (status, sent.records) == (403, [])
+    assert "actions need reviewer" in html
+
+
+async def test_an_unfreeze_without_a_reason_is_refused_and_nothing_is_published(
+    serve: Serve,
+) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("li.na"), "reason": "  "}
+    status, html, _ = await post(client, "/console/institutions/H2/unfreeze", form)
+    assert (status, sent.records) == (400, [])
+    assert "Not done: reason must be a non-empty string" in html
+
+
+async def test_an_unfreeze_form_posted_from_another_origin_is_refused(serve: Serve) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("li.na"), "reason": "appeal upheld"}
+    headers = {"Origin": "https://evil.example"}
+    status, _, _ = await post(client, "/console/institutions/H2/unfreeze", form, **headers)
+    assert (status, sent.records) == (403, [])
+
+
+async def test_the_case_page_offers_an_unfreeze_when_its_subject_has_freezes_in_force(
+    serve: Serve,
+) -> None:
+    client, _, _ = await serve()
+    _, frozen = await get(client, "/console/cases/case-2", "li.na")
+    _, clear = await get(client, "/console/cases/case-1", "li.na")
+    assert 'action="/console/cases/case-2/unfreeze"' in frozen
+    assert 'name="scope" value="institution:H2"' in frozen
+    assert "/unfreeze" not in clear
+
+
+async def test_an_unfreeze_from_a_case_page_publishes_the_cli_builders_record(
+    serve: Serve,
+) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("li.na"), "scope": "institution:H2", "reason": "invoices supplied"}
+    status, _, _ = await post(client, "/console/cases/case-2/unfreeze", form)
+    assert status == 303
+    record = orjson.loads(sent.records[0][2])
+    cli = unfreeze_from_input("institution:H2", "invoices supplied", "li.na",
+                              at=record["at"], tz=SH)  # fmt: skip
+    assert unsigned(record) == action_to_dict(cli)
+
+
+async def test_an_unfreeze_from_a_case_page_of_another_subject_is_refused(serve: Serve) -> None:
+    client, sent, _ = await serve()
+    form = {"csrf": csrf("li.na"), "scope": "institution:H1", "reason": "invoices supplied"}
+    status, html, _ = await post(client, "/console/cases/case-2/unfreeze", form)
+    assert (status, sent.records) == (409, [])
+    assert "Not done: the scope is not this case" in html

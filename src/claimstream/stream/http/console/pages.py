@@ -8,8 +8,14 @@
 * `POST /console/cases/{case_id}/{advance,assign,decide,recover}`: a case action, answered with
   a redirect to the case page, which reloads itself (no script: a meta refresh) until the
   action is in the timeline;
-* `GET /console/institutions/{id}`: grade, freezes in force, open cases and alerts, the
-  responsibility roll-up with doctors' points (the sanctions view);
+* `POST /console/cases/{case_id}/review` (`alert_id`, `verdict`, `note`): a reviewer's verdict
+  on one of the case's alerts, and `POST /console/cases/{case_id}/unfreeze` (`scope`, the
+  case's subject, `reason`, `ground`): a manual unfreeze; the same signed people's actions as
+  `claimstream alerts review` and `claimstream unfreeze` (the same builders), the page
+  reloading until the alert's status is the verdict, or the subject has nothing in force;
+* `GET /console/institutions/{institution_id}`: grade, freezes in force, open cases and
+  alerts, the responsibility roll-up with doctors' points (the sanctions view);
+  `POST /console/institutions/{institution_id}/unfreeze` (`reason`, `ground`);
 * `GET /console/reports`: the reports from the public this worker holds, by the due time of
   their next deadline, overdue ones marked; `GET /console/reports/{report_id}`: one report
   (the reporter's name and contact only for `reports:contact`), its deadlines and timeline, and
@@ -37,6 +43,7 @@ from yarl import URL
 
 from claimstream.cases.actions import STEPS, CaseAction
 from claimstream.cases.report_actions import ReportAction
+from claimstream.kafka.actions import unfreeze_from_input, verdict_from_input
 from claimstream.kafka.case_actions import (
     advance_from_input,
     assign_from_input,
@@ -49,6 +56,8 @@ from claimstream.kafka.report_actions import feedback_from_input as report_feedb
 from claimstream.kafka.report_actions import reject_from_input as reject_report
 from claimstream.kafka.report_actions import reward_from_input as reward_report
 from claimstream.model.outputs import SEVERITIES
+from claimstream.sanctions.actions import ManualUnfreeze, Verdict
+from claimstream.sanctions.codec import PersonAction
 from claimstream.stream.cases import CasesRuntime
 from claimstream.stream.http.access import CONTACT, Access, Denied, grants
 from claimstream.stream.http.api import Api, Caller, Reply
@@ -101,6 +110,9 @@ ENTRY_NAMES = {
     "report_feedback": "feedback given",
     "report_reward": "reward paid",
 }
+#: a reviewer's verdicts on an alert, as the forms name them (`claimstream alerts review`)
+VERDICT_NAMES = {"confirmed": "confirm", "false_positive": "false positive"}
+NO_SANCTIONS = "Sanctions are not available on this worker."
 #: the reports' deadlines, as the pages name them
 STAGE_NAMES = {"respond": "respond", "accept": "decide on acceptance", "feedback": "feedback"}
 #: what the sign-in page may be asked to say (`?why=`)
@@ -167,19 +179,30 @@ def _text(form: Mapping[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def pending_of(request: web.Request, held: Mapping[str, Any]) -> dict[str, Any]:
-    """What a case's or report's page says of the action `?pending=` names (a page that reloads
-    itself, `refresh`, at most `PENDING_TRIES` times, until it is in the timeline)."""
+def in_force(standing: Mapping[str, Any] | None) -> bool:
+    """Whether a subject's standing has a freeze or a suspension in force (an unfreeze ends
+    every one of them at once: its scope is the subject)."""
+    return standing is not None and bool(standing.get("freezes") or standing.get("suspension"))
+
+
+def pending_of(
+    request: web.Request, held: Mapping[str, Any], *, seen: bool = False
+) -> dict[str, Any]:
+    """What a case's, report's or institution's page says of the action `?pending=` names (a
+    page that reloads itself, `refresh`, at most `PENDING_TRIES` times, until it is in the
+    timeline, or `seen`: its effect shows, for an action that has no timeline entry, such as
+    a verdict or an unfreeze). The reload keeps the page's other query fields."""
     pending = request.query.get("pending", "")
     try:
         tries = int(request.query.get("tries", "0"))
     except ValueError:
         tries = PENDING_TRIES
-    applied = any(e.get("action_id") == pending for e in held.get("history") or ())
+    applied = seen or any(e.get("action_id") == pending for e in held.get("history") or ())
     waiting = bool(pending) and not applied
     refresh = ""
     if waiting and tries < PENDING_TRIES:
-        refresh = str(URL(request.path).with_query({"pending": pending, "tries": str(tries + 1)}))
+        query = {**request.query, "pending": pending, "tries": str(tries + 1)}
+        refresh = str(URL(request.path).with_query(query))
     return {
         "pending": pending,
         "applied": applied and bool(pending),
@@ -430,15 +453,21 @@ def console_routes(
 
     def form_action(
         space: str,
-        build: Callable[[str, Mapping[str, Any], Caller], CaseAction | ReportAction],
+        build: Callable[[str, Mapping[str, Any], Caller], Any],
         held: Callable[[], object],
         publish: Callable[[Any, web.Request, Caller], Awaitable[Reply]],
         detail: Callable[..., Awaitable[web.Response]],
+        *,
+        off: str = "Casework is disabled on this worker.",
+        awaited: Callable[[Any], Mapping[str, str]] | None = None,
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        """The handler of a form posting a case or report action (`space`): the person, the
-        form's CSRF token and origin, the reviewer role, casework on (`held()` not None), then
-        the action built, tried and published (`publish`); answered with a redirect to the
-        `detail` page waiting for it, or that page with the refusal."""
+        """The handler of a form posting an action (`build`: a case or report action, or a
+        person's action of the sanctions) from the page of `space` (a case, a report, an
+        institution): the person, the form's CSRF token and origin, the reviewer role, the
+        runtime on (`held()` not None, else 503 saying `off`), then the action built, tried
+        and published (`publish`); answered with a redirect to the `detail` page waiting for it
+        (`awaited(action)`: the query fields that page needs to see it applied), or that page
+        with the refusal."""
         key_name = f"{space}_id"
 
         async def handler(request: web.Request) -> web.Response:
@@ -466,7 +495,7 @@ def console_routes(
                     caller,
                 )
             if held() is None:
-                return refused(request, 503, "Casework is disabled on this worker.", caller)
+                return refused(request, 503, off, caller)
             key = request.match_info[key_name]
             values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
             try:
@@ -483,9 +512,8 @@ def console_routes(
                     error=str(body.get("error", "refused")),
                     form=values,
                 )
-            target = URL(f"{PREFIX}/{space}s/{quote(key, safe='')}", encoded=True).with_query(
-                {"pending": action.action_id}
-            )
+            query = {"pending": action.action_id, **(awaited(action) if awaited else {})}
+            target = URL(f"{PREFIX}/{space}s/{quote(key, safe='')}", encoded=True).with_query(query)
             return web.Response(status=303, headers={"Location": str(target), **PAGE_HEADERS})
 
         return handler
@@ -528,6 +556,7 @@ def console_routes(
             return not_held(request, caller, CASE, case_id, found_status)
         alerts, elsewhere = evidence(case)
         decision = case.get("decision")
+        standing = standing_of(case.get("subject"))
         return page(
             request,
             "case.html",
@@ -539,10 +568,31 @@ def console_routes(
             next_step=next_step(case),
             can_decide=case["step"] == "decision" and decision is None,
             can_recover=decision is not None and decision.get("outcome") != "not_confirmed",
+            standing=standing if in_force(standing) else None,
+            verdicts=VERDICT_NAMES,
             error=error,
             form=form or {},
-            **pending_of(request, case),
+            **pending_of(request, case, seen=effect_seen(request, standing)),
         )
+
+    def standing_of(subject: object) -> Mapping[str, Any] | None:
+        """A subject's standing (freezes in force, suspension) when this worker holds it."""
+        view = api.view
+        if view is None or not isinstance(subject, Mapping):
+            return None
+        return view.subject(str(subject.get("kind")), str(subject.get("id")))
+
+    def effect_seen(request: web.Request, standing: Mapping[str, Any] | None) -> bool:
+        """Whether the verdict (`?alert=&verdict=`) or the unfreeze (`?lifted=`) a page waits
+        for shows in what this worker holds: the alert's status is the verdict, or the
+        subject has no freeze or suspension in force."""
+        query = request.query
+        if "verdict" in query:
+            found = api.view.alert(query.get("alert", "")) if api.view is not None else None
+            return found is not None and found.get("status") == query["verdict"]
+        if "lifted" in query:
+            return standing is not None and not in_force(standing)
+        return False
 
     async def case_view(request: web.Request) -> web.Response:
         caller = who(request)
@@ -593,14 +643,93 @@ def console_routes(
     def act(what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         return form_action(CASE, builder(what), lambda: runtime, publish, case_page)
 
+    # -- people's actions of the sanctions: a verdict on an alert, an unfreeze ------------------
+    # built by the command line's builders (`claimstream alerts review`, `claimstream unfreeze`)
+    # and published as `POST /v1/alerts/{alert_id}/review` and `POST /v1/unfreeze` publish them
+
+    def review_build(case_id: str, f: Mapping[str, Any], c: Caller) -> PersonAction:
+        return verdict_from_input(
+            _text(f, "alert_id"), _text(f, "verdict"), c.name, note=_text(f, "note"), tz=tz()
+        )
+
+    def unfreeze_build(scope: Callable[[str, Mapping[str, Any]], object]) -> Callable[
+        [str, Mapping[str, Any], Caller], PersonAction
+    ]:  # fmt: skip
+        def build(key: str, f: Mapping[str, Any], c: Caller) -> PersonAction:
+            return unfreeze_from_input(
+                scope(key, f), _text(f, "reason"), c.name, ground=_text(f, "ground"), tz=tz()
+            )
+
+        return build
+
+    async def publish_review(action: Verdict, request: web.Request, caller: Caller) -> Reply:
+        """A verdict on an alert of the case this worker holds (when it holds the case), and
+        held here (the form is shown for those only; the CLI likewise refuses an alert it
+        cannot find); a refusal publishes nothing."""
+        assert runtime is not None
+        case = runtime.case(request.match_info["case_id"])
+        if case is not None and action.alert_id not in (case.get("alert_ids") or ()):
+            return Reply(409, {"error": f"alert {action.alert_id} is not one of this case's"})
+        if api.view is None or api.view.alert(action.alert_id) is None:
+            return Reply(404, {"error": f"no alert {action.alert_id} is held on this worker"})
+        return await api.publish(action, request.remote, caller.name)
+
+    async def publish_case_unfreeze(
+        action: ManualUnfreeze, request: web.Request, caller: Caller
+    ) -> Reply:
+        """An unfreeze from a case's page: of the case's subject (when this worker holds the
+        case; the API would take any scope from a reviewer, the page offers only this one)."""
+        assert runtime is not None
+        case = runtime.case(request.match_info["case_id"])
+        subject = (case or {}).get("subject") or {}
+        scope = action.scope
+        if case is not None and (scope.kind, scope.id, scope.drug_code) != (
+            subject.get("kind"), subject.get("id"), None
+        ):  # fmt: skip
+            return Reply(409, {"error": "the scope is not this case's subject"})
+        return await api.publish(action, request.remote, caller.name)
+
+    async def publish_person_action(
+        action: PersonAction, request: web.Request, caller: Caller
+    ) -> Reply:
+        return await api.publish(action, request.remote, caller.name)
+
+    def awaited_verdict(action: Verdict) -> dict[str, str]:
+        return {"alert": action.alert_id, "verdict": action.verdict}
+
+    def awaited_unfreeze(action: ManualUnfreeze) -> dict[str, str]:
+        return {"lifted": "yes"}
+
+    review = form_action(
+        CASE, review_build, lambda: runtime, publish_review, case_page, awaited=awaited_verdict
+    )
+    case_unfreeze = form_action(
+        CASE,
+        unfreeze_build(lambda _, f: _text(f, "scope")),
+        lambda: runtime,
+        publish_case_unfreeze,
+        case_page,
+        awaited=awaited_unfreeze,
+    )
+
     async def institution(request: web.Request) -> web.Response:
         caller = who(request)
         if not isinstance(caller, Caller):
             return caller
-        id_ = request.match_info["id"]
+        return await institution_page(request, caller)
+
+    async def institution_page(
+        request: web.Request,
+        caller: Caller,
+        *,
+        status: int = 200,
+        error: str = "",
+        form: Mapping[str, Any] | None = None,
+    ) -> web.Response:
+        id_ = request.match_info["institution_id"]
         view = api.view
         if view is None:
-            return refused(request, 503, "Sanctions are not available on this worker.", caller)
+            return refused(request, 503, NO_SANCTIONS, caller)
         found = view.institution(id_)
         if found is None:
             return refused(
@@ -621,8 +750,20 @@ def console_routes(
                 if r.get("institution_id") == id_ and r["step"] != "closed"
             ]
         return page(
-            request, "institution.html", caller=caller, inst=found, doctors=doctors, cases=cases
-        )
+            request, "institution.html", status, caller, inst=found, doctors=doctors,
+            cases=cases, in_force=in_force(found), error=error, form=form or {},
+            **pending_of(request, {}, seen=effect_seen(request, found)),
+        )  # fmt: skip
+
+    institution_unfreeze = form_action(
+        "institution",
+        unfreeze_build(lambda id_, _: f"institution:{id_}"),
+        lambda: api.view,
+        publish_person_action,
+        institution_page,
+        off=NO_SANCTIONS,
+        awaited=awaited_unfreeze,
+    )
 
     # -- reports from the public ----------------------------------------------------------------
 
@@ -744,7 +885,10 @@ def console_routes(
             web.post(f"{PREFIX}/cases/{{case_id}}/{what}", act(what))
             for what in ("advance", "assign", "decide", "recover")
         ),
-        web.get(f"{PREFIX}/institutions/{{id}}", institution),
+        web.post(f"{PREFIX}/cases/{{case_id}}/review", review),
+        web.post(f"{PREFIX}/cases/{{case_id}}/unfreeze", case_unfreeze),
+        web.get(f"{PREFIX}/institutions/{{institution_id}}", institution),
+        web.post(f"{PREFIX}/institutions/{{institution_id}}/unfreeze", institution_unfreeze),
         web.get(f"{PREFIX}/reports", reports),
         web.get(f"{PREFIX}/reports/{{report_id}}", report_view),
         *(
