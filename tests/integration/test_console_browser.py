@@ -189,3 +189,34 @@ async def test_on_a_phones_width_no_console_page_scrolls_sideways(
         await session.fits(360)
         await session.page.goto(f"{session.base}/console/institutions/{INSTITUTION}")
         await session.fits(360)
+
+
+async def test_a_reviewer_marks_an_alert_a_false_positive_by_keyboard_and_sees_it_applied(
+    browser: Any, worker_with_a_case: tuple[WorkerProcess, str], screenshots: Path
+) -> None:
+    worker, case_id = worker_with_a_case
+    alert_id = stable_id("alr", "console-it", "a")
+    async with opened(browser, worker.port, screenshots) as session:
+        page = session.page
+        await session.sign_in(REVIEWER)
+        await page.goto(f"{session.base}/console/cases/{case_id}")
+        form = page.locator(f"form.review:has(input[name=alert_id][value='{alert_id}'])")
+        await session.check(await form.count() == 1, "no review form for the alert")
+
+        # keyboard only: the radio chosen with Space, the note typed, Tab to the button, Enter
+        await form.get_by_label("false positive").focus()
+        await page.keyboard.press("Space")
+        await form.get_by_label("Note (optional)").focus()
+        await page.keyboard.type("a repeat prescription on file")
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("document.activeElement.textContent")
+        await session.check(focused == "Record the review", f"Tab reached {focused!r}")
+        await page.keyboard.press("Enter")
+
+        # the page reloads itself until the alert's status is the verdict
+        await page.get_by_text("is applied").wait_for(timeout=60_000)
+        status, body = api_get(worker.port, f"/alerts/{alert_id}")
+        await session.check((status, body.get("status")) == (200, "false_positive"),
+                            json.dumps(body))  # fmt: skip
+        await session.check(session.errors == [] and session.fetched == [],
+                            f"{session.errors} {session.fetched}")  # fmt: skip
