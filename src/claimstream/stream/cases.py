@@ -33,7 +33,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from claimstream.cases.actions import STEPS
 from claimstream.cases.calendar import load_calendar
@@ -62,9 +61,11 @@ from claimstream.cases.report_processor import REPORT_NOTICES, REPORTS, ReportPr
 from claimstream.cases.reports import ReportSettings
 from claimstream.kafka.topology import Topology
 from claimstream.model.config import ConfigError
+from claimstream.model.partitioning import partition_for
 from claimstream.observability.metrics import Metrics
 from claimstream.sanctions.processor import REPARTITION_ALERT, REPARTITION_SUBJECT
 from claimstream.sanctions.signatures import ActionVerifier
+from claimstream.stream.assignment import owned_partitions
 from claimstream.stream.batches import Batching, ack_all, queue_batches, records_of
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.reports import ReportsRuntime, emit_result
@@ -160,13 +161,10 @@ class CasesRuntime:
 
     def owned(self) -> set[int] | None:
         """The partitions of the cases this worker is assigned (None: no consumer to ask)."""
-        consumer = getattr(self.app, "consumer", None)
-        if consumer is None:
-            return None
-        return {tp.partition for tp in consumer.assignment() if tp.topic == ACTIONS}
+        return owned_partitions(self.app, ACTIONS)
 
     def partition(self, case_id: str) -> int:
-        return int(murmur2(case_id.encode()) & 0x7FFFFFFF) % self.partitions
+        return partition_for(case_id, self.partitions)
 
     def case(self, case_id: str) -> dict[str, Any] | None:
         """The whole case (timeline and money lines), with `overdue` at the cases' clock."""
@@ -222,7 +220,7 @@ class CasesRuntime:
         now = self.now()
         if now is None:
             return 0
-        owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == ACTIONS}
+        owned = owned_partitions(self.app, ACTIONS) or set()
         async with self.lock:
             keys = [k for k in list(self.table.data.keys()) if self.partition(k) in owned]
             result = self.cases.tick(keys, now, self.partition)
@@ -231,7 +229,7 @@ class CasesRuntime:
                 await self.reports.tick(report_writer, now, owned)
         self.metrics.set_cases_overdue(result.overdue)
         if group_writer is not None:
-            alerts = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == ALERTS}
+            alerts = owned_partitions(self.app, ALERTS) or set()
             async with self.group_lock:
                 await self.sweep_groups(group_writer, now, alerts)
         return len(keys)

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
-from faust.exceptions import ConsumerNotStarted
 
 from claimstream.cases.processor import ACTIONS, CaseResult
 from claimstream.cases.report_processor import REPORT_NOTICES, ReportProcessor
@@ -37,8 +35,10 @@ from claimstream.cases.reports import (
     report_from_dict,
 )
 from claimstream.detection.sinks.base import Outputs
+from claimstream.model.partitioning import partition_for
 from claimstream.observability.metrics import Metrics
 from claimstream.sanctions.signatures import REFUSED
+from claimstream.stream.assignment import owned_partitions
 from claimstream.stream.publish import BatchPublisher
 from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter
@@ -108,17 +108,11 @@ class ReportsRuntime:
         return self.clock()
 
     def partition(self, report_id: str) -> int:
-        return int(murmur2(report_id.encode()) & 0x7FFFFFFF) % self.partitions
+        return partition_for(report_id, self.partitions)
 
     def owned(self) -> set[int] | None:
-        consumer = getattr(self.app, "consumer", None)
-        if consumer is None:
-            return None
-        try:
-            assignment = consumer.assignment()
-        except ConsumerNotStarted:  # an app built but not started (tests): none to ask
-            return None
-        return {tp.partition for tp in assignment if tp.topic == ACTIONS}
+        """The partitions of the reports this worker is assigned (None: no consumer to ask)."""
+        return owned_partitions(self.app, ACTIONS)
 
     def held(self, report_id: str) -> Report | None:
         state = self.table.data.get(report_id)

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from claimstream.detection.sinks.base import Outputs
+from claimstream.model.partitioning import partition_for
 from claimstream.model.records import Record
 from claimstream.observability.metrics import Metrics
 from claimstream.sanctions import view as answers
@@ -48,6 +48,7 @@ from claimstream.sanctions.processor import (
     precision,
 )
 from claimstream.sanctions.signatures import REFUSED, ActionVerifier
+from claimstream.stream.assignment import owned_partitions
 from claimstream.stream.detection.markers import ClockMark
 from claimstream.stream.sinks import SinkSet
 from claimstream.stream.tables import TableWriter
@@ -257,14 +258,14 @@ class SanctionsRuntime:
 
     def alert_partition(self, key: str) -> int:
         """Partition of an alert-index key (an alert_id) in the "sanctions" group."""
-        return int(murmur2(key.encode()) & 0x7FFFFFFF) % self.alert_partitions
+        return partition_for(key, self.alert_partitions)
 
     def subject_partition(self, key: str) -> int:
         """Partition of a state-subject key (`kind:id`) in the "subject" group."""
-        return int(murmur2(key.encode()) & 0x7FFFFFFF) % self.subject_partitions
+        return partition_for(key, self.subject_partitions)
 
     def assigned(self, topic: str) -> set[int]:
-        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+        return owned_partitions(self.app, topic) or set()
 
     # -- outputs ----------------------------------------------------------------------------
 
