@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench soak system-deps clean
+.PHONY: venv demo test lint format bench bench-quick soak system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,13 @@ format: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest
 
+# The figures of docs/benchmarks.md (~15 min, one run; BENCH_ARGS="--rate 3000" to change them);
+# bench-quick: every section at a small size, a few minutes, to check the bench still runs.
 bench: $(STAMP)
-	$(BIN)/python -m claimstream.devtools.bench
+	$(BIN)/python -m claimstream.devtools.bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m claimstream.devtools.bench --quick $(BENCH_ARGS)
 
 # Does a worker's memory stay flat when it cannot keep up? Minutes of overload (SOAK_ARGS=
 # "--minutes 10 --rate 15000" to change them); prints RSS and lag, and a verdict.

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import secrets
 import shutil
 import statistics
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -175,16 +177,37 @@ async def paced_latency(
     return latencies
 
 
-def check_bodies(stream: list[Message], rate: float, check_rate: float) -> list[bytes]:
+#: who the bench's checks bill (`--check-billing clean`): an institution and a doctor that no
+#: simulated event names, so no freeze the backlog's alerts earn can apply to them (the
+#: simulated institutions are all suspended by the sanctions ladder once the 100 000-event
+#: backlog has run, and a check billed there measures the freeze path, not the rules: the
+#: integration tests' `CLEAN_INSTITUTION` for the same reason)
+CLEAN_INSTITUTION = "H-bench-clean"
+CLEAN_DOCTOR = "D-bench-clean"
+
+
+def check_bodies(
+    stream: list[Message], rate: float, check_rate: float, *, clean: bool = True
+) -> list[bytes]:
     """The checks sent while `stream` is produced at `rate`/s: `check_rate` of its events a
     second, each as it is about to be produced, under another id (evaluated in full, never
-    taken for the event itself, which the worker may have processed already)."""
+    taken for the event itself, which the worker may have processed already); `clean`: billed
+    at `CLEAN_INSTITUTION` (and `CLEAN_DOCTOR` where the event names a doctor) instead of
+    where the simulation billed it."""
     seconds = len(stream) / rate
     picked = [
         orjson.loads(stream[min(len(stream) - 1, int(i * rate / check_rate))][2])
         for i in range(int(seconds * check_rate))
     ]
-    return [orjson.dumps({**event, "event_id": f"{event['event_id']}-check"}) for event in picked]
+    bodies = []
+    for event in picked:
+        event["event_id"] = f"{event['event_id']}-check"
+        if clean:
+            event["institution_id"] = CLEAN_INSTITUTION
+            if event.get("doctor_id") is not None:
+                event["doctor_id"] = CLEAN_DOCTOR
+        bodies.append(orjson.dumps(event))
+    return bodies
 
 
 async def send_checks(
@@ -289,9 +312,14 @@ def check_stream(count: int, start: datetime) -> list[Message]:
 
 
 def check_report(
-    latencies: list[float], outcomes: Counter[str], check_rate: float, stream_rate: float
+    latencies: list[float],
+    outcomes: Counter[str],
+    check_rate: float,
+    stream_rate: float,
+    billed: str = "billed at an institution and doctor no event names",
 ) -> str:
-    """A check-latency line of `make bench` (`stream_rate` 0: an idle worker)."""
+    """A check-latency line of `make bench` (`stream_rate` 0: an idle worker), its verdict
+    counts on the next line."""
     answered = ", ".join(f"{name} {n:,}" for name, n in sorted(outcomes.items()))
     if not latencies:
         return f"check     no check was answered ({answered or 'none sent'})"
@@ -300,7 +328,140 @@ def check_report(
         f"check     POST /v1/check at {check_rate:,.0f}/s {while_} ({len(latencies):,} "
         f"answered)  p50 {pct(latencies, 0.5) * 1000:,.1f} ms, p99 "
         f"{pct(latencies, 0.99) * 1000:,.1f} ms   (target p99 <= 50 ms)\n"
-        f"          answers: {answered}"
+        f"          {billed}; verdicts: {answered}"
+    )
+
+
+def latency_lines(rate: float, measured: list[tuple[str, float]]) -> list[str]:
+    """The event-to-alert lines of one offered load: all alerts, then per key kind."""
+    latencies = [latency for _, latency in measured]
+    if not latencies:
+        return [f"latency   event -> alert at {rate:,.0f} events/s offered: no alert arrived"]
+    lines = [
+        f"latency   event -> alert at {rate:,.0f} events/s offered ({len(latencies):,} alerts)  "
+        f"p50 {pct(latencies, 0.5) * 1000:,.0f} ms, p99 {pct(latencies, 0.99) * 1000:,.0f} ms"
+        f"   (target p99 <= 1,000 ms)"
+    ]
+    for kind in ("patient", "doctor", "institution"):
+        of_kind = [latency for k, latency in measured if k == kind]
+        if of_kind:
+            lines.append(
+                f"          {kind + '-keyed rules':<24} ({len(of_kind):,} alerts)  "
+                f"p50 {pct(of_kind, 0.5) * 1000:,.0f} ms, "
+                f"p99 {pct(of_kind, 0.99) * 1000:,.0f} ms"
+            )
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """`workers` worker processes (one group) draining a backlog of `events` (`drain`)."""
+
+    workers: int
+    events: int
+    #: input events/s, from the first input record handled to the last (all workers together)
+    input_rate: float
+    #: records re-keyed to the doctor and institution agents
+    forwarded: int
+    #: input plus re-keyed records per second, until the doctor/institution agents caught up
+    all_work_rate: float
+    #: seconds from the last input record to the last re-keyed one
+    tail: float
+    #: each worker's share of the input records
+    shares: tuple[int, ...]
+
+
+def scaling_lines(one: Drain, two: Drain) -> list[str]:
+    """`make bench`'s 1 vs 2 worker processes lines, with the ratios."""
+    lines = []
+    for d in (one, two):
+        shares = " + ".join(f"{n:,}" for n in d.shares)
+        lines.append(
+            f"scale     {d.workers} worker process{'es' if d.workers > 1 else '  '}, backlog of "
+            f"{d.events:,}  {d.input_rate:>8,.0f} input events/s, {d.all_work_rate:>8,.0f} "
+            f"records/s of all work (+{d.forwarded:,} re-keyed; input records {shares})"
+        )
+    lines.append(
+        f"          2 / 1 workers: input {two.input_rate / one.input_rate:.2f} x, all work "
+        f"{two.all_work_rate / one.all_work_rate:.2f} x   (2 cores, shared with the broker)"
+    )
+    return lines
+
+
+class Shares:
+    """Called until it returns True: every worker on `ports` has a share of the input
+    partitions, the shares are disjoint and cover `expected`, unchanged for `steady` s."""
+
+    def __init__(self, ports: list[int], expected: set[str], steady: float = 3.0) -> None:
+        self.ports, self.expected, self.steady = ports, expected, steady
+        self.last: list[frozenset[str]] | None = None
+        self.since = time.monotonic()
+
+    def __call__(self) -> bool:
+        shares = [frozenset((status(port) or {}).get("assigned", ())) for port in self.ports]
+        union = frozenset().union(*shares)
+        good = all(shares) and sum(len(s) for s in shares) == len(union) and self.expected <= union
+        if not good or shares != self.last:
+            self.last, self.since = (shares if good else None), time.monotonic()
+            return False
+        return time.monotonic() - self.since >= self.steady
+
+
+def drain(backlog: list[Message], workers: int, partitions: int, lateness: float) -> Drain:
+    """A fresh broker and `workers` worker processes (one group, all rules, sanctions and
+    the keyed audit, each its own data and checkpoint directory), idle with their shares of
+    the input partitions; then `backlog` is produced and drained. Input events/s are counted
+    from the first input record handled to the last, over all the workers; all work until
+    the doctor and institution agents have taken every re-keyed record."""
+    with LocalBroker() as broker:
+        topology = load_topology(partitions=partitions)
+        report = apply_topics_sync(broker.bootstrap, topology, security=KafkaSecurity())
+        if not report.in_sync:
+            raise RuntimeError(report.format_table())
+        inputs = {f"{s.name}:{p}" for s in topology.by_role("input") for p in range(partitions)}
+        tmp = Path(tempfile.mkdtemp(prefix="claimstream-bench-scale-"))
+        keys = write_key_files(tmp / "keys")
+        ports: list[int] = []
+        while len(ports) < workers:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        procs = []
+        try:
+            for i, port in enumerate(ports):
+                env = {
+                    **keys.environment(tmp / f"checkpoints-{i}"),
+                    "CLAIMSTREAM_DATA_DIR": str(tmp / f"data-{i}"),
+                }
+                procs.append(start_worker(broker.url, port, partitions, lateness, env))
+            wait(Shares(ports, inputs), 300, "each worker's share of the partitions")
+
+            def handled() -> int:
+                return sum(patient_records(port) for port in ports)
+
+            asyncio.run(produce_all(broker.bootstrap, backlog))
+            n = len(backlog)
+            first = wait(lambda: handled() > 0 and time.perf_counter(), 180, "the first record")
+            last = wait(lambda: handled() >= n and time.perf_counter(), 900, "the drain")
+            shares = tuple(patient_records(port) for port in ports)
+            forwarded = sum(int((status(port) or {}).get("forwarded", 0)) for port in ports)
+            done = wait(
+                lambda: sum(rekeyed(port) for port in ports) >= forwarded and time.perf_counter(),
+                900,
+                "the re-keyed records",
+            )
+        finally:
+            for proc in procs:
+                terminate_group(proc, timeout=15)
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Drain(
+        workers=workers,
+        events=n,
+        input_rate=n / (last - first),
+        forwarded=forwarded,
+        all_work_rate=(n + forwarded) / (done - first),
+        tail=done - last,
+        shares=shares,
     )
 
 
@@ -309,11 +470,46 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main(argv: list[str] | None = None) -> int:
+#: the full run's sizes (`make bench`, ~15 min) and `--quick`'s (every section, a few minutes);
+#: an option given on the command line wins over both
+FULL: dict[str, Any] = {
+    "core_events": 200_000,
+    "worker_events": 100_000,
+    "scale_events": 100_000,
+    "latency_seconds": 12.0,
+    "tail_seconds": 3.0,
+    "check_seconds": 15.0,
+    "check_idle_seconds": 5.0,
+    "check_reject_seconds": 2.0,
+    "memory_patients": 12_500,
+}
+QUICK: dict[str, Any] = {
+    "core_events": 20_000,
+    "worker_events": 10_000,
+    "scale_events": 10_000,
+    "latency_seconds": 3.0,
+    "tail_seconds": 2.0,
+    "check_seconds": 3.0,
+    "check_idle_seconds": 1.0,
+    "check_reject_seconds": 1.0,
+    "memory_patients": 1_000,
+}
+#: offered loads of the latency figure unless `--rate` is given (issue #17)
+RATES = (2000.0, 5000.0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m claimstream.devtools.bench", description=__doc__
+        prog="python -m claimstream.devtools.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--core-events", type=int, default=200_000)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="every section at a small size (a few minutes): does the bench still run?",
+    )
+    parser.add_argument("--core-events", type=int, help="default 200 000 (--quick 20 000)")
     parser.add_argument(
         "--core-runs",
         type=int,
@@ -323,14 +519,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--core-only", action="store_true", help="only the core figure (no broker, no worker)"
     )
-    parser.add_argument("--worker-events", type=int, default=100_000)
-    parser.add_argument("--rate", type=float, default=5000.0, help="offered load for latency")
-    parser.add_argument("--latency-seconds", type=float, default=12.0)
+    parser.add_argument("--worker-events", type=int, help="default 100 000 (--quick 10 000)")
+    parser.add_argument(
+        "--scale-events",
+        type=int,
+        help="the backlog 1 and then 2 worker processes drain (0: skip; default 100 000, "
+        "--quick 10 000)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        help="an offered load for the latency figure, events/s (repeatable; default 2000 and 5000)",
+    )
+    parser.add_argument("--latency-seconds", type=float, help="per offered load (default 12)")
     parser.add_argument(
         "--tail-seconds",
         type=float,
-        default=3.0,
-        help="how long alerts of the latency run are awaited after its last event",
+        help="how long alerts of a latency run are awaited after its last event (default 3)",
     )
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--lateness-hours", type=float, default=1.0)
@@ -338,25 +544,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check-stream-rate", type=float, default=2000.0, help="events/s during the checks"
     )
-    parser.add_argument("--check-seconds", type=float, default=15.0)
+    parser.add_argument("--check-seconds", type=float, help="default 15")
     parser.add_argument(
         "--check-idle-seconds",
         type=float,
-        default=5.0,
-        help="first check an idle worker this long (0: skip), for the check's own cost",
+        help="first check an idle worker this long (0: skip), for the check's own cost (default 5)",
+    )
+    parser.add_argument(
+        "--check-reject-seconds",
+        type=float,
+        help="then check it this long with the events billed where the simulation billed them "
+        "(institutions the sanctions ladder froze: the reject path; 0: skip; default 2)",
     )
     parser.add_argument(
         "--memory-patients",
         type=int,
-        default=12_500,
-        help="patients fed to a worker per store for the state-memory figure (0: skip it)",
+        help="patients fed to a worker per store for the state-memory figure (0: skip it; "
+        "default 12 500, --quick 1 000)",
     )
     parser.add_argument(
         "--memory-json", type=Path, help="also write the state-memory figures here (JSON)"
     )
     args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.rate = sorted(args.rate or RATES)
+    return args
 
-    say = print
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    load_before = os.getloadavg()
     tune_collector()  # the core figures with the worker's collector settings
     runs = sorted(core_throughput(args.core_events) for _ in range(max(1, args.core_runs)))
     core = statistics.median(runs)
@@ -372,11 +596,13 @@ def main(argv: list[str] | None = None) -> int:
         f"({100 * (1 - with_custom / core):.0f} % below the built-ins; budget <= 30 %)"
     )
     if args.core_only:
+        say(settings_line(args, load_before))
         return 0
 
-    start = datetime.now(UTC) - timedelta(days=40)
+    # the timeline, in event time: the backlog (a month), one month per offered load, then the
+    # checks' day; it ends ~26 days past the wall clock, within the worker's future skew
+    start = datetime.now(UTC) - timedelta(days=40 + 31 * (len(args.rate) - 1))
     backlog = messages(args.worker_events, seed=5, start=start)
-    live = messages(int(args.rate * args.latency_seconds), seed=6, start=start + timedelta(days=35))
     with LocalBroker() as broker:
         topology = load_topology(partitions=args.partitions)
         report = apply_topics_sync(broker.bootstrap, topology, security=KafkaSecurity())
@@ -395,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         keydir = Path(tempfile.mkdtemp(prefix="claimstream-bench-keys-"))
         audit_env = write_key_files(keydir).environment(keydir / "checkpoints")
+        audit_env["CLAIMSTREAM_DATA_DIR"] = str(keydir / "data")
         token = "cs_bench-" + secrets.token_urlsafe(16)  # a settlement token for the checks
         audit_env["CLAIMSTREAM_API_TOKENS"] = token_line("bench", "settlement", token)
         worker = start_worker(broker.url, port, args.partitions, args.lateness_hours, audit_env)
@@ -427,39 +654,61 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s.get('output_seconds', 0):.1f}, state {s.get('state_seconds', 0):.1f}); "
                 f"re-keyed {s.get('forwarded', 0):,}, dead letters {s.get('dead_letters', 0):,}"
             )
-            measured = asyncio.run(
-                paced_latency(broker.bootstrap, live, args.rate, args.tail_seconds)
-            )
-            latencies = [latency for _, latency in measured]
-            if latencies:
-                say(
-                    f"latency   event -> alert at {args.rate:,.0f} events/s offered "
-                    f"({len(latencies)} alerts)  p50 {pct(latencies, 0.5) * 1000:,.0f} ms, "
-                    f"p99 {pct(latencies, 0.99) * 1000:,.0f} ms   (target p99 <= 1,000 ms)"
+            drained = n
+            for i, offered in enumerate(args.rate):
+                # each offered load starts from a worker that has caught up with everything
+                settled(port, 600)
+                live = messages(
+                    int(offered * args.latency_seconds),
+                    seed=6 + i,
+                    start=start + timedelta(days=35 + 31 * i),
                 )
-                for kind in ("patient", "doctor", "institution"):
-                    of_kind = [latency for k, latency in measured if k == kind]
-                    if of_kind:
-                        say(
-                            f"          {kind + '-keyed rules':<24} ({len(of_kind)} alerts)  "
-                            f"p50 {pct(of_kind, 0.5) * 1000:,.0f} ms, "
-                            f"p99 {pct(of_kind, 0.99) * 1000:,.0f} ms"
-                        )
-            else:
-                say("latency   no alert arrived during the latency run")
-            # the latency run offers more than one worker drains: start from a caught-up worker
-            drained = n + len(live)
-            wait(lambda: patient_records(port) >= drained, 600, "the latency run drained")
+                measured = asyncio.run(
+                    paced_latency(broker.bootstrap, live, offered, args.tail_seconds)
+                )
+                for line in latency_lines(offered, measured):
+                    say(line)
+                drained += len(live)
+                wait(
+                    lambda total=drained: patient_records(port) >= total,
+                    900,
+                    "the latency run drained",
+                )
             checked = check_stream(
-                int(args.check_stream_rate * args.check_seconds), start + timedelta(days=63)
+                int(args.check_stream_rate * args.check_seconds),
+                start + timedelta(days=35 + 31 * len(args.rate)),
             )
             web = f"http://127.0.0.1:{port}"
+            settled(port, 600)  # the re-keyed doctor and institution work too
+            idle = check_bodies(checked, args.check_stream_rate, args.check_rate)
             if args.check_idle_seconds > 0:  # the check's own cost, without a stream to serve
-                settled(port, 300)  # the re-keyed doctor and institution work too
-                idle = check_bodies(checked, args.check_stream_rate, args.check_rate)
-                idle = idle[: int(args.check_idle_seconds * args.check_rate)]
-                found = asyncio.run(send_checks(web, token, idle, args.check_rate))
+                found = asyncio.run(
+                    send_checks(
+                        web,
+                        token,
+                        idle[: int(args.check_idle_seconds * args.check_rate)],
+                        args.check_rate,
+                    )
+                )
                 say(check_report(*found, args.check_rate, 0))
+            if args.check_reject_seconds > 0:  # billed where the simulation billed them
+                billed = check_bodies(checked, args.check_stream_rate, args.check_rate, clean=False)
+                found = asyncio.run(
+                    send_checks(
+                        web,
+                        token,
+                        billed[: int(args.check_reject_seconds * args.check_rate)],
+                        args.check_rate,
+                    )
+                )
+                say(
+                    check_report(
+                        *found,
+                        args.check_rate,
+                        0,
+                        billed="billed where the simulation billed them (the reject path)",
+                    )
+                )
             found = asyncio.run(
                 check_latency(
                     broker.bootstrap, web, token, checked, args.check_stream_rate, args.check_rate
@@ -473,6 +722,14 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             terminate_group(worker, timeout=15)
             shutil.rmtree(keydir, ignore_errors=True)
+    if args.scale_events > 0:
+        scale_backlog = messages(args.scale_events, seed=5, start=start)
+        one, two = (
+            drain(scale_backlog, workers, args.partitions, args.lateness_hours)
+            for workers in (1, 2)
+        )
+        for line in scaling_lines(one, two):
+            say(line)
     if args.memory_patients > 0:
         from claimstream.devtools import state_memory
 
@@ -485,8 +742,18 @@ def main(argv: list[str] | None = None) -> int:
             args.memory_json.write_bytes(
                 orjson.dumps(state_memory.as_json(memory), option=orjson.OPT_INDENT_2)
             )
-    say(f"settings  allowed lateness {args.lateness_hours:g} h (see module docstring)")
+    say(settings_line(args, load_before))
     return 0
+
+
+def settings_line(args: argparse.Namespace, load_before: tuple[float, float, float]) -> str:
+    """The last line: what the figures were measured with and on (cores, load average)."""
+    after = os.getloadavg()
+    return (
+        f"settings  allowed lateness {args.lateness_hours:g} h (see module docstring)"
+        f"{', --quick sizes' if args.quick else ''}; {os.cpu_count()} cores, load average "
+        f"(1 min) {load_before[0]:.1f} at the start, {after[0]:.1f} at the end"
+    )
 
 
 if __name__ == "__main__":
