@@ -125,12 +125,18 @@ def test_a_load_without_alerts_says_so() -> None:
 
 
 def test_the_scaling_lines_give_two_workers_against_one_as_ratios() -> None:
-    one = Drain(1, 1000, 5000.0, 600, 6000.0, 1.0, (1000,))
-    two = Drain(2, 1000, 7500.0, 600, 9600.0, 0.5, (480, 520))
+    one = Drain(1, 1000, 5000.0, 600, 6000.0, (1000,), 0.5, 900)
+    two = Drain(2, 1000, 7500.0, 600, 9600.0, (480, 520), 0.5, 950)
     lines = scaling_lines(one, two)
-    assert [line[:10] for line in lines] == ["scale     ", "scale     ", "          "]
-    assert "input records 480 + 520" in lines[1]
-    assert lines[2].strip().startswith("2 / 1 workers: input 1.50 x, all work 1.60 x")
+    assert [line[:10] for line in lines] == ["scale     ", "          "] * 2 + ["          "]
+    assert "input records 480 + 520" in lines[2]
+    assert "counted over the last 950 input records" in lines[3]
+    assert lines[4].strip().startswith("2 / 1 workers: input 1.50 x, all work 1.60 x")
+
+
+def test_a_drain_counted_over_too_few_records_says_so() -> None:
+    few = Drain(1, 1000, 5000.0, 600, 6000.0, (1000,), 0.5, 100)
+    assert scaling_lines(few, few)[1].endswith("(too few to count: raise --scale-events)")
 
 
 def test_shares_that_overlap_are_not_the_workers_shares(monkeypatch: pytest.MonkeyPatch) -> None:

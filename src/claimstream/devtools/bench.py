@@ -1,19 +1,35 @@
-"""`python -m claimstream.devtools.bench` (`make bench`): three throughput/latency figures.
+"""`python -m claimstream.devtools.bench` (`make bench`): the throughput, latency and memory
+figures of docs/benchmarks.md, in one run on this machine.
 
-1. core: decode + `Detector.process` in-process over pre-serialised simulated events;
-2. worker: one `claimstream worker` process draining a pre-loaded backlog from the local broker
-   (events/s of input records, from the first to the last one handled, per the worker's
-   `/status`); all rules on;
-3. latency: the same worker fed at a fixed offered load (default 5 000 events/s); for every
-   alert, the time from producing its completing event to the alert record being produced on
-   the alerts topic (both stamped by this machine's clock), as p50/p99;
-4. check: `POST /v1/check` at a fixed rate (default 200 checks/s, each an event of the live
-   stream's patients) while the same worker consumes a live stream (default 2 000 events/s):
-   the time from sending each check to its answer, as p50/p99 (`check_latency`);
-5. state memory (`devtools/state_memory.py`): a patient state's JSON bytes and Python objects
+1. core: decode + `Detector.process` in-process over pre-serialised simulated events, then
+   with twenty custom template rules added;
+2. baselines (`devtools/baselines.py`) on the worker's backlog: a plain aiokafka consumer, a
+   do-nothing faust agent, the same agent on the worker's consumer and batch reader;
+3. worker: one `claimstream worker` process draining that pre-loaded backlog from the local
+   broker (events/s of input records, from the first to the last one handled, per the worker's
+   `/status`), as a ratio to the baselines; all work: the input plus the re-keyed records,
+   until the doctor and institution agents have caught up; all rules on;
+4. latency: the same worker, caught up, fed at each offered load (`--rate`, repeatable; by
+   default 2 000 and then 5 000 events/s); for every alert, the time from producing its
+   completing event to the alert record being produced on the alerts topic (both stamped by
+   this machine's clock), as p50/p99;
+5. check: `POST /v1/check` at a fixed rate (default 200 checks/s, each an event of the live
+   stream's patients, billed at an institution and doctor no simulated event names:
+   `CLEAN_INSTITUTION`) on the idle worker, then billed as simulated (the reject path: the
+   backlog's alerts got those institutions frozen), then while the same worker consumes a
+   live stream (default 2 000 events/s): the time from sending each check to its answer, as
+   p50/p99, and the count of each verdict (`check_latency`);
+6. scale: the same kind of backlog (`--scale-events`) drained by one worker process and then
+   by two (one group, each its share of the partitions), each on a fresh broker, the workers
+   idle with their partitions assigned before the backlog is produced: input events/s and
+   all-work records/s, and the ratios (`drain`);
+7. state memory (`devtools/state_memory.py`): a patient state's JSON bytes and Python objects
    in process, then a fresh worker per store (`memory://`, `rocksdb://`) fed
    `--memory-patients` distinct patients: RSS per active patient and per 100 000, and each
    store's drain rate (events/s) side by side.
+
+`--quick` runs every section at a small size (a few minutes): whether the bench still runs,
+not figures to quote. The last line gives the cores and the load average at start and end.
 
 The worker runs with the default allowed lateness (`--lateness-hours`, 1 h): the simulated
 stream packs a month into seconds, and the input partitions are drained at their own pace, but
@@ -365,10 +381,12 @@ class Drain:
     forwarded: int
     #: input plus re-keyed records per second, until the doctor/institution agents caught up
     all_work_rate: float
-    #: seconds from the last input record to the last re-keyed one
-    tail: float
     #: each worker's share of the input records
     shares: tuple[int, ...]
+    #: seconds the backlog took to produce (the workers drained it meanwhile, uncounted)
+    produce_seconds: float = 0.0
+    #: input records counted: those the workers had not handled yet once it was produced
+    counted: int = 0
 
 
 def scaling_lines(one: Drain, two: Drain) -> list[str]:
@@ -380,6 +398,11 @@ def scaling_lines(one: Drain, two: Drain) -> list[str]:
             f"scale     {d.workers} worker process{'es' if d.workers > 1 else '  '}, backlog of "
             f"{d.events:,}  {d.input_rate:>8,.0f} input events/s, {d.all_work_rate:>8,.0f} "
             f"records/s of all work (+{d.forwarded:,} re-keyed; input records {shares})"
+        )
+        lines.append(
+            f"          counted over the last {d.counted:,} input records, from the moment the "
+            f"backlog was on the broker ({d.produce_seconds:.1f} s to produce)"
+            + ("  (too few to count: raise --scale-events)" if d.counted < d.events / 5 else "")
         )
     lines.append(
         f"          2 / 1 workers: input {two.input_rate / one.input_rate:.2f} x, all work "
@@ -410,9 +433,12 @@ class Shares:
 def drain(backlog: list[Message], workers: int, partitions: int, lateness: float) -> Drain:
     """A fresh broker and `workers` worker processes (one group, all rules, sanctions and
     the keyed audit, each its own data and checkpoint directory), idle with their shares of
-    the input partitions; then `backlog` is produced and drained. Input events/s are counted
-    from the first input record handled to the last, over all the workers; all work until
-    the doctor and institution agents have taken every re-keyed record."""
+    the input partitions; then `backlog` is produced and drained. The rates are counted from
+    the moment the whole backlog is on the broker (so the producer does not share the cores
+    with the workers during the count, nor cap the rate) to the last input record handled (input
+    events/s, over all the workers) and until the doctor and institution agents have taken
+    every re-keyed record (all work: input plus re-keyed records, those handled before that
+    moment not counted)."""
     with LocalBroker() as broker:
         topology = load_topology(partitions=partitions)
         report = apply_topics_sync(broker.bootstrap, topology, security=KafkaSecurity())
@@ -439,14 +465,19 @@ def drain(backlog: list[Message], workers: int, partitions: int, lateness: float
             def handled() -> int:
                 return sum(patient_records(port) for port in ports)
 
+            def handed_over() -> int:
+                return sum(rekeyed(port) for port in ports)
+
+            began = time.perf_counter()
             asyncio.run(produce_all(broker.bootstrap, backlog))
+            produced = time.perf_counter()
+            input_before, rekeyed_before = handled(), handed_over()
             n = len(backlog)
-            first = wait(lambda: handled() > 0 and time.perf_counter(), 180, "the first record")
             last = wait(lambda: handled() >= n and time.perf_counter(), 900, "the drain")
             shares = tuple(patient_records(port) for port in ports)
             forwarded = sum(int((status(port) or {}).get("forwarded", 0)) for port in ports)
             done = wait(
-                lambda: sum(rekeyed(port) for port in ports) >= forwarded and time.perf_counter(),
+                lambda: handed_over() >= forwarded and time.perf_counter(),
                 900,
                 "the re-keyed records",
             )
@@ -457,11 +488,12 @@ def drain(backlog: list[Message], workers: int, partitions: int, lateness: float
     return Drain(
         workers=workers,
         events=n,
-        input_rate=n / (last - first),
+        input_rate=(n - input_before) / (last - produced),
         forwarded=forwarded,
-        all_work_rate=(n + forwarded) / (done - first),
-        tail=done - last,
+        all_work_rate=(n + forwarded - input_before - rekeyed_before) / (done - produced),
         shares=shares,
+        produce_seconds=produced - began,
+        counted=n - input_before,
     )
 
 
