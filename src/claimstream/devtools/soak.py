@@ -117,8 +117,14 @@ def dump():
             for o in objs:
                 name = type(o).__name__
                 if name == "Table":
-                    copy = dict(o.data.items())
-                    fh.write(f"table {o.name}: {len(o.data)} keys, {deep(copy)/1e6:.1f} MB\\n")
+                    raw = getattr(getattr(o.data, "data", None), "raw", None)
+                    if raw is not None:  # the compact store: the states' bytes
+                        fh.write(f"table {o.name}: {len(raw)} keys, "
+                                 f"{deep(raw)/1e6:.1f} MB as bytes\\n")
+                    else:
+                        copy = dict(o.data.items())
+                        fh.write(f"table {o.name}: {len(o.data)} keys, "
+                                 f"{deep(copy)/1e6:.1f} MB\\n")
                 elif name == "MemoryRegistry":
                     fh.write(f"registry: {len(o.data)} keys {len(o.markers)} markers, "
                              f"{(deep(o.data) + deep(o.markers))/1e6:.1f} MB\\n")
@@ -279,6 +285,10 @@ def start_worker(
         "CLAIMSTREAM_GAUGE_INTERVAL": str(interval),
         "CLAIMSTREAM_APP_ID": "claimstream-soak",
         "CLAIMSTREAM_LOG_LEVEL": "WARNING",
+        # a traced worker keeps CPython's collector settings: the worker's own freeze what
+        # exists once its app is built, and gc.get_objects() does not list frozen objects, so
+        # the census would miss the tables, the registry and the processors
+        **({"CLAIMSTREAM_GC_THRESHOLDS": "python"} if trace_dir is not None else {}),
         **extra_env,
     }
     if "CLAIMSTREAM_REDIS_URL" not in extra_env:
