@@ -72,6 +72,8 @@ LATENESS_HOURS = 48
 FLAT = 0.10
 #: samples whose median is the RSS "after the warm-up" and "at the end"
 EDGE = 5
+#: seconds after the warm-up below which a "flat" verdict cannot tell a slow growth
+SHORT = 180.0
 _LAG = re.compile(r"^claimstream_consumer_lag\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
 _CONSUMED = re.compile(r"^claimstream_events_consumed_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
 
@@ -201,8 +203,24 @@ class Soak:
         start, end, _ = levels
         growth = end / start - 1
         if growth <= FLAT:
-            return True, f"flat within {FLAT:.0%} ({growth:+.1%} from start to end)"
+            span = steady[-1].at - steady[0].at
+            short = (
+                f"; only {span:.0f} s after the warm-up, too short to tell a slow growth "
+                "(see the trend; run 5 minutes or more)"
+                if span < SHORT
+                else ""
+            )
+            return True, f"flat within {FLAT:.0%} ({growth:+.1%} from start to end){short}"
         return False, f"NOT flat: {growth:+.1%} from start to end"
+
+    def trend(self) -> float | None:
+        """RSS growth after the warm-up in MB per minute (least squares over the samples);
+        None with fewer than two samples."""
+        steady = self.after_warmup()
+        if len(steady) < 2 or steady[0].at == steady[-1].at:
+            return None
+        slope, _ = statistics.linear_regression([s.at for s in steady], [s.rss_mb for s in steady])
+        return slope * 60
 
     def report(self) -> str:
         steady = self.after_warmup()
@@ -223,6 +241,12 @@ class Soak:
                 f"t={last.at:.0f} s, lag {_n(last.lag)})",
                 f"RSS highest                 {highest:7.1f} MB",
             ]
+            trend = self.trend()
+            if trend is not None:
+                lines.append(
+                    f"RSS trend after the warm-up {trend:+7.1f} MB/min  (least squares over "
+                    f"{len(steady)} samples; flat on an endless stream is ~0)"
+                )
             span = last.at - first.at
             if span > 0 and first.consumed is not None and last.consumed is not None:
                 rate = (last.consumed - first.consumed) / span
