@@ -36,7 +36,7 @@ format: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest
 
-# The figures of docs/benchmarks.md (~15 min, one run; BENCH_ARGS="--rate 3000" to change them);
+# The figures of docs/benchmarks.md (~10 min, one run; BENCH_ARGS="--rate 3000" to change them);
 # bench-quick: every section at a small size, a few minutes, to check the bench still runs.
 bench: $(STAMP)
 	$(BIN)/python -m claimstream.devtools.bench $(BENCH_ARGS)

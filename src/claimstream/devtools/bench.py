@@ -502,7 +502,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-#: the full run's sizes (`make bench`, ~15 min) and `--quick`'s (every section, a few minutes);
+#: the full run's sizes (`make bench`, ~10 min) and `--quick`'s (every section, a few minutes);
 #: an option given on the command line wins over both
 FULL: dict[str, Any] = {
     "core_events": 200_000,
