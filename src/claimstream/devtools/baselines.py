@@ -152,14 +152,28 @@ def faust_rate(
     """Events per second of the do-nothing faust agent (`reader`: see `faust_noop`), run in a
     process of its own."""
     import subprocess
+    import tempfile
 
-    done = subprocess.run(
-        [sys.executable, "-m", __name__, reader, "--broker", url, "--count", str(count), *topics],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    # faust writes its app's data directory in the working directory: a throwaway one
+    with tempfile.TemporaryDirectory(prefix="claimstream-bench-noop-") as where:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                __name__,
+                reader,
+                "--broker",
+                url,
+                "--count",
+                str(count),
+                *topics,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=where,
+        )
     rate = figure_of(done.stdout + done.stderr)
     if rate is not None:
         return rate

@@ -491,7 +491,12 @@ def main(argv: list[str] | None = None) -> int:
         log = args.log or Path(tmp) / "worker.log"
         # the audit keyed, as in production (its cost is part of what is measured)
         keydir = Path(tmp) / "audit-keys"
-        extra = {**write_key_files(keydir).environment(keydir / "checkpoints"), **extra}
+        extra = {
+            **write_key_files(keydir).environment(keydir / "checkpoints"),
+            # its tables' directory: the soak's temporary one, not ./claimstream-data
+            "CLAIMSTREAM_DATA_DIR": str(Path(tmp) / "worker-data"),
+            **extra,
+        }
         try:
             broker = LocalBroker().start()
         except BrokerStartError as exc:
