@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -368,3 +369,34 @@ def test_a_dispensing_goes_to_the_trace_code_topic_once_per_code_as_its_codes_vi
 def test_a_dispensing_without_codes_goes_to_no_trace_code_topic() -> None:
     out = processor().process([record(_dispense("e1", "2026-03-01T08:00:00+08:00"), b"P1")])
     assert out.writes and not [f for f in out.forwards if f.kind == "trace_code"]
+
+
+def test_input_read_again_after_a_restart_is_a_duplicate_even_when_its_ids_are_forgotten() -> None:
+    """A restart reads from the last commit; the patient's stored state may be days of event
+    time ahead by then (a backlog), its dedup no longer holding those ids: the records it has
+    applied are copies, not late events."""
+
+    def consult(n: int) -> bytes:
+        at = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=6 * n)
+        return orjson.dumps(
+            {
+                "event_id": f"c{n}",
+                "event_type": "consultation",
+                "occurred_at": at.isoformat(),
+                "patient_id": "P1",
+                "institution_id": "H1",
+                "doctor_id": "D1",
+                "mode": "offline",
+            }
+        )
+
+    batch = [record(consult(n), b"P1", offset=n) for n in range(40)]
+    states: dict[str, State] = {}
+    first = at_clock(NOW, states).process(batch)
+    states.update({key: state for key, (state, _) in first.writes.items()})
+    assert "c0" not in states["P1"]["seen"]  # a day's dedup has let the first ones go
+
+    again = at_clock(NOW, states).process(batch)
+
+    assert not again.dead_letters and not again.writes and not again.alerts
+    assert again.duplicates == len(batch)

@@ -253,10 +253,15 @@ class KeyedProcessor:
             self._forward_others(event, raw, source, read, out)
             return
         state = self._state(key, states)
+        if _applied(state, record):
+            out.duplicates += 1
+            return
         result = engine.step(self.kind, state, event)
         if result.duplicate:
             out.duplicates += 1
             return
+        if result.changed:
+            state.setdefault("off", {})[record.topic] = record.offset
         # Late for the patient's rules is not late for its doctor's or institution's: they judge
         # it on their own (per key and input partition), so one event dated far ahead cannot,
         # by making a patient's later events late, keep them from anyone else's rules.
@@ -537,3 +542,14 @@ def finish(steps: Generator[None, None, BatchResult]) -> BatchResult:
         except StopIteration as done:
             result: BatchResult = done.value
             return result
+
+
+def _applied(state: State, record: Record) -> bool:
+    """Whether `record` was applied to this key's stored state already: the state has taken a
+    record at or after its offset in its topic (`"off"`, per topic; a key's records of one topic
+    come from one partition, in order). After a restart the input is read again from the last
+    commit while the state may be days of event time ahead (a backlog) and its dedup may have
+    forgotten those ids: without this they would be refused as late instead of known as
+    copies."""
+    applied = state.get("off")
+    return applied is not None and record.offset <= applied.get(record.topic, -1)
