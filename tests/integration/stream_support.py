@@ -34,6 +34,7 @@ from claimstream.model.events import Event
 from claimstream.rules import RULES
 from claimstream.sanctions.signatures import ActionSigner
 from claimstream.stream.http.access import token_line
+from tests.support import stores
 from tests.support.brokers import start_broker_with_topics
 
 TOPIC_OF = {
@@ -132,6 +133,13 @@ class WorkerProcess:
     proc: subprocess.Popen[bytes] | None = None
     #: the bearer token `get` presents (None: none)
     token: str | None = TEST_TOKEN
+    #: the table store (None: `tests.support.stores.current()` at `start`; a
+    #: `CLAIMSTREAM_STORE` in `env` wins), set to the one used once started
+    store: str | None = None
+    #: the worker's own data directory (None: `<log>-data` beside its log, or a temporary one
+    #: removed on `stop` without a log; a `CLAIMSTREAM_DATA_DIR` in `env` wins), set once
+    #: started; a successor given the same one reopens its RocksDB databases
+    data_dir: Path | None = None
     _keys: str | None = None
 
     def auth(self) -> dict[str, str]:
@@ -155,7 +163,22 @@ class WorkerProcess:
             defaults["CLAIMSTREAM_ACTION_KEYS_FILE"] = str(ring)
         return defaults
 
+    def _placement(self) -> dict[str, str]:
+        """The store and data directory (see `store` and `data_dir`); after `_defaults`."""
+        self.store = self.env.get("CLAIMSTREAM_STORE") or self.store or stores.current()
+        stores.require(self.store)
+        if "CLAIMSTREAM_DATA_DIR" in self.env:
+            self.data_dir = Path(self.env["CLAIMSTREAM_DATA_DIR"])
+        elif self.data_dir is None:
+            if self.log_path is not None:
+                self.data_dir = self.log_path.with_name(f"{self.log_path.stem}-data")
+            else:
+                assert self._keys is not None
+                self.data_dir = Path(self._keys) / "data"
+        return {"CLAIMSTREAM_STORE": self.store, "CLAIMSTREAM_DATA_DIR": str(self.data_dir)}
+
     def start(self) -> WorkerProcess:
+        defaults = self._defaults()
         env = {
             **os.environ,
             "CLAIMSTREAM_BROKER_URL": self.broker_url,
@@ -168,7 +191,8 @@ class WorkerProcess:
             "CLAIMSTREAM_BATCH_WITHIN": "0.05",
             "CLAIMSTREAM_COMMIT_INTERVAL": "0.5",
             "CLAIMSTREAM_SESSION_TIMEOUT": "6",
-            **self._defaults(),
+            **defaults,
+            **self._placement(),
             **self.env,
         }
         audit_keys = [n for n in self.env if n.startswith("CLAIMSTREAM_AUDIT_")]
