@@ -15,10 +15,34 @@ import pytest
 
 from claimstream.devtools.localbroker import BrokerStartError, LocalBroker
 from claimstream.kafka.topology import Topology, load_topology
+from tests.support import stores
 from tests.support.brokers import start_broker_with_topics
 from tests.support.browser import launched_chromium
 from tests.support.redis_server import RedisServer, RedisServerError
 from tests.support.services import unavailable
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        stores.from_environment()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `both_stores` runs once per table store (`table_store`'s parameter)."""
+    if metafunc.definition.get_closest_marker("both_stores") is not None:
+        ids = [stores.IDS[store] for store in stores.STORES]
+        metafunc.parametrize("table_store", stores.STORES, ids=ids, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def table_store(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The table store of the workers this test starts (`tests.support.stores`): the
+    `both_stores` variant's, else `CLAIMSTREAM_TEST_STORE`'s (`memory://` when unset)."""
+    store: str = getattr(request, "param", None) or stores.from_environment()
+    with stores.using(store):
+        yield store
 
 
 @pytest.fixture(scope="module")

@@ -61,11 +61,14 @@ def fired(bootstrap: str) -> list[dict[str, Any]]:
     return [v for _, v in read_topic(bootstrap, ALERTS) if v["rule"] == "unrefunded_claim"]
 
 
+@pytest.mark.both_stores
 def test_an_absence_timer_survives_a_sigkill_and_fires_once_in_the_successor(
     broker: LocalBroker, tmp_path: Path
 ) -> None:
-    first = WorkerProcess(broker.url, env=ENV, log_path=tmp_path / "w1.log").start()
-    second = WorkerProcess(broker.url, env=ENV, log_path=tmp_path / "w2.log")
+    data = tmp_path / "data"  # the successor reopens the killed worker's (RocksDB) databases
+    first = WorkerProcess(broker.url, env=ENV, log_path=tmp_path / "w1.log", data_dir=data)
+    first.start()
+    second = WorkerProcess(broker.url, env=ENV, log_path=tmp_path / "w2.log", data_dir=data)
     try:
         file = tmp_path / "rule.toml"
         file.write_text(RULE, encoding="utf-8")

@@ -4,9 +4,6 @@ the worker's POST API, each read back from `claimstream.actions.v1` and decoded 
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ from claimstream.model.outputs import Scope
 from claimstream.sanctions.actions import ManualUnfreeze, Verdict
 from claimstream.sanctions.codec import action_from_dict
 from tests.integration.stream_support import WorkerProcess, read_topic, wait_for
+from tests.support.casework import api_call
 
 pytestmark = pytest.mark.integration
 
@@ -118,22 +116,9 @@ def _running(process: WorkerProcess, log: Path) -> bool:
 
 
 def call(
-    worker: WorkerProcess, method: str, path: str, body: Any = None, token: str | None = TOKEN
+    worker: WorkerProcess, method: str, path: str, body: Any = None, token: str = TOKEN
 ) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{worker.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers=headers,
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
+    return api_call(worker.port, token, method, path, body)
 
 
 def test_post_review_lands_on_the_actions_topic(

@@ -318,6 +318,7 @@ def trickle(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.both_stores
 def test_sigkill_mid_trail_leaves_copies_not_forks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -331,7 +332,13 @@ def test_sigkill_mid_trail_leaves_copies_not_forks(
         "CLAIMSTREAM_CASES_ENABLED": "true",
         "CLAIMSTREAM_BATCH_SIZE": "40",
     }
-    workers = [WorkerProcess(broker.url, env=env, log_path=tmp_path / f"w{n}.log") for n in (1, 2)]
+    # the successor reopens the killed worker's (RocksDB) databases
+    workers = [
+        WorkerProcess(
+            broker.url, env=env, log_path=tmp_path / f"w{n}.log", data_dir=tmp_path / "data"
+        )
+        for n in (1, 2)
+    ]
     try:
         workers[0].start()
         total = 4000
@@ -382,6 +389,7 @@ def test_sigkill_mid_trail_leaves_copies_not_forks(
         broker.stop()
 
 
+@pytest.mark.both_stores
 def test_a_second_worker_joining_mid_trail_forks_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -216,6 +216,7 @@ def test_a_month_drained_by_one_worker_gives_replays_alerts_and_commands_and_not
     assert commands == expected.commands
 
 
+@pytest.mark.both_stores
 def test_a_month_drained_by_two_workers_the_second_joining_mid_drain_gives_replays_alerts(
     broker: LocalBroker, february: tuple[list[bytes], Expected], tmp_path: Path
 ) -> None:
@@ -250,6 +251,7 @@ def waiting(worker: WorkerProcess) -> int:
     return sum(status.get("waiting_by_kind", {}).values())
 
 
+@pytest.mark.both_stores
 def test_a_worker_killed_while_events_wait_for_the_watermark_loses_none_of_them(
     broker: LocalBroker, february: tuple[list[bytes], Expected], tmp_path: Path
 ) -> None:
@@ -260,7 +262,10 @@ def test_a_worker_killed_while_events_wait_for_the_watermark_loses_none_of_them(
     must know for what they are (the key's "at" and "in" marks) rather than judge them late."""
     lines, expected = february
     produce(broker.bootstrap, messages(lines))
-    first = WorkerProcess(broker.url, env=worker_env(), log_path=tmp_path / "first.log")
+    data = tmp_path / "data"  # the successor reopens the killed worker's (RocksDB) databases
+    first = WorkerProcess(
+        broker.url, env=worker_env(), log_path=tmp_path / "first.log", data_dir=data
+    )
     try:
         first.start()
         wait_for(
@@ -271,7 +276,9 @@ def test_a_worker_killed_while_events_wait_for_the_watermark_loses_none_of_them(
         first.kill()
     finally:
         first.stop()
-    second = WorkerProcess(broker.url, env=worker_env(), log_path=tmp_path / "second.log")
+    second = WorkerProcess(
+        broker.url, env=worker_env(), log_path=tmp_path / "second.log", data_dir=data
+    )
     try:
         second.start()
         got = outputs_settle(broker.bootstrap, expected, timeout=300)

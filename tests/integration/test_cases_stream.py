@@ -72,6 +72,7 @@ def started(broker_url: str, tmp: Path, name: str) -> WorkerProcess:
     return casework_worker(broker_url, TOKENS, roles, "claimstream-cases-it", tmp, name)
 
 
+@pytest.mark.both_stores
 def test_a_case_walks_every_step_through_the_api_and_survives_a_sigkill(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

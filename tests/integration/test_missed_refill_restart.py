@@ -66,11 +66,14 @@ def notices(bootstrap: str) -> list[dict[str, Any]]:
     return [v for _, v in read_topic(bootstrap, ALERTS) if v["rule"] == "missed_refill"]
 
 
+@pytest.mark.both_stores
 def test_a_missed_refill_timer_survives_a_sigkill_and_fires_once_in_the_successor(
     broker: LocalBroker, tmp_path: Path
 ) -> None:
-    first = WorkerProcess(broker.url, env=ENV, log_path=tmp_path / "w1.log").start()
-    second = WorkerProcess(broker.url, env=ENV, log_path=tmp_path / "w2.log")
+    data = tmp_path / "data"  # the successor reopens the killed worker's (RocksDB) databases
+    first = WorkerProcess(broker.url, env=ENV, log_path=tmp_path / "w1.log", data_dir=data)
+    first.start()
+    second = WorkerProcess(broker.url, env=ENV, log_path=tmp_path / "w2.log", data_dir=data)
     try:
         t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
         produce(broker.bootstrap, event_messages([amlodipine(1, t0)]))

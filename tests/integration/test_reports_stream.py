@@ -45,6 +45,7 @@ def started(broker_url: str, tmp: Path, name: str) -> WorkerProcess:
     return casework_worker(broker_url, TOKENS, ROLES, "claimstream-reports-it", tmp, name)
 
 
+@pytest.mark.both_stores
 def test_a_report_is_accepted_into_a_new_case_and_both_survive_a_sigkill(tmp_path: Path) -> None:
     broker = start_broker()
     workers: list[WorkerProcess] = []

@@ -1,11 +1,12 @@
-"""The worker on the RocksDB store (`CLAIMSTREAM_STORE=rocksdb://`, the `rocksdb` extra): the
-tests of the memory store that matter for a store, on a real Tansu broker.
+"""The worker on the RocksDB store (`CLAIMSTREAM_STORE=rocksdb://`, the `rocksdb` extra): what
+only this store does, on a real Tansu broker.
 
 Each test runs its own broker and workers; every worker has a data directory of its own (a
 RocksDB database is locked to one process), kept across a restart as a deployment keeps its
 volume. The alerts and the detection rules' commands must equal what `replay` gives for the
-same events: no state lost by a restart, a crash or a rebalance, none read from the wrong
-partition's database.
+same events, with the states on disk. The crash and two-worker tests run on both stores
+(`both_stores` in test_stream_worker.py and others; docs/operations.md, "Running the tests on
+RocksDB"), the whole suite with `CLAIMSTREAM_TEST_STORE=rocksdb://`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from claimstream.devtools.localbroker import LocalBroker
 from claimstream.devtools.simulate import generate
 from tests.integration.stream_support import (
     WorkerProcess,
-    committed_offsets,
     describe,
     detection_command_ids,
     event_messages,
@@ -29,11 +29,10 @@ from tests.integration.stream_support import (
     recent_start,
     replay_ids,
     start_broker,
-    wait_for,
     wait_outputs,
 )
+from tests.support.stores import ROCKSDB
 
-pytest.importorskip("rocksdict", reason="the rocksdb extra (installed by the dev extra)")
 pytestmark = pytest.mark.integration
 ALERTS = "claimstream.alerts.v1"
 COMMANDS = "claimstream.commands.v1"
@@ -49,11 +48,7 @@ def broker() -> Iterator[LocalBroker]:
 
 
 def rocksdb_worker(broker: LocalBroker, data_dir: Path, log: Path) -> WorkerProcess:
-    return WorkerProcess(
-        broker.url,
-        env={"CLAIMSTREAM_STORE": "rocksdb://", "CLAIMSTREAM_DATA_DIR": str(data_dir)},
-        log_path=log,
-    )
+    return WorkerProcess(broker.url, store=ROCKSDB, data_dir=data_dir, log_path=log)
 
 
 def databases(data_dir: Path, table: str) -> list[Path]:
@@ -111,69 +106,4 @@ def test_a_restart_after_sigterm_keeps_the_state_on_rocksdb(
     assert {v["alert_id"] for _, v in alerts} == expected_alerts, describe(
         alerts, expected_alerts, events
     )
-    assert detection_command_ids(commands) == expected_commands
-
-
-def test_a_restart_after_sigkill_mid_stream_loses_nothing_on_rocksdb(
-    broker: LocalBroker, tmp_path: Path
-) -> None:
-    """Killed with states written to its databases whose changelog records and input offsets
-    may not be on the broker yet; the restarted worker reopens the same databases."""
-    events = list(generate(6000, seed=47, start=recent_start()))
-    expected_alerts, expected_commands, _ = replay_ids(events)
-    data = tmp_path / "data"
-    produce(broker.bootstrap, event_messages(events))
-    first = rocksdb_worker(broker, data, tmp_path / "first.log").start()
-    try:
-        first.wait_records(1500, timeout=120)
-        first.kill()
-    finally:
-        first.stop()
-    second = rocksdb_worker(broker, data, tmp_path / "second.log").start()
-    try:
-        alerts = all_alerts(broker.bootstrap, expected_alerts, timeout=150)
-        commands = read_topic(broker.bootstrap, COMMANDS)
-        status = second.status() or {}
-    finally:
-        second.stop()
-    got = {v["alert_id"] for _, v in alerts}
-    assert got == expected_alerts, (
-        f"{describe(alerts, expected_alerts, events)}; restarted worker: assigned "
-        f"{status.get('assigned')}, {status.get('records')} records; committed "
-        f"{committed_offsets(broker.bootstrap)}"
-    )
-    assert detection_command_ids(commands) == expected_commands
-
-
-def test_a_second_worker_joining_mid_stream_on_rocksdb(broker: LocalBroker, tmp_path: Path) -> None:
-    """The partitions the second worker takes over are rebuilt in its own databases from the
-    changelogs; those the first gives up are closed there."""
-    events = list(generate(6000, seed=53, start=recent_start()))
-    expected_alerts, expected_commands, _ = replay_ids(events)
-    messages = event_messages(events)
-    half = len(messages) // 2
-    produce(broker.bootstrap, messages[:half])
-    first = rocksdb_worker(broker, tmp_path / "a", tmp_path / "a.log").start()
-    second = rocksdb_worker(broker, tmp_path / "b", tmp_path / "b.log")
-    try:
-        first.wait_records(half // 2, timeout=120)
-        second.start()
-        wait_for(
-            lambda: (second.status() or {}).get("assigned"), 90, "the second worker's partitions"
-        )
-        produce(broker.bootstrap, messages[half:])
-        # the second worker opens and recovers its databases before it reads; its first
-        # records may come after every alert did (the abuse may all lie in the first half)
-        wait_for(
-            lambda: (second.status() or {}).get("records", 0) > 0,
-            120,
-            "the second worker to take records of its partitions",
-        )
-        alerts = all_alerts(broker.bootstrap, expected_alerts, timeout=180)
-        commands = read_topic(broker.bootstrap, COMMANDS)
-    finally:
-        second.stop()
-        first.stop()
-    got = {v["alert_id"] for _, v in alerts}
-    assert got == expected_alerts, describe(alerts, expected_alerts, events)
     assert detection_command_ids(commands) == expected_commands

@@ -150,7 +150,10 @@ class SanctionsWorld:
         else:
             self.worker.stop()
         self.worker = WorkerProcess(
-            self.worker.broker_url, env=self.worker.env, log_path=self.log_path
+            self.worker.broker_url,
+            env=self.worker.env,
+            log_path=self.log_path,
+            data_dir=self.worker.data_dir,  # on RocksDB: reopens the databases, as a volume
         ).start()
 
     def stop(self) -> None:

@@ -68,6 +68,7 @@ OTHER_VARIABLES = frozenset(
         _PREFIX + "REPLICATION_FACTOR",  # deploy/compose.yaml: replicas of the created topics
         _PREFIX + "IMAGE_TAG",  # deploy/compose.yaml: the worker image
         _PREFIX + "REAL_KAFKA",  # tests: a real Kafka to run the broker tests against
+        _PREFIX + "TEST_STORE",  # tests: the table store of the workers the integration tests start
         _PREFIX + "BROKER_PID",  # `claimstream broker --detach`: the process that stops it
         _PREFIX + "CLIENT_TOKEN",  # the bearer token the command line presents to a worker's API
         # the audit trail's keys and checkpoints (claimstream.audit.settings reads them)
