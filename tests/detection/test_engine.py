@@ -149,6 +149,20 @@ def test_a_step_that_raises_leaves_the_keys_state_as_it_was_before_the_event(
     assert result.alerts == [] and result.commands == [] and not result.changed
 
 
+def test_a_step_that_raises_leaves_a_state_read_back_from_its_json_as_it_was(
+    explodes: Engine,
+) -> None:
+    """A worker's states come from their JSON (rows as lists, not tuples): undone all the same."""
+    state = explodes.new_state()
+    explodes.step("patient", state, dispense("a", 0, inst="H1", drug="MET"))
+    explodes.step("patient", state, dispense("b", DAY_H, inst="H2", drug="INS"))
+    state = orjson.loads(orjson.dumps(state))
+    before = orjson.dumps(state)
+    with pytest.raises(RuntimeError, match="a bug in a rule"):
+        explodes.step("patient", state, dispense("boom", 2 * DAY_H, inst="H3", drug="MET"))
+    assert orjson.dumps(state) == before
+
+
 def test_the_next_event_of_a_key_whose_event_raised_is_processed_normally(
     explodes: Engine,
 ) -> None:

@@ -100,34 +100,29 @@ def _snapshot(rule_state: State) -> State | bytes:
     (tests/detection/test_state_representation.py checks that rule state tuples hold no
     container). So dicts are copied, lists of rows (a tuple first and last) are copied without
     their rows, and the rest is shared: a few dict and list copies, however many rows. A state
-    of any other shape (a list of counters, a state read back from a changelog) is copied
-    whole, by orjson.
+    of any other shape (a list of counters, a state read back from a changelog, whose rows are
+    lists) is copied whole, by orjson, as soon as its first such list is met (a few checks
+    and no exception: every state a worker reads from its table is of that kind).
     """
-    try:
-        copy: State = _copy(rule_state)
-    except _NotRows:
-        return _dumps(rule_state)
+    copy = _copy_rows(rule_state)
+    return _dumps(rule_state) if copy is None else copy
+
+
+def _copy_rows(value: dict[str, Any]) -> dict[str, Any] | None:
+    """`value` with its dicts and its lists of rows copied; None when it holds another list."""
+    copy = value.copy()
+    for key, item in copy.items():
+        kind = type(item)
+        if kind is list:
+            if item and (type(item[0]) is not tuple or type(item[-1]) is not tuple):
+                return None
+            copy[key] = item.copy()
+        elif kind is dict:
+            inner = _copy_rows(item)
+            if inner is None:
+                return None
+            copy[key] = inner
     return copy
-
-
-class _NotRows(Exception):
-    """A list `_copy` cannot copy without its items."""
-
-
-def _copy(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        copy = value.copy()
-        for key, item in copy.items():
-            inner = type(item)
-            if inner is dict or inner is list:
-                copy[key] = _copy(item)
-        return copy
-    if kind is list:
-        if value and (type(value[0]) is not tuple or type(value[-1]) is not tuple):
-            raise _NotRows
-        return value.copy()
-    return value
 
 
 #: How often (in event time) a key's state is swept for expired entries on the hot path.
