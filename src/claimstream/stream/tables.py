@@ -150,6 +150,13 @@ class TableWriter:
     on later writes (faust flushes the producer before any offset commit), and a failed one
     raises, so the agent stops before it acks another batch and the uncommitted input is
     processed again after a restart.
+
+    On a store that holds bytes (`stream.encoded`), `read` hands back a state written by the
+    last `write(..., remember=True)` as the object it was encoded from, as long as the store
+    still holds the very bytes made of it (nothing wrote, deleted or recovered the key since),
+    instead of decoding them again: a key busy in consecutive batches (a doctor, an
+    institution) is decoded once, not once per batch. Each such state is handed out once (the
+    caller changes it and writes it back, or it is read from the store next time).
     """
 
     def __init__(
@@ -161,14 +168,31 @@ class TableWriter:
         self.pointer = PartitionPointer(pointer) if isinstance(pointer, str) else pointer
         self.publisher = publisher
         self._pending: list[Any] = []
+        #: key -> (the bytes stored, the state they were made of), of the last remembering write
+        self._recent: dict[str, tuple[bytes, Any]] = {}
+
+    def read(self, key: str) -> Any:
+        """The state of `key` (None: none), as `table.data.get`, decoded only when the last
+        remembering write did not leave it (see the class doc)."""
+        recent = self._recent.pop(key, None)
+        store = self.table.data
+        if recent is not None and holds_bytes(self.table) and store.data.raw.get(key) is recent[0]:
+            return recent[1]
+        return store.get(key)
 
     async def write(
-        self, writes: Mapping[str, tuple[Any, int]], deletes: Mapping[str, int] | None = None
+        self,
+        writes: Mapping[str, tuple[Any, int]],
+        deletes: Mapping[str, int] | None = None,
+        *,
+        remember: bool = False,
     ) -> list[Awaitable[Any]]:
         """Store `writes` (key -> (value, partition)) and delete `deletes` (key -> partition).
 
         Returns the delivery futures of this call's changelog records, for a caller whose next
-        write must not reach the broker before these (`pending-<kind>`'s deletes)."""
+        write must not reach the broker before these (`pending-<kind>`'s deletes).
+        `remember`: `read` may hand these states back (they replace what it had); the
+        caller must not change them otherwise."""
         by_partition: dict[int, list[tuple[str, Any]]] = {}
         for key, (value, partition) in writes.items():
             by_partition.setdefault(partition, []).append((key, value))
@@ -178,6 +202,7 @@ class TableWriter:
             return []
         store = self.table.data
         as_bytes = holds_bytes(self.table)  # the store keeps the changelog's bytes themselves
+        recent: dict[str, tuple[bytes, Any]] | None = {} if remember and as_bytes else None
         out: list[Out] = []
         for partition, items in by_partition.items():
             with self.pointer.writing_to(partition):
@@ -187,10 +212,14 @@ class TableWriter:
                         # batch's records wait for the producer together (`encoded.exact`)
                         blob = exact(orjson.dumps(value))
                         store[key] = blob if as_bytes else value
+                        if recent is not None:
+                            recent[key] = (blob, value)
                         out.append((self.changelog, key.encode(), blob, partition))
                     elif key in store:
                         del store[key]
                         out.append((self.changelog, key.encode(), None, partition))
+        if recent is not None:
+            self._recent = recent
         self._check_delivered()
         futures = await self.publisher.send(out)
         self._pending.extend(futures)

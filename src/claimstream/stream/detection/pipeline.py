@@ -51,6 +51,7 @@ from claimstream.rules.base import State
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.detection import pending
 from claimstream.stream.detection.markers import SourceWatch
+from claimstream.stream.encoded import holds_bytes
 from claimstream.stream.publish import BatchPublisher, Out
 from claimstream.stream.retry import write_until_done
 from claimstream.stream.tables import TableWriter
@@ -118,6 +119,8 @@ class Pipeline:
         self.changelog_topic = changelog_topic
         self.pointer = pointer
         self.writer = TableWriter(table, changelog_topic, pointer, publisher)
+        if holds_bytes(table):  # the processor reads the states its last batch wrote as they
+            processor.load = self.writer.read  # are, not decoded again (`TableWriter.read`)
         self.metrics = metrics
         self.counters = counters or Counters()
         self.sweep_interval = sweep_interval
@@ -202,7 +205,7 @@ class Pipeline:
             writes, deletes = pending.changes(result)
             if writes:  # step 4 may not count an event that a restart would not find waiting
                 await asyncio.gather(*await self.pending_writer.write(writes))
-        stored = await self.writer.write(result.writes, {})
+        stored = await self.writer.write(result.writes, {}, remember=True)
         if self.pending_writer is not None and (deletes or self._deletes):
             if deletes:
                 self._deletes.append((stored, deletes))
