@@ -307,15 +307,17 @@ class KeyedProcessor:
     ) -> None:
         if not self.forwards:
             return
-        engine = self.engine
+        kinds = self.engine.kinds_for(event)  # the kinds whose rules read it (`Engine.routes`)
+        if not kinds or (len(kinds) == 1 and kinds[0] == self.kind):
+            return
         headers: tuple[tuple[str, bytes], ...] = ((SOURCE_HEADER, source.encode()),)
         progress = self.progress.progress.get(source)
         if progress is not None:
             headers += ((PROGRESS_HEADER, repr(progress).encode()),)
         if read is not None:
             headers += ((OFFSET_HEADER, str(read).encode()),)
-        for kind in engine.key_kinds:
-            if kind == self.kind or not engine.routes(kind, event):
+        for kind in kinds:
+            if kind == self.kind:
                 continue
             if kind == "trace_code":  # one small record per code (`tracecodes.slim`)
                 for code in event.keys(kind):
