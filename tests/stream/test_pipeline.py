@@ -14,7 +14,7 @@ from claimstream.detection.processor import KeyedProcessor
 from claimstream.devtools.simulate import generate
 from claimstream.model.records import Record
 from claimstream.stream.codec import PartitionPointer
-from claimstream.stream.detection.pipeline import Pipeline
+from claimstream.stream.detection.pipeline import SWEEP_STEP, Pipeline
 
 TOPIC = "claimstream.repartition.doctor"
 STATES = "claimstream-state-doctor-changelog"
@@ -142,3 +142,68 @@ def test_waiting_events_are_delivered_to_the_pending_table_before_their_keys_sta
         assert STATES in topics
 
     asyncio.run(run())
+
+
+class Sweeping:
+    """A processor stand-in for the sweep: every key it is given has expired. Notes the keys
+    of each call and how many records the publisher had been sent by then."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+        self.homes: dict[str, int] = {}
+        self.calls: list[tuple[int, int]] = []  # (keys, records sent before the call)
+
+    def sweep(self, keys: list[str], load: Any, partition_of: Any) -> tuple[dict[str, Any], Any]:
+        self.calls.append((len(keys), len(self.publisher.sent)))
+        return {}, {key: partition_of(key) for key in keys}
+
+
+def sweeper(keys: int) -> tuple[Pipeline, Sweeping, Publisher, dict[str, Any]]:
+    publisher = Publisher()
+    processor = Sweeping(publisher)
+    states: dict[str, Any] = {f"P{i}": {"seen": {}} for i in range(keys)}
+    pipe = Pipeline(
+        processor,  # type: ignore[arg-type]
+        SimpleNamespace(data=states),
+        sinks=[],
+        publisher=publisher,  # type: ignore[arg-type]
+        repartition_topics={},
+        changelog_topic=STATES,
+        pointer=PartitionPointer(TOPIC),
+    )
+    return pipe, processor, publisher, states
+
+
+async def test_a_sweep_expires_its_slice_a_step_at_a_time_each_step_on_the_changelog_first() -> (
+    None
+):
+    n = 3 * SWEEP_STEP + 5
+    pipe, processor, publisher, states = sweeper(n)
+    assert await pipe.sweep([0], lambda key: 0) == n
+    assert processor.calls == [
+        (SWEEP_STEP, 0),
+        (SWEEP_STEP, SWEEP_STEP),
+        (SWEEP_STEP, 2 * SWEEP_STEP),
+        (5, 3 * SWEEP_STEP),
+    ]
+    assert states == {}
+    tombstones = [
+        key for topic, key, value, _ in publisher.sent if topic == STATES and value is None
+    ]
+    assert sorted(tombstones) == sorted(f"P{i}".encode() for i in range(n))
+
+
+async def test_the_event_loop_turns_between_the_steps_of_a_sweep() -> None:
+    pipe, processor, _, _ = sweeper(3 * SWEEP_STEP)
+    steps_seen: list[int] = []
+
+    async def watch() -> None:  # what another task (a check) sees when the loop turns
+        while True:
+            steps_seen.append(len(processor.calls))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0)
+    await pipe.sweep([0], lambda key: 0)
+    watcher.cancel()
+    assert {1, 2} <= set(steps_seen)

@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 #: records processed between two turns of the event loop (`KeyedProcessor.slices`): at tens of
 #: microseconds a record, a few milliseconds, so a check is not kept waiting by a whole batch
 PROCESS_SLICE = 128
+#: keys an idle-key sweep expires (decodes, and writes back where they changed) between two
+#: turns of the event loop (`Pipeline.sweep`): at tens of microseconds a key, about a millisecond
+SWEEP_STEP = 64
 
 
 @dataclass(slots=True)
@@ -350,7 +353,12 @@ class Pipeline:
         """Expire one slice of keys of the assigned partitions; returns keys removed.
 
         Runs inside the agent between batches (table writes need the agent's context), a
-        bounded slice at a time so a large table never stalls consumption for long.
+        bounded slice (`sweep_slice` keys) at a time so a large table never stalls consumption
+        for long, and the slice `SWEEP_STEP` keys at a time with a turn of the event loop
+        between steps: each step's states are decoded, expired and, where they changed,
+        written (store and changelog) before the next step starts, so a check waits for one
+        step (about a millisecond), not for the slice (a 20 000-state slice took ~0.3 s of one
+        synchronous pass), and the slice's decoded states are never all held at once.
         """
         self._last_sweep = time.monotonic()
         owned = set(assigned)
@@ -363,13 +371,17 @@ class Pipeline:
             known = self.processor.homes.get(key)
             return int(partition_of(key)) if known is None else known
 
-        keys = [k for k in chunk if home(k) in owned]
-        writes, deletes = self.processor.sweep(keys, self.load, home)
-        await self.write(writes, deletes)
-        self.counters.swept_keys += len(deletes)
+        removed = 0
+        for at in range(0, len(chunk), SWEEP_STEP):
+            keys = [k for k in chunk[at : at + SWEEP_STEP] if home(k) in owned]
+            writes, deletes = self.processor.sweep(keys, self.load, home)
+            await self.write(writes, deletes)
+            self.counters.swept_keys += len(deletes)
+            removed += len(deletes)
+            await asyncio.sleep(0)  # a check waiting for the loop is answered now
         if self._sweep_cursor:  # more to do: come back after the next batch
             self._last_sweep -= self.sweep_interval
-        return len(deletes)
+        return removed
 
 
 def _is_marker(record: Record) -> bool:
