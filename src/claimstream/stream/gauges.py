@@ -3,10 +3,15 @@
 Counters (events, dead letters, alerts, commands, latencies, batch sizes) are recorded on the
 hot path by `Pipeline`; what only makes sense as a level is sampled here every
 `interval` seconds by a faust timer, off the hot path. No id ever becomes a label.
+
+The timer runs on the worker's event loop, which the pre-settlement check shares: the live-keys
+sample decodes its states `_STATE_STEP` at a time with a turn of the loop between them (5 000
+states in one pass held the loop for ~25 ms every 15 s, docs/check.md "Latency").
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -21,6 +26,8 @@ log = logging.getLogger(__name__)
 _FREEZE_SAMPLE = 10_000
 #: states read per table and sample for `claimstream_state_keys` (above it, an estimate)
 _STATE_SAMPLE = 5_000
+#: states decoded between two turns of the event loop (5 to 15 us each: a millisecond or two)
+_STATE_STEP = 128
 
 
 def install_gauges(
@@ -38,7 +45,7 @@ def install_gauges(
     async def sample() -> None:
         try:
             _partitions_and_lag(app.consumer, metrics, input_topics)
-            _live_keys(state_tables(), metrics)
+            await _live_keys(state_tables(), metrics)
             freezes = await registry.active(time.time(), limit=_FREEZE_SAMPLE)
             kinds = Counter(f.key.split(":")[2] for f in freezes if f.key.count(":") >= 3)
             for kind in KEY_KINDS:
@@ -67,10 +74,11 @@ def _partitions_and_lag(consumer: Any, metrics: Metrics, input_topics: frozenset
             metrics.set_consumer_lag(tp.topic, tp.partition, int(highwater) - int(done or 0))
 
 
-def _live_keys(tables: Iterable[Any], metrics: Metrics) -> None:
+async def _live_keys(tables: Iterable[Any], metrics: Metrics) -> None:
     """Keys holding state per rule, from at most `_STATE_SAMPLE` states a table (evenly
     spread over its keys, the counts scaled up): reading a state decodes it on the compact
-    and RocksDB stores, and a timer must not hold the event loop for a million of them."""
+    and RocksDB stores, and a timer must not hold the event loop for a million of them, nor
+    for the sample in one go (`_STATE_STEP`)."""
     per_rule: dict[str, float] = {}
     for table in tables:
         data = table.data
@@ -80,7 +88,9 @@ def _live_keys(tables: Iterable[Any], metrics: Metrics) -> None:
         step = max(1, len(keys) // _STATE_SAMPLE)
         sample = keys[::step]
         weight = len(keys) / len(sample)
-        for key in sample:
+        for at, key in enumerate(sample, 1):
+            if at % _STATE_STEP == 0:
+                await asyncio.sleep(0)  # a check waiting for the loop is answered now
             state = data.get(key)
             for rule_key in (state or {}).get("r", ()):
                 rule = rule_key.split("@", 1)[0]
