@@ -207,3 +207,10 @@ def test_standby_replicas_default_to_fausts_one_and_refuse_a_negative_count() ->
     assert Settings.from_env({"CLAIMSTREAM_STANDBY_REPLICAS": "0"}).standby_replicas == 0
     with pytest.raises(ConfigError, match="CLAIMSTREAM_STANDBY_REPLICAS"):
         Settings.from_env({"CLAIMSTREAM_STANDBY_REPLICAS": "-1"})
+
+
+def test_a_malloc_trim_interval_of_zero_turns_trimming_off_and_a_negative_one_is_refused() -> None:
+    off = Settings.from_env({"CLAIMSTREAM_MALLOC_TRIM_INTERVAL": "0"})
+    assert off.malloc_trim_interval == 0
+    with pytest.raises(ConfigError, match=r"^CLAIMSTREAM_MALLOC_TRIM_INTERVAL must be 0 or more"):
+        Settings.from_env({"CLAIMSTREAM_MALLOC_TRIM_INTERVAL": "-1"})

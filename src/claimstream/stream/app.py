@@ -81,6 +81,7 @@ from claimstream.stream.sanctions.keys import ActionKeys, action_keys
 from claimstream.stream.sanctions.runtime import ALERT_INDEX, SUBJECT_STATE, SanctionsRuntime
 from claimstream.stream.settings import Settings
 from claimstream.stream.sinks import SinkSet, watch_registry
+from claimstream.stream.upkeep import install_upkeep
 
 
 def create_app(
@@ -232,6 +233,9 @@ def create_app(
         registry=registry,
         input_topics=detection.input_topics,
         state_tables=detection.tables,
+    )
+    install_upkeep(
+        app, interval=settings.malloc_trim_interval, handled=lambda: detection.counters.records
     )
     _serve(
         app,

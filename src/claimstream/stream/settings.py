@@ -138,6 +138,9 @@ class Settings:
     gc_thresholds: str = DEFAULT_GC_THRESHOLDS
     #: seconds between samples of the level gauges (lag, live keys, active freezes)
     gauge_interval: float = 15.0
+    #: glibc's heap is trimmed (`malloc_trim`) when the detection agents' work stops, and at
+    #: most this often while it goes on (`stream.upkeep`); 0: never
+    malloc_trim_interval: float = 60.0
     #: follow the control topic (`claimstream rules set`) and apply configuration changes live
     control_enabled: bool = True
     #: run the sanctions ladder (warnings, freezes, suspensions, grades, points) on the alerts
@@ -440,8 +443,8 @@ def _typed(name: str, raw: str, default: object) -> object:
     return text
 
 
-#: whole-number settings for which 0 means something (an ephemeral port, no standby)
-_MAY_BE_ZERO = frozenset({"web_port", "standby_replicas"})
+#: settings for which 0 means something (an ephemeral port, no standby, no trimming)
+_MAY_BE_ZERO = frozenset({"web_port", "standby_replicas", "malloc_trim_interval"})
 
 
 def _parse(name: str, raw: str, default: object, attr: str) -> object:
@@ -465,7 +468,10 @@ def _parse(name: str, raw: str, default: object, attr: str) -> object:
             value = float(text)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if value <= 0:
-            raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+        if value < 0 or (value == 0 and attr not in _MAY_BE_ZERO):
+            raise ConfigError(
+                f"{name} must be {'0 or more' if attr in _MAY_BE_ZERO else 'greater than 0'}, "
+                f"got {raw!r}"
+            )
         return value
     return text
