@@ -179,7 +179,7 @@ async def test_a_sweep_expires_its_slice_a_step_at_a_time_each_step_on_the_chang
 ):
     n = 3 * SWEEP_STEP + 5
     pipe, processor, publisher, states = sweeper(n)
-    assert await pipe.sweep([0], lambda key: 0) == n
+    assert await pipe.sweep(lambda: [0], lambda key: 0) == n
     assert processor.calls == [
         (SWEEP_STEP, 0),
         (SWEEP_STEP, SWEEP_STEP),
@@ -204,6 +204,17 @@ async def test_the_event_loop_turns_between_the_steps_of_a_sweep() -> None:
 
     watcher = asyncio.create_task(watch())
     await asyncio.sleep(0)
-    await pipe.sweep([0], lambda key: 0)
+    await pipe.sweep(lambda: [0], lambda key: 0)
     watcher.cancel()
     assert {1, 2} <= set(steps_seen)
+
+
+async def test_a_sweep_writes_no_key_of_a_partition_given_away_between_its_steps() -> None:
+    pipe, _, _, states = sweeper(3 * SWEEP_STEP)
+    owned = [{0}, set(), set()]  # a rebalance takes partition 0 away after the first step
+    asked = iter(owned)
+
+    removed = await pipe.sweep(lambda: next(asked), lambda key: 0)
+
+    assert removed == SWEEP_STEP
+    assert len(states) == 2 * SWEEP_STEP

@@ -320,7 +320,7 @@ def _add_agent(
     async def handle(events: list[Any]) -> None:
         await pipeline.handle(records_of(events))
         if pipeline.sweep_due():
-            await pipeline.sweep(assigned(), partition_of)
+            await pipeline.sweep(assigned, partition_of)
 
     async def detect(stream: Any) -> None:
         await sinks.ensure_started()

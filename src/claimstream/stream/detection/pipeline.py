@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -349,7 +349,7 @@ class Pipeline:
     def sweep_due(self) -> bool:
         return time.monotonic() - self._last_sweep >= self.sweep_interval
 
-    async def sweep(self, assigned: Iterable[int], partition_of: Any) -> int:
+    async def sweep(self, assigned: Callable[[], Iterable[int]], partition_of: Any) -> int:
         """Expire one slice of keys of the assigned partitions; returns keys removed.
 
         Runs inside the agent between batches (table writes need the agent's context), a
@@ -359,9 +359,10 @@ class Pipeline:
         written (store and changelog) before the next step starts, so a check waits for one
         step (about a millisecond), not for the slice (a 20 000-state slice took ~0.3 s of one
         synchronous pass), and the slice's decoded states are never all held at once.
+        `assigned` is asked again at every step: a rebalance can land during a loop turn, and
+        a key of a partition given away meanwhile must not be written here any more.
         """
         self._last_sweep = time.monotonic()
-        owned = set(assigned)
         if not self._sweep_cursor:
             self._sweep_cursor = list(self.table.data.keys())
         chunk = self._sweep_cursor[-self.sweep_slice :]
@@ -373,6 +374,7 @@ class Pipeline:
 
         removed = 0
         for at in range(0, len(chunk), SWEEP_STEP):
+            owned = set(assigned())
             keys = [k for k in chunk[at : at + SWEEP_STEP] if home(k) in owned]
             writes, deletes = self.processor.sweep(keys, self.load, home)
             await self.write(writes, deletes)
