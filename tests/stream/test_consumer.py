@@ -9,6 +9,7 @@ from typing import Any
 
 import faust
 import pytest
+from faust.exceptions import ValueDecodeError
 from faust.types import TP
 
 from claimstream.stream.consumer import (
@@ -17,6 +18,7 @@ from claimstream.stream.consumer import (
     Handover,
     consumer_class,
     map_large_allocations,
+    put_now,
     start_delivery,
 )
 
@@ -498,6 +500,186 @@ def test_fausts_fetch_loop_is_still_the_one_the_consumer_copies() -> None:
     assert -1 not in positions, [s for s, p in zip(steps, positions, strict=True) if p == -1]
     assert positions == sorted(positions)
     assert source.count("await") == 6  # nothing else awaited
+
+
+# -- records put straight into the channel queues (`put_now`) --------------------------------
+
+
+class _Topic:
+    """An agent's channel as faust's conductor handler uses it: a decode, a bounded queue
+    managed by the app's flow control, a waiting put for when the queue is full."""
+
+    key_type = bytes
+    value_type = bytes
+
+    def __init__(self, app: Any, room: int, broken: bool = False) -> None:
+        from mode.utils.queues import FlowControlQueue
+
+        self.queue: Any = FlowControlQueue(maxsize=room, flow_control=app.flow_control)
+        self.broken = broken
+        self.decode_errors: list[int] = []
+        #: set when the conductor waits for room in the queue
+        self.waiting = asyncio.Event()
+
+    async def decode(self, message: Any, *, propagate: bool = False) -> tuple[str, int]:
+        if self.broken:
+            raise ValueDecodeError("not JSON")
+        return ("event", message.offset)
+
+    async def put(self, event: Any) -> None:
+        self.waiting.set()
+        await self.queue.put(event)
+
+    async def on_value_decode_error(self, exc: Exception, message: Any) -> None:
+        self.decode_errors.append(message.offset)
+
+    def taken(self) -> list[int]:
+        out = []
+        while not self.queue.empty():
+            out.append(self.queue.get_nowait()[1])
+        return out
+
+
+class _Record:
+    """What `put_now` reads and writes of a message."""
+
+    def __init__(self, offset: int) -> None:
+        self.tp = TP0
+        self.offset = offset
+        self.refcount = 0
+
+
+def _handler(app: Any, *channels: _Topic) -> Any:
+    """faust's conductor handler for TP0 delivering to `channels`, registered with the
+    conductor as it is after an assignment."""
+    from faust.transport.conductor import ConductorHandler
+
+    handler = ConductorHandler(app.topics, TP0, set(channels))
+    app.topics._tp_to_callback[TP0] = handler
+    return handler
+
+
+def test_a_record_is_put_into_the_queue_of_every_channel_of_its_partition() -> None:
+    async def body(consumer: Any) -> tuple[bool, list[int], list[int], int]:
+        one, two = _Topic(consumer.app, room=10), _Topic(consumer.app, room=10)
+        record = _Record(7)
+        done = put_now(_handler(consumer.app, one, two), record)
+        return done, one.taken(), two.taken(), record.refcount
+
+    assert _with_consumer(body) == (True, [7], [7], 2)
+
+
+def test_a_record_for_a_full_channel_is_left_untouched_to_the_conductor() -> None:
+    async def body(consumer: Any) -> tuple[bool, list[int], int]:
+        roomy, full = _Topic(consumer.app, room=10), _Topic(consumer.app, room=1)
+        full.queue.put_nowait(("event", 0))
+        record = _Record(7)
+        done = put_now(_handler(consumer.app, roomy, full), record)
+        return done, roomy.taken(), record.refcount
+
+    assert _with_consumer(body) == (False, [], 0)
+
+
+def test_a_record_that_fails_to_decode_is_left_untouched_to_the_conductor() -> None:
+    async def body(consumer: Any) -> tuple[bool, list[int], int]:
+        fine, broken = _Topic(consumer.app, room=10), _Topic(consumer.app, room=10, broken=True)
+        record = _Record(7)
+        done = put_now(_handler(consumer.app, fine, broken), record)
+        return done, fine.taken(), record.refcount
+
+    assert _with_consumer(body) == (False, [], 0)
+
+
+def test_records_go_straight_into_the_channel_queue_in_offset_order_while_it_has_room() -> None:
+    async def body(consumer: Any) -> tuple[list[int], int]:
+        _flowing(consumer)
+        channel = _Topic(consumer.app, room=100)
+        _handler(consumer.app, channel)
+        waits = await _drain_conducted(consumer, [[0, 1, 2], [3, 4]])
+        return channel.taken(), waits
+
+    assert _with_consumer(body) == ([0, 1, 2, 3, 4], 0)
+
+
+async def _drain_conducted(consumer: Any, fetches: list[list[int]]) -> int:
+    """`_drain` delivering through the app's real conductor (and so `put_now`)."""
+    return await _drain(consumer, consumer.app.topics.on_message, fetches)
+
+
+def test_a_record_for_a_full_queue_waits_for_room_through_the_conductor_in_order() -> None:
+    async def body(consumer: Any) -> tuple[list[int], int]:
+        _flowing(consumer)
+        channel = _Topic(consumer.app, room=2)
+        _handler(consumer.app, channel)
+        taken: list[int] = []
+
+        async def agent() -> None:
+            while len(taken) < 5:
+                taken.append((await channel.queue.get())[1])
+
+        running = asyncio.ensure_future(agent())
+        waits = await _drain_conducted(consumer, [[0, 1, 2, 3, 4]])
+        await running
+        return taken, waits
+
+    taken, waits = _with_consumer(body)
+    assert taken == [0, 1, 2, 3, 4]
+    assert waits >= 1
+
+
+def test_a_record_waiting_for_room_when_its_partition_is_revoked_is_dropped() -> None:
+    async def body(consumer: Any) -> list[int]:
+        _flowing(consumer)
+        channel = _Topic(consumer.app, room=2)
+        _handler(consumer.app, channel)
+
+        async def revoke() -> None:
+            await channel.waiting.wait()  # record 2 waits for room
+            consumer.app.on_rebalance_start()
+            await consumer.on_partitions_revoked({TP0})
+
+        revoking = asyncio.ensure_future(revoke())
+        await asyncio.wait_for(_drain_conducted(consumer, [[0, 1, 2, 3, 4]]), timeout=60)
+        await revoking
+        return channel.taken()
+
+    assert _with_consumer(body) == [0, 1]
+
+
+def test_with_the_apps_flow_suspended_a_record_waits_in_the_conductor_until_it_resumes() -> None:
+    async def body(consumer: Any) -> tuple[list[int], int]:
+        _flowing(consumer)
+        consumer.app.flow_control.suspend()  # the consumer's flow still runs
+        channel = _Topic(consumer.app, room=100)
+        _handler(consumer.app, channel)
+        asyncio.get_running_loop().call_later(0.05, consumer.app.flow_control.resume)
+        waits = await _drain_conducted(consumer, [[0, 1]])
+        return channel.taken(), waits
+
+    taken, waits = _with_consumer(body)
+    assert taken == [0, 1]
+    assert waits >= 1
+
+
+def test_with_the_producer_buffer_over_its_bound_a_record_is_left_to_the_conductor() -> None:
+    async def body(consumer: Any) -> tuple[bool, list[int]]:
+        _flowing(consumer)
+        channel = _Topic(consumer.app, room=100)
+        _handler(consumer.app, channel)
+        consumer.app.producer.buffer.max_messages = -1  # "more than it may hold"
+        now = consumer._put_now(consumer.app.topics.on_message)
+        return now(_Record(0)), channel.taken()
+
+    assert _with_consumer(body) == (False, [])
+
+
+def test_only_the_conductors_callback_is_bypassed() -> None:
+    async def body(consumer: Any) -> Any:
+        async def other(message: Any) -> None: ...
+
+        return consumer._put_now(other)
+
+    assert _with_consumer(body) is None
 
 
 # -- bounds on what a worker holds of input it has not processed yet --------------------------

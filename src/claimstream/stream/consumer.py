@@ -65,6 +65,15 @@ after rebalances.
   `wait_first` as in faust, from where it stopped, and cancelled as before when the flow is
   suspended; with the flow suspended, every delivery goes through `wait_first` as in faust.
   What is delivered, in which order, and what is acked and committed are faust's.
+* Before that, while nothing the conductor's handler for the record's partition awaits would
+  wait (the flow active, the producer buffer within its bound, no subscription change under
+  way) and every channel's queue has room, the record is put into those queues right here
+  (`put_now`): decoded by each channel, its reference count raised, put with the handler's
+  own pressure callbacks, which is what faust's Cython `ConductorHandler` does, without the
+  three coroutines, the lock and the checks it takes per record. A record that would wait
+  (a full queue) or fail (a decode error) is left untouched to the handler, through
+  `_deliver` as above, so a full queue and a suspension are handled as in faust, and the
+  records after it wait for it: the order is kept.
 """
 
 from __future__ import annotations
@@ -85,11 +94,16 @@ from dataclasses import dataclass
 from types import CoroutineType
 from typing import Any
 
+from faust.exceptions import KeyDecodeError, ValueDecodeError
+from faust.transport import conductor as _conductor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP, Message
 
 log = logging.getLogger(__name__)
+
+#: faust's compiled (Cython) conductor handler, None where faust runs without its extensions
+ConductorHandler: Any = getattr(_conductor, "ConductorHandler", None)
 
 #: the most one fetch response may carry (aiokafka's `fetch_max_bytes`); a broker still
 #: answers with a whole record batch when one is larger
@@ -309,6 +323,59 @@ def start_delivery(coro: Coroutine[Any, Any, Any]) -> Awaitable[Any] | None:
     return _finish(_Resumed(coro, pending))
 
 
+def _decoded(decoding: Coroutine[Any, Any, Any]) -> Any:
+    """The event a channel's `decode` coroutine returns without waiting (faust's never waits);
+    `_WAITS` if it would wait (then it is closed: nothing happened)."""
+    try:
+        decoding.send(None)
+    except StopIteration as done:
+        return done.value
+    decoding.close()
+    return _WAITS
+
+
+_WAITS = object()
+
+
+def put_now(handler: Any, message: Message) -> bool:
+    """Put `message` into the queue of every channel of its partition, as faust's conductor
+    handler `handler` (a `ConductorHandler`) would, if it can be done without waiting: True
+    if done; False, with nothing done, if the handler would wait (a full queue) or fail (a
+    decode error): it is then delivered through `handler` (see the module docstring).
+
+    The caller has checked what the handler awaits first: flow control and the producer
+    buffer."""
+    channels = handler.channels
+    n = len(channels)
+    if not n:
+        return False
+    reuse = handler.cython_optimizations
+    puts = []
+    event = keyid = None
+    try:
+        for channel in channels:
+            queue = channel.queue
+            if queue.full():
+                return False
+            channel_keyid = (channel.key_type, channel.value_type)
+            if event is None or not (reuse and channel_keyid == keyid):
+                decoded = _decoded(channel.decode(message, propagate=True))
+                if decoded is _WAITS:
+                    return False
+                if event is None:
+                    event, keyid = decoded, channel_keyid
+            else:
+                decoded = event
+            puts.append((queue, decoded))
+    except (KeyDecodeError, ValueDecodeError):
+        return False  # the handler decodes it again and passes the error to the channels
+    message.refcount += n  # faust's `message.incref(n)`, before any channel can ack it
+    high, drop = handler.on_pressure_high, handler.on_pressure_drop
+    for queue, decoded in puts:
+        queue.put_nowait_enhanced(decoded, on_pressure_high=high, on_pressure_drop=drop)
+    return True
+
+
 def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> type[Consumer]:
     """A faust Consumer class whose aiokafka consumer waits at most `fetch_wait_ms` per fetch
     and takes at most `response_bytes` per fetch response."""
@@ -416,6 +483,31 @@ def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> 
                 delivery = rest
             await self.wait_first(delivery, self.suspend_flow.wait())
 
+        def _put_now(self, callback: Any) -> Callable[[Message], bool] | None:
+            """What `_drain_messages` tries first for each record when `callback` is the
+            conductor's: `put_now` with the partition's handler, if nothing the handler awaits
+            would wait (see the module docstring); None for any other callback."""
+            conductor: Any = self.app.topics
+            if ConductorHandler is None or callback != conductor.on_message:
+                return None
+            handlers = conductor._tp_to_callback
+            lock = conductor._tp_to_callback_lock
+            flow = self.app.flow_control
+            buffer = self.app.producer.buffer
+
+            def now(message: Message) -> bool:
+                if (
+                    not self.flow_active
+                    or not flow.is_active()
+                    or lock.locked()
+                    or buffer.size > buffer.max_messages
+                ):
+                    return False
+                handler = handlers.get(message.tp)
+                return type(handler) is ConductorHandler and put_now(handler, message)
+
+            return now
+
         async def _drain_messages(self, fetcher: Any) -> None:
             """faust's fetch loop (`Consumer._drain_messages`, faust-streaming 0.15) with each
             record delivered by `_deliver` instead of `wait_first`; the rest is faust's, line
@@ -432,6 +524,7 @@ def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> 
             commit_every = self._commit_every
             acks_enabled_for = self.app.topics.acks_enabled_for
             deliver = self._deliver
+            now = self._put_now(callback)
 
             yield_every = 100
             num_since_yield = 0
@@ -459,7 +552,8 @@ def consumer_class(fetch_wait_ms: int, response_bytes: int = RESPONSE_BYTES) -> 
                                 if commit_every is not None and self._n_acked >= commit_every:
                                     self._n_acked = 0
                                     await self.commit()
-                                await deliver(callback, message)
+                                if not (now and now(message)):
+                                    await deliver(callback, message)
                                 set_read_offset(tp, offset)
                         unset_flag(CONSUMER_FETCHING)
             except self.consumer_stopped_errors:
