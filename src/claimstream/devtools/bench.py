@@ -712,35 +712,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             web = f"http://127.0.0.1:{port}"
             settled(port, 600)  # the re-keyed doctor and institution work too
-            idle = check_bodies(checked, args.check_stream_rate, args.check_rate)
+
+            def idle_checks(seconds: float, *, clean: bool) -> tuple[list[float], Counter[str]]:
+                bodies = check_bodies(checked, args.check_stream_rate, args.check_rate, clean=clean)
+                count = int(seconds * args.check_rate)
+                return asyncio.run(send_checks(web, token, bodies[:count], args.check_rate))
+
             if args.check_idle_seconds > 0:  # the check's own cost, without a stream to serve
-                found = asyncio.run(
-                    send_checks(
-                        web,
-                        token,
-                        idle[: int(args.check_idle_seconds * args.check_rate)],
-                        args.check_rate,
-                    )
-                )
+                found = idle_checks(args.check_idle_seconds, clean=True)
                 say(check_report(*found, args.check_rate, 0))
             if args.check_reject_seconds > 0:  # billed where the simulation billed them
-                billed = check_bodies(checked, args.check_stream_rate, args.check_rate, clean=False)
-                found = asyncio.run(
-                    send_checks(
-                        web,
-                        token,
-                        billed[: int(args.check_reject_seconds * args.check_rate)],
-                        args.check_rate,
-                    )
-                )
-                say(
-                    check_report(
-                        *found,
-                        args.check_rate,
-                        0,
-                        billed="billed where the simulation billed them (the reject path)",
-                    )
-                )
+                found = idle_checks(args.check_reject_seconds, clean=False)
+                billed = "billed where the simulation billed them (the reject path)"
+                say(check_report(*found, args.check_rate, 0, billed=billed))
             found = asyncio.run(
                 check_latency(
                     broker.bootstrap, web, token, checked, args.check_stream_rate, args.check_rate
