@@ -24,7 +24,7 @@ import itertools
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
-from aiokafka.partitioner import murmur2
+from claimstream.kafka.actions import partition_of
 
 #: Kafka record headers: (name, value) pairs
 Headers = tuple[tuple[str, bytes], ...]
@@ -55,7 +55,7 @@ class BatchPublisher:
         count = self.partitions[topic]
         if key is None:
             return next(self._round_robin) % count
-        return int(murmur2(key) & 0x7FFFFFFF) % count
+        return partition_of(key, count)
 
     async def send(self, records: Iterable[Out | OutWithHeaders]) -> list[Awaitable[Any]]:
         """Hand records to the producer in batches; return the batches' delivery futures."""

@@ -176,7 +176,7 @@ class TableWriter:
         remembering write did not leave it (see the class doc)."""
         recent = self._recent.pop(key, None)
         store = self.table.data
-        if recent is not None and holds_bytes(self.table) and store.data.raw.get(key) is recent[0]:
+        if recent is not None and store.data.raw.get(key) is recent[0]:  # only filled on bytes
             return recent[1]
         return store.get(key)
 

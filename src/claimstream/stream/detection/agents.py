@@ -30,17 +30,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from claimstream.detection import align
 from claimstream.detection.engine import Engine
 from claimstream.detection.processor import KeyedProcessor
 from claimstream.kafka.security import KafkaSecurity
 from claimstream.kafka.topology import Topology
 from claimstream.model.events import STATE_KINDS, StateKind
+from claimstream.model.partitioning import partition_for
 from claimstream.observability.metrics import Metrics
 from claimstream.reference.suspensions import Suspensions
 from claimstream.rules.base import State
+from claimstream.stream.assignment import owned_partitions
 from claimstream.stream.batches import Batching, each_batch, records_of
 from claimstream.stream.codec import PartitionPointer
 from claimstream.stream.detection.markers import (
@@ -309,13 +309,11 @@ def _add_agent(
     batching: Batching,
     partitions: int,
 ) -> None:
-    own_topics = frozenset(topic_names)
-
     def assigned() -> set[int]:
-        return {tp.partition for tp in app.consumer.assignment() if tp.topic in own_topics}
+        return owned_partitions(app, *topic_names) or set()
 
     def partition_of(key: str) -> int:
-        return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+        return partition_for(key, partitions)
 
     async def handle(events: list[Any]) -> None:
         await pipeline.handle(records_of(events))
